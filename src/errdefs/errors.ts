@@ -1,0 +1,70 @@
+// Error classes mirroring containerd's errdefs. Every layer throws these; the
+// gRPC adapter (src/errdefs/grpc.ts) is the one place that maps them to status
+// codes, so Go clients' errdefs.IsNotFound etc. see what they expect.
+
+export type ErrorClass =
+  | 'invalid argument'
+  | 'not found'
+  | 'already exists'
+  | 'failed precondition'
+  | 'unavailable'
+  | 'not implemented'
+  | 'out of range'
+  | 'data loss'
+  | 'canceled'
+  | 'deadline exceeded'
+  | 'unknown';
+
+/** Base of every error berth returns to a client. The message follows containerd's
+ * convention "<context>: <class text>" so logs and clients read the same words. */
+export abstract class BerthError extends Error {
+  abstract readonly errorClass: ErrorClass;
+  /** The context part alone, without the class suffix. */
+  readonly context: string;
+  constructor(context: string, classText: ErrorClass) {
+    super(context ? `${context}: ${classText}` : classText);
+    this.context = context;
+  }
+}
+
+export class InvalidArgumentError extends BerthError {
+  readonly errorClass = 'invalid argument' as const;
+  constructor(context: string) { super(context, 'invalid argument'); }
+}
+export class NotFoundError extends BerthError {
+  readonly errorClass = 'not found' as const;
+  constructor(context: string) { super(context, 'not found'); }
+}
+export class AlreadyExistsError extends BerthError {
+  readonly errorClass = 'already exists' as const;
+  constructor(context: string) { super(context, 'already exists'); }
+}
+export class FailedPreconditionError extends BerthError {
+  readonly errorClass = 'failed precondition' as const;
+  constructor(context: string) { super(context, 'failed precondition'); }
+}
+export class UnavailableError extends BerthError {
+  readonly errorClass = 'unavailable' as const;
+  constructor(context: string) { super(context, 'unavailable'); }
+}
+export class NotImplementedError extends BerthError {
+  readonly errorClass = 'not implemented' as const;
+  constructor(context: string) { super(context, 'not implemented'); }
+}
+export class OutOfRangeError extends BerthError {
+  readonly errorClass = 'out of range' as const;
+  constructor(context: string) { super(context, 'out of range'); }
+}
+export class DataLossError extends BerthError {
+  readonly errorClass = 'data loss' as const;
+  constructor(context: string) { super(context, 'data loss'); }
+}
+/** An error whose message is passed through verbatim with code Unknown (containerd
+ * does this for e.g. subscription filter errors). */
+export class UnknownError extends BerthError {
+  readonly errorClass = 'unknown' as const;
+  constructor(message: string) {
+    super(message, 'unknown');
+    this.message = message;
+  }
+}
