@@ -1,0 +1,179 @@
+#!/usr/bin/env bash
+# ensure-deps.sh — install what berth needs to build, run and be tested, when it is missing.
+#
+# Idempotent and quiet when there is nothing to do. Fails loudly (exit 1) with a clear
+# message otherwise.
+#
+#   bash scripts/ensure-deps.sh              # everything the test suite needs
+#   bash scripts/ensure-deps.sh --runtime    # only what berthd needs to build and run
+#                                            # (skips busybox-static, golang-go, containerd-dev)
+#   bash scripts/ensure-deps.sh --no-build   # skip `npm run build`
+#   bash scripts/ensure-deps.sh -v           # say what was checked even when nothing to do
+#
+# Environment: BERTH_SKIP_BUILD=1 is the same as --no-build.
+set -euo pipefail
+
+REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$REPO_ROOT"
+
+mode=test
+build=1
+verbose=0
+[[ "${BERTH_SKIP_BUILD:-}" == 1 ]] && build=0
+for arg in "$@"; do
+  case "$arg" in
+    --runtime) mode=runtime ;;
+    --no-build) build=0 ;;
+    -v|--verbose) verbose=1 ;;
+    -h|--help) sed -n '2,13p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "ensure-deps: unknown argument: $arg" >&2; exit 2 ;;
+  esac
+done
+
+say() { echo "ensure-deps: $*" >&2; }
+die() { echo "ensure-deps: ERROR: $*" >&2; exit 1; }
+info() { if [[ $verbose == 1 ]]; then say "$@"; fi; }
+
+# ---------------------------------------------------------------- Node.js >= 20
+if ! command -v node >/dev/null 2>&1; then
+  die "Node.js >= 20 is required but 'node' was not found in PATH. Install Node.js 20 or newer (and npm) first."
+fi
+node_version="$(node -p 'process.versions.node' 2>/dev/null || true)"
+node_major="${node_version%%.*}"
+if ! [[ "$node_major" =~ ^[0-9]+$ ]] || (( node_major < 20 )); then
+  die "Node.js >= 20 is required, found '${node_version:-unknown}' at $(command -v node). Install Node.js 20 or newer."
+fi
+command -v npm >/dev/null 2>&1 || die "npm was not found in PATH (it ships with Node.js $node_version); install npm."
+info "node $node_version ok"
+
+# ---------------------------------------------------------------- Debian packages
+# Each package is checked by something it provides: "package|check" where check is
+# either an absolute path that must exist or a command name that must be in PATH.
+runtime_pkgs=(
+  "runc|runc"
+  "containerd|/usr/bin/containerd"            # also containerd-shim-runc-v2, used as runtime io.containerd.runc.v2
+  "containerd|/usr/bin/ctr"
+  "containerd|containerd-shim-runc-v2"
+  "iproute2|ip"
+  "util-linux|unshare"
+  "util-linux|nsenter"
+  "mount|umount"
+  "protobuf-compiler|protoc"
+)
+test_pkgs=(
+  "busybox-static|busybox-static"              # special: a statically linked /bin/busybox
+  "golang-go|go"
+  "golang-github-containerd-containerd-dev|/usr/share/gocode/src/github.com/containerd/containerd/client.go"
+)
+# The native addon (native/) is built by node-gyp during `npm ci` once it has a binding.gyp.
+if [[ -f native/binding.gyp || -f binding.gyp ]]; then
+  runtime_pkgs+=("g++|g++" "make|make" "python3|python3")
+fi
+
+pkgs=("${runtime_pkgs[@]}")
+[[ $mode == test ]] && pkgs+=("${test_pkgs[@]}")
+
+PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
+
+provided() {
+  local check="$1"
+  case "$check" in
+    busybox-static)
+      local bb
+      bb="$(command -v busybox 2>/dev/null || true)"
+      [[ -n "$bb" ]] || return 1
+      # ldd exits non-zero ("not a dynamic executable") for a static binary.
+      ! ldd "$bb" >/dev/null 2>&1
+      ;;
+    /*) [[ -e "$check" ]] ;;
+    *) command -v "$check" >/dev/null 2>&1 ;;
+  esac
+}
+
+missing=()
+for entry in "${pkgs[@]}"; do
+  pkg="${entry%%|*}"
+  check="${entry#*|}"
+  if ! provided "$check"; then
+    [[ " ${missing[*]:-} " == *" $pkg "* ]] || missing+=("$pkg")
+  fi
+done
+
+if (( ${#missing[@]} > 0 )); then
+  say "installing missing Debian packages: ${missing[*]}"
+  if [[ $(id -u) != 0 ]]; then
+    die "missing packages (${missing[*]}) and not running as root; run: sudo apt-get install -y ${missing[*]}"
+  fi
+  command -v apt-get >/dev/null 2>&1 || die "missing packages (${missing[*]}) and apt-get is not available (Debian/Ubuntu required)"
+  export DEBIAN_FRONTEND=noninteractive
+  apt_log="$(mktemp -t berth-apt.XXXXXX.log)"
+  apt_opts=(-o DPkg::Lock::Timeout=300 -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold)
+  if ! apt-get "${apt_opts[@]}" update >"$apt_log" 2>&1; then
+    cat "$apt_log" >&2
+    die "apt-get update failed (log above)"
+  fi
+  if ! apt-get "${apt_opts[@]}" install -y --no-install-recommends "${missing[@]}" >>"$apt_log" 2>&1; then
+    tail -n 60 "$apt_log" >&2
+    die "apt-get install ${missing[*]} failed (log above, full log in $apt_log)"
+  fi
+  rm -f "$apt_log"
+  # Re-check: a package that installed but does not provide what we check for is an error.
+  for entry in "${pkgs[@]}"; do
+    provided "${entry#*|}" || die "package ${entry%%|*} is installed but '${entry#*|}' is still missing"
+  done
+  say "installed: ${missing[*]}"
+else
+  info "Debian packages ok"
+fi
+
+# ---------------------------------------------------------------- npm ci
+[[ -f package-lock.json ]] || die "package-lock.json not found in $REPO_ROOT"
+stamp=node_modules/.package-lock.json
+[[ -e $stamp ]] || stamp=node_modules
+if [[ ! -d node_modules || package-lock.json -nt "$stamp" ]]; then
+  say "running npm ci"
+  npm_log="$(mktemp -t berth-npm.XXXXXX.log)"
+  if ! npm ci --no-audit --no-fund >"$npm_log" 2>&1; then
+    tail -n 80 "$npm_log" >&2
+    die "npm ci failed (log above, full log in $npm_log)"
+  fi
+  rm -f "$npm_log"
+else
+  info "node_modules up to date"
+fi
+
+# ---------------------------------------------------------------- npm run build
+# Rebuilds when dist/ is missing, any input file is newer than the last successful build,
+# or the git revision changed (the build records it in dist/build-info.json).
+if [[ $build == 1 ]]; then
+  build_stamp=dist/.berth-build-stamp
+  revision="$(git rev-parse HEAD 2>/dev/null || true)"
+  need_build=0
+  if [[ ! -e $build_stamp || "$(cat "$build_stamp" 2>/dev/null)" != "$revision" ]]; then
+    need_build=1
+  else
+    inputs=(package.json package-lock.json tsconfig.json)
+    for d in src proto scripts native; do [[ -e $d ]] && inputs+=("$d"); done
+    if [[ -n "$(find "${inputs[@]}" -type f -newer "$build_stamp" \
+                 -not -path 'native/build/*' -not -path 'src/generated/*' -print -quit 2>/dev/null)" ]]; then
+      need_build=1
+    fi
+  fi
+  if [[ $need_build == 1 ]]; then
+    say "running npm run build"
+    build_log="$(mktemp -t berth-build.XXXXXX.log)"
+    build_start="$(mktemp -t berth-build-start.XXXXXX)"   # inputs edited during the build trigger the next one
+    if ! npm run build >"$build_log" 2>&1; then
+      tail -n 80 "$build_log" >&2
+      rm -f "$build_start"
+      die "npm run build failed (log above, full log in $build_log)"
+    fi
+    rm -f "$build_log"
+    mkdir -p dist
+    printf '%s' "$revision" >"$build_stamp"
+    touch -r "$build_start" "$build_stamp"
+    rm -f "$build_start"
+  else
+    info "build up to date"
+  fi
+fi

@@ -1,0 +1,108 @@
+import { readFileSync } from 'node:fs';
+import { parse } from 'smol-toml';
+import { InvalidArgumentError } from '../errdefs/errors';
+import { isLogLevel, type LogLevel } from '../log/logger';
+
+/** berthd's configuration. Every field has an embedded default (DEFAULT_CONFIG_TOML). */
+export interface BerthConfig {
+  version: number;
+  root: string;
+  state: string;
+  grpc: {
+    address: string;
+    uid: number;
+    gid: number;
+    max_recv_message_size: number;
+    max_send_message_size: number;
+  };
+  ttrpc: { address: string };
+  log: { level: LogLevel };
+}
+
+/** The defaults, as `berthd config default` prints them. Parsed to build the defaults so
+ * the printed file and the behaviour cannot drift apart. */
+export const DEFAULT_CONFIG_TOML = `# berthd configuration. Every key is optional; these are the defaults.
+version = 1
+
+# Persistent data: metadata (LevelDB), content, snapshots.
+root = "/var/lib/berth"
+# Runtime state: task bundles, shim sockets. Usually on tmpfs.
+state = "/run/berth"
+
+[grpc]
+# The containerd-compatible gRPC API. Clients: ctr -a <address>, dockerd --containerd <address>.
+address = "/run/berth/berthd.sock"
+# Owner of the socket; its mode is 0660.
+uid = 0
+gid = 0
+# Same limits as containerd (16 MiB).
+max_recv_message_size = 16777216
+max_send_message_size = 16777216
+
+[ttrpc]
+# Where shims forward events. Empty means "<grpc.address>.ttrpc", as in containerd.
+address = ""
+
+[log]
+# debug, info, warn or error
+level = "info"
+`;
+
+type Table = Record<string, unknown>;
+
+function isTable(v: unknown): v is Table {
+  return typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof Date);
+}
+
+/** Overlay `over` onto `base`, checking that every key exists in base with the same type. */
+function merge(base: Table, over: Table, path: string): Table {
+  const out: Table = { ...base };
+  for (const [k, v] of Object.entries(over)) {
+    const where = path ? `${path}.${k}` : k;
+    if (!(k in base)) throw new InvalidArgumentError(`unknown configuration key "${where}"`);
+    const b = base[k];
+    if (isTable(b)) {
+      if (!isTable(v)) throw new InvalidArgumentError(`configuration key "${where}" must be a table`);
+      out[k] = merge(b, v, where);
+    } else {
+      if (typeof v !== typeof b) {
+        throw new InvalidArgumentError(`configuration key "${where}" must be a ${typeof b}, got ${typeof v}`);
+      }
+      out[k] = v;
+    }
+  }
+  return out;
+}
+
+function parseToml(text: string, source: string): Table {
+  try {
+    return parse(text) as Table;
+  } catch (err) {
+    throw new InvalidArgumentError(`cannot parse ${source}: ${(err as Error).message.split('\n')[0]}`);
+  }
+}
+
+export function defaultConfig(): BerthConfig {
+  return parseToml(DEFAULT_CONFIG_TOML, 'default configuration') as unknown as BerthConfig;
+}
+
+/** Load a config file over the defaults; a missing optional file means defaults. */
+export function loadConfig(file: string | undefined, required: boolean): BerthConfig {
+  const base = parseToml(DEFAULT_CONFIG_TOML, 'default configuration');
+  if (!file) return base as unknown as BerthConfig;
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT' && !required) return base as unknown as BerthConfig;
+    throw new InvalidArgumentError(`cannot read config ${file}: ${(err as Error).message}`);
+  }
+  const cfg = merge(base, parseToml(text, file), '') as unknown as BerthConfig;
+  if (cfg.version !== 1) throw new InvalidArgumentError(`unsupported config version ${cfg.version} in ${file}`);
+  if (!isLogLevel(cfg.log.level)) throw new InvalidArgumentError(`log.level must be debug, info, warn or error`);
+  return cfg;
+}
+
+export function ttrpcAddress(cfg: BerthConfig): string {
+  return cfg.ttrpc.address || `${cfg.grpc.address}.ttrpc`;
+}

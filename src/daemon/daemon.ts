@@ -1,0 +1,144 @@
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { Server, ServerCredentials, type UntypedServiceImplementation } from '@grpc/grpc-js';
+import type { Logger } from '../log/logger';
+import { MetadataDB } from '../metadata/db';
+import { NamespaceStore } from '../metadata/namespaces';
+import { ContainerStore } from '../metadata/containers';
+import { LeaseStore } from '../metadata/leases';
+import { Exchange } from '../events/exchange';
+import { unpackAny } from '../proto/any';
+import { serviceDefinition } from '../proto/registry';
+import { PluginRegistry, PluginType } from '../plugins/registry';
+import { GcScheduler } from '../gc/scheduler';
+import { metadataCollector } from '../gc/collector';
+import type { ServiceDeps } from '../services/context';
+import { VERSION_SERVICE, versionService } from '../services/version';
+import { INTROSPECTION_SERVICE, introspectionService } from '../services/introspection';
+import { HEALTH_SERVICE, healthService } from '../services/health';
+import { NAMESPACES_SERVICE, namespacesService } from '../services/namespaces';
+import { CONTAINERS_SERVICE, containersService } from '../services/containers';
+import { LEASES_SERVICE, leasesService } from '../services/leases';
+import { EVENTS_SERVICE, eventsService } from '../services/events';
+import { FailedPreconditionError } from '../errdefs/errors';
+import type { BerthConfig } from './config';
+import { RootLock } from './lock';
+import { prepareSocketPath, removeSocket, secureSocket } from './socket';
+import { serverUuid } from './identity';
+import { buildInfo } from './version';
+
+/** A running berthd: stores opened, services bound, ready for clients. */
+export class Daemon {
+  private constructor(
+    private readonly cfg: BerthConfig,
+    private readonly log: Logger,
+    private readonly server: Server,
+    private readonly db: MetadataDB,
+    private readonly lock: RootLock,
+    private readonly gc: GcScheduler,
+  ) {}
+
+  static async start(cfg: BerthConfig, log: Logger): Promise<Daemon> {
+    mkdirSync(cfg.root, { recursive: true, mode: 0o711 });
+    mkdirSync(cfg.state, { recursive: true, mode: 0o711 });
+    const lock = RootLock.acquire(cfg.root);
+    let db: MetadataDB | undefined;
+    try {
+      db = await openMetadata(join(cfg.root, 'meta'), cfg.root);
+      const namespaces = new NamespaceStore(db);
+      const containers = new ContainerStore(db);
+      const leases = new LeaseStore(db);
+      const exchange = new Exchange(unpackAny);
+      const gc = new GcScheduler(metadataCollector(namespaces, leases), log.with({ component: 'gc' }));
+      const plugins = registerPlugins(cfg);
+      const deps: ServiceDeps = {
+        log: log.with({ component: 'grpc' }),
+        namespaces,
+        containers,
+        leases,
+        exchange,
+        plugins,
+        version: buildInfo(),
+        uuid: serverUuid(cfg.root),
+        gc,
+      };
+
+      const server = new Server({
+        'grpc.max_receive_message_length': cfg.grpc.max_recv_message_size,
+        'grpc.max_send_message_length': cfg.grpc.max_send_message_size,
+      });
+      const services: Array<[string, UntypedServiceImplementation]> = [
+        [VERSION_SERVICE, versionService(deps)],
+        [INTROSPECTION_SERVICE, introspectionService(deps)],
+        [NAMESPACES_SERVICE, namespacesService(deps)],
+        [CONTAINERS_SERVICE, containersService(deps)],
+        [LEASES_SERVICE, leasesService(deps)],
+        [EVENTS_SERVICE, eventsService(deps)],
+      ];
+      const names = services.map(([n]) => n);
+      services.push([HEALTH_SERVICE, healthService(deps, () => names)]);
+      for (const [name, impl] of services) server.addService(serviceDefinition(name), impl);
+
+      await prepareSocketPath(cfg.grpc.address);
+      await new Promise<void>((resolve, reject) => {
+        server.bindAsync(`unix://${cfg.grpc.address}`, ServerCredentials.createInsecure(), (err) =>
+          err ? reject(err) : resolve(),
+        );
+      });
+      secureSocket(cfg.grpc.address, cfg.grpc.uid, cfg.grpc.gid);
+      // Expired leases left from before a restart are collected shortly after start-up,
+      // as containerd's startup_delay does.
+      setTimeout(() => gc.schedule(), 100).unref();
+      log.info('serving', { address: cfg.grpc.address, root: cfg.root, state: cfg.state, version: deps.version.version });
+      return new Daemon(cfg, log, server, db, lock, gc);
+    } catch (err) {
+      await db?.close().catch(() => undefined);
+      lock.release();
+      throw err;
+    }
+  }
+
+  /** Stop serving: refuse new calls, give running ones a moment, then close everything. */
+  async stop(graceMs = 2000): Promise<void> {
+    this.log.info('stopping');
+    await new Promise<void>((resolve) => {
+      const force = setTimeout(() => {
+        this.server.forceShutdown();
+        resolve();
+      }, graceMs);
+      this.server.tryShutdown(() => {
+        clearTimeout(force);
+        resolve();
+      });
+    });
+    await this.gc.stop();
+    await this.db.close();
+    removeSocket(this.cfg.grpc.address);
+    this.lock.release();
+    this.log.info('stopped');
+  }
+}
+
+async function openMetadata(dir: string, root: string): Promise<MetadataDB> {
+  try {
+    return await MetadataDB.open(dir);
+  } catch (err) {
+    const msg = (err as Error).message + String((err as { cause?: Error }).cause?.message ?? '');
+    if (/LOCK|lock/.test(msg)) {
+      throw new FailedPreconditionError(`the metadata database under ${root} is in use by another process`);
+    }
+    throw err;
+  }
+}
+
+function registerPlugins(cfg: BerthConfig): PluginRegistry {
+  const plugins = new PluginRegistry();
+  plugins.register({ type: PluginType.event, id: 'exchange' });
+  plugins.register({ type: PluginType.metadata, id: 'leveldb', requires: [], exports: { root: join(cfg.root, 'meta') } });
+  plugins.register({ type: PluginType.gc, id: 'scheduler', requires: [PluginType.metadata] });
+  plugins.register({ type: PluginType.lease, id: 'manager', requires: [PluginType.metadata] });
+  for (const id of ['containers', 'leases', 'namespaces', 'events', 'introspection', 'version', 'healthcheck']) {
+    plugins.register({ type: PluginType.grpc, id, requires: id === 'introspection' || id === 'version' ? [] : [PluginType.metadata] });
+  }
+  return plugins;
+}

@@ -1,0 +1,98 @@
+import { parseArgs } from 'node:util';
+import { BerthError } from '../errdefs/errors';
+import { isLogLevel, Logger } from '../log/logger';
+import { DEFAULT_CONFIG_TOML, loadConfig } from './config';
+import { Daemon } from './daemon';
+
+const USAGE = `usage: berthd [--config FILE] [--root DIR] [--state DIR] [--address SOCK] [--log-level LEVEL]
+       berthd config default
+
+  --config FILE      configuration file (default /etc/berth/config.toml, if present)
+  --root DIR         persistent data (default /var/lib/berth)
+  --state DIR        runtime state (default /run/berth)
+  --address SOCK     gRPC socket (default /run/berth/berthd.sock)
+  --log-level LEVEL  debug, info, warn or error (default info)
+`;
+
+const DEFAULT_CONFIG_FILE = '/etc/berth/config.toml';
+
+function fail(message: string): never {
+  process.stderr.write(`berthd: ${message}\n`);
+  process.exit(1);
+}
+
+export async function main(argv: string[]): Promise<void> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: {
+        config: { type: 'string', short: 'c' },
+        root: { type: 'string' },
+        state: { type: 'string' },
+        address: { type: 'string', short: 'a' },
+        'log-level': { type: 'string', short: 'l' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    });
+  } catch (err) {
+    fail(`${(err as Error).message}\n${USAGE}`);
+  }
+  const { values, positionals } = parsed;
+  if (values.help) {
+    process.stdout.write(USAGE);
+    return;
+  }
+  if (positionals.length > 0) {
+    if (positionals[0] === 'config' && positionals[1] === 'default' && positionals.length === 2) {
+      process.stdout.write(DEFAULT_CONFIG_TOML);
+      return;
+    }
+    fail(`unknown command "${positionals.join(' ')}"\n${USAGE}`);
+  }
+
+  let cfg;
+  try {
+    cfg = loadConfig(values.config ?? DEFAULT_CONFIG_FILE, values.config !== undefined);
+  } catch (err) {
+    fail((err as Error).message);
+  }
+  if (values.root) cfg.root = values.root;
+  if (values.state) cfg.state = values.state;
+  if (values.address) cfg.grpc.address = values.address;
+  const level = values['log-level'];
+  if (level !== undefined) {
+    if (!isLogLevel(level)) fail(`--log-level must be debug, info, warn or error`);
+    cfg.log.level = level;
+  }
+
+  const log = new Logger(cfg.log.level, { pid: process.pid });
+  process.on('unhandledRejection', (reason) => {
+    log.error('unhandled rejection', { error: reason instanceof Error ? reason.stack : String(reason) });
+  });
+
+  let daemon: Daemon;
+  try {
+    daemon = await Daemon.start(cfg, log);
+  } catch (err) {
+    log.error('failed to start', { error: err instanceof BerthError ? err.message : (err as Error).stack });
+    fail(err instanceof BerthError ? err.context : (err as Error).message);
+  }
+
+  let stopping = false;
+  const shutdown = (signal: string): void => {
+    if (stopping) return;
+    stopping = true;
+    log.info('signal received', { signal });
+    daemon.stop().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        log.error('unclean stop', { error: err as Error });
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
+}

@@ -1,0 +1,150 @@
+import { InvalidArgumentError, UnavailableError } from '../errdefs/errors';
+import { validateIdentifier } from '../identifiers/validate';
+import { validateTopic } from '../identifiers/labels';
+import type { Filter } from '../filters/filter';
+import type { AnyValue } from '../metadata/records';
+import { envelopeAdaptor } from './adaptor';
+import type { Envelope, EventDecoder } from './envelope';
+
+/** Most envelopes a subscriber may fall behind by before it is cut off; a stuck
+ * client must not grow the daemon's memory without bound. */
+const MAX_BACKLOG = 65536;
+
+/** One subscriber's view: an async iterator of matching envelopes. */
+export class Subscription implements AsyncIterable<Envelope> {
+  private readonly backlog: Envelope[] = [];
+  private waiter: ((r: IteratorResult<Envelope>) => void) | null = null;
+  private failWaiter: ((e: Error) => void) | null = null;
+  private closed = false;
+  private error: Error | null = null;
+
+  constructor(
+    readonly filter: Filter,
+    private readonly detach: (s: Subscription) => void,
+  ) {}
+
+  /** @internal called by the exchange. */
+  deliver(env: Envelope): void {
+    if (this.closed) return;
+    if (this.waiter) {
+      const w = this.waiter;
+      this.waiter = null;
+      this.failWaiter = null;
+      w({ value: env, done: false });
+      return;
+    }
+    if (this.backlog.length >= MAX_BACKLOG) {
+      this.fail(new UnavailableError('event subscriber too slow, subscription dropped'));
+      return;
+    }
+    this.backlog.push(env);
+  }
+
+  private fail(err: Error): void {
+    this.error = err;
+    this.close();
+    if (this.failWaiter) {
+      const f = this.failWaiter;
+      this.waiter = null;
+      this.failWaiter = null;
+      f(err);
+    }
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.detach(this);
+    if (this.waiter && !this.error) {
+      const w = this.waiter;
+      this.waiter = null;
+      this.failWaiter = null;
+      w({ value: undefined, done: true });
+    }
+  }
+
+  [Symbol.asyncIterator](): AsyncIterator<Envelope> {
+    return {
+      next: (): Promise<IteratorResult<Envelope>> => {
+        const queued = this.backlog.shift();
+        if (queued) return Promise.resolve({ value: queued, done: false });
+        if (this.error) return Promise.reject(this.error);
+        if (this.closed) return Promise.resolve({ value: undefined, done: true });
+        return new Promise((resolve, reject) => {
+          this.waiter = resolve;
+          this.failWaiter = reject;
+        });
+      },
+      return: (): Promise<IteratorResult<Envelope>> => {
+        this.close();
+        return Promise.resolve({ value: undefined, done: true });
+      },
+    };
+  }
+}
+
+/**
+ * The event exchange: services publish, shims forward, clients subscribe. Delivery is
+ * synchronous into each subscriber's backlog, so publish order is delivery order.
+ */
+export class Exchange {
+  private readonly subscribers = new Set<Subscription>();
+
+  constructor(private readonly decode: EventDecoder) {}
+
+  /** Publish an event from this daemon: stamps the time now. */
+  publish(namespace: string, topic: string, event: AnyValue): Envelope {
+    const ms = Date.now();
+    const seconds = Math.floor(ms / 1000);
+    const timestamp = { seconds, nanos: (ms - seconds * 1000) * 1_000_000 };
+    const env: Envelope = { timestamp, namespace, topic, event };
+    this.validate(env);
+    this.broadcast(env);
+    return env;
+  }
+
+  /** Re-broadcast a complete envelope (from a shim or another daemon) unchanged. */
+  forward(input: Omit<Envelope, 'timestamp'> & { timestamp: Envelope['timestamp'] | undefined }): void {
+    // Unset means an absent field or Go's zero time.Time (year 1).
+    const ts = input.timestamp;
+    if (!ts || (ts.seconds === -62135596800 && ts.nanos === 0)) {
+      throw new InvalidArgumentError('timestamp must be set on forwarded event');
+    }
+    const env: Envelope = { ...input, timestamp: ts };
+    this.validate(env);
+    this.broadcast(env);
+  }
+
+  subscribe(filter: Filter): Subscription {
+    const sub = new Subscription(filter, (s) => this.subscribers.delete(s));
+    this.subscribers.add(sub);
+    return sub;
+  }
+
+  get subscriberCount(): number {
+    return this.subscribers.size;
+  }
+
+  private validate(env: Envelope): void {
+    try {
+      validateIdentifier(env.namespace);
+    } catch (err) {
+      if (err instanceof InvalidArgumentError) {
+        throw new InvalidArgumentError(`event envelope has invalid namespace: ${err.context}`);
+      }
+      throw err;
+    }
+    try {
+      validateTopic(env.topic);
+    } catch (err) {
+      if (err instanceof InvalidArgumentError) throw new InvalidArgumentError(`envelope topic "${env.topic}": ${err.context}`);
+      throw err;
+    }
+  }
+
+  private broadcast(env: Envelope): void {
+    for (const sub of this.subscribers) {
+      if (sub.filter.match(envelopeAdaptor(env, this.decode))) sub.deliver(env);
+    }
+  }
+}

@@ -1,0 +1,8 @@
+export { parseFilter, parseFilters } from './parser';
+export { FilterParseError } from './errors';
+export { always, AllFilter, AnyFilter, Selector } from './filter';
+export type { Adaptor, FieldValue, Filter, Operator } from './filter';
+export { adaptFields, adaptorFunc } from './adaptors';
+export { compileGoRegexp, translateGoRegexp, GoRegexpError } from './regexp';
+export { Scanner, tokenize } from './scanner';
+export type { Token, TokenKind } from './scanner';

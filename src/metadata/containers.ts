@@ -1,0 +1,201 @@
+import { AlreadyExistsError, InvalidArgumentError, NotFoundError } from '../errdefs/errors';
+import { validateIdentifier } from '../identifiers/validate';
+import { validateLabels } from '../identifiers/labels';
+import { parseListFilters } from '../filters/list';
+import { adaptFields } from '../filters/adaptors';
+import type { MetadataDB, Stored } from './db';
+import { objectKey, objectPrefix } from './keys';
+import { cleanLabels, setLabel } from './labels';
+import { anyFromStored, anyToStored, dateFrom, labelsFrom } from './codec';
+import type { AnyValue, ContainerRecord } from './records';
+
+const KIND = 'containers';
+
+/** Paths a full (mask-less) update replaces, as containerd does. */
+const FULL_UPDATE_PATHS = ['labels', 'spec', 'extensions', 'image', 'snapshotkey'];
+
+function toStored(c: ContainerRecord): Stored {
+  const extensions: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(c.extensions)) extensions[k] = anyToStored(v);
+  return {
+    labels: c.labels,
+    image: c.image,
+    runtime: { name: c.runtime.name, options: anyToStored(c.runtime.options) },
+    spec: anyToStored(c.spec),
+    snapshotter: c.snapshotter,
+    snapshotKey: c.snapshotKey,
+    extensions,
+    createdAt: c.createdAt.toISOString(),
+    updatedAt: c.updatedAt.toISOString(),
+  };
+}
+
+function fromStored(id: string, s: Stored): ContainerRecord {
+  const runtime = (s.runtime ?? {}) as { name?: string; options?: unknown };
+  const extensions: Record<string, AnyValue> = {};
+  for (const [k, v] of Object.entries((s.extensions ?? {}) as Record<string, unknown>)) {
+    const a = anyFromStored(v);
+    if (a) extensions[k] = a;
+  }
+  return {
+    id,
+    labels: labelsFrom(s),
+    image: (s.image as string) ?? '',
+    runtime: { name: runtime.name ?? '', options: anyFromStored(runtime.options) },
+    spec: anyFromStored(s.spec),
+    snapshotter: (s.snapshotter as string) ?? '',
+    snapshotKey: (s.snapshotKey as string) ?? '',
+    extensions,
+    createdAt: dateFrom(s, 'createdAt'),
+    updatedAt: dateFrom(s, 'updatedAt'),
+  };
+}
+
+/** containerd's validateContainer, with its messages, under a context ("create container failed validation"). */
+function validateContainer(c: ContainerRecord, context: string): void {
+  try {
+    checkContainer(c);
+  } catch (err) {
+    if (err instanceof InvalidArgumentError) throw new InvalidArgumentError(`${context}: ${err.context}`);
+    throw err;
+  }
+}
+
+function checkContainer(c: ContainerRecord): void {
+  try {
+    validateIdentifier(c.id);
+  } catch (err) {
+    if (err instanceof InvalidArgumentError) throw new InvalidArgumentError(`container.ID: ${err.context}`);
+    throw err;
+  }
+  for (const k of Object.keys(c.extensions)) {
+    if (k === '') throw new InvalidArgumentError('container.Extension keys must not be zero-length');
+  }
+  try {
+    validateLabels(c.labels);
+  } catch (err) {
+    if (err instanceof InvalidArgumentError) throw new InvalidArgumentError(`containers.Labels: ${err.context}`);
+    throw err;
+  }
+  if (c.runtime.name === '') throw new InvalidArgumentError('container.Runtime.Name must be set');
+  if (!c.spec) throw new InvalidArgumentError('container.Spec must be set');
+  if (c.snapshotKey !== '' && c.snapshotter === '') {
+    throw new InvalidArgumentError('container.Snapshotter must be set if container.SnapshotKey is set');
+  }
+}
+
+export type NewContainer = Omit<ContainerRecord, 'createdAt' | 'updatedAt'>;
+
+export class ContainerStore {
+  constructor(private readonly db: MetadataDB) {}
+
+  async get(ns: string, id: string): Promise<ContainerRecord> {
+    const s = await this.db.get(objectKey(ns, KIND, id));
+    if (!s) throw new NotFoundError(`container "${id}" in namespace "${ns}"`);
+    return fromStored(id, s);
+  }
+
+  /** Containers matching filters (containerd grammar), in id order. Streams so that
+   * ListStream can send while reading. */
+  async *iterate(ns: string, filters: readonly string[]): AsyncGenerator<ContainerRecord> {
+    const filter = parseListFilters(filters);
+    const prefix = objectPrefix(ns, KIND);
+    for await (const [k, s] of this.db.scan(prefix)) {
+      const c = fromStored(decodeURIComponent(k.slice(prefix.length)), s);
+      const adaptor = adaptFields(
+        { id: c.id, image: c.image, 'runtime.name': c.runtime.name },
+        { labels: c.labels },
+      );
+      if (filter.match(adaptor)) yield c;
+    }
+  }
+
+  async list(ns: string, filters: readonly string[]): Promise<ContainerRecord[]> {
+    const out: ContainerRecord[] = [];
+    for await (const c of this.iterate(ns, filters)) out.push(c);
+    return out;
+  }
+
+  async create(ns: string, c: NewContainer): Promise<ContainerRecord> {
+    const draft: ContainerRecord = { ...c, labels: cleanLabels(c.labels), createdAt: new Date(), updatedAt: new Date() };
+    validateContainer(draft, 'create container failed validation');
+    return this.db.update(async (tx) => {
+      await tx.ensureNamespace(ns);
+      const key = objectKey(ns, KIND, c.id);
+      if (await tx.has(key)) throw new AlreadyExistsError(`container "${c.id}"`);
+      const rec = { ...draft, createdAt: tx.now, updatedAt: tx.now };
+      tx.put(key, toStored(rec));
+      return rec;
+    });
+  }
+
+  /**
+   * Update following containerd's rules: without paths the mutable fields are replaced
+   * and runtime/snapshotter must be unchanged; with paths only labels[.k], spec,
+   * extensions[.k], image and snapshotkey may be named.
+   */
+  async update(ns: string, updated: NewContainer, paths: readonly string[]): Promise<ContainerRecord> {
+    if (updated.id === '') throw new InvalidArgumentError('must specify a container id');
+    return this.db.update(async (tx) => {
+      const key = objectKey(ns, KIND, updated.id);
+      const s = await tx.get(key);
+      if (!s) throw new NotFoundError(`container "${updated.id}"`);
+      const c = fromStored(updated.id, s);
+      let fieldpaths = paths;
+      if (fieldpaths.length === 0) {
+        fieldpaths = FULL_UPDATE_PATHS;
+        if (updated.snapshotter !== c.snapshotter) {
+          throw new InvalidArgumentError('container.Snapshotter field is immutable');
+        }
+        if (updated.runtime.name !== c.runtime.name) {
+          throw new InvalidArgumentError('container.Runtime.Name field is immutable');
+        }
+      }
+      for (const path of fieldpaths) {
+        if (path.startsWith('labels.')) {
+          const k = path.slice('labels.'.length);
+          setLabel(c.labels, k, updated.labels[k]);
+          continue;
+        }
+        if (path.startsWith('extensions.')) {
+          const k = path.slice('extensions.'.length);
+          const v = updated.extensions[k];
+          if (v) c.extensions[k] = v;
+          else delete c.extensions[k];
+          continue;
+        }
+        switch (path) {
+          case 'labels':
+            c.labels = cleanLabels(updated.labels);
+            break;
+          case 'spec':
+            c.spec = updated.spec;
+            break;
+          case 'extensions':
+            c.extensions = { ...updated.extensions };
+            break;
+          case 'image':
+            c.image = updated.image;
+            break;
+          case 'snapshotkey':
+            c.snapshotKey = updated.snapshotKey;
+            break;
+          default:
+            throw new InvalidArgumentError(`cannot update "${path}" field on "${c.id}"`);
+        }
+      }
+      validateContainer(c, 'update failed validation');
+      c.updatedAt = tx.now;
+      tx.put(key, toStored(c));
+      return c;
+    });
+  }
+
+  async delete(ns: string, id: string): Promise<void> {
+    await this.db.update(async (tx) => {
+      const key = objectKey(ns, KIND, id);
+      if (!(await tx.has(key))) throw new NotFoundError(`container ${id}`);
+      tx.del(key);
+    });
+  }
+}

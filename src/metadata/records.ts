@@ -1,0 +1,47 @@
+// Domain records kept by the metadata store. These are berth's own shapes (camelCase,
+// Dates, Buffers); services translate them to and from the wire messages.
+
+export type Labels = Record<string, string>;
+
+/** A google.protobuf.Any kept byte-for-byte as the client sent it. */
+export interface AnyValue {
+  typeUrl: string;
+  value: Buffer;
+}
+
+export interface NamespaceRecord {
+  name: string;
+  labels: Labels;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+export interface ContainerRuntime {
+  name: string;
+  options?: AnyValue;
+}
+
+export interface ContainerRecord {
+  id: string;
+  labels: Labels;
+  image: string;
+  runtime: ContainerRuntime;
+  spec?: AnyValue;
+  snapshotter: string;
+  snapshotKey: string;
+  extensions: Record<string, AnyValue>;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+export interface LeaseRecord {
+  id: string;
+  labels: Labels;
+  createdAt: Date;
+}
+
+/** A resource held by a lease: type is `content`, `ingests` or `snapshots/<snapshotter>`. */
+export interface LeaseResource {
+  id: string;
+  type: string;
+}

@@ -1,0 +1,74 @@
+import * as protobuf from 'protobufjs/light';
+import type { ServiceDefinition, MethodDefinition } from '@grpc/grpc-js';
+import descriptor from '../generated/descriptor.json';
+
+// The protobuf registry of berth's wire contract (proto/), loaded from the JSON
+// descriptor generated at build time: no .proto parsing at start-up.
+
+export const root: protobuf.Root = protobuf.Root.fromJSON(descriptor as protobuf.INamespace);
+
+/** How decoded messages look to berth: proto field names, int64 as number, enums as
+ * names, every field present (defaults filled), bytes as Buffer. Matches the options the
+ * generated types in src/generated/types were made with. */
+export const DECODE_OPTIONS: protobuf.IConversionOptions = {
+  longs: Number,
+  enums: String,
+  defaults: true,
+  arrays: true,
+  objects: true,
+  oneofs: true,
+};
+
+const typeCache = new Map<string, protobuf.Type>();
+
+export function messageType(fullName: string): protobuf.Type {
+  let t = typeCache.get(fullName);
+  if (!t) {
+    t = root.lookupType(fullName);
+    typeCache.set(fullName, t);
+  }
+  return t;
+}
+
+/** Whether the registry knows a message type (used to decode Any payloads by type URL). */
+export function hasMessageType(fullName: string): boolean {
+  try {
+    messageType(fullName);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export function encodeMessage(fullName: string, obj: object): Buffer {
+  const t = messageType(fullName);
+  return Buffer.from(t.encode(t.fromObject(obj as Record<string, unknown>)).finish());
+}
+
+export function decodeMessage<T>(fullName: string, bytes: Uint8Array): T {
+  const t = messageType(fullName);
+  return t.toObject(t.decode(bytes), DECODE_OPTIONS) as T;
+}
+
+/** A grpc-js service definition for one service of the contract, e.g.
+ * `containerd.services.containers.v1.Containers`. */
+export function serviceDefinition(serviceName: string): ServiceDefinition {
+  const svc = root.lookupService(serviceName);
+  const def: Record<string, MethodDefinition<object, object>> = {};
+  for (const m of svc.methodsArray) {
+    m.resolve();
+    const req = m.resolvedRequestType as protobuf.Type;
+    const res = m.resolvedResponseType as protobuf.Type;
+    def[m.name] = {
+      path: `/${serviceName}/${m.name}`,
+      requestStream: m.requestStream === true,
+      responseStream: m.responseStream === true,
+      requestSerialize: (o: object) => Buffer.from(req.encode(req.fromObject(o as Record<string, unknown>)).finish()),
+      requestDeserialize: (b: Buffer) => req.toObject(req.decode(b), DECODE_OPTIONS),
+      responseSerialize: (o: object) => Buffer.from(res.encode(res.fromObject(o as Record<string, unknown>)).finish()),
+      responseDeserialize: (b: Buffer) => res.toObject(res.decode(b), DECODE_OPTIONS),
+      originalName: m.name,
+    };
+  }
+  return def as ServiceDefinition;
+}

@@ -1,0 +1,89 @@
+// A thin promise layer over the typed clients in src/client, for tests and benches.
+import type { ServiceError } from '@grpc/grpc-js';
+import { ContainerdClient } from '../../src/client/services';
+import { callMetadata } from '../../src/client/connection';
+import type { Container } from '../../src/generated/types/containerd/services/containers/v1/Container';
+import type { Container__Output } from '../../src/generated/types/containerd/services/containers/v1/Container';
+
+export const SPEC_TYPE = 'types.containerd.io/opencontainers/runtime-spec/1/Spec';
+
+export function sampleContainer(id: string, extra: Partial<Container> = {}): Container {
+  return {
+    id,
+    runtime: { name: 'io.containerd.runc.v2' },
+    spec: { type_url: SPEC_TYPE, value: Buffer.from(JSON.stringify({ ociVersion: '1.0.2-dev', process: { args: ['sh'] } })) },
+    ...extra,
+  };
+}
+
+type Cb<T> = (err: ServiceError | null, res?: T) => void;
+
+function p<T>(fn: (cb: Cb<T>) => unknown): Promise<T> {
+  return new Promise((resolve, reject) => {
+    fn((err, res) => (err ? reject(err) : resolve(res as T)));
+  });
+}
+
+/** Containers API helpers against one daemon. */
+export class TestClient {
+  readonly raw: ContainerdClient;
+
+  constructor(address: string) {
+    this.raw = new ContainerdClient(address);
+  }
+
+  createContainer(ns: string | undefined, c: Container): Promise<Container__Output> {
+    return p<{ container: Container__Output | null }>((cb) =>
+      this.raw.containers.Create({ container: c }, callMetadata(ns), cb),
+    ).then((r) => r.container as Container__Output);
+  }
+
+  getContainer(ns: string | undefined, id: string): Promise<Container__Output> {
+    return p<{ container: Container__Output | null }>((cb) => this.raw.containers.Get({ id }, callMetadata(ns), cb)).then(
+      (r) => r.container as Container__Output,
+    );
+  }
+
+  listContainers(ns: string | undefined, filters: string[] = []): Promise<Container__Output[]> {
+    return p<{ containers: Container__Output[] }>((cb) =>
+      this.raw.containers.List({ filters }, callMetadata(ns), cb),
+    ).then((r) => r.containers);
+  }
+
+  listStream(ns: string | undefined, filters: string[] = []): Promise<Container__Output[]> {
+    return new Promise((resolve, reject) => {
+      const out: Container__Output[] = [];
+      const s = this.raw.containers.ListStream({ filters }, callMetadata(ns));
+      s.on('data', (m: { container: Container__Output | null }) => {
+        if (m.container) out.push(m.container);
+      });
+      s.on('error', reject);
+      s.on('end', () => resolve(out));
+    });
+  }
+
+  updateContainer(ns: string | undefined, c: Container, paths?: string[]): Promise<Container__Output> {
+    return p<{ container: Container__Output | null }>((cb) =>
+      this.raw.containers.Update({ container: c, update_mask: paths ? { paths } : null }, callMetadata(ns), cb),
+    ).then((r) => r.container as Container__Output);
+  }
+
+  deleteContainer(ns: string | undefined, id: string): Promise<void> {
+    return p<object>((cb) => this.raw.containers.Delete({ id }, callMetadata(ns), cb)).then(() => undefined);
+  }
+
+  close(): void {
+    this.raw.close();
+  }
+}
+
+/** The gRPC status of a rejected call, for comparing daemons. */
+export async function statusOf(promise: Promise<unknown>): Promise<{ code: number; details: string }> {
+  try {
+    await promise;
+    return { code: 0, details: '' };
+  } catch (err) {
+    const e = err as ServiceError;
+    return { code: e.code, details: e.details };
+  }
+}

@@ -1,0 +1,54 @@
+// Side-by-side support: a private berthd and a private real containerd, driven with the
+// same commands, outputs compared after removing what legitimately differs (times,
+// random ids, server identity).
+import { startBerthd, startContainerd, ctr, type BerthdHandle, type ContainerdHandle, type CtrResult } from '../harness';
+
+export interface Pair {
+  berthd: BerthdHandle;
+  containerd: ContainerdHandle;
+  cleanup(): Promise<void>;
+}
+
+export async function startPair(): Promise<Pair> {
+  const [berthd, containerd] = await Promise.all([startBerthd(), startContainerd()]);
+  return {
+    berthd,
+    containerd,
+    async cleanup() {
+      await Promise.all([berthd.cleanup(), containerd.cleanup()]);
+    },
+  };
+}
+
+/** Replace RFC3339 timestamps and lease-style random ids with placeholders. */
+export function normalize(text: string): string {
+  return text
+    .replace(/\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}(\.\d+)? [+-]\d{4} \w+/g, '<TIME>')
+    .replace(/\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})/g, '<TIME>')
+    .replace(/\b\d{1,9}-[A-Za-z0-9_-]{4}\b/g, '<LEASE>')
+    // Table columns are as wide as their longest value, which differs with random ids.
+    .replace(/ {2,}/g, ' ');
+}
+
+export interface Outcome {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function outcome(r: CtrResult): Outcome {
+  return { code: r.code, stdout: normalize(r.stdout), stderr: normalize(r.stderr) };
+}
+
+/** Run the same ctr command against both daemons; returns both normalized outcomes. */
+export async function ctrBoth(
+  pair: Pair,
+  args: string[],
+  namespace = 'default',
+): Promise<{ berthd: Outcome; containerd: Outcome }> {
+  const [b, c] = await Promise.all([
+    ctr(pair.berthd.address, args, { namespace }),
+    ctr(pair.containerd.address, args, { namespace }),
+  ]);
+  return { berthd: outcome(b), containerd: outcome(c) };
+}

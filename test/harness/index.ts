@@ -1,0 +1,9 @@
+// Test harness for berth's e2e tests: temp dirs, processes, a private berthd, a private
+// real containerd 1.6, and the real `ctr` client.
+export * from './tempdir';
+export * from './process';
+export * from './daemon';
+export * from './berthd';
+export * from './containerd';
+export * from './ctr';
+export * from './rootfs';
