@@ -68,3 +68,10 @@ export class UnknownError extends BerthError {
     this.message = message;
   }
 }
+
+/** Send the context alone, without the class suffix: containerd builds some statuses
+ * directly (status.Errorf) and clients see exactly that text. */
+export function verbatim<E extends BerthError>(err: E): E {
+  err.message = err.context;
+  return err;
+}

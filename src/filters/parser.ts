@@ -14,6 +14,9 @@ import { FilterParseError } from './errors';
 import { AllFilter, AnyFilter, Filter, Operator, Selector, always } from './filter';
 import { unquote } from './quote';
 import { compileGoRegexp, GoRegexpError } from './regexp';
+
+/** A pattern that matches nothing (stands in for an invalid one). */
+const NEVER = /(?!)/;
 import { EOF_RUNE, Scanner } from './scanner';
 
 const COMMA = 0x2c;
@@ -72,7 +75,9 @@ class Parser {
     try {
       return new Selector(fieldpath, op, value, compileGoRegexp(value));
     } catch (err) {
-      if (err instanceof GoRegexpError) this.fail(tok.pos, err.message);
+      // containerd compiles the pattern only when matching, logs the failure and treats
+      // the selector as not matching: a List with a bad pattern is an empty success.
+      if (err instanceof GoRegexpError) return new Selector(fieldpath, op, value, NEVER);
       throw err;
     }
   }

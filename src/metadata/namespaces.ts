@@ -1,4 +1,4 @@
-import { AlreadyExistsError, FailedPreconditionError, InvalidArgumentError, NotFoundError } from '../errdefs/errors';
+import { AlreadyExistsError, FailedPreconditionError, InvalidArgumentError, NotFoundError, verbatim } from '../errdefs/errors';
 import { validateIdentifier } from '../identifiers/validate';
 import { validateLabels } from '../identifiers/labels';
 import type { MetadataDB, Stored, WriteTx } from './db';
@@ -67,7 +67,8 @@ export class NamespaceStore {
   async update(name: string, labels: Labels, paths: readonly string[]): Promise<NamespaceRecord> {
     validateIdentifier(name);
     for (const p of paths) {
-      if (!p.startsWith('labels.')) throw new InvalidArgumentError(`cannot update "${p}" field`);
+      // containerd sends this one without the usual ": invalid argument" suffix.
+      if (!p.startsWith('labels.')) throw verbatim(new InvalidArgumentError(`cannot update "${p}" field`));
     }
     validateNamespaceLabels(labels);
     return this.db.update(async (tx) => {

@@ -5,6 +5,19 @@ import descriptor from '../generated/descriptor.json';
 // The protobuf registry of berth's wire contract (proto/), loaded from the JSON
 // descriptor generated at build time: no .proto parsing at start-up.
 
+// protobufjs reads strings from Buffers leniently: a length running past the end is
+// clamped, so a truncated request would decode as if it were whole. Go's decoder (and so
+// containerd) rejects it; make ours strict too, so bad input gets an error, not a guess.
+const BufferReader = protobuf.BufferReader as unknown as { prototype: protobuf.Reader };
+BufferReader.prototype.string = function strictString(this: protobuf.Reader): string {
+  const length = this.uint32();
+  if (this.pos + length > this.len) throw new RangeError(`index out of range: ${this.pos} + ${length} > ${this.len}`);
+  const buf = (this as unknown as { buf: Buffer }).buf;
+  const s = buf.toString('utf8', this.pos, this.pos + length);
+  this.pos += length;
+  return s;
+};
+
 export const root: protobuf.Root = protobuf.Root.fromJSON(descriptor as protobuf.INamespace);
 
 /** How decoded messages look to berth: proto field names, int64 as number, enums as

@@ -10,6 +10,7 @@ import type { ContainerRecord, AnyValue } from '../metadata/records';
 import type { NewContainer } from '../metadata/containers';
 import { anyFromWire, anyToWire, type WireAny } from '../proto/any';
 import { toWireTimestamp } from '../proto/timestamp';
+import { InvalidArgumentError, verbatim } from '../errdefs/errors';
 import { serverStream, unary } from './call';
 import { publish, type ServiceDeps } from './context';
 
@@ -85,6 +86,7 @@ export function containersService(deps: ServiceDeps): ContainersHandlers {
     }),
 
     Update: unary(deps.log, 'Containers.Update', async (req: UpdateContainerRequest__Output, ctx) => {
+      if (!req.container?.id) throw verbatim(new InvalidArgumentError('Container.ID required'));
       const ns = ctx.namespace();
       const updated = await store.update(ns, containerFromWire(req.container), req.update_mask?.paths ?? []);
       publish(deps, ns, '/containers/update', 'containerd.events.ContainerUpdate', {

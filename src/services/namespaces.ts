@@ -29,10 +29,11 @@ export function namespacesService(deps: ServiceDeps): NamespacesHandlers {
       return { namespaces: all.map((n) => ({ name: n.name, labels: n.labels })) };
     }),
 
-    Create: unary(deps.log, 'Namespaces.Create', async (req: CreateNamespaceRequest__Output) => {
+    Create: unary(deps.log, 'Namespaces.Create', async (req: CreateNamespaceRequest__Output, ctx) => {
       const name = req.namespace?.name ?? '';
       const created = await store.create(name, req.namespace?.labels ?? {});
-      publish(deps, name, '/namespaces/create', 'containerd.events.NamespaceCreate', {
+      // Like containerd: the event belongs to the caller's namespace (delete uses the deleted one).
+      publish(deps, ctx.namespaceOrEmpty() || name, '/namespaces/create', 'containerd.events.NamespaceCreate', {
         name,
         labels: created.labels,
       });

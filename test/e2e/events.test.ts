@@ -33,7 +33,7 @@ async function changeThings(address: string): Promise<void> {
 
 async function record(address: string, tag: string, filters: string[]): Promise<string[]> {
   const marker = `ev-start-${tag}`;
-  const stream: CtrStream = ctrSpawn(address, ['events', ...filters, ...(filters.length ? [`namespace~=^${marker}`] : [])]);
+  const stream: CtrStream = ctrSpawn(address, ['events', ...filters, ...(filters.length ? [`event.name~=^${marker}`] : [])]);
   try {
     // Subscribe is asynchronous in ctr: publish a marker until the stream shows it.
     let n = 0;
@@ -66,7 +66,7 @@ describe('ctr events on berthd, compared with containerd', () => {
   });
 
   it('honours filters, including dockerd-style regex quoting', async () => {
-    const f = ['topic~=|^/containers/|', 'namespace==ev-last'];
+    const f = ['topic~=|^/containers/|', 'event.name==ev-last'];
     // ev-last already exists from the previous test: remove it so the closing marker reappears.
     await ctrOk(pair.berthd.address, ['namespaces', 'rm', 'ev-last']);
     await ctrOk(pair.containerd.address, ['namespaces', 'rm', 'ev-last']);

@@ -69,3 +69,20 @@ describe('ctr namespaces on berthd, compared with containerd', () => {
     await same(['namespaces', 'ls']);
   });
 });
+
+describe('after a restart on the same root', () => {
+  it('namespaces and leases are all still there (SIGTERM and SIGKILL)', async () => {
+    await same(['namespaces', 'create', 'durable', 'keep=me']);
+    await same(['leases', 'create', '--id', 'durable-lease', 'x=y'], 'durable');
+    const before = await same(['namespaces', 'ls']);
+    const leasesBefore = await same(['leases', 'ls'], 'durable');
+    await Promise.all([pair.berthd.restart(), pair.containerd.restart()]);
+    expect(await same(['namespaces', 'ls'])).toEqual(before);
+    expect(await same(['leases', 'ls'], 'durable')).toEqual(leasesBefore);
+    await pair.berthd.kill();
+    await pair.berthd.restart();
+    const { berthd } = await ctrBoth(pair, ['namespaces', 'ls']);
+    expect(berthd).toEqual(before);
+    expect((await ctrBoth(pair, ['leases', 'ls'], 'durable')).berthd).toEqual(leasesBefore);
+  });
+});
