@@ -1,23 +1,7 @@
-import type { AnyValue, Labels } from './records';
+import type { Labels } from './records';
 import type { Stored } from './db';
 
-// Helpers to turn records into JSON-safe values and back. Buffers become base64;
-// dates become ISO strings.
-
-export interface StoredAny {
-  typeUrl: string;
-  value: string;
-}
-
-export function anyToStored(a: AnyValue | undefined): StoredAny | undefined {
-  return a ? { typeUrl: a.typeUrl, value: a.value.toString('base64') } : undefined;
-}
-
-export function anyFromStored(v: unknown): AnyValue | undefined {
-  if (!v || typeof v !== 'object') return undefined;
-  const s = v as StoredAny;
-  return { typeUrl: s.typeUrl, value: Buffer.from(s.value, 'base64') };
-}
+// Helpers to read JSON records (namespaces, leases): dates are ISO strings.
 
 export function labelsFrom(s: Stored, field = 'labels'): Labels {
   return { ...((s[field] as Labels | undefined) ?? {}) };

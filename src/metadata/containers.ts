@@ -3,53 +3,16 @@ import { validateIdentifier } from '../identifiers/validate';
 import { validateLabels } from '../identifiers/labels';
 import { parseListFilters } from '../filters/list';
 import { adaptFields } from '../filters/adaptors';
-import type { MetadataDB, Stored } from './db';
+import type { MetadataDB } from './db';
 import { objectKey, objectPrefix } from './keys';
 import { cleanLabels, setLabel } from './labels';
-import { anyFromStored, anyToStored, dateFrom, labelsFrom } from './codec';
-import type { AnyValue, ContainerRecord } from './records';
+import { containerFilterView, decodeContainer, encodeContainer } from './container-codec';
+import type { ContainerRecord } from './records';
 
 const KIND = 'containers';
 
 /** Paths a full (mask-less) update replaces, as containerd does. */
 const FULL_UPDATE_PATHS = ['labels', 'spec', 'extensions', 'image', 'snapshotkey'];
-
-function toStored(c: ContainerRecord): Stored {
-  const extensions: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(c.extensions)) extensions[k] = anyToStored(v);
-  return {
-    labels: c.labels,
-    image: c.image,
-    runtime: { name: c.runtime.name, options: anyToStored(c.runtime.options) },
-    spec: anyToStored(c.spec),
-    snapshotter: c.snapshotter,
-    snapshotKey: c.snapshotKey,
-    extensions,
-    createdAt: c.createdAt.toISOString(),
-    updatedAt: c.updatedAt.toISOString(),
-  };
-}
-
-function fromStored(id: string, s: Stored): ContainerRecord {
-  const runtime = (s.runtime ?? {}) as { name?: string; options?: unknown };
-  const extensions: Record<string, AnyValue> = {};
-  for (const [k, v] of Object.entries((s.extensions ?? {}) as Record<string, unknown>)) {
-    const a = anyFromStored(v);
-    if (a) extensions[k] = a;
-  }
-  return {
-    id,
-    labels: labelsFrom(s),
-    image: (s.image as string) ?? '',
-    runtime: { name: runtime.name ?? '', options: anyFromStored(runtime.options) },
-    spec: anyFromStored(s.spec),
-    snapshotter: (s.snapshotter as string) ?? '',
-    snapshotKey: (s.snapshotKey as string) ?? '',
-    extensions,
-    createdAt: dateFrom(s, 'createdAt'),
-    updatedAt: dateFrom(s, 'updatedAt'),
-  };
-}
 
 /** containerd's validateContainer, with its messages, under a context ("create container failed validation"). */
 function validateContainer(c: ContainerRecord, context: string): void {
@@ -90,29 +53,36 @@ export class ContainerStore {
   constructor(private readonly db: MetadataDB) {}
 
   async get(ns: string, id: string): Promise<ContainerRecord> {
-    const s = await this.db.get(objectKey(ns, KIND, id));
-    if (!s) throw new NotFoundError(`container "${id}" in namespace "${ns}"`);
-    return fromStored(id, s);
+    return decodeContainer(await this.getEncoded(ns, id));
   }
 
-  /** Containers matching filters (containerd grammar), in id order. Streams so that
-   * ListStream can send while reading. */
-  async *iterate(ns: string, filters: readonly string[]): AsyncGenerator<ContainerRecord> {
+  /** The stored record in wire form (containerd.services.containers.v1.Container). */
+  async getEncoded(ns: string, id: string): Promise<Buffer> {
+    const bytes = await this.db.getRaw(objectKey(ns, KIND, id));
+    if (!bytes) throw new NotFoundError(`container "${id}" in namespace "${ns}"`);
+    return bytes;
+  }
+
+  /** Containers matching filters (containerd grammar), in id order, in wire form.
+   * Streams so that ListStream can send while reading. */
+  async *iterateEncoded(ns: string, filters: readonly string[]): AsyncGenerator<Buffer> {
     const filter = parseListFilters(filters);
-    const prefix = objectPrefix(ns, KIND);
-    for await (const [k, s] of this.db.scan(prefix)) {
-      const c = fromStored(decodeURIComponent(k.slice(prefix.length)), s);
-      const adaptor = adaptFields(
-        { id: c.id, image: c.image, 'runtime.name': c.runtime.name },
-        { labels: c.labels },
-      );
-      if (filter.match(adaptor)) yield c;
+    const all = filters.every((f) => f === '');
+    for await (const [, bytes] of this.db.scanRaw(objectPrefix(ns, KIND))) {
+      if (all) {
+        yield bytes;
+        continue;
+      }
+      const v = containerFilterView(bytes);
+      if (filter.match(adaptFields({ id: v.id, image: v.image, 'runtime.name': v.runtimeName }, { labels: v.labels }))) {
+        yield bytes;
+      }
     }
   }
 
   async list(ns: string, filters: readonly string[]): Promise<ContainerRecord[]> {
     const out: ContainerRecord[] = [];
-    for await (const c of this.iterate(ns, filters)) out.push(c);
+    for await (const bytes of this.iterateEncoded(ns, filters)) out.push(decodeContainer(bytes));
     return out;
   }
 
@@ -124,7 +94,7 @@ export class ContainerStore {
       const key = objectKey(ns, KIND, c.id);
       if (await tx.has(key)) throw new AlreadyExistsError(`container "${c.id}"`);
       const rec = { ...draft, createdAt: tx.now, updatedAt: tx.now };
-      tx.put(key, toStored(rec));
+      tx.putRaw(key, encodeContainer(rec));
       return rec;
     });
   }
@@ -138,9 +108,9 @@ export class ContainerStore {
     if (updated.id === '') throw new InvalidArgumentError('must specify a container id');
     return this.db.update(async (tx) => {
       const key = objectKey(ns, KIND, updated.id);
-      const s = await tx.get(key);
-      if (!s) throw new NotFoundError(`container "${updated.id}"`);
-      const c = fromStored(updated.id, s);
+      const bytes = await tx.getRaw(key);
+      if (!bytes) throw new NotFoundError(`container "${updated.id}"`);
+      const c = decodeContainer(bytes);
       let fieldpaths = paths;
       if (fieldpaths.length === 0) {
         fieldpaths = FULL_UPDATE_PATHS;
@@ -186,7 +156,7 @@ export class ContainerStore {
       }
       validateContainer(c, 'update failed validation');
       c.updatedAt = tx.now;
-      tx.put(key, toStored(c));
+      tx.putRaw(key, encodeContainer(c));
       return c;
     });
   }

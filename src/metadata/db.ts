@@ -5,53 +5,96 @@ import { namespaceKey, prefixEnd, SCHEMA_KEY, SCHEMA_VERSION } from './keys';
 /** A JSON value as stored under a key. */
 export type Stored = Record<string, unknown>;
 
-type Level = ClassicLevel<string, string>;
+type Level = ClassicLevel<string, Buffer>;
+
+/** Keys fetched per native call when scanning: one crossing per batch, not per key. */
+const SCAN_BATCH = 1000;
+
+function fromJSON(raw: Buffer): Stored {
+  return JSON.parse(raw.toString('utf8')) as Stored;
+}
+
+function toJSON(value: Stored): Buffer {
+  return Buffer.from(JSON.stringify(value), 'utf8');
+}
+
+async function* scanLevel(level: Level, prefix: string): AsyncGenerator<[string, Buffer]> {
+  const it = level.iterator({ gte: prefix, lt: prefixEnd(prefix) });
+  try {
+    for (;;) {
+      const batch = await it.nextv(SCAN_BATCH);
+      if (batch.length === 0) return;
+      for (const entry of batch) yield entry as [string, Buffer];
+    }
+  } finally {
+    await it.close();
+  }
+}
 
 /**
  * One serialized write transaction. Reads see the transaction's own pending writes;
  * everything is committed as one LevelDB batch, so a failure halfway leaves nothing
- * half-written.
+ * half-written. Values are JSON records, or raw bytes for kinds kept in wire format.
  */
 export class WriteTx {
-  private readonly pending = new Map<string, string | null>();
+  private readonly pending = new Map<string, Buffer | null>();
   private readonly touched = new Set<string>();
 
-  constructor(private readonly level: Level, readonly now: Date) {}
+  constructor(
+    private readonly level: Level,
+    /** Writes of earlier transactions that are committed but not yet flushed to disk. */
+    private readonly unflushed: ReadonlyMap<string, Buffer | null>,
+    readonly now: Date,
+  ) {}
+
+  async getRaw(key: string): Promise<Buffer | undefined> {
+    if (this.pending.has(key)) return this.pending.get(key) ?? undefined;
+    if (this.unflushed.has(key)) return this.unflushed.get(key) ?? undefined;
+    return this.level.get(key);
+  }
 
   async get(key: string): Promise<Stored | undefined> {
-    if (this.pending.has(key)) {
-      const v = this.pending.get(key);
-      return v == null ? undefined : (JSON.parse(v) as Stored);
-    }
-    const raw = await this.level.get(key);
-    return raw === undefined ? undefined : (JSON.parse(raw) as Stored);
+    const raw = await this.getRaw(key);
+    return raw === undefined ? undefined : fromJSON(raw);
   }
 
   async has(key: string): Promise<boolean> {
-    return (await this.get(key)) !== undefined;
+    return (await this.getRaw(key)) !== undefined;
+  }
+
+  putRaw(key: string, value: Buffer): void {
+    this.pending.set(key, value);
   }
 
   put(key: string, value: Stored): void {
-    this.pending.set(key, JSON.stringify(value));
+    this.putRaw(key, toJSON(value));
   }
 
   del(key: string): void {
     this.pending.set(key, null);
   }
 
-  /** Keys (and values) under prefix, merged with this transaction's pending writes, sorted. */
-  async scan(prefix: string, limit = Infinity): Promise<Array<[string, Stored]>> {
-    const merged = new Map<string, string>();
-    for await (const [k, v] of this.level.iterator({ gte: prefix, lt: prefixEnd(prefix) })) {
+  /** Keys and raw values under prefix, merged with this transaction's pending writes, sorted. */
+  async scanRaw(prefix: string, limit = Infinity): Promise<Array<[string, Buffer]>> {
+    const merged = new Map<string, Buffer>();
+    for await (const [k, v] of scanLevel(this.level, prefix)) {
       merged.set(k, v);
+      // Later writes can only add keys; enough committed ones plus them bound the result.
+      if (merged.size >= limit + this.pending.size + this.unflushed.size) break;
     }
-    for (const [k, v] of this.pending) {
-      if (!k.startsWith(prefix)) continue;
-      if (v == null) merged.delete(k);
-      else merged.set(k, v);
+    for (const layer of [this.unflushed, this.pending]) {
+      for (const [k, v] of layer) {
+        if (!k.startsWith(prefix)) continue;
+        if (v == null) merged.delete(k);
+        else merged.set(k, v);
+      }
     }
     const keys = [...merged.keys()].sort();
-    return keys.slice(0, limit).map((k) => [k, JSON.parse(merged.get(k) as string) as Stored]);
+    return keys.slice(0, limit).map((k) => [k, merged.get(k) as Buffer]);
+  }
+
+  async scan(prefix: string, limit = Infinity): Promise<Array<[string, Stored]>> {
+    return (await this.scanRaw(prefix, limit)).map(([k, v]) => [k, fromJSON(v)]);
   }
 
   /** Namespaces come into being on their first write, as in containerd. */
@@ -63,22 +106,22 @@ export class WriteTx {
     this.put(key, { labels: {}, createdAt: at, updatedAt: at });
   }
 
-  /** @internal */
-  toBatch(): Array<{ type: 'put'; key: string; value: string } | { type: 'del'; key: string }> {
-    return [...this.pending].map(([key, value]) =>
-      value == null ? { type: 'del' as const, key } : { type: 'put' as const, key, value },
-    );
+  /** @internal The transaction's writes, key → value (null = delete). */
+  writes(): ReadonlyMap<string, Buffer | null> {
+    return this.pending;
   }
+}
 
-  get size(): number {
-    return this.pending.size;
-  }
+/** Writes waiting for the next fsync, and who waits for them. */
+interface FlushGroup {
+  writes: Map<string, Buffer | null>;
+  waiters: Array<{ resolve(): void; reject(e: unknown): void }>;
 }
 
 export interface CommitInfo {
   /** Number of keys written or deleted. */
   changes: number;
-  /** Whether the transaction deleted anything (GC scheduling keys off this). */
+  /** How many keys the transaction deleted (GC scheduling keys off this). */
   deletions: number;
 }
 
@@ -89,12 +132,15 @@ export interface CommitInfo {
  */
 export class MetadataDB {
   private queue: Promise<unknown> = Promise.resolve();
+  private readonly unflushed = new Map<string, Buffer | null>();
+  private nextGroup: FlushGroup | null = null;
+  private flushing = false;
   private readonly commitListeners: Array<(info: CommitInfo) => void> = [];
 
   private constructor(private readonly level: Level) {}
 
   static async open(dir: string): Promise<MetadataDB> {
-    const level: Level = new ClassicLevel<string, string>(dir, { keyEncoding: 'utf8', valueEncoding: 'utf8' });
+    const level: Level = new ClassicLevel<string, Buffer>(dir, { keyEncoding: 'utf8', valueEncoding: 'buffer' });
     await level.open();
     const db = new MetadataDB(level);
     try {
@@ -109,10 +155,10 @@ export class MetadataDB {
   private async checkSchema(): Promise<void> {
     const raw = await this.level.get(SCHEMA_KEY);
     if (raw === undefined) {
-      await this.level.put(SCHEMA_KEY, String(SCHEMA_VERSION));
+      await this.level.put(SCHEMA_KEY, Buffer.from(String(SCHEMA_VERSION)), { sync: true });
       return;
     }
-    const version = Number(raw);
+    const version = Number(raw.toString('utf8'));
     if (version > SCHEMA_VERSION) {
       throw new FailedPreconditionError(
         `metadata schema version ${version} is newer than this berthd supports (${SCHEMA_VERSION}); refusing to open`,
@@ -121,35 +167,88 @@ export class MetadataDB {
     // Older versions would be migrated here, in one batch per step.
   }
 
+  getRaw(key: string): Promise<Buffer | undefined> {
+    return this.level.get(key);
+  }
+
   async get(key: string): Promise<Stored | undefined> {
     const raw = await this.level.get(key);
-    return raw === undefined ? undefined : (JSON.parse(raw) as Stored);
+    return raw === undefined ? undefined : fromJSON(raw);
+  }
+
+  scanRaw(prefix: string): AsyncGenerator<[string, Buffer]> {
+    return scanLevel(this.level, prefix);
   }
 
   async *scan(prefix: string): AsyncGenerator<[string, Stored]> {
-    for await (const [k, v] of this.level.iterator({ gte: prefix, lt: prefixEnd(prefix) })) {
-      yield [k, JSON.parse(v) as Stored];
-    }
+    for await (const [k, v] of scanLevel(this.level, prefix)) yield [k, fromJSON(v)];
   }
 
-  /** Run fn in a serialized write transaction; its writes land atomically if it resolves. */
+  /**
+   * Run fn in a serialized write transaction; its writes land atomically if it resolves,
+   * and the returned promise settles once they are on disk.
+   *
+   * Group commit: transactions run one after another, but the next one need not wait for
+   * the previous one's fsync — it reads the earlier writes from memory, and all writes
+   * that accumulate while one flush is in progress go to disk together in the next
+   * batch (one fsync for many creates under concurrent load). No client is told "done"
+   * before its change is durable.
+   */
   update<T>(fn: (tx: WriteTx) => Promise<T>): Promise<T> {
-    const run = async (): Promise<T> => {
-      const tx = new WriteTx(this.level, new Date());
+    const run = async (): Promise<{ result: T; durable: Promise<void> }> => {
+      const tx = new WriteTx(this.level, this.unflushed, new Date());
       const result = await fn(tx);
-      const ops = tx.toBatch();
-      if (ops.length > 0) {
-        // sync: the batch is on disk before the client hears "done", as with containerd's
-        // bolt commits; a power cut cannot lose an acknowledged change.
+      const writes = tx.writes();
+      return { result, durable: writes.size > 0 ? this.enqueue(writes) : Promise.resolve() };
+    };
+    const ran = this.queue.then(run, run);
+    this.queue = ran.catch(() => undefined);
+    return ran.then(async ({ result, durable }) => {
+      await durable;
+      return result;
+    });
+  }
+
+  private enqueue(writes: ReadonlyMap<string, Buffer | null>): Promise<void> {
+    for (const [k, v] of writes) this.unflushed.set(k, v);
+    let group = this.nextGroup;
+    if (!group) {
+      group = { writes: new Map(), waiters: [] };
+      this.nextGroup = group;
+    }
+    for (const [k, v] of writes) group.writes.set(k, v);
+    const done = new Promise<void>((resolve, reject) => group.waiters.push({ resolve, reject }));
+    if (!this.flushing) void this.flush();
+    return done;
+  }
+
+  private async flush(): Promise<void> {
+    while (this.nextGroup) {
+      const group = this.nextGroup;
+      this.nextGroup = null;
+      this.flushing = true;
+      const ops = [...group.writes].map(([key, value]) =>
+        value == null ? { type: 'del' as const, key } : { type: 'put' as const, key, value },
+      );
+      try {
+        // sync: on disk before anyone hears "done", as with containerd's bolt commits.
         await this.level.batch(ops, { sync: true });
+        group.waiters.forEach((w) => w.resolve());
         const info = { changes: ops.length, deletions: ops.filter((o) => o.type === 'del').length };
         for (const l of this.commitListeners) l(info);
+      } catch (err) {
+        // The disk refused the batch: nobody in this group was acknowledged. Their writes
+        // leave memory too, so later transactions stop seeing them.
+        group.waiters.forEach((w) => w.reject(err));
+      } finally {
+        // Forget what is now on disk, unless a later transaction overwrote it meanwhile
+        // (then memory still holds the newer value, which the next flush writes).
+        for (const [k, v] of group.writes) {
+          if (this.unflushed.get(k) === v) this.unflushed.delete(k);
+        }
+        this.flushing = false;
       }
-      return result;
-    };
-    const next = this.queue.then(run, run);
-    this.queue = next.catch(() => undefined);
-    return next;
+    }
   }
 
   onCommit(listener: (info: CommitInfo) => void): void {
@@ -158,6 +257,7 @@ export class MetadataDB {
 
   async close(): Promise<void> {
     await this.queue;
+    while (this.flushing || this.nextGroup) await new Promise((r) => setImmediate(r));
     await this.level.close();
   }
 }

@@ -68,7 +68,7 @@ export class LeaseStore {
       const key = objectKey(ns, KIND, id);
       if (!(await tx.has(key))) throw new NotFoundError(`lease "${id}"`);
       tx.del(key);
-      for (const [k] of await tx.scan(leaseResourcePrefix(ns, id))) tx.del(k);
+      for (const [k] of await tx.scanRaw(leaseResourcePrefix(ns, id))) tx.del(k);
     });
   }
 

@@ -100,7 +100,7 @@ export class NamespaceStore {
       if (blocking.length > 0) {
         throw new FailedPreconditionError(`namespace "${name}" must be empty, but it still has ${blocking.join(', ')}`);
       }
-      for (const [k] of await tx.scan(namespacePrefix(name))) tx.del(k);
+      for (const [k] of await tx.scanRaw(namespacePrefix(name))) tx.del(k);
       tx.del(key);
     });
   }
@@ -109,7 +109,7 @@ export class NamespaceStore {
     const found: string[] = [];
     const prefix = namespacePrefix(name);
     for (const { kind, describe } of BLOCKING_KINDS) {
-      const entries = await tx.scan(`${prefix}${kind}/`, kind === 'snapshots' ? Infinity : 1);
+      const entries = await tx.scanRaw(`${prefix}${kind}/`, kind === 'snapshots' ? Infinity : 1);
       const described = new Set(entries.map(([k]) => describe(k.slice(`${prefix}${kind}/`.length))));
       found.push(...described);
     }

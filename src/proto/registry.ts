@@ -1,6 +1,7 @@
 import * as protobuf from 'protobufjs/light';
 import type { ServiceDefinition, MethodDefinition } from '@grpc/grpc-js';
 import descriptor from '../generated/descriptor.json';
+import { EncodedMessage } from './encoded';
 
 // The protobuf registry of berth's wire contract (proto/), loaded from the JSON
 // descriptor generated at build time: no .proto parsing at start-up.
@@ -78,7 +79,8 @@ export function serviceDefinition(serviceName: string): ServiceDefinition {
       responseStream: m.responseStream === true,
       requestSerialize: (o: object) => Buffer.from(req.encode(req.fromObject(o as Record<string, unknown>)).finish()),
       requestDeserialize: (b: Buffer) => req.toObject(req.decode(b), DECODE_OPTIONS),
-      responseSerialize: (o: object) => Buffer.from(res.encode(res.fromObject(o as Record<string, unknown>)).finish()),
+      responseSerialize: (o: object) =>
+        o instanceof EncodedMessage ? o.bytes : Buffer.from(res.encode(res.fromObject(o as Record<string, unknown>)).finish()),
       responseDeserialize: (b: Buffer) => res.toObject(res.decode(b), DECODE_OPTIONS),
       originalName: m.name,
     };

@@ -12,6 +12,7 @@ import { FailedPreconditionError, InvalidArgumentError } from '../errdefs/errors
 import { toServiceError } from '../errdefs/grpc';
 import { validateIdentifier } from '../identifiers/validate';
 import type { Logger } from '../log/logger';
+import type { EncodedMessage } from '../proto/encoded';
 
 export const NAMESPACE_HEADER = 'containerd-namespace';
 export const LEASE_HEADER = 'containerd-lease';
@@ -143,3 +144,12 @@ function logFailure(log: Logger, method: string, err: unknown): void {
   if (e.code === 2) log.error('request failed', { method, error: e.details });
   else log.debug('request failed', { method, code: e.code, error: e.details });
 }
+
+/** A service's handler map where responses may also be pre-encoded wire bytes. */
+export type AllowEncoded<H> = {
+  [K in keyof H]: H[K] extends handleUnaryCall<infer Req, infer Res>
+    ? handleUnaryCall<Req, Res | EncodedMessage>
+    : H[K] extends handleServerStreamingCall<infer Req, infer Res>
+      ? handleServerStreamingCall<Req, Res | EncodedMessage>
+      : H[K];
+};

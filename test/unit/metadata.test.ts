@@ -93,7 +93,7 @@ describe('namespaces', () => {
     await expect(namespaces.get('busy')).rejects.toThrow(NotFoundError);
     expect(await leases.list('busy', [])).toEqual([]);
     const left: string[] = [];
-    for await (const [k] of db.scan('v1/busy/')) left.push(k);
+    for await (const [k] of db.scanRaw('v1/busy/')) left.push(k);
     expect(left).toEqual([]);
     await expect(namespaces.delete('busy')).rejects.toThrow('namespace "busy": not found');
   });
@@ -219,7 +219,7 @@ describe('leases', () => {
     expect(removed).toEqual([{ ns: 'd', id: 'old' }]);
     expect((await leases.list('d', [])).map((l) => l.id).sort()).toEqual(['forever', 'new']);
     const left: string[] = [];
-    for await (const [k] of db.scan('v1/d/leaseres/')) left.push(k);
+    for await (const [k] of db.scanRaw('v1/d/leaseres/')) left.push(k);
     expect(left).toEqual([]);
   });
 });
@@ -231,7 +231,7 @@ describe('database', () => {
     db = await MetadataDB.open(join(dir, 'meta'));
     containers = new ContainerStore(db);
     expect((await containers.get('d', 'c1')).id).toBe('c1');
-    expect(await db.get(objectKey('d', 'containers', 'c1'))).toBeDefined();
+    expect(await db.getRaw(objectKey('d', 'containers', 'c1'))).toBeDefined();
   });
 
   it('serializes concurrent writers: exactly one of two racing creates wins', async () => {
@@ -240,6 +240,19 @@ describe('database', () => {
     );
     expect(results.filter((r) => r.status === 'fulfilled').length).toBe(1);
     expect(results.filter((r) => r.status === 'rejected' && r.reason instanceof AlreadyExistsError).length).toBe(9);
+  });
+
+  it('group commit: concurrent writes are all durable once acknowledged', async () => {
+    const ids = Array.from({ length: 200 }, (_, i) => `g${i}`);
+    await Promise.all(ids.map((id) => containers.create('d', container(id))));
+    await db.close();
+    db = await MetadataDB.open(join(dir, 'meta'));
+    containers = new ContainerStore(db);
+    expect((await containers.list('d', [])).length).toBe(200);
+    // A transaction sees the writes of the one before it even before they are flushed.
+    const [a, b] = await Promise.allSettled([containers.delete('d', 'g1'), containers.delete('d', 'g1')]);
+    expect(a.status).toBe('fulfilled');
+    expect(b.status).toBe('rejected');
   });
 
   it('refuses a database from a newer schema', async () => {
