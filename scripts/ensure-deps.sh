@@ -64,6 +64,8 @@ test_pkgs=(
   "busybox-static|busybox-static"              # special: a statically linked /bin/busybox
   "golang-go|go"
   "golang-github-containerd-containerd-dev|/usr/share/gocode/src/github.com/containerd/containerd/client.go"
+  "docker-registry|/usr/bin/docker-registry"   # test/harness/registry.ts: private registry on loopback
+  "skopeo|/usr/bin/skopeo"                     # test/harness/registry.ts: pushes archives into it
 )
 # The native addon (native/) is built by node-gyp during `npm ci` once it has a binding.gyp.
 if [[ -f native/binding.gyp || -f binding.gyp ]]; then

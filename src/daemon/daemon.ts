@@ -6,6 +6,10 @@ import { MetadataDB } from '../metadata/db';
 import { NamespaceStore } from '../metadata/namespaces';
 import { ContainerStore } from '../metadata/containers';
 import { LeaseStore } from '../metadata/leases';
+import { ImageStore } from '../metadata/images';
+import { NamespacedContentStore } from '../metadata/content';
+import { GarbageCollector } from '../metadata/gc';
+import { LocalContentStore } from '../content/local';
 import { Exchange } from '../events/exchange';
 import { unpackAny } from '../proto/any';
 import { serviceDefinition } from '../proto/registry';
@@ -20,6 +24,8 @@ import { NAMESPACES_SERVICE, namespacesService } from '../services/namespaces';
 import { CONTAINERS_SERVICE, containersService } from '../services/containers';
 import { LEASES_SERVICE, leasesService } from '../services/leases';
 import { EVENTS_SERVICE, eventsService } from '../services/events';
+import { CONTENT_SERVICE, contentService } from '../services/content';
+import { IMAGES_SERVICE, imagesService } from '../services/images';
 import { FailedPreconditionError } from '../errdefs/errors';
 import type { BerthConfig } from './config';
 import { RootLock } from './lock';
@@ -48,14 +54,23 @@ export class Daemon {
       const namespaces = new NamespaceStore(db);
       const containers = new ContainerStore(db);
       const leases = new LeaseStore(db);
+      const images = new ImageStore(db);
+      const local = await LocalContentStore.open(join(cfg.root, 'content'), { logger: log.with({ component: 'content' }) });
+      // Deleting content only drops a namespace's record; the collector removes the file
+      // once no namespace records it.
+      let scheduleGc = (): void => undefined;
+      const content = new NamespacedContentStore(db, local, () => scheduleGc());
       const exchange = new Exchange(unpackAny);
-      const gc = new GcScheduler(metadataCollector(namespaces, leases), log.with({ component: 'gc' }));
+      const gc = new GcScheduler(metadataCollector(new GarbageCollector(db, content, local)), log.with({ component: 'gc' }));
+      scheduleGc = () => gc.schedule();
       const plugins = registerPlugins(cfg);
       const deps: ServiceDeps = {
         log: log.with({ component: 'grpc' }),
         namespaces,
         containers,
         leases,
+        images,
+        content,
         exchange,
         plugins,
         version: buildInfo(),
@@ -73,6 +88,8 @@ export class Daemon {
         [NAMESPACES_SERVICE, namespacesService(deps)],
         [CONTAINERS_SERVICE, containersService(deps)],
         [LEASES_SERVICE, leasesService(deps)],
+        [CONTENT_SERVICE, contentService(deps)],
+        [IMAGES_SERVICE, imagesService(deps)],
         [EVENTS_SERVICE, eventsService(deps)],
       ];
       const names = services.map(([n]) => n);
@@ -133,11 +150,17 @@ async function openMetadata(dir: string, root: string): Promise<MetadataDB> {
 
 function registerPlugins(cfg: BerthConfig): PluginRegistry {
   const plugins = new PluginRegistry();
+  plugins.register({ type: PluginType.content, id: 'content', exports: { root: join(cfg.root, 'content') } });
   plugins.register({ type: PluginType.event, id: 'exchange' });
-  plugins.register({ type: PluginType.metadata, id: 'leveldb', requires: [], exports: { root: join(cfg.root, 'meta') } });
+  plugins.register({
+    type: PluginType.metadata,
+    id: 'leveldb',
+    requires: [PluginType.content],
+    exports: { root: join(cfg.root, 'meta') },
+  });
   plugins.register({ type: PluginType.gc, id: 'scheduler', requires: [PluginType.metadata] });
   plugins.register({ type: PluginType.lease, id: 'manager', requires: [PluginType.metadata] });
-  for (const id of ['containers', 'leases', 'namespaces', 'events', 'introspection', 'version', 'healthcheck']) {
+  for (const id of ['containers', 'content', 'images', 'leases', 'namespaces', 'events', 'introspection', 'version', 'healthcheck']) {
     plugins.register({ type: PluginType.grpc, id, requires: id === 'introspection' || id === 'version' ? [] : [PluginType.metadata] });
   }
   return plugins;

@@ -1,7 +1,7 @@
 import { AlreadyExistsError, InvalidArgumentError, NotFoundError, NotImplementedError } from '../errdefs/errors';
 import { parseListFilters } from '../filters/list';
 import { adaptFields } from '../filters/adaptors';
-import type { MetadataDB, Stored } from './db';
+import type { MetadataDB, Stored, WriteTx } from './db';
 import { dec, leaseResourceKey, leaseResourcePrefix, objectKey, objectPrefix } from './keys';
 import { cleanLabels } from './labels';
 import { dateFrom, labelsFrom } from './codec';
@@ -111,23 +111,21 @@ export class LeaseStore {
     const order = (t: string): number => (t === 'content' ? 0 : t === 'ingests' ? 1 : 2);
     return out.sort((a, b) => order(a.type) - order(b.type));
   }
+}
 
-  /** Delete leases whose gc.expire has passed (part of garbage collection). Returns their ids per namespace. */
-  async deleteExpired(now: Date, namespaces: readonly string[]): Promise<Array<{ ns: string; id: string }>> {
-    const removed: Array<{ ns: string; id: string }> = [];
-    for (const ns of namespaces) {
-      for (const l of await this.list(ns, [])) {
-        const exp = leaseExpiry(l);
-        if (exp && exp.getTime() <= now.getTime()) {
-          try {
-            await this.delete(ns, l.id);
-            removed.push({ ns, id: l.id });
-          } catch (err) {
-            if (!(err instanceof NotFoundError)) throw err;
-          }
-        }
-      }
-    }
-    return removed;
-  }
+/**
+ * Inside another store's transaction: record that the caller's lease (the
+ * containerd-lease header) holds a resource. No lease → nothing to do; a lease that does
+ * not exist → NotFound, as containerd answers.
+ */
+export async function leaseResourceInTx(tx: WriteTx, ns: string, lease: string | undefined, res: LeaseResource): Promise<void> {
+  if (!lease) return;
+  if (!(await tx.has(objectKey(ns, KIND, lease)))) throw new NotFoundError('lease does not exist');
+  tx.put(leaseResourceKey(ns, lease, res.type, res.id), {});
+}
+
+/** Inside a transaction: the lease no longer holds the resource (missing lease: no-op). */
+export function dropLeaseResourceInTx(tx: WriteTx, ns: string, lease: string | undefined, res: LeaseResource): void {
+  if (!lease) return;
+  tx.del(leaseResourceKey(ns, lease, res.type, res.id));
 }

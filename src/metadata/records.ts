@@ -45,3 +45,19 @@ export interface LeaseResource {
   id: string;
   type: string;
 }
+
+/** An OCI descriptor (containerd.types.Descriptor). */
+export interface DescriptorRecord {
+  mediaType: string;
+  digest: string;
+  size: number;
+  annotations: Labels;
+}
+
+export interface ImageRecord {
+  name: string;
+  labels: Labels;
+  target: DescriptorRecord;
+  createdAt: Date;
+  updatedAt: Date;
+}

@@ -3,6 +3,8 @@ import type { Logger } from '../log/logger';
 import type { ContainerStore } from '../metadata/containers';
 import type { LeaseStore } from '../metadata/leases';
 import type { NamespaceStore } from '../metadata/namespaces';
+import type { ImageStore } from '../metadata/images';
+import type { NamespacedContentStore } from '../metadata/content';
 import type { PluginRegistry } from '../plugins/registry';
 import type { AnyValue } from '../metadata/records';
 import { packAny } from '../proto/any';
@@ -14,6 +16,8 @@ export interface ServiceDeps {
   namespaces: NamespaceStore;
   containers: ContainerStore;
   leases: LeaseStore;
+  images: ImageStore;
+  content: NamespacedContentStore;
   exchange: Exchange;
   plugins: PluginRegistry;
   version: { version: string; revision: string };

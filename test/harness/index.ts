@@ -7,3 +7,5 @@ export * from './berthd';
 export * from './containerd';
 export * from './ctr';
 export * from './rootfs';
+export * from './registry';
+export * from './go';

@@ -209,19 +209,6 @@ describe('leases', () => {
     await expect(leases.addResource('d', 'missing', { type: 'ingests', id: 'x' })).rejects.toThrow(NotFoundError);
     await expect(leases.listResources('d', 'missing')).rejects.toThrow(NotFoundError);
   });
-
-  it('expired leases are deleted with their resources', async () => {
-    await leases.create('d', 'old', { 'containerd.io/gc.expire': new Date(Date.now() - 1000).toISOString() });
-    await leases.addResource('d', 'old', { type: 'ingests', id: 'r' });
-    await leases.create('d', 'new', { 'containerd.io/gc.expire': new Date(Date.now() + 60_000).toISOString() });
-    await leases.create('d', 'forever', {});
-    const removed = await leases.deleteExpired(new Date(), ['d']);
-    expect(removed).toEqual([{ ns: 'd', id: 'old' }]);
-    expect((await leases.list('d', [])).map((l) => l.id).sort()).toEqual(['forever', 'new']);
-    const left: string[] = [];
-    for await (const [k] of db.scanRaw('v1/d/leaseres/')) left.push(k);
-    expect(left).toEqual([]);
-  });
 });
 
 describe('database', () => {

@@ -1,0 +1,11 @@
+{
+  "targets": [
+    {
+      "target_name": "berth_native",
+      "sources": ["src/berth_native.c"],
+      "defines": ["NAPI_VERSION=8", "_GNU_SOURCE"],
+      "cflags": ["-std=gnu11", "-Wall", "-Wextra", "-Wno-unused-parameter", "-Wno-missing-field-initializers", "-O2"],
+      "ldflags": ["-pthread"]
+    }
+  ]
+}

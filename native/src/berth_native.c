@@ -1,0 +1,1124 @@
+/*
+ * berth_native: the Linux syscalls Node lacks, as a plain C N-API addon.
+ *
+ * Every failing syscall throws an Error whose .code is the errno name
+ * ("EPERM"), .errno the positive errno number, .syscall the call's name,
+ * and, where there are paths, .path (and .dest) like Node's fs errors.
+ * Message shape: "mount(/src, /dst): EPERM: Operation not permitted".
+ *
+ * Everything here is synchronous except watchFd, which registers a uv_poll
+ * handle on the calling environment's event loop.
+ */
+#include <node_api.h>
+#include <uv.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#ifndef __NR_pidfd_open
+#define __NR_pidfd_open 434
+#endif
+#ifndef __NR_pidfd_send_signal
+#define __NR_pidfd_send_signal 424
+#endif
+/* idtype_t is an enum in glibc; P_PIDFD (Linux 5.4) is 3. */
+#define BERTH_P_PIDFD ((idtype_t)3)
+#ifndef PIDFD_NONBLOCK
+#define PIDFD_NONBLOCK O_NONBLOCK
+#endif
+#ifndef MS_LAZYTIME
+#define MS_LAZYTIME (1 << 25)
+#endif
+#ifndef UMOUNT_NOFOLLOW
+#define UMOUNT_NOFOLLOW 0x00000008
+#endif
+#ifndef CLONE_NEWCGROUP
+#define CLONE_NEWCGROUP 0x02000000
+#endif
+#ifndef CLONE_NEWTIME
+#define CLONE_NEWTIME 0x00000080
+#endif
+
+/* ------------------------------------------------------------------------ */
+/* error helpers                                                            */
+
+/* Throw a generic Error for a failed N-API call unless one is pending. */
+static void throw_napi_failure(napi_env env, const char *what) {
+  const napi_extended_error_info *info = NULL;
+  char msg[256];
+  bool pending = false;
+  napi_get_last_error_info(env, &info);
+  snprintf(msg, sizeof msg, "berth_native: %s: %s", what,
+           (info && info->error_message) ? info->error_message : "N-API call failed");
+  napi_is_exception_pending(env, &pending);
+  if (!pending) napi_throw_error(env, NULL, msg);
+}
+
+/* For functions without resources to release. */
+#define NAPI_CALL(env, call)                         \
+  do {                                               \
+    if ((call) != napi_ok) {                         \
+      throw_napi_failure((env), #call);              \
+      return NULL;                                   \
+    }                                                \
+  } while (0)
+
+/* For functions that release resources at label `out`. */
+#define NAPI_GOTO(env, call)                         \
+  do {                                               \
+    if ((call) != napi_ok) {                         \
+      throw_napi_failure((env), #call);              \
+      goto out;                                      \
+    }                                                \
+  } while (0)
+
+static void set_str_prop(napi_env env, napi_value obj, const char *key, const char *val) {
+  napi_value v;
+  if (napi_create_string_utf8(env, val, NAPI_AUTO_LENGTH, &v) == napi_ok)
+    napi_set_named_property(env, obj, key, v);
+}
+
+static void set_int_prop(napi_env env, napi_value obj, const char *key, int64_t val) {
+  napi_value v;
+  if (napi_create_int64(env, val, &v) == napi_ok) napi_set_named_property(env, obj, key, v);
+}
+
+/*
+ * Build an errno Error. p1/p2 are the call's interesting arguments (paths or
+ * descriptions); either may be NULL.
+ */
+static napi_value make_errno_error(napi_env env, int err, const char *syscall_name,
+                                   const char *p1, const char *p2) {
+  char desc_buf[256];
+  const char *name = strerrorname_np(err);
+  const char *desc = strerror_r(err, desc_buf, sizeof desc_buf);
+  char *msg = NULL;
+  int n;
+  napi_value code, message, error = NULL;
+
+  if (name == NULL) name = "EUNKNOWN";
+  if (p1 && p2)
+    n = asprintf(&msg, "%s(%s, %s): %s: %s", syscall_name, p1, p2, name, desc);
+  else if (p1)
+    n = asprintf(&msg, "%s(%s): %s: %s", syscall_name, p1, name, desc);
+  else
+    n = asprintf(&msg, "%s: %s: %s", syscall_name, name, desc);
+  if (n < 0) msg = NULL;
+
+  if (napi_create_string_utf8(env, name, NAPI_AUTO_LENGTH, &code) != napi_ok ||
+      napi_create_string_utf8(env, msg ? msg : name, NAPI_AUTO_LENGTH, &message) != napi_ok ||
+      napi_create_error(env, code, message, &error) != napi_ok) {
+    free(msg);
+    return NULL;
+  }
+  free(msg);
+  set_int_prop(env, error, "errno", err);
+  set_str_prop(env, error, "syscall", syscall_name);
+  if (p1) set_str_prop(env, error, "path", p1);
+  if (p2) set_str_prop(env, error, "dest", p2);
+  return error;
+}
+
+static napi_value throw_errno(napi_env env, int err, const char *syscall_name, const char *p1,
+                              const char *p2) {
+  napi_value e = make_errno_error(env, err, syscall_name, p1, p2);
+  if (e != NULL)
+    napi_throw(env, e);
+  else
+    throw_napi_failure(env, "create error");
+  return NULL;
+}
+
+static napi_value throw_type_error(napi_env env, const char *fmt, const char *arg) {
+  char msg[256];
+  snprintf(msg, sizeof msg, fmt, arg);
+  napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", msg);
+  return NULL;
+}
+
+/* ------------------------------------------------------------------------ */
+/* argument helpers                                                         */
+
+/*
+ * A path-like argument: a string (UTF-8) or a Buffer (raw bytes, for file
+ * names that are not valid UTF-8). Embedded NUL bytes are rejected rather
+ * than silently truncating the path. When nullable, undefined/null yield
+ * *out = NULL. On success the caller frees *out.
+ */
+static bool get_cstr(napi_env env, napi_value v, const char *argname, bool nullable, char **out) {
+  napi_valuetype t;
+  size_t len = 0;
+  bool is_buffer = false;
+  char *s;
+
+  *out = NULL;
+  if (napi_typeof(env, v, &t) != napi_ok) {
+    throw_napi_failure(env, "napi_typeof");
+    return false;
+  }
+  if (t == napi_undefined || t == napi_null) {
+    if (nullable) return true;
+    throw_type_error(env, "The \"%s\" argument must be a string or Buffer", argname);
+    return false;
+  }
+  if (t == napi_string) {
+    if (napi_get_value_string_utf8(env, v, NULL, 0, &len) != napi_ok) {
+      throw_napi_failure(env, "napi_get_value_string_utf8");
+      return false;
+    }
+    s = malloc(len + 1);
+    if (s == NULL) {
+      throw_errno(env, ENOMEM, "malloc", NULL, NULL);
+      return false;
+    }
+    if (napi_get_value_string_utf8(env, v, s, len + 1, &len) != napi_ok) {
+      free(s);
+      throw_napi_failure(env, "napi_get_value_string_utf8");
+      return false;
+    }
+  } else {
+    void *data = NULL;
+    if (napi_is_buffer(env, v, &is_buffer) != napi_ok || !is_buffer) {
+      throw_type_error(env, "The \"%s\" argument must be a string or Buffer", argname);
+      return false;
+    }
+    if (napi_get_buffer_info(env, v, &data, &len) != napi_ok) {
+      throw_napi_failure(env, "napi_get_buffer_info");
+      return false;
+    }
+    s = malloc(len + 1);
+    if (s == NULL) {
+      throw_errno(env, ENOMEM, "malloc", NULL, NULL);
+      return false;
+    }
+    if (len) memcpy(s, data, len);
+    s[len] = '\0';
+  }
+  if (strlen(s) != len) {
+    free(s);
+    char msg[256];
+    snprintf(msg, sizeof msg, "The \"%s\" argument must not contain null bytes", argname);
+    napi_throw_type_error(env, "ERR_INVALID_ARG_VALUE", msg);
+    return false;
+  }
+  *out = s;
+  return true;
+}
+
+/* A number (integral) or BigInt argument. When optional, undefined yields def. */
+static bool get_i64(napi_env env, napi_value v, const char *argname, bool optional, int64_t def,
+                    int64_t *out) {
+  napi_valuetype t;
+  if (napi_typeof(env, v, &t) != napi_ok) {
+    throw_napi_failure(env, "napi_typeof");
+    return false;
+  }
+  if (t == napi_undefined && optional) {
+    *out = def;
+    return true;
+  }
+  if (t == napi_number) {
+    double d;
+    if (napi_get_value_double(env, v, &d) != napi_ok) {
+      throw_napi_failure(env, "napi_get_value_double");
+      return false;
+    }
+    if (d != d || d != (double)(int64_t)d) {
+      char msg[256];
+      snprintf(msg, sizeof msg, "The \"%s\" argument must be an integer", argname);
+      napi_throw_range_error(env, "ERR_OUT_OF_RANGE", msg);
+      return false;
+    }
+    *out = (int64_t)d;
+    return true;
+  }
+  if (t == napi_bigint) {
+    bool lossless = false;
+    if (napi_get_value_bigint_int64(env, v, out, &lossless) != napi_ok) {
+      throw_napi_failure(env, "napi_get_value_bigint_int64");
+      return false;
+    }
+    if (!lossless) {
+      char msg[256];
+      snprintf(msg, sizeof msg, "The \"%s\" argument is out of range", argname);
+      napi_throw_range_error(env, "ERR_OUT_OF_RANGE", msg);
+      return false;
+    }
+    return true;
+  }
+  throw_type_error(env, "The \"%s\" argument must be a number", argname);
+  return false;
+}
+
+static bool get_int(napi_env env, napi_value v, const char *argname, bool optional, int def,
+                    int *out) {
+  int64_t x;
+  if (!get_i64(env, v, argname, optional, def, &x)) return false;
+  if (x < INT32_MIN || x > (int64_t)UINT32_MAX) {
+    char msg[256];
+    snprintf(msg, sizeof msg, "The \"%s\" argument is out of range", argname);
+    napi_throw_range_error(env, "ERR_OUT_OF_RANGE", msg);
+    return false;
+  }
+  *out = (int)(uint32_t)(x & 0xffffffff);
+  return true;
+}
+
+/* Bytes argument: Buffer or string. */
+static bool get_bytes(napi_env env, napi_value v, const char *argname, bool optional, void **data,
+                      size_t *len, char **owned) {
+  napi_valuetype t;
+  bool is_buffer = false;
+  *data = NULL;
+  *len = 0;
+  *owned = NULL;
+  if (napi_typeof(env, v, &t) != napi_ok) {
+    throw_napi_failure(env, "napi_typeof");
+    return false;
+  }
+  if ((t == napi_undefined || t == napi_null) && optional) return true;
+  if (t == napi_string) {
+    size_t n = 0;
+    if (napi_get_value_string_utf8(env, v, NULL, 0, &n) != napi_ok) {
+      throw_napi_failure(env, "napi_get_value_string_utf8");
+      return false;
+    }
+    *owned = malloc(n + 1);
+    if (*owned == NULL) {
+      throw_errno(env, ENOMEM, "malloc", NULL, NULL);
+      return false;
+    }
+    if (napi_get_value_string_utf8(env, v, *owned, n + 1, &n) != napi_ok) {
+      free(*owned);
+      *owned = NULL;
+      throw_napi_failure(env, "napi_get_value_string_utf8");
+      return false;
+    }
+    *data = *owned;
+    *len = n;
+    return true;
+  }
+  if (napi_is_buffer(env, v, &is_buffer) == napi_ok && is_buffer) {
+    if (napi_get_buffer_info(env, v, data, len) != napi_ok) {
+      throw_napi_failure(env, "napi_get_buffer_info");
+      return false;
+    }
+    return true;
+  }
+  throw_type_error(env, "The \"%s\" argument must be a Buffer or string", argname);
+  return false;
+}
+
+#define ARGS(n)                                                         \
+  size_t argc = (n);                                                    \
+  napi_value argv[(n)];                                                 \
+  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL))
+
+static napi_value undefined_value(napi_env env) {
+  napi_value u = NULL;
+  napi_get_undefined(env, &u);
+  return u;
+}
+
+static napi_value null_value(napi_env env) {
+  napi_value u = NULL;
+  napi_get_null(env, &u);
+  return u;
+}
+
+/* ------------------------------------------------------------------------ */
+/* mount(source, target, fstype, flags, data, chdir?)                       */
+
+struct mount_req {
+  const char *source, *target, *fstype, *data, *dir;
+  unsigned long flags;
+  int err;
+  const char *failed;
+};
+
+/*
+ * Runs on its own thread: unshare(CLONE_FS) gives this thread a private cwd,
+ * so chdir here cannot disturb the JS thread or libuv's threadpool, which
+ * resolve relative paths against the process cwd. This is how relative
+ * overlay lowerdirs (containerd's "mount from a common parent" trick) work
+ * without forking.
+ */
+static void *mount_in_dir_thread(void *arg) {
+  struct mount_req *r = arg;
+  if (unshare(CLONE_FS) != 0) {
+    r->err = errno;
+    r->failed = "unshare";
+    return NULL;
+  }
+  if (chdir(r->dir) != 0) {
+    r->err = errno;
+    r->failed = "chdir";
+    return NULL;
+  }
+  if (mount(r->source, r->target, r->fstype, r->flags, r->data) != 0) {
+    r->err = errno;
+    r->failed = "mount";
+  }
+  return NULL;
+}
+
+static int mount_in_dir(struct mount_req *r) {
+  pthread_t th;
+  sigset_t all, old;
+  int rc;
+  /* The helper thread inherits a full signal mask: signals go elsewhere. */
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  rc = pthread_create(&th, NULL, mount_in_dir_thread, r);
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  if (rc != 0) {
+    r->err = rc;
+    r->failed = "pthread_create";
+    return -1;
+  }
+  pthread_join(th, NULL);
+  return r->err ? -1 : 0;
+}
+
+static napi_value js_mount(napi_env env, napi_callback_info info) {
+  ARGS(6);
+  char *source = NULL, *target = NULL, *fstype = NULL, *data = NULL, *dir = NULL;
+  int flags = 0;
+  napi_value ret = NULL;
+
+  if (!get_cstr(env, argv[0], "source", true, &source)) goto out;
+  if (!get_cstr(env, argv[1], "target", false, &target)) goto out;
+  if (!get_cstr(env, argv[2], "fstype", true, &fstype)) goto out;
+  if (!get_int(env, argv[3], "flags", true, 0, &flags)) goto out;
+  if (!get_cstr(env, argv[4], "data", true, &data)) goto out;
+  if (!get_cstr(env, argv[5], "chdir", true, &dir)) goto out;
+
+  if (dir != NULL) {
+    struct mount_req r = {source, target, fstype, data, dir, (unsigned long)(uint32_t)flags, 0, NULL};
+    if (mount_in_dir(&r) != 0) {
+      if (strcmp(r.failed, "mount") == 0)
+        throw_errno(env, r.err, "mount", source ? source : "", target);
+      else if (strcmp(r.failed, "chdir") == 0)
+        throw_errno(env, r.err, "chdir", dir, NULL);
+      else
+        throw_errno(env, r.err, r.failed, NULL, NULL);
+      goto out;
+    }
+  } else if (mount(source, target, fstype, (unsigned long)(uint32_t)flags, data) != 0) {
+    throw_errno(env, errno, "mount", source ? source : "", target);
+    goto out;
+  }
+  ret = undefined_value(env);
+out:
+  free(source);
+  free(target);
+  free(fstype);
+  free(data);
+  free(dir);
+  return ret;
+}
+
+static napi_value js_umount2(napi_env env, napi_callback_info info) {
+  ARGS(2);
+  char *target = NULL;
+  int flags = 0;
+  napi_value ret = NULL;
+  if (!get_cstr(env, argv[0], "target", false, &target)) goto out;
+  if (!get_int(env, argv[1], "flags", true, 0, &flags)) goto out;
+  if (umount2(target, flags) != 0) {
+    throw_errno(env, errno, "umount2", target, NULL);
+    goto out;
+  }
+  ret = undefined_value(env);
+out:
+  free(target);
+  return ret;
+}
+
+/* ------------------------------------------------------------------------ */
+/* mknod(path, mode, major, minor)                                          */
+
+static napi_value js_mknod(napi_env env, napi_callback_info info) {
+  ARGS(4);
+  char *path = NULL;
+  int mode = 0, major_ = 0, minor_ = 0;
+  napi_value ret = NULL;
+  if (!get_cstr(env, argv[0], "path", false, &path)) goto out;
+  if (!get_int(env, argv[1], "mode", false, 0, &mode)) goto out;
+  if (!get_int(env, argv[2], "major", true, 0, &major_)) goto out;
+  if (!get_int(env, argv[3], "minor", true, 0, &minor_)) goto out;
+  if (mknod(path, (mode_t)mode, makedev((unsigned)major_, (unsigned)minor_)) != 0) {
+    throw_errno(env, errno, "mknod", path, NULL);
+    goto out;
+  }
+  ret = undefined_value(env);
+out:
+  free(path);
+  return ret;
+}
+
+/* ------------------------------------------------------------------------ */
+/* xattrs (never following symlinks)                                        */
+
+static napi_value js_lsetxattr(napi_env env, napi_callback_info info) {
+  ARGS(4);
+  char *path = NULL, *name = NULL, *owned = NULL;
+  void *value = NULL;
+  size_t len = 0;
+  int flags = 0;
+  napi_value ret = NULL;
+  if (!get_cstr(env, argv[0], "path", false, &path)) goto out;
+  if (!get_cstr(env, argv[1], "name", false, &name)) goto out;
+  if (!get_bytes(env, argv[2], "value", false, &value, &len, &owned)) goto out;
+  if (!get_int(env, argv[3], "flags", true, 0, &flags)) goto out;
+  if (lsetxattr(path, name, value, len, flags) != 0) {
+    throw_errno(env, errno, "lsetxattr", path, name);
+    goto out;
+  }
+  ret = undefined_value(env);
+out:
+  free(path);
+  free(name);
+  free(owned);
+  return ret;
+}
+
+static napi_value js_lgetxattr(napi_env env, napi_callback_info info) {
+  ARGS(2);
+  char *path = NULL, *name = NULL, *buf = NULL;
+  napi_value ret = NULL;
+  if (!get_cstr(env, argv[0], "path", false, &path)) goto out;
+  if (!get_cstr(env, argv[1], "name", false, &name)) goto out;
+  for (;;) {
+    ssize_t size = lgetxattr(path, name, NULL, 0), got;
+    if (size < 0) {
+      if (errno == ENODATA) ret = null_value(env);
+      else throw_errno(env, errno, "lgetxattr", path, name);
+      goto out;
+    }
+    buf = malloc(size > 0 ? (size_t)size : 1);
+    if (buf == NULL) {
+      throw_errno(env, ENOMEM, "malloc", NULL, NULL);
+      goto out;
+    }
+    got = lgetxattr(path, name, buf, (size_t)size);
+    if (got < 0) {
+      int e = errno;
+      free(buf);
+      buf = NULL;
+      if (e == ERANGE) continue; /* grew between the two calls */
+      if (e == ENODATA) ret = null_value(env);
+      else throw_errno(env, e, "lgetxattr", path, name);
+      goto out;
+    }
+    NAPI_GOTO(env, napi_create_buffer_copy(env, (size_t)got, buf, NULL, &ret));
+    break;
+  }
+out:
+  free(path);
+  free(name);
+  free(buf);
+  return ret;
+}
+
+static napi_value js_llistxattr(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  char *path = NULL, *buf = NULL;
+  napi_value ret = NULL, arr = NULL;
+  if (!get_cstr(env, argv[0], "path", false, &path)) goto out;
+  for (;;) {
+    ssize_t size = llistxattr(path, NULL, 0), got;
+    if (size < 0) {
+      throw_errno(env, errno, "llistxattr", path, NULL);
+      goto out;
+    }
+    buf = malloc(size > 0 ? (size_t)size : 1);
+    if (buf == NULL) {
+      throw_errno(env, ENOMEM, "malloc", NULL, NULL);
+      goto out;
+    }
+    got = llistxattr(path, buf, (size_t)size);
+    if (got < 0) {
+      int e = errno;
+      free(buf);
+      buf = NULL;
+      if (e == ERANGE) continue;
+      throw_errno(env, e, "llistxattr", path, NULL);
+      goto out;
+    }
+    NAPI_GOTO(env, napi_create_array(env, &arr));
+    uint32_t idx = 0;
+    for (ssize_t off = 0; off < got;) {
+      size_t n = strnlen(buf + off, (size_t)(got - off));
+      if (n > 0) {
+        napi_value s;
+        NAPI_GOTO(env, napi_create_string_utf8(env, buf + off, n, &s));
+        NAPI_GOTO(env, napi_set_element(env, arr, idx++, s));
+      }
+      off += (ssize_t)n + 1;
+    }
+    ret = arr;
+    break;
+  }
+out:
+  free(path);
+  free(buf);
+  return ret;
+}
+
+static napi_value js_lremovexattr(napi_env env, napi_callback_info info) {
+  ARGS(2);
+  char *path = NULL, *name = NULL;
+  napi_value ret = NULL;
+  if (!get_cstr(env, argv[0], "path", false, &path)) goto out;
+  if (!get_cstr(env, argv[1], "name", false, &name)) goto out;
+  if (lremovexattr(path, name) != 0) {
+    throw_errno(env, errno, "lremovexattr", path, name);
+    goto out;
+  }
+  ret = undefined_value(env);
+out:
+  free(path);
+  free(name);
+  return ret;
+}
+
+/* ------------------------------------------------------------------------ */
+/* utimensat(path, atimeSec, atimeNsec, mtimeSec, mtimeNsec, flags)         */
+
+static napi_value js_utimensat(napi_env env, napi_callback_info info) {
+  ARGS(6);
+  char *path = NULL;
+  int64_t as = 0, an = 0, ms = 0, mn = 0;
+  int flags = 0;
+  napi_value ret = NULL;
+  struct timespec ts[2];
+  if (!get_cstr(env, argv[0], "path", false, &path)) goto out;
+  if (!get_i64(env, argv[1], "atimeSec", false, 0, &as)) goto out;
+  if (!get_i64(env, argv[2], "atimeNsec", false, 0, &an)) goto out;
+  if (!get_i64(env, argv[3], "mtimeSec", false, 0, &ms)) goto out;
+  if (!get_i64(env, argv[4], "mtimeNsec", false, 0, &mn)) goto out;
+  if (!get_int(env, argv[5], "flags", true, 0, &flags)) goto out;
+  ts[0].tv_sec = (time_t)as;
+  ts[0].tv_nsec = (long)an;
+  ts[1].tv_sec = (time_t)ms;
+  ts[1].tv_nsec = (long)mn;
+  if (utimensat(AT_FDCWD, path, ts, flags) != 0) {
+    throw_errno(env, errno, "utimensat", path, NULL);
+    goto out;
+  }
+  ret = undefined_value(env);
+out:
+  free(path);
+  return ret;
+}
+
+/* ------------------------------------------------------------------------ */
+/* process: subreaper, pidfd, waitid                                        */
+
+static napi_value js_prctl_set_child_subreaper(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  napi_valuetype t;
+  bool on = true;
+  NAPI_CALL(env, napi_typeof(env, argv[0], &t));
+  if (t == napi_boolean) NAPI_CALL(env, napi_get_value_bool(env, argv[0], &on));
+  if (prctl(PR_SET_CHILD_SUBREAPER, on ? 1UL : 0UL, 0UL, 0UL, 0UL) != 0)
+    return throw_errno(env, errno, "prctl", "PR_SET_CHILD_SUBREAPER", NULL);
+  return undefined_value(env);
+}
+
+static napi_value js_prctl_get_child_subreaper(napi_env env, napi_callback_info info) {
+  int v = 0;
+  napi_value ret;
+  if (prctl(PR_GET_CHILD_SUBREAPER, (unsigned long)&v, 0UL, 0UL, 0UL) != 0)
+    return throw_errno(env, errno, "prctl", "PR_GET_CHILD_SUBREAPER", NULL);
+  NAPI_CALL(env, napi_get_boolean(env, v != 0, &ret));
+  return ret;
+}
+
+static napi_value js_pidfd_open(napi_env env, napi_callback_info info) {
+  ARGS(2);
+  int pid = 0, flags = 0;
+  long fd;
+  napi_value ret;
+  char desc[32];
+  if (!get_int(env, argv[0], "pid", false, 0, &pid)) return NULL;
+  if (!get_int(env, argv[1], "flags", true, 0, &flags)) return NULL;
+  fd = syscall(__NR_pidfd_open, (pid_t)pid, (unsigned int)flags);
+  if (fd < 0) {
+    snprintf(desc, sizeof desc, "%d", pid);
+    return throw_errno(env, errno, "pidfd_open", desc, NULL);
+  }
+  NAPI_CALL(env, napi_create_int32(env, (int32_t)fd, &ret));
+  return ret;
+}
+
+static napi_value js_pidfd_send_signal(napi_env env, napi_callback_info info) {
+  ARGS(2);
+  int pidfd = 0, sig = 0;
+  char desc[32];
+  if (!get_int(env, argv[0], "pidfd", false, 0, &pidfd)) return NULL;
+  if (!get_int(env, argv[1], "signal", false, 0, &sig)) return NULL;
+  if (syscall(__NR_pidfd_send_signal, pidfd, sig, NULL, 0U) != 0) {
+    snprintf(desc, sizeof desc, "pidfd %d", pidfd);
+    return throw_errno(env, errno, "pidfd_send_signal", desc, NULL);
+  }
+  return undefined_value(env);
+}
+
+/*
+ * waitid(P_PIDFD, pidfd, WEXITED | options). Reaps exactly the process the
+ * pidfd refers to (unless WNOWAIT). With WNOHANG and nothing to report,
+ * returns null.
+ */
+static napi_value js_waitid_pidfd(napi_env env, napi_callback_info info) {
+  ARGS(2);
+  int pidfd = 0, options = 0, rc;
+  siginfo_t si;
+  napi_value obj;
+  char desc[32];
+  if (!get_int(env, argv[0], "pidfd", false, 0, &pidfd)) return NULL;
+  if (!get_int(env, argv[1], "options", true, 0, &options)) return NULL;
+  memset(&si, 0, sizeof si);
+  do {
+    rc = waitid(BERTH_P_PIDFD, (id_t)pidfd, &si, WEXITED | options);
+  } while (rc != 0 && errno == EINTR);
+  if (rc != 0) {
+    snprintf(desc, sizeof desc, "pidfd %d", pidfd);
+    return throw_errno(env, errno, "waitid", desc, NULL);
+  }
+  if (si.si_pid == 0) return null_value(env);
+  NAPI_CALL(env, napi_create_object(env, &obj));
+  set_int_prop(env, obj, "pid", si.si_pid);
+  set_int_prop(env, obj, "code", si.si_code);
+  set_int_prop(env, obj, "status", si.si_status);
+  set_int_prop(env, obj, "exitStatus",
+               si.si_code == CLD_EXITED ? si.si_status : 128 + si.si_status);
+  return obj;
+}
+
+/* ------------------------------------------------------------------------ */
+/* watchFd(fd, callback): a uv_poll readable watcher on the env's loop      */
+
+typedef struct watcher {
+  uv_poll_t poll;
+  napi_env env;
+  napi_ref callback;
+  napi_async_context actx;
+  bool closing;     /* close requested (handle stop + uv_close issued) */
+  bool uv_closed;   /* uv close callback ran */
+  bool js_alive;    /* the wrapping JS object has not been finalized */
+} watcher_t;
+
+static void watcher_maybe_free(watcher_t *w) {
+  if (w->uv_closed && !w->js_alive) free(w);
+}
+
+static void watcher_on_closed(uv_handle_t *h) {
+  watcher_t *w = h->data;
+  w->uv_closed = true;
+  watcher_maybe_free(w);
+}
+
+static void watcher_cleanup_hook(void *arg);
+
+static void watcher_close(watcher_t *w, bool from_cleanup_hook) {
+  if (w->closing) return;
+  w->closing = true;
+  uv_poll_stop(&w->poll);
+  if (!from_cleanup_hook) napi_remove_env_cleanup_hook(w->env, watcher_cleanup_hook, w);
+  if (w->callback) {
+    napi_delete_reference(w->env, w->callback);
+    w->callback = NULL;
+  }
+  if (w->actx) {
+    napi_async_destroy(w->env, w->actx);
+    w->actx = NULL;
+  }
+  uv_close((uv_handle_t *)&w->poll, watcher_on_closed);
+}
+
+static void watcher_cleanup_hook(void *arg) { watcher_close((watcher_t *)arg, true); }
+
+static void watcher_finalize(napi_env env, void *data, void *hint) {
+  watcher_t *w = data;
+  w->js_alive = false;
+  watcher_maybe_free(w);
+}
+
+static void watcher_on_poll(uv_poll_t *h, int status, int events) {
+  watcher_t *w = h->data;
+  napi_env env = w->env;
+  napi_handle_scope scope;
+  napi_value cb, recv, argv[2], result;
+  bool pending = false;
+
+  if (w->closing || w->callback == NULL) return;
+  if (napi_open_handle_scope(env, &scope) != napi_ok) return;
+  if (napi_get_reference_value(env, w->callback, &cb) != napi_ok || cb == NULL) goto done;
+  /* napi_make_callback needs an object receiver */
+  if (napi_get_global(env, &recv) != napi_ok) goto done;
+  if (status < 0) {
+    argv[0] = make_errno_error(env, -status, "poll", NULL, NULL);
+    if (argv[0] == NULL) napi_get_null(env, &argv[0]);
+  } else {
+    napi_get_null(env, &argv[0]);
+  }
+  napi_create_int32(env, events, &argv[1]);
+  napi_make_callback(env, w->actx, recv, cb, 2, argv, &result);
+  napi_is_exception_pending(env, &pending);
+  if (pending) {
+    /* A throwing callback would otherwise be re-run on every loop iteration
+     * (level-triggered): stop watching, then report it as uncaught. */
+    napi_value err;
+    watcher_close(w, false);
+    if (napi_get_and_clear_last_exception(env, &err) == napi_ok) napi_fatal_exception(env, err);
+  }
+done:
+  napi_close_handle_scope(env, scope);
+}
+
+static watcher_t *unwrap_watcher(napi_env env, napi_callback_info info) {
+  napi_value self;
+  void *p = NULL;
+  size_t argc = 0;
+  if (napi_get_cb_info(env, info, &argc, NULL, &self, NULL) != napi_ok ||
+      napi_unwrap(env, self, &p) != napi_ok || p == NULL) {
+    napi_throw_type_error(env, "ERR_INVALID_THIS", "not a berth_native fd watcher");
+    return NULL;
+  }
+  return p;
+}
+
+static napi_value js_watcher_close(napi_env env, napi_callback_info info) {
+  watcher_t *w = unwrap_watcher(env, info);
+  if (w == NULL) return NULL;
+  watcher_close(w, false);
+  return undefined_value(env);
+}
+
+static napi_value js_watcher_ref(napi_env env, napi_callback_info info) {
+  watcher_t *w = unwrap_watcher(env, info);
+  if (w == NULL) return NULL;
+  if (!w->closing) uv_ref((uv_handle_t *)&w->poll);
+  return undefined_value(env);
+}
+
+static napi_value js_watcher_unref(napi_env env, napi_callback_info info) {
+  watcher_t *w = unwrap_watcher(env, info);
+  if (w == NULL) return NULL;
+  if (!w->closing) uv_unref((uv_handle_t *)&w->poll);
+  return undefined_value(env);
+}
+
+static napi_value js_watch_fd(napi_env env, napi_callback_info info) {
+  ARGS(2);
+  int fd = 0, rc;
+  napi_valuetype t;
+  uv_loop_t *loop = NULL;
+  watcher_t *w;
+  napi_value obj, fn, name;
+  char desc[32];
+
+  if (!get_int(env, argv[0], "fd", false, 0, &fd)) return NULL;
+  NAPI_CALL(env, napi_typeof(env, argv[1], &t));
+  if (t != napi_function) return throw_type_error(env, "The \"%s\" argument must be a function", "callback");
+  NAPI_CALL(env, napi_get_uv_event_loop(env, &loop));
+
+  w = calloc(1, sizeof *w);
+  if (w == NULL) return throw_errno(env, ENOMEM, "calloc", NULL, NULL);
+  w->env = env;
+  w->js_alive = true;
+  rc = uv_poll_init(loop, &w->poll, fd);
+  if (rc != 0) {
+    free(w);
+    snprintf(desc, sizeof desc, "fd %d", fd);
+    return throw_errno(env, -rc, "uv_poll_init", desc, NULL);
+  }
+  w->poll.data = w;
+  rc = uv_poll_start(&w->poll, UV_READABLE, watcher_on_poll);
+  if (rc != 0) {
+    /* The uv handle is initialized; it must be closed, not freed. */
+    w->js_alive = false;
+    w->closing = true;
+    uv_close((uv_handle_t *)&w->poll, watcher_on_closed);
+    snprintf(desc, sizeof desc, "fd %d", fd);
+    return throw_errno(env, -rc, "uv_poll_start", desc, NULL);
+  }
+  if (napi_create_reference(env, argv[1], 1, &w->callback) != napi_ok ||
+      napi_create_string_utf8(env, "berth:watchFd", NAPI_AUTO_LENGTH, &name) != napi_ok ||
+      napi_create_object(env, &obj) != napi_ok ||
+      napi_async_init(env, obj, name, &w->actx) != napi_ok ||
+      napi_wrap(env, obj, w, watcher_finalize, NULL, NULL) != napi_ok) {
+    w->js_alive = false;
+    watcher_close(w, true);
+    throw_napi_failure(env, "watchFd setup");
+    return NULL;
+  }
+  napi_add_env_cleanup_hook(env, watcher_cleanup_hook, w);
+
+  NAPI_CALL(env, napi_create_function(env, "close", NAPI_AUTO_LENGTH, js_watcher_close, NULL, &fn));
+  NAPI_CALL(env, napi_set_named_property(env, obj, "close", fn));
+  NAPI_CALL(env, napi_create_function(env, "ref", NAPI_AUTO_LENGTH, js_watcher_ref, NULL, &fn));
+  NAPI_CALL(env, napi_set_named_property(env, obj, "ref", fn));
+  NAPI_CALL(env, napi_create_function(env, "unref", NAPI_AUTO_LENGTH, js_watcher_unref, NULL, &fn));
+  NAPI_CALL(env, napi_set_named_property(env, obj, "unref", fn));
+  return obj;
+}
+
+/* ------------------------------------------------------------------------ */
+/* SCM_RIGHTS                                                               */
+
+#define RECV_DATA_MAX 4096
+#define RECV_FDS_MAX 16
+
+/*
+ * recvFd(socketFd) -> {fd, data} | null (null at EOF). Received descriptors
+ * are close-on-exec. Extra descriptors beyond the first are closed.
+ */
+static napi_value js_recv_fd(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  int sock = 0, got = -1;
+  char data[RECV_DATA_MAX];
+  union {
+    char buf[CMSG_SPACE(sizeof(int) * RECV_FDS_MAX)];
+    struct cmsghdr align;
+  } control;
+  struct iovec iov = {data, sizeof data};
+  struct msghdr msg;
+  struct cmsghdr *c;
+  ssize_t n;
+  napi_value obj, v;
+  char desc[32];
+
+  if (!get_int(env, argv[0], "socketFd", false, 0, &sock)) return NULL;
+  snprintf(desc, sizeof desc, "fd %d", sock);
+  memset(&msg, 0, sizeof msg);
+  memset(&control, 0, sizeof control);
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control.buf;
+  msg.msg_controllen = sizeof control.buf;
+  do {
+    n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
+  } while (n < 0 && errno == EINTR);
+  if (n < 0) return throw_errno(env, errno, "recvmsg", desc, NULL);
+
+  for (c = CMSG_FIRSTHDR(&msg); c != NULL; c = CMSG_NXTHDR(&msg, c)) {
+    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
+      size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+      int *fds = (int *)CMSG_DATA(c);
+      for (size_t i = 0; i < count; i++) {
+        int fd;
+        memcpy(&fd, fds + i, sizeof fd);
+        if (got < 0) got = fd;
+        else close(fd);
+      }
+    }
+  }
+  if (msg.msg_flags & MSG_CTRUNC) {
+    if (got >= 0) close(got);
+    return throw_errno(env, EMSGSIZE, "recvmsg", desc, NULL);
+  }
+  if (got < 0) {
+    if (n == 0) return null_value(env);
+    return throw_errno(env, ENOMSG, "recvmsg", desc, NULL);
+  }
+  if (napi_create_object(env, &obj) != napi_ok ||
+      napi_create_int32(env, got, &v) != napi_ok ||
+      napi_set_named_property(env, obj, "fd", v) != napi_ok ||
+      napi_create_buffer_copy(env, (size_t)n, data, NULL, &v) != napi_ok ||
+      napi_set_named_property(env, obj, "data", v) != napi_ok) {
+    close(got);
+    throw_napi_failure(env, "recvFd result");
+    return NULL;
+  }
+  return obj;
+}
+
+/* sendFd(socketFd, fd, data?) -> bytes sent. Empty data sends one NUL byte. */
+static napi_value js_send_fd(napi_env env, napi_callback_info info) {
+  ARGS(3);
+  int sock = 0, fd = 0;
+  void *data = NULL;
+  size_t len = 0;
+  char *owned = NULL, nul = '\0';
+  union {
+    char buf[CMSG_SPACE(sizeof(int))];
+    struct cmsghdr align;
+  } control;
+  struct iovec iov;
+  struct msghdr msg;
+  struct cmsghdr *c;
+  ssize_t n;
+  napi_value ret = NULL;
+  char desc[32];
+
+  if (!get_int(env, argv[0], "socketFd", false, 0, &sock)) goto out;
+  if (!get_int(env, argv[1], "fd", false, 0, &fd)) goto out;
+  if (!get_bytes(env, argv[2], "data", true, &data, &len, &owned)) goto out;
+  if (len == 0) {
+    data = &nul;
+    len = 1;
+  }
+  iov.iov_base = data;
+  iov.iov_len = len;
+  memset(&msg, 0, sizeof msg);
+  memset(&control, 0, sizeof control);
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control.buf;
+  msg.msg_controllen = sizeof control.buf;
+  c = CMSG_FIRSTHDR(&msg);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN(sizeof(int));
+  memcpy(CMSG_DATA(c), &fd, sizeof fd);
+  do {
+    n = sendmsg(sock, &msg, MSG_NOSIGNAL);
+  } while (n < 0 && errno == EINTR);
+  if (n < 0) {
+    snprintf(desc, sizeof desc, "fd %d", sock);
+    throw_errno(env, errno, "sendmsg", desc, NULL);
+    goto out;
+  }
+  NAPI_GOTO(env, napi_create_int64(env, n, &ret));
+out:
+  free(owned);
+  return ret;
+}
+
+/* socketpair() -> [fd, fd]: AF_UNIX, SOCK_STREAM, close-on-exec. */
+static napi_value js_socketpair(napi_env env, napi_callback_info info) {
+  int sv[2];
+  napi_value arr, v;
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
+    return throw_errno(env, errno, "socketpair", NULL, NULL);
+  if (napi_create_array_with_length(env, 2, &arr) != napi_ok ||
+      napi_create_int32(env, sv[0], &v) != napi_ok || napi_set_element(env, arr, 0, v) != napi_ok ||
+      napi_create_int32(env, sv[1], &v) != napi_ok || napi_set_element(env, arr, 1, v) != napi_ok) {
+    close(sv[0]);
+    close(sv[1]);
+    throw_napi_failure(env, "socketpair result");
+    return NULL;
+  }
+  return arr;
+}
+
+/* ------------------------------------------------------------------------ */
+/* namespaces (affect the calling thread only: the JS main thread)          */
+
+static napi_value js_setns(napi_env env, napi_callback_info info) {
+  ARGS(2);
+  int fd = 0, nstype = 0;
+  char desc[32];
+  if (!get_int(env, argv[0], "fd", false, 0, &fd)) return NULL;
+  if (!get_int(env, argv[1], "nstype", true, 0, &nstype)) return NULL;
+  if (setns(fd, nstype) != 0) {
+    snprintf(desc, sizeof desc, "fd %d", fd);
+    return throw_errno(env, errno, "setns", desc, NULL);
+  }
+  return undefined_value(env);
+}
+
+static napi_value js_unshare(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  int flags = 0;
+  if (!get_int(env, argv[0], "flags", false, 0, &flags)) return NULL;
+  if (unshare(flags) != 0) return throw_errno(env, errno, "unshare", NULL, NULL);
+  return undefined_value(env);
+}
+
+/* ------------------------------------------------------------------------ */
+/* module                                                                   */
+
+static void add_const(napi_env env, napi_value obj, const char *name, int64_t value) {
+  set_int_prop(env, obj, name, value);
+}
+
+#define C(name) add_const(env, consts, #name, (int64_t)(name))
+
+static napi_value make_constants(napi_env env) {
+  napi_value consts;
+  NAPI_CALL(env, napi_create_object(env, &consts));
+  /* mount(2) */
+  C(MS_RDONLY); C(MS_NOSUID); C(MS_NODEV); C(MS_NOEXEC); C(MS_SYNCHRONOUS);
+  C(MS_REMOUNT); C(MS_MANDLOCK); C(MS_DIRSYNC); C(MS_NOATIME); C(MS_NODIRATIME);
+  C(MS_BIND); C(MS_MOVE); C(MS_REC); C(MS_SILENT); C(MS_UNBINDABLE);
+  C(MS_PRIVATE); C(MS_SLAVE); C(MS_SHARED); C(MS_RELATIME); C(MS_STRICTATIME);
+  C(MS_LAZYTIME);
+  /* umount2(2) */
+  C(MNT_FORCE); C(MNT_DETACH); C(MNT_EXPIRE); C(UMOUNT_NOFOLLOW);
+  /* mknod(2) */
+  C(S_IFMT); C(S_IFCHR); C(S_IFBLK); C(S_IFIFO); C(S_IFREG); C(S_IFSOCK);
+  /* xattr */
+  C(XATTR_CREATE); C(XATTR_REPLACE);
+  /* utimensat(2) */
+  C(AT_SYMLINK_NOFOLLOW); C(UTIME_NOW); C(UTIME_OMIT);
+  /* waitid(2) */
+  C(WNOHANG); C(WEXITED); C(WNOWAIT); C(WSTOPPED); C(WCONTINUED);
+  C(CLD_EXITED); C(CLD_KILLED); C(CLD_DUMPED); C(CLD_TRAPPED); C(CLD_STOPPED); C(CLD_CONTINUED);
+  add_const(env, consts, "P_PIDFD", 3);
+  add_const(env, consts, "PIDFD_NONBLOCK", PIDFD_NONBLOCK);
+  /* namespaces */
+  C(CLONE_NEWNS); C(CLONE_NEWUTS); C(CLONE_NEWIPC); C(CLONE_NEWUSER); C(CLONE_NEWPID);
+  C(CLONE_NEWNET); C(CLONE_NEWCGROUP); C(CLONE_NEWTIME); C(CLONE_FS);
+  /* uv_poll events */
+  add_const(env, consts, "UV_READABLE", UV_READABLE);
+  add_const(env, consts, "UV_DISCONNECT", UV_DISCONNECT);
+  add_const(env, consts, "PAGE_SIZE", sysconf(_SC_PAGESIZE));
+  return consts;
+}
+
+#undef C
+
+NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
+  napi_value consts = make_constants(env);
+  if (consts == NULL) return NULL;
+  napi_property_descriptor props[] = {
+      {"mount", NULL, js_mount, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"umount2", NULL, js_umount2, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"mknod", NULL, js_mknod, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"lsetxattr", NULL, js_lsetxattr, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"lgetxattr", NULL, js_lgetxattr, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"llistxattr", NULL, js_llistxattr, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"lremovexattr", NULL, js_lremovexattr, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"utimensat", NULL, js_utimensat, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"prctlSetChildSubreaper", NULL, js_prctl_set_child_subreaper, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"prctlGetChildSubreaper", NULL, js_prctl_get_child_subreaper, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"pidfdOpen", NULL, js_pidfd_open, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"pidfdSendSignal", NULL, js_pidfd_send_signal, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"waitidPidfd", NULL, js_waitid_pidfd, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"watchFd", NULL, js_watch_fd, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"recvFd", NULL, js_recv_fd, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"sendFd", NULL, js_send_fd, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"socketpair", NULL, js_socketpair, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"setns", NULL, js_setns, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"unshare", NULL, js_unshare, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"constants", NULL, NULL, NULL, NULL, consts, napi_enumerable, NULL},
+  };
+  if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) {
+    throw_napi_failure(env, "napi_define_properties");
+    return NULL;
+  }
+  return exports;
+}

@@ -1,0 +1,78 @@
+// Loader and raw types of the berth_native N-API addon (native/src/berth_native.c).
+// The addon is loaded lazily on first use so that pure helpers (parseMountOptions,
+// constants) work on machines where it has not been built.
+
+import { existsSync } from 'fs';
+import { join } from 'path';
+
+/** Where node-gyp leaves the addon. Resolved from this file's directory, which is
+ * src/native under vitest/tsx and dist/native once compiled: both two levels down. */
+export const NATIVE_ADDON_PATH = join(__dirname, '..', '..', 'native', 'build', 'Release', 'berth_native.node');
+
+export const NOT_BUILT_MESSAGE = 'berth native addon not built: run npm run build:native (needs g++, make, python3)';
+
+/** A path argument: a string (UTF-8) or a Buffer (raw bytes, for non-UTF-8 names). */
+export type PathArg = string | Buffer;
+
+export interface RawWaitResult {
+  pid: number;
+  code: number;
+  status: number;
+  exitStatus: number;
+}
+
+export interface RawFdWatcher {
+  close(): void;
+  ref(): void;
+  unref(): void;
+}
+
+/** The addon's exports, exactly as the C code defines them. */
+export interface NativeBinding {
+  mount(source: PathArg | null, target: PathArg, fstype: string | null, flags: number, data: string | null, chdir: PathArg | null): void;
+  umount2(target: PathArg, flags: number): void;
+  mknod(path: PathArg, mode: number, major: number, minor: number): void;
+  lsetxattr(path: PathArg, name: string, value: Buffer | string, flags: number): void;
+  lgetxattr(path: PathArg, name: string): Buffer | null;
+  llistxattr(path: PathArg): string[];
+  lremovexattr(path: PathArg, name: string): void;
+  utimensat(path: PathArg, atimeSec: number | bigint, atimeNsec: number, mtimeSec: number | bigint, mtimeNsec: number, flags: number): void;
+  prctlSetChildSubreaper(on: boolean): void;
+  prctlGetChildSubreaper(): boolean;
+  pidfdOpen(pid: number, flags: number): number;
+  pidfdSendSignal(pidfd: number, signal: number): void;
+  waitidPidfd(pidfd: number, options: number): RawWaitResult | null;
+  watchFd(fd: number, callback: (err: Error | null, events: number) => void): RawFdWatcher;
+  recvFd(socketFd: number): { fd: number; data: Buffer } | null;
+  sendFd(socketFd: number, fd: number, data: Buffer | string | null): number;
+  socketpair(): [number, number];
+  setns(fd: number, nstype: number): void;
+  unshare(flags: number): void;
+  constants: Readonly<Record<string, number>>;
+}
+
+let cached: NativeBinding | undefined;
+
+/** The loaded addon. Throws a clear error if it has not been built. */
+export function native(): NativeBinding {
+  if (cached) return cached;
+  if (!existsSync(NATIVE_ADDON_PATH)) throw new Error(NOT_BUILT_MESSAGE);
+  const mod: { exports: unknown } = { exports: {} };
+  try {
+    process.dlopen(mod, NATIVE_ADDON_PATH);
+  } catch (err) {
+    throw new Error(`berth native addon failed to load from ${NATIVE_ADDON_PATH}: ${(err as Error).message}; rebuild with npm run build:native`);
+  }
+  cached = mod.exports as NativeBinding;
+  return cached;
+}
+
+/** True if the addon is built and loads. */
+export function nativeAvailable(): boolean {
+  try {
+    native();
+    return true;
+  } catch {
+    return false;
+  }
+}
