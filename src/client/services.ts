@@ -5,6 +5,8 @@ import type { EventsClient } from '../generated/types/containerd/services/events
 import type { VersionClient } from '../generated/types/containerd/services/version/v1/Version';
 import type { IntrospectionClient } from '../generated/types/containerd/services/introspection/v1/Introspection';
 import type { HealthClient } from '../generated/types/grpc/health/v1/Health';
+import type { ContentClient } from '../generated/types/containerd/services/content/v1/Content';
+import type { ImagesClient } from '../generated/types/containerd/services/images/v1/Images';
 import { Connection } from './connection';
 
 /** Typed clients for the services of the containerd API, over one connection. */
@@ -32,6 +34,12 @@ export class ContainerdClient {
   }
   get introspection(): IntrospectionClient {
     return this.conn.service<IntrospectionClient>('containerd.services.introspection.v1.Introspection');
+  }
+  get content(): ContentClient {
+    return this.conn.service<ContentClient>('containerd.services.content.v1.Content');
+  }
+  get images(): ImagesClient {
+    return this.conn.service<ImagesClient>('containerd.services.images.v1.Images');
   }
   get health(): HealthClient {
     return this.conn.service<HealthClient>('grpc.health.v1.Health');

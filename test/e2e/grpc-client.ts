@@ -87,3 +87,54 @@ export async function statusOf(promise: Promise<unknown>): Promise<{ code: numbe
     return { code: e.code, details: e.details };
   }
 }
+
+export interface WriteReply {
+  action: string;
+  offset: number;
+  total: number;
+  digest: string;
+}
+
+/**
+ * A Content.Write session driven message by message, as the Go client does: STAT, then
+ * WRITEs at the current offset, then (optionally) COMMIT.
+ */
+export class ContentWriteSession {
+  private readonly stream: ReturnType<ContainerdClient['content']['Write']>;
+  private readonly replies: WriteReply[] = [];
+  private waiters: Array<(r: WriteReply | Error) => void> = [];
+  private failure: Error | null = null;
+
+  constructor(client: ContainerdClient, ns: string, lease?: string) {
+    this.stream = client.content.Write(callMetadata(ns, lease));
+    this.stream.on('data', (r: WriteReply) => {
+      const w = this.waiters.shift();
+      if (w) w(r);
+      else this.replies.push(r);
+    });
+    this.stream.on('error', (e: Error) => {
+      this.failure = e;
+      for (const w of this.waiters.splice(0)) w(e);
+    });
+  }
+
+  private next(): Promise<WriteReply> {
+    const r = this.replies.shift();
+    if (r) return Promise.resolve(r);
+    if (this.failure) return Promise.reject(this.failure);
+    return new Promise((resolve, reject) => this.waiters.push((x) => (x instanceof Error ? reject(x) : resolve(x))));
+  }
+
+  async send(msg: { action?: 'STAT' | 'WRITE' | 'COMMIT'; ref?: string; total?: number; expected?: string; offset?: number; data?: Buffer; labels?: Record<string, string> }): Promise<WriteReply> {
+    if (!this.stream.write(msg)) await new Promise((r) => this.stream.once('drain', r));
+    return this.next();
+  }
+
+  end(): void {
+    this.stream.end();
+  }
+
+  cancel(): void {
+    this.stream.cancel();
+  }
+}
