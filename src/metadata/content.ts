@@ -4,7 +4,6 @@ import {
   FailedPreconditionError,
   InvalidArgumentError,
   NotFoundError,
-  NotImplementedError,
   UnavailableError,
 } from '../errdefs/errors';
 import { validateLabels } from '../identifiers/labels';
@@ -285,10 +284,45 @@ class NamespacedWriter implements ContentWriter {
     private readonly lease: string | undefined,
     readonly ref: string,
     private readonly record: IngestRecord,
-    private readonly inner: ContentWriter | undefined,
+    private inner: ContentWriter | undefined,
   ) {}
 
   private done = false;
+
+  /**
+   * A shared ingest (the blob already on disk) turns into a real one when the client writes
+   * anyway: copy the first `keep` bytes of the existing blob into a fresh local ingest,
+   * as containerd's createAndCopy does.
+   */
+  private async unshare(keep: number): Promise<ContentWriter> {
+    const shared = this.record.shared as { digest: string; size: number };
+    const w = await this.parent.local.writer({ ref: this.record.bref, total: shared.size });
+    try {
+      if ((await w.status()).offset > 0) await w.write(new Uint8Array(0), 0);
+      if (keep > 0) {
+        const r = await this.parent.local.reader(shared.digest);
+        try {
+          for (let at = 0; at < keep; ) {
+            const chunk = await r.readAt(at, Math.min(1 << 20, keep - at));
+            if (chunk.length === 0) break;
+            at += await w.write(chunk, at);
+          }
+        } finally {
+          await r.close();
+        }
+      }
+    } catch (err) {
+      await w.close();
+      throw err;
+    }
+    delete this.record.shared;
+    const key = objectKey(this.ns, INGESTS, this.ref);
+    await this.parent.db.update(async (tx) => {
+      if (await tx.has(key)) tx.put(key, this.record as unknown as Stored);
+    });
+    this.inner = w;
+    return w;
+  }
 
   async status(): Promise<IngestStatus> {
     if (this.inner) return { ...(await this.inner.status()), ref: this.ref };
@@ -301,8 +335,11 @@ class NamespacedWriter implements ContentWriter {
 
   async write(data: Uint8Array, offset: number): Promise<number> {
     if (this.done) throw new FailedPreconditionError('cannot write on closed writer');
-    if (!this.inner) throw new NotImplementedError(`ref ${this.ref}: content already exists, nothing to write`);
-    return this.inner.write(data, offset);
+    if (this.inner) return this.inner.write(data, offset);
+    if (data.length === 0 && offset !== 0) return 0;
+    const shared = this.record.shared as { size: number };
+    const w = await this.unshare(Math.min(offset, shared.size));
+    return data.length > 0 ? w.write(data, offset) : 0;
   }
 
   setExpectation(total: number, expected: string): void {

@@ -6,7 +6,7 @@ export class EncodedMessage {
   constructor(readonly bytes: Buffer) {}
 }
 
-function varint(n: number): Buffer {
+export function varint(n: number): Buffer {
   const out: number[] = [];
   let v = n;
   while (v > 0x7f) {
@@ -15,6 +15,11 @@ function varint(n: number): Buffer {
   }
   out.push(v);
   return Buffer.from(out);
+}
+
+/** Wire form of a varint field (omitted when 0, as proto3 does). */
+export function varintField(fieldNumber: number, value: number): Buffer[] {
+  return value === 0 ? [] : [varint(fieldNumber << 3), varint(value)];
 }
 
 /** Wire form of a length-delimited field: tag, length, bytes. */

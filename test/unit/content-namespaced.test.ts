@@ -94,6 +94,20 @@ describe('namespaced content: visibility, sharing, leases, GC', () => {
     await expect(content.view('b').writer({ ref: 'r3', expected: d })).rejects.toThrow(AlreadyExistsError);
   });
 
+  it('writing into a shared ingest anyway turns it into a real one (containerd createAndCopy)', async () => {
+    const data = Buffer.from('0123456789');
+    const d = sha256(data);
+    await writeBlob(content.view('a'), 'x', data);
+    const w = await content.view('b').writer({ ref: 'y', expected: d, total: data.length });
+    expect((await w.status()).offset).toBe(data.length);
+    await w.write(data.subarray(0, 4), 0);
+    expect((await w.status()).offset).toBe(4);
+    await w.write(data.subarray(4), 4);
+    const info = await w.commit({ size: data.length, expected: d });
+    expect(info.digest).toBe(d);
+    expect((await content.view('b').info(d)).size).toBe(10);
+  });
+
   it('GC keeps what images, labels, leases and gc.root reach, and removes the rest from disk', async () => {
     const v = content.view('ns');
     const layer = await writeBlob(v, 'l', Buffer.from('layer'));
