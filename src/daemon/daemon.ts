@@ -13,7 +13,7 @@ import { LocalContentStore } from '../content/local';
 import { Exchange } from '../events/exchange';
 import { unpackAny } from '../proto/any';
 import { serviceDefinition } from '../proto/registry';
-import { PluginRegistry, PluginType } from '../plugins/registry';
+import { hostPlatform, PluginRegistry, PluginType } from '../plugins/registry';
 import { GcScheduler } from '../gc/scheduler';
 import { metadataCollector } from '../gc/collector';
 import type { ServiceDeps } from '../services/context';
@@ -26,6 +26,11 @@ import { LEASES_SERVICE, leasesService } from '../services/leases';
 import { EVENTS_SERVICE, eventsService } from '../services/events';
 import { CONTENT_SERVICE, contentService } from '../services/content';
 import { IMAGES_SERVICE, imagesService } from '../services/images';
+import { SNAPSHOTS_SERVICE, snapshotsService } from '../services/snapshots';
+import { SnapshotterRegistry } from '../metadata/snapshots';
+import { OverlaySnapshotter } from '../snapshotter/overlay';
+import { NativeSnapshotter } from '../snapshotter/native';
+import type { SnapshotterBackend } from '../snapshotter/snapshotter';
 import { FailedPreconditionError } from '../errdefs/errors';
 import type { BerthConfig } from './config';
 import { RootLock } from './lock';
@@ -42,6 +47,8 @@ export class Daemon {
     private readonly db: MetadataDB,
     private readonly lock: RootLock,
     private readonly gc: GcScheduler,
+    /** Stores to close after the database (snapshotter backends). */
+    private readonly closers: Array<() => Promise<void>>,
   ) {}
 
   static async start(cfg: BerthConfig, log: Logger): Promise<Daemon> {
@@ -54,16 +61,21 @@ export class Daemon {
       const namespaces = new NamespaceStore(db);
       const containers = new ContainerStore(db);
       const leases = new LeaseStore(db);
+      const plugins = registerPlugins(cfg);
       const images = new ImageStore(db);
       const local = await LocalContentStore.open(join(cfg.root, 'content'), { logger: log.with({ component: 'content' }) });
       // Deleting content only drops a namespace's record; the collector removes the file
       // once no namespace records it.
       let scheduleGc = (): void => undefined;
       const content = new NamespacedContentStore(db, local, () => scheduleGc());
+      const backends = await openSnapshotters(cfg, log, plugins);
+      const snapshotters = new SnapshotterRegistry(db, backends, () => scheduleGc());
       const exchange = new Exchange(unpackAny);
-      const gc = new GcScheduler(metadataCollector(new GarbageCollector(db, content, local)), log.with({ component: 'gc' }));
+      const gc = new GcScheduler(
+        metadataCollector(new GarbageCollector(db, content, local, backends)),
+        log.with({ component: 'gc' }),
+      );
       scheduleGc = () => gc.schedule();
-      const plugins = registerPlugins(cfg);
       const deps: ServiceDeps = {
         log: log.with({ component: 'grpc' }),
         namespaces,
@@ -71,6 +83,7 @@ export class Daemon {
         leases,
         images,
         content,
+        snapshotters,
         exchange,
         plugins,
         version: buildInfo(),
@@ -90,6 +103,7 @@ export class Daemon {
         [LEASES_SERVICE, leasesService(deps)],
         [CONTENT_SERVICE, contentService(deps)],
         [IMAGES_SERVICE, imagesService(deps)],
+        [SNAPSHOTS_SERVICE, snapshotsService(deps)],
         [EVENTS_SERVICE, eventsService(deps)],
       ];
       const names = services.map(([n]) => n);
@@ -107,7 +121,7 @@ export class Daemon {
       // as containerd's startup_delay does.
       setTimeout(() => gc.schedule(), 100).unref();
       log.info('serving', { address: cfg.grpc.address, root: cfg.root, state: cfg.state, version: deps.version.version });
-      return new Daemon(cfg, log, server, db, lock, gc);
+      return new Daemon(cfg, log, server, db, lock, gc, [...backends.values()].map((b) => () => b.close()));
     } catch (err) {
       await db?.close().catch(() => undefined);
       lock.release();
@@ -130,6 +144,7 @@ export class Daemon {
     });
     await this.gc.stop();
     await this.db.close();
+    for (const close of this.closers) await close().catch((err: unknown) => this.log.warn('close failed', { error: err as Error }));
     removeSocket(this.cfg.grpc.address);
     this.lock.release();
     this.log.info('stopped');
@@ -146,6 +161,35 @@ async function openMetadata(dir: string, root: string): Promise<MetadataDB> {
     }
     throw err;
   }
+}
+
+/**
+ * Open the snapshotter backends. One that cannot start (overlayfs on a filesystem without
+ * overlay support) is reported by Introspection with its error, as containerd reports a
+ * failed plugin, and the daemon goes on without it.
+ */
+async function openSnapshotters(cfg: BerthConfig, log: Logger, plugins: PluginRegistry): Promise<Map<string, SnapshotterBackend>> {
+  const backends = new Map<string, SnapshotterBackend>();
+  const openers: Array<[string, (root: string) => Promise<SnapshotterBackend>]> = [
+    ['overlayfs', (root) => OverlaySnapshotter.open(root, { logger: log.with({ component: 'overlayfs' }) })],
+    ['native', (root) => NativeSnapshotter.open(root, { logger: log.with({ component: 'native' }) })],
+  ];
+  for (const [name, open] of openers) {
+    const root = join(cfg.root, 'snapshots', name);
+    try {
+      backends.set(name, await open(root));
+      plugins.register({ type: PluginType.snapshotter, id: name, platforms: [hostPlatform()], exports: { root } });
+    } catch (err) {
+      log.warn('snapshotter unavailable', { snapshotter: name, error: err as Error });
+      plugins.register({
+        type: PluginType.snapshotter,
+        id: name,
+        platforms: [hostPlatform()],
+        initError: { code: 2, message: (err as Error).message },
+      });
+    }
+  }
+  return backends;
 }
 
 function registerPlugins(cfg: BerthConfig): PluginRegistry {

@@ -2,7 +2,9 @@ import type { ContentStore } from '../content/store';
 import { NotFoundError } from '../errdefs/errors';
 import type { NamespacedContentStore } from './content';
 import type { MetadataDB, Stored, WriteTx } from './db';
-import { dec, leaseResourcePrefix, namespaceIndexPrefix, objectKey, objectPrefix } from './keys';
+import { dec, enc, leaseResourcePrefix, namespaceIndexPrefix, objectKey, objectPrefix } from './keys';
+import { snapshotRecordFrom } from './snapshots';
+import type { SnapshotterBackend } from '../snapshotter/snapshotter';
 import { EXPIRE_LABEL } from './leases';
 import { decodeContainer } from './container-codec';
 import type { Labels } from './records';
@@ -23,6 +25,7 @@ export interface GcResult {
   content: number;
   ingests: number;
   blobs: number;
+  snapshots: number;
 }
 
 /** Digests a set of labels points to through gc.ref.content[.*]. */
@@ -38,24 +41,68 @@ async function scanKeys(tx: WriteTx, prefix: string): Promise<Array<[string, Sto
   return tx.scan(prefix);
 }
 
-/** Mark and sweep one namespace inside tx; returns what it removed and the local ingest refs to abort. */
-async function collectNamespace(tx: WriteTx, ns: string, now: Date, result: GcResult, abortRefs: string[]): Promise<void> {
+const REF_SNAPSHOT = 'containerd.io/gc.ref.snapshot.';
+
+/** Snapshots a set of labels points to: gc.ref.snapshot.<snapshotter>[/<suffix>] = key. */
+export function snapshotRefs(labels: Labels): Array<{ snapshotter: string; key: string }> {
+  const out: Array<{ snapshotter: string; key: string }> = [];
+  for (const [k, v] of Object.entries(labels)) {
+    if (!k.startsWith(REF_SNAPSHOT)) continue;
+    const snapshotter = k.slice(REF_SNAPSHOT.length).split('/')[0] as string;
+    if (snapshotter) out.push({ snapshotter, key: v });
+  }
+  return out;
+}
+
+/** A backend snapshot that lost its last metadata record, to remove after the transaction. */
+export interface DoomedSnapshot {
+  snapshotter: string;
+  bkey: string;
+  depth: number;
+}
+
+/** Mark and sweep one namespace inside tx. */
+async function collectNamespace(
+  tx: WriteTx,
+  ns: string,
+  now: Date,
+  result: GcResult,
+  abortRefs: string[],
+  doomedSnapshots: DoomedSnapshot[],
+): Promise<void> {
   const contentPrefix = objectPrefix(ns, 'content');
   const records = new Map<string, Labels>();
   for (const [k, s] of await scanKeys(tx, contentPrefix)) {
     records.set(dec(k.slice(contentPrefix.length)), (s.labels as Labels | undefined) ?? {});
   }
+  // Snapshots by "<snapshotter>/<key>".
+  const snapPrefix = objectPrefix(ns, 'snapshots');
+  const snaps = new Map<string, { snapshotter: string; key: string; storeKey: string; rec: ReturnType<typeof snapshotRecordFrom> }>();
+  for (const [k, s] of await scanKeys(tx, snapPrefix)) {
+    const [snapshotter, key] = k.slice(snapPrefix.length).split('/').map(dec) as [string, string];
+    snaps.set(`${snapshotter}/${key}`, { snapshotter, key, storeKey: k, rec: snapshotRecordFrom(s) });
+  }
+
   const marked = new Set<string>();
-  const queue: string[] = [];
+  const markedSnaps = new Set<string>();
+  const queue: Array<{ kind: 'content' | 'snapshot'; id: string }> = [];
   const mark = (digest: string, follow: boolean): void => {
-    if (!records.has(digest)) return;
-    if (follow) {
-      if (marked.has(digest)) return;
-      marked.add(digest);
-      queue.push(digest);
-    } else {
-      marked.add(digest);
-    }
+    if (!records.has(digest) || marked.has(digest)) return;
+    marked.add(digest);
+    if (follow) queue.push({ kind: 'content', id: digest });
+  };
+  const markSnap = (snapshotter: string, key: string, follow: boolean): void => {
+    const id = `${snapshotter}/${key}`;
+    if (!snaps.has(id) || markedSnaps.has(id)) return;
+    markedSnaps.add(id);
+    // A snapshot always needs its parent, even when reached through a flat lease.
+    const parent = snaps.get(id)?.rec.parent;
+    if (parent) markSnap(snapshotter, parent, follow);
+    if (follow) queue.push({ kind: 'snapshot', id });
+  };
+  const markLabels = (labels: Labels): void => {
+    for (const d of contentRefs(labels)) mark(d, true);
+    for (const r of snapshotRefs(labels)) markSnap(r.snapshotter, r.key, true);
   };
   const liveIngests = new Set<string>();
 
@@ -78,6 +125,7 @@ async function collectNamespace(tx: WriteTx, ns: string, now: Date, result: GcRe
       const [type, rid] = rk.slice(resPrefix.length).split('/').map(dec) as [string, string];
       if (type === 'content') mark(rid, !flat);
       else if (type === 'ingests') liveIngests.add(rid);
+      else if (type.startsWith('snapshots/')) markSnap(type.slice('snapshots/'.length), rid, !flat);
     }
   }
 
@@ -86,21 +134,24 @@ async function collectNamespace(tx: WriteTx, ns: string, now: Date, result: GcRe
   for (const [, s] of await scanKeys(tx, imagePrefix)) {
     const target = s.target as { digest?: string } | undefined;
     if (target?.digest) mark(target.digest, true);
-    for (const d of contentRefs((s.labels as Labels | undefined) ?? {})) mark(d, true);
+    markLabels((s.labels as Labels | undefined) ?? {});
   }
 
-  // Containers: their labels' references.
+  // Containers: their root filesystem snapshot and their labels' references.
   for (const [, bytes] of await tx.scanRaw(objectPrefix(ns, 'containers'))) {
-    for (const d of contentRefs(decodeContainer(bytes).labels)) mark(d, true);
+    const c = decodeContainer(bytes);
+    if (c.snapshotter && c.snapshotKey) markSnap(c.snapshotter, c.snapshotKey, true);
+    markLabels(c.labels);
   }
 
-  // Content labelled as a root.
+  // Content and snapshots labelled as roots.
   for (const [digest, labels] of records) if (labels[GC_ROOT]) mark(digest, true);
+  for (const [, sn] of snaps) if (sn.rec.labels[GC_ROOT]) markSnap(sn.snapshotter, sn.key, true);
 
-  // Follow gc.ref.content edges.
+  // Follow label edges from everything marked.
   while (queue.length > 0) {
-    const digest = queue.pop() as string;
-    for (const d of contentRefs(records.get(digest) ?? {})) mark(d, true);
+    const n = queue.pop() as { kind: 'content' | 'snapshot'; id: string };
+    markLabels(n.kind === 'content' ? (records.get(n.id) ?? {}) : (snaps.get(n.id)?.rec.labels ?? {}));
   }
 
   for (const digest of records.keys()) {
@@ -108,6 +159,19 @@ async function collectNamespace(tx: WriteTx, ns: string, now: Date, result: GcRe
       tx.del(objectKey(ns, 'content', digest));
       result.content++;
     }
+  }
+
+  const depth = (id: string): number => {
+    let d = 0;
+    for (let cur = snaps.get(id); cur && cur.rec.parent; cur = snaps.get(`${cur.snapshotter}/${cur.rec.parent}`)) d++;
+    return d;
+  };
+  for (const [id, sn] of snaps) {
+    if (markedSnaps.has(id)) continue;
+    tx.del(sn.storeKey);
+    if (sn.rec.parent) tx.del(`${objectPrefix(ns, 'snapshotchildren')}${enc(sn.snapshotter)}/${enc(sn.rec.parent)}/${enc(sn.key)}`);
+    doomedSnapshots.push({ snapshotter: sn.snapshotter, bkey: sn.rec.bkey, depth: depth(id) });
+    result.snapshots++;
   }
 
   // Ingests: kept while a live lease holds them or until their own expiry.
@@ -129,17 +193,20 @@ export class GarbageCollector {
     private readonly db: MetadataDB,
     private readonly content: NamespacedContentStore,
     private readonly local: ContentStore,
+    private readonly snapshotters: ReadonlyMap<string, SnapshotterBackend> = new Map(),
   ) {}
 
   async collect(): Promise<GcResult> {
-    const result: GcResult = { leases: 0, content: 0, ingests: 0, blobs: 0 };
+    const result: GcResult = { leases: 0, content: 0, ingests: 0, blobs: 0, snapshots: 0 };
     const abortRefs: string[] = [];
+    const doomed: DoomedSnapshot[] = [];
     await this.db.update(async (tx) => {
       const now = new Date();
       for (const [k] of await tx.scanRaw(namespaceIndexPrefix)) {
-        await collectNamespace(tx, dec(k.slice(namespaceIndexPrefix.length)), now, result, abortRefs);
+        await collectNamespace(tx, dec(k.slice(namespaceIndexPrefix.length)), now, result, abortRefs, doomed);
       }
     });
+    await this.removeSnapshots(doomed);
     for (const ref of abortRefs) {
       try {
         await this.local.abort(ref);
@@ -149,6 +216,33 @@ export class GarbageCollector {
     }
     result.blobs = await this.sweepDisk();
     return result;
+  }
+
+  /** Remove backend snapshots whose records are gone, children before parents, then any
+   * backend snapshot no record points at (left by a crash or a namespace removal). */
+  private async removeSnapshots(doomed: DoomedSnapshot[]): Promise<void> {
+    for (const d of doomed.sort((a, b) => b.depth - a.depth)) {
+      await this.snapshotters.get(d.snapshotter)?.remove(d.bkey).catch(() => undefined);
+    }
+    if (this.snapshotters.size === 0) return;
+    const referenced = new Set<string>();
+    for await (const [nk] of this.db.scanRaw(namespaceIndexPrefix)) {
+      const ns = dec(nk.slice(namespaceIndexPrefix.length));
+      for await (const [, s] of this.db.scan(objectPrefix(ns, 'snapshots'))) referenced.add(snapshotRecordFrom(s).bkey);
+    }
+    for (const [, backend] of this.snapshotters) {
+      const orphans: Array<{ name: string; depth: number }> = [];
+      const all = new Map<string, string>();
+      for await (const info of backend.list([])) all.set(info.name, info.parent);
+      const depthOf = (name: string): number => {
+        let d = 0;
+        for (let p = all.get(name); p; p = all.get(p)) d++;
+        return d;
+      };
+      for (const name of all.keys()) if (!referenced.has(name)) orphans.push({ name, depth: depthOf(name) });
+      for (const o of orphans.sort((a, b) => b.depth - a.depth)) await backend.remove(o.name).catch(() => undefined);
+      await backend.cleanup().catch(() => undefined);
+    }
   }
 
   /** Remove blobs no namespace records. Exclusive with commits, which put a blob on disk

@@ -5,6 +5,7 @@ import type { LeaseStore } from '../metadata/leases';
 import type { NamespaceStore } from '../metadata/namespaces';
 import type { ImageStore } from '../metadata/images';
 import type { NamespacedContentStore } from '../metadata/content';
+import type { SnapshotterRegistry } from '../metadata/snapshots';
 import type { PluginRegistry } from '../plugins/registry';
 import type { AnyValue } from '../metadata/records';
 import { packAny } from '../proto/any';
@@ -18,6 +19,7 @@ export interface ServiceDeps {
   leases: LeaseStore;
   images: ImageStore;
   content: NamespacedContentStore;
+  snapshotters: SnapshotterRegistry;
   exchange: Exchange;
   plugins: PluginRegistry;
   version: { version: string; revision: string };
