@@ -1,0 +1,138 @@
+// Status codes on the ttrpc wire (google.rpc.Status in Response.status) and the one
+// place where they map to and from berth's error classes.
+//
+// Server side: the same class → code table as src/errdefs/grpc.ts (that module loads
+// @grpc/grpc-js, which the shim must not; a unit test checks the two tables agree).
+// Client side: containerd's errdefs.FromGRPC, so a Go-shim error reads the same through
+// berth as through containerd ("process already finished: not found").
+import {
+  AlreadyExistsError,
+  BerthError,
+  DataLossError,
+  FailedPreconditionError,
+  InvalidArgumentError,
+  NotFoundError,
+  NotImplementedError,
+  OutOfRangeError,
+  UnavailableError,
+  UnknownError,
+  type ErrorClass,
+} from '../errdefs/errors';
+
+/** gRPC status codes (google.golang.org/grpc/codes). */
+export const Code = {
+  OK: 0,
+  Canceled: 1,
+  Unknown: 2,
+  InvalidArgument: 3,
+  DeadlineExceeded: 4,
+  NotFound: 5,
+  AlreadyExists: 6,
+  PermissionDenied: 7,
+  ResourceExhausted: 8,
+  FailedPrecondition: 9,
+  Aborted: 10,
+  OutOfRange: 11,
+  Unimplemented: 12,
+  Internal: 13,
+  Unavailable: 14,
+  DataLoss: 15,
+  Unauthenticated: 16,
+} as const;
+export type Code = (typeof Code)[keyof typeof Code];
+
+/** Error class → status code; must equal src/errdefs/grpc.ts's CODES. */
+export const CLASS_CODES: Readonly<Record<ErrorClass, number>> = {
+  'invalid argument': Code.InvalidArgument,
+  'not found': Code.NotFound,
+  'already exists': Code.AlreadyExists,
+  'failed precondition': Code.FailedPrecondition,
+  unavailable: Code.Unavailable,
+  'not implemented': Code.Unimplemented,
+  'out of range': Code.OutOfRange,
+  'data loss': Code.DataLoss,
+  canceled: Code.Canceled,
+  'deadline exceeded': Code.DeadlineExceeded,
+  unknown: Code.Unknown,
+};
+
+/**
+ * A status that has no error class of its own in errdefs (Canceled, DeadlineExceeded,
+ * ResourceExhausted, Internal, PermissionDenied, ...), or one a handler wants to send
+ * with an exact code. Its message is the status message, verbatim.
+ */
+export class TtrpcStatusError extends BerthError {
+  readonly errorClass: ErrorClass;
+  constructor(readonly code: number, message: string) {
+    const cls: ErrorClass = code === Code.Canceled ? 'canceled' : code === Code.DeadlineExceeded ? 'deadline exceeded' : 'unknown';
+    super(message, cls);
+    this.errorClass = cls;
+    this.message = message;
+  }
+}
+
+/** The connection to the peer is gone (Go: ttrpc.ErrClosed, "ttrpc: closed"). */
+export class TtrpcClosedError extends UnavailableError {
+  constructor(detail?: string) {
+    super(detail ? `ttrpc: closed: ${detail}` : 'ttrpc: closed');
+    this.message = this.context;
+  }
+}
+
+/** The code and message to put in Response.status for an error thrown by a handler. */
+export function statusFromError(err: unknown): { code: number; message: string } {
+  if (err instanceof TtrpcStatusError) return { code: err.code, message: err.message };
+  if (err instanceof BerthError) return { code: CLASS_CODES[err.errorClass], message: err.message };
+  const message = err instanceof Error ? err.message : String(err);
+  return { code: Code.Unknown, message };
+}
+
+const CLASS_TEXT: Partial<Record<number, ErrorClass>> = {
+  [Code.InvalidArgument]: 'invalid argument',
+  [Code.NotFound]: 'not found',
+  [Code.AlreadyExists]: 'already exists',
+  [Code.FailedPrecondition]: 'failed precondition',
+  [Code.Unavailable]: 'unavailable',
+  [Code.Unimplemented]: 'not implemented',
+  [Code.OutOfRange]: 'out of range',
+  [Code.DataLoss]: 'data loss',
+};
+
+/** errdefs' rebaseMessage: drop a trailing ": <class>" so it is not repeated. */
+function rebase(message: string, cls: string): string {
+  if (message === cls) return '';
+  return message.endsWith(`: ${cls}`) ? message.slice(0, -(cls.length + 2)) : message;
+}
+
+const statusKey = Symbol('ttrpc.status');
+
+/** The status (code and the server's exact message) an error was made from, if any. */
+export function statusOf(err: unknown): { code: number; message: string } | undefined {
+  if (err === null || typeof err !== 'object') return undefined;
+  return (err as { [statusKey]?: { code: number; message: string } })[statusKey];
+}
+
+/** A non-OK Response.status as a berth error (errdefs.FromGRPC). */
+export function errorFromStatus(code: number, message: string): BerthError {
+  let err: BerthError;
+  const cls = CLASS_TEXT[code];
+  if (cls !== undefined) {
+    const ctx = rebase(message, cls);
+    switch (code) {
+      case Code.InvalidArgument: err = new InvalidArgumentError(ctx); break;
+      case Code.NotFound: err = new NotFoundError(ctx); break;
+      case Code.AlreadyExists: err = new AlreadyExistsError(ctx); break;
+      case Code.FailedPrecondition: err = new FailedPreconditionError(ctx); break;
+      case Code.Unavailable: err = new UnavailableError(ctx); break;
+      case Code.Unimplemented: err = new NotImplementedError(ctx); break;
+      case Code.OutOfRange: err = new OutOfRangeError(ctx); break;
+      default: err = new DataLossError(ctx); break;
+    }
+  } else if (code === Code.Unknown) {
+    err = new UnknownError(message);
+  } else {
+    err = new TtrpcStatusError(code, message);
+  }
+  Object.defineProperty(err, statusKey, { value: { code, message }, enumerable: false });
+  return err;
+}
