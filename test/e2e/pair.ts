@@ -27,7 +27,9 @@ export function normalize(text: string): string {
     .replace(/\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})/g, '<TIME>')
     .replace(/\b\d{1,9}-[A-Za-z0-9_-]{4}\b/g, '<LEASE>')
     // Table columns are as wide as their longest value, which differs with random ids.
-    .replace(/ {2,}/g, ' ');
+    .replace(/ {2,}/g, ' ')
+    // ctr prints label lists in Go map order, which is random.
+    .replace(/[^\s,=]+=[^\s,]*(,[^\s,=]+=[^\s,]*)+/g, (list) => list.split(',').sort().join(','));
 }
 
 export interface Outcome {
