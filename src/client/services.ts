@@ -7,6 +7,7 @@ import type { IntrospectionClient } from '../generated/types/containerd/services
 import type { HealthClient } from '../generated/types/grpc/health/v1/Health';
 import type { ContentClient } from '../generated/types/containerd/services/content/v1/Content';
 import type { ImagesClient } from '../generated/types/containerd/services/images/v1/Images';
+import type { SnapshotsClient } from '../generated/types/containerd/services/snapshots/v1/Snapshots';
 import { Connection } from './connection';
 
 /** Typed clients for the services of the containerd API, over one connection. */
@@ -40,6 +41,9 @@ export class ContainerdClient {
   }
   get images(): ImagesClient {
     return this.conn.service<ImagesClient>('containerd.services.images.v1.Images');
+  }
+  get snapshots(): SnapshotsClient {
+    return this.conn.service<SnapshotsClient>('containerd.services.snapshots.v1.Snapshots');
   }
   get health(): HealthClient {
     return this.conn.service<HealthClient>('grpc.health.v1.Health');
