@@ -1,8 +1,9 @@
 import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { mkdirSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildLayer, buildOciImage, busyboxLayer, opaqueWhiteout, whiteout, type LayerEntry } from '../fixtures/images';
+import { buildLayer, buildOciImage, busyboxLayer, opaqueWhiteout, readTar, whiteout, type LayerEntry } from '../fixtures/images';
 import { buildGoProgram, ctr, ctrOk, makeTempRoot, pushArchive, runGoProgram, startRegistry, type TempRoot } from '../harness';
 import { normalize, startPair, type Pair } from './pair';
 import { describeTree } from './tree';
@@ -135,6 +136,37 @@ describe('unpack: berthd trees are identical to containerd trees', () => {
     await same(['snapshots', 'rm', 'work-view'], ns);
     await same(['snapshots', 'rm', 'work-done'], ns);
     await same(['snapshots', 'ls'], ns);
+  });
+
+  it('ctr snapshots diff writes the changes of a snapshot as a layer (Diff.Diff)', async () => {
+    const ns = 'unpack-overlayfs';
+    const top = await topChainId(pair.berthd.address, ns, 'overlayfs');
+    await ctrOk(pair.berthd.address, ['snapshots', 'prepare', 'diff-work', top], { namespace: ns });
+    const dir = join(tmp.path, 'diff-work');
+    mkdirSync(dir);
+    try {
+      const cmd = (await ctrOk(pair.berthd.address, ['snapshots', 'mounts', dir, 'diff-work'], { namespace: ns })).stdout.trim();
+      execFileSync('sh', ['-c', cmd]);
+      try {
+        writeFileSync(join(dir, 'etc', 'added'), 'new file\n');
+        execFileSync('rm', [join(dir, 'etc', 'motd')]);
+      } finally {
+        await unmountAll(dir);
+      }
+    } finally {
+      rmdirSync(dir);
+    }
+    // ctr writes the layer itself to stdout; --keep leaves the blob in the content store.
+    const gz = execFileSync('/usr/bin/ctr', ['-a', pair.berthd.address, '-n', ns, 'snapshots', 'diff', '--keep', 'diff-work'], { maxBuffer: 64 << 20 });
+    const digest = `sha256:${createHash('sha256').update(gz).digest('hex')}`;
+    const entries = await readTar(gz);
+    const names = entries.map((e) => e.name);
+    expect(names).toContain('etc/added');
+    expect(names).toContain('etc/.wh.motd');
+    expect(entries.find((e) => e.name === 'etc/added')?.content.toString()).toBe('new file\n');
+    const info = (await ctrOk(pair.berthd.address, ['content', 'ls', `digest==${digest}`], { namespace: ns })).stdout;
+    expect(info).toContain('containerd.io/uncompressed=sha256:');
+    await ctrOk(pair.berthd.address, ['snapshots', 'rm', 'diff-work'], { namespace: ns });
   });
 
   it('the Go client unpacks and builds a container from the snapshot (mounting it itself)', async () => {
