@@ -5,40 +5,23 @@
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import * as zlib from 'node:zlib';
 import * as tarStream from 'tar-stream';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { applyLayer, closeWorkers, decompress, LayerApplier, type ApplyLayerOptions } from '../../src/diff';
-import { lgetxattr, lsetxattr, mount, MNT_DETACH, mountAll, umount2 } from '../../src/native';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { useTmpfsBase } from './tmpfs-base';
+import { applyLayer, decompress, LayerApplier, type ApplyLayerOptions } from '../../src/diff';
+import { lgetxattr, lsetxattr, MNT_DETACH, mountAll, umount2 } from '../../src/native';
 import {
   buildLayer, opaqueWhiteout, readTar, whiteout, type Layer, type LayerEntry, type TarEntry,
 } from '../fixtures/images';
 
-let base: string;
+const tmpfsBase = useTmpfsBase('berth-apply-', '512m');
 let n = 0;
 
-beforeAll(() => {
-  base = fs.mkdtempSync(join(tmpdir(), 'berth-apply-'));
-  mount('tmpfs', base, 'tmpfs', 0, 'mode=0755,size=512m');
-});
-
-afterAll(async () => {
-  await closeWorkers();
-  for (let i = 0; i < 8; i++) {
-    try {
-      umount2(base, MNT_DETACH);
-    } catch {
-      break;
-    }
-  }
-  fs.rmSync(base, { recursive: true, force: true });
-});
-
 function freshDir(name = 'root'): string {
-  const d = join(base, `${name}-${++n}`);
+  const d = join(tmpfsBase(), `${name}-${++n}`);
   fs.mkdirSync(d);
   return d;
 }

@@ -6,42 +6,25 @@
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { applyLayer, closeWorkers, writeDiff, writeOverlayDiff, type DiffResult } from '../../src/diff';
+import { describe, expect, it } from 'vitest';
+import { useTmpfsBase } from './tmpfs-base';
+import { applyLayer, writeDiff, writeOverlayDiff, type DiffResult } from '../../src/diff';
 import { lgetxattr, llistxattr, lsetxattr, mknod, mount, MNT_DETACH, mountAll, S_IFCHR, umount2 } from '../../src/native';
 import { buildLayer, readTar, type LayerEntry } from '../fixtures/images';
 
-let base: string;
+const tmpfsBase = useTmpfsBase('berth-diff-', '256m');
 let n = 0;
 
-beforeAll(() => {
-  base = fs.mkdtempSync(join(tmpdir(), 'berth-diff-'));
-  mount('tmpfs', base, 'tmpfs', 0, 'mode=0755,size=256m');
-});
-
-afterAll(async () => {
-  await closeWorkers();
-  for (let i = 0; i < 8; i++) {
-    try {
-      umount2(base, MNT_DETACH);
-    } catch {
-      break;
-    }
-  }
-  fs.rmSync(base, { recursive: true, force: true });
-});
-
 function fresh(name: string): string {
-  const d = join(base, `${name}-${++n}`);
+  const d = join(tmpfsBase(), `${name}-${++n}`);
   fs.mkdirSync(d);
   return d;
 }
 
 function copyTree(from: string, name: string): string {
-  const to = join(base, `${name}-${++n}`);
+  const to = join(tmpfsBase(), `${name}-${++n}`);
   execFileSync('cp', ['-a', from, to]);
   return to;
 }
