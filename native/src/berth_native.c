@@ -22,6 +22,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -32,6 +34,7 @@
 #include <sys/uio.h>
 #include <sys/wait.h>
 #include <sys/xattr.h>
+#include <termios.h>
 #include <unistd.h>
 
 #ifndef __NR_pidfd_open
@@ -1025,6 +1028,98 @@ static napi_value js_socketpair(napi_env env, napi_callback_info info) {
 }
 
 /* ------------------------------------------------------------------------ */
+/* shim helpers: pipes, pty window size, peer credentials, eventfd           */
+
+/* pipe() -> [readFd, writeFd]: pipe2(O_CLOEXEC). Blocking; libuv makes its
+ * own end non-blocking when it wraps it. */
+static napi_value js_pipe(napi_env env, napi_callback_info info) {
+  int fds[2];
+  napi_value arr, v;
+  if (pipe2(fds, O_CLOEXEC) != 0) return throw_errno(env, errno, "pipe2", NULL, NULL);
+  if (napi_create_array_with_length(env, 2, &arr) != napi_ok ||
+      napi_create_int32(env, fds[0], &v) != napi_ok || napi_set_element(env, arr, 0, v) != napi_ok ||
+      napi_create_int32(env, fds[1], &v) != napi_ok || napi_set_element(env, arr, 1, v) != napi_ok) {
+    close(fds[0]);
+    close(fds[1]);
+    throw_napi_failure(env, "pipe result");
+    return NULL;
+  }
+  return arr;
+}
+
+/* setWinsize(fd, rows, cols): ioctl(TIOCSWINSZ), e.g. on a pty master. */
+static napi_value js_set_winsize(napi_env env, napi_callback_info info) {
+  ARGS(3);
+  int fd = 0, rows = 0, cols = 0;
+  struct winsize ws;
+  char desc[32];
+  if (!get_int(env, argv[0], "fd", false, 0, &fd)) return NULL;
+  if (!get_int(env, argv[1], "rows", false, 0, &rows)) return NULL;
+  if (!get_int(env, argv[2], "cols", false, 0, &cols)) return NULL;
+  memset(&ws, 0, sizeof ws);
+  ws.ws_row = (unsigned short)rows;
+  ws.ws_col = (unsigned short)cols;
+  if (ioctl(fd, TIOCSWINSZ, &ws) != 0) {
+    snprintf(desc, sizeof desc, "fd %d", fd);
+    return throw_errno(env, errno, "ioctl", desc, "TIOCSWINSZ");
+  }
+  return undefined_value(env);
+}
+
+/* getWinsize(fd) -> {rows, cols}: ioctl(TIOCGWINSZ). */
+static napi_value js_get_winsize(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  int fd = 0;
+  struct winsize ws;
+  napi_value obj;
+  char desc[32];
+  if (!get_int(env, argv[0], "fd", false, 0, &fd)) return NULL;
+  memset(&ws, 0, sizeof ws);
+  if (ioctl(fd, TIOCGWINSZ, &ws) != 0) {
+    snprintf(desc, sizeof desc, "fd %d", fd);
+    return throw_errno(env, errno, "ioctl", desc, "TIOCGWINSZ");
+  }
+  NAPI_CALL(env, napi_create_object(env, &obj));
+  set_int_prop(env, obj, "rows", ws.ws_row);
+  set_int_prop(env, obj, "cols", ws.ws_col);
+  return obj;
+}
+
+/* getPeerCred(socketFd) -> {pid, uid, gid}: getsockopt(SO_PEERCRED). */
+static napi_value js_get_peer_cred(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  int fd = 0;
+  struct ucred cred;
+  socklen_t len = sizeof cred;
+  napi_value obj;
+  char desc[32];
+  if (!get_int(env, argv[0], "socketFd", false, 0, &fd)) return NULL;
+  memset(&cred, 0, sizeof cred);
+  if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) {
+    snprintf(desc, sizeof desc, "fd %d", fd);
+    return throw_errno(env, errno, "getsockopt", desc, "SO_PEERCRED");
+  }
+  NAPI_CALL(env, napi_create_object(env, &obj));
+  set_int_prop(env, obj, "pid", cred.pid);
+  set_int_prop(env, obj, "uid", cred.uid);
+  set_int_prop(env, obj, "gid", cred.gid);
+  return obj;
+}
+
+/* eventfd(initval, flags) -> fd. flags default EFD_CLOEXEC | EFD_NONBLOCK. */
+static napi_value js_eventfd(napi_env env, napi_callback_info info) {
+  ARGS(2);
+  int initval = 0, flags = 0, fd;
+  napi_value ret;
+  if (!get_int(env, argv[0], "initval", true, 0, &initval)) return NULL;
+  if (!get_int(env, argv[1], "flags", true, EFD_CLOEXEC | EFD_NONBLOCK, &flags)) return NULL;
+  fd = eventfd((unsigned int)initval, flags);
+  if (fd < 0) return throw_errno(env, errno, "eventfd", NULL, NULL);
+  NAPI_CALL(env, napi_create_int32(env, fd, &ret));
+  return ret;
+}
+
+/* ------------------------------------------------------------------------ */
 /* namespaces (affect the calling thread only: the JS main thread)          */
 
 static napi_value js_setns(napi_env env, napi_callback_info info) {
@@ -1086,6 +1181,8 @@ static napi_value make_constants(napi_env env) {
   add_const(env, consts, "UV_READABLE", UV_READABLE);
   add_const(env, consts, "UV_DISCONNECT", UV_DISCONNECT);
   add_const(env, consts, "PAGE_SIZE", sysconf(_SC_PAGESIZE));
+  /* eventfd(2) */
+  C(EFD_CLOEXEC); C(EFD_NONBLOCK);
   return consts;
 }
 
@@ -1114,6 +1211,11 @@ NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
       {"socketpair", NULL, js_socketpair, NULL, NULL, NULL, napi_enumerable, NULL},
       {"setns", NULL, js_setns, NULL, NULL, NULL, napi_enumerable, NULL},
       {"unshare", NULL, js_unshare, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"pipe", NULL, js_pipe, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"setWinsize", NULL, js_set_winsize, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"getWinsize", NULL, js_get_winsize, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"getPeerCred", NULL, js_get_peer_cred, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"eventfd", NULL, js_eventfd, NULL, NULL, NULL, napi_enumerable, NULL},
       {"constants", NULL, NULL, NULL, NULL, consts, napi_enumerable, NULL},
   };
   if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) {

@@ -17,7 +17,18 @@ export interface BerthConfig {
   };
   ttrpc: { address: string };
   log: { level: LogLevel };
+  /** Runtime name → shim binary, from the [runtimes."<name>"] tables. */
+  runtimes: Record<string, RuntimeConfig>;
 }
+
+/** One [runtimes."<name>"] table. */
+export interface RuntimeConfig {
+  /** The shim binary: an absolute path, or a bare name looked up on PATH. */
+  shim: string;
+}
+
+/** Keys a [runtimes."<name>"] table may hold, with their types. */
+const RUNTIME_KEYS: Readonly<Record<keyof RuntimeConfig, 'string'>> = { shim: 'string' };
 
 /** The defaults, as `berthd config default` prints them. Parsed to build the defaults so
  * the printed file and the behaviour cannot drift apart. */
@@ -46,6 +57,16 @@ address = ""
 [log]
 # debug, info, warn or error
 level = "info"
+
+# Which shim binary runs a task of a given runtime name (containers' runtime.name, or
+# Tasks.Create runtime_path). Without an entry, a name resolves as in containerd:
+# io.containerd.<name>.<version> → containerd-shim-<name>-<version> on PATH, then next to
+# berthd; an absolute path is used as is. io.containerd.runc.v2 (the default of ctr and
+# dockerd) and io.containerd.berth.v1 run berth's own shim, containerd-shim-berth-v1.
+# To run containerd's runc shim instead:
+#   [runtimes."io.containerd.runc.v2"]
+#   shim = "/usr/bin/containerd-shim-runc-v2"
+[runtimes]
 `;
 
 type Table = Record<string, unknown>;
@@ -74,6 +95,29 @@ function merge(base: Table, over: Table, path: string): Table {
   return out;
 }
 
+/** The [runtimes] table: any runtime name, each a table with the fixed RUNTIME_KEYS. */
+function parseRuntimes(v: unknown): Record<string, RuntimeConfig> {
+  if (!isTable(v)) throw new InvalidArgumentError('configuration key "runtimes" must be a table');
+  const out: Record<string, RuntimeConfig> = {};
+  for (const [name, entry] of Object.entries(v)) {
+    const where = `runtimes.${JSON.stringify(name)}`;
+    if (name === '') throw new InvalidArgumentError('configuration key "runtimes" has an empty runtime name');
+    if (!isTable(entry)) throw new InvalidArgumentError(`configuration key "${where}" must be a table`);
+    for (const [k, val] of Object.entries(entry)) {
+      const type = (RUNTIME_KEYS as Record<string, string>)[k];
+      if (type === undefined) throw new InvalidArgumentError(`unknown configuration key "${where}.${k}"`);
+      if (typeof val !== type) throw new InvalidArgumentError(`configuration key "${where}.${k}" must be a ${type}, got ${typeof val}`);
+    }
+    const shim = entry.shim;
+    if (typeof shim !== 'string' || shim === '') throw new InvalidArgumentError(`configuration key "${where}.shim" must be set`);
+    if (shim.includes('/') && !shim.startsWith('/')) {
+      throw new InvalidArgumentError(`configuration key "${where}.shim" must be an absolute path or a name on PATH, got "${shim}"`);
+    }
+    out[name] = { shim };
+  }
+  return out;
+}
+
 function parseToml(text: string, source: string): Table {
   try {
     return parse(text) as Table;
@@ -97,7 +141,9 @@ export function loadConfig(file: string | undefined, required: boolean): BerthCo
     if ((err as NodeJS.ErrnoException).code === 'ENOENT' && !required) return base as unknown as BerthConfig;
     throw new InvalidArgumentError(`cannot read config ${file}: ${(err as Error).message}`);
   }
-  const cfg = merge(base, parseToml(text, file), '') as unknown as BerthConfig;
+  const { runtimes, ...fixed } = parseToml(text, file);
+  const cfg = merge(base, fixed, '') as unknown as BerthConfig;
+  cfg.runtimes = runtimes === undefined ? {} : parseRuntimes(runtimes);
   if (cfg.version !== 1) throw new InvalidArgumentError(`unsupported config version ${cfg.version} in ${file}`);
   if (!isLogLevel(cfg.log.level)) throw new InvalidArgumentError(`log.level must be debug, info, warn or error`);
   return cfg;

@@ -27,12 +27,18 @@ import { EVENTS_SERVICE, eventsService } from '../services/events';
 import { CONTENT_SERVICE, contentService } from '../services/content';
 import { IMAGES_SERVICE, imagesService } from '../services/images';
 import { SNAPSHOTS_SERVICE, snapshotsService } from '../services/snapshots';
+import { DIFF_SERVICE, diffService } from '../services/diff';
+import { Differ } from '../differ/differ';
 import { SnapshotterRegistry } from '../metadata/snapshots';
 import { OverlaySnapshotter } from '../snapshotter/overlay';
 import { NativeSnapshotter } from '../snapshotter/native';
 import type { SnapshotterBackend } from '../snapshotter/snapshotter';
-import { FailedPreconditionError } from '../errdefs/errors';
-import type { BerthConfig } from './config';
+import { TASKS_SERVICE, tasksService } from '../services/tasks';
+import { startTtrpcEventsServer } from '../services/ttrpc-events';
+import { BERTHD_BINARY, RuntimeResolver, TaskManager } from '../runtime';
+import type { TtrpcServer } from '../ttrpc';
+import { FailedPreconditionError, NotFoundError } from '../errdefs/errors';
+import { ttrpcAddress, type BerthConfig } from './config';
 import { RootLock } from './lock';
 import { prepareSocketPath, removeSocket, secureSocket } from './socket';
 import { serverUuid } from './identity';
@@ -49,6 +55,9 @@ export class Daemon {
     private readonly gc: GcScheduler,
     /** Stores to close after the database (snapshotter backends). */
     private readonly closers: Array<() => Promise<void>>,
+    /** Where shims forward events. */
+    private readonly ttrpcServer: TtrpcServer,
+    private readonly tasks: TaskManager,
   ) {}
 
   static async start(cfg: BerthConfig, log: Logger): Promise<Daemon> {
@@ -56,6 +65,8 @@ export class Daemon {
     mkdirSync(cfg.state, { recursive: true, mode: 0o711 });
     const lock = RootLock.acquire(cfg.root);
     let db: MetadataDB | undefined;
+    let ttrpcServer: TtrpcServer | undefined;
+    let tasks: TaskManager | undefined;
     try {
       db = await openMetadata(join(cfg.root, 'meta'), cfg.root);
       const namespaces = new NamespaceStore(db);
@@ -76,6 +87,25 @@ export class Daemon {
         log.with({ component: 'gc' }),
       );
       scheduleGc = () => gc.schedule();
+      tasks = new TaskManager({
+        stateDir: join(cfg.state, 'tasks'),
+        rootDir: join(cfg.root, 'tasks'),
+        address: cfg.grpc.address,
+        ttrpcAddress: ttrpcAddress(cfg),
+        publishBinary: BERTHD_BINARY,
+        debug: cfg.log.level === 'debug',
+        resolver: new RuntimeResolver({ runtimes: cfg.runtimes }),
+        publish: (ns, topic, event) => exchange.publish(ns, topic, event),
+        containerRuntime: async (ns, id) => {
+          try {
+            return (await containers.get(ns, id)).runtime.name;
+          } catch (err) {
+            if (err instanceof NotFoundError) return undefined;
+            throw err;
+          }
+        },
+        log: log.with({ component: 'runtime' }),
+      });
       const deps: ServiceDeps = {
         log: log.with({ component: 'grpc' }),
         namespaces,
@@ -84,6 +114,8 @@ export class Daemon {
         images,
         content,
         snapshotters,
+        differ: new Differ(cfg.root),
+        tasks,
         exchange,
         plugins,
         version: buildInfo(),
@@ -104,13 +136,24 @@ export class Daemon {
         [CONTENT_SERVICE, contentService(deps)],
         [IMAGES_SERVICE, imagesService(deps)],
         [SNAPSHOTS_SERVICE, snapshotsService(deps)],
+        [DIFF_SERVICE, diffService(deps)],
         [EVENTS_SERVICE, eventsService(deps)],
+        [TASKS_SERVICE, tasksService(deps)],
       ];
       const names = services.map(([n]) => n);
       services.push([HEALTH_SERVICE, healthService(deps, () => names)]);
       for (const [name, impl] of services) server.addService(serviceDefinition(name), impl);
 
       await prepareSocketPath(cfg.grpc.address);
+      // Shims forward events here; it listens before reconnecting so that events they
+      // queued while berthd was down arrive, and before the first task is created.
+      await prepareSocketPath(ttrpcAddress(cfg));
+      ttrpcServer = await startTtrpcEventsServer(ttrpcAddress(cfg), deps, log.with({ component: 'ttrpc' }));
+      // Reconnect to the shims of tasks that outlived the previous berthd (containerd
+      // does this before serving, so the first Tasks.List already sees them).
+      await tasks.load();
+      log.info('tasks loaded', { tasks: tasks.size });
+
       await new Promise<void>((resolve, reject) => {
         server.bindAsync(`unix://${cfg.grpc.address}`, ServerCredentials.createInsecure(), (err) =>
           err ? reject(err) : resolve(),
@@ -121,8 +164,10 @@ export class Daemon {
       // as containerd's startup_delay does.
       setTimeout(() => gc.schedule(), 100).unref();
       log.info('serving', { address: cfg.grpc.address, root: cfg.root, state: cfg.state, version: deps.version.version });
-      return new Daemon(cfg, log, server, db, lock, gc, [...backends.values()].map((b) => () => b.close()));
+      return new Daemon(cfg, log, server, db, lock, gc, [...backends.values()].map((b) => () => b.close()), ttrpcServer, tasks);
     } catch (err) {
+      tasks?.close();
+      await ttrpcServer?.close().catch(() => undefined);
       await db?.close().catch(() => undefined);
       lock.release();
       throw err;
@@ -142,6 +187,9 @@ export class Daemon {
         resolve();
       });
     });
+    // Running tasks outlive berthd: only the connections to their shims are closed.
+    this.tasks.close();
+    await this.ttrpcServer.shutdown(graceMs).catch((err: unknown) => this.log.warn('ttrpc stop failed', { error: err as Error }));
     await this.gc.stop();
     await this.db.close();
     for (const close of this.closers) await close().catch((err: unknown) => this.log.warn('close failed', { error: err as Error }));
@@ -204,7 +252,9 @@ function registerPlugins(cfg: BerthConfig): PluginRegistry {
   });
   plugins.register({ type: PluginType.gc, id: 'scheduler', requires: [PluginType.metadata] });
   plugins.register({ type: PluginType.lease, id: 'manager', requires: [PluginType.metadata] });
-  for (const id of ['containers', 'content', 'images', 'leases', 'namespaces', 'events', 'introspection', 'version', 'healthcheck']) {
+  plugins.register({ type: PluginType.differ, id: 'walking', requires: [PluginType.metadata], platforms: [hostPlatform()] });
+  plugins.register({ type: PluginType.runtime, id: 'task', requires: [PluginType.event, PluginType.metadata], platforms: [hostPlatform()] });
+  for (const id of ['containers', 'content', 'diff', 'images', 'leases', 'namespaces', 'snapshots', 'tasks', 'events', 'introspection', 'version', 'healthcheck']) {
     plugins.register({ type: PluginType.grpc, id, requires: id === 'introspection' || id === 'version' ? [] : [PluginType.metadata] });
   }
   return plugins;

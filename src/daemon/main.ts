@@ -2,10 +2,11 @@ import { parseArgs } from 'node:util';
 import { BerthError } from '../errdefs/errors';
 import { isLogLevel, Logger } from '../log/logger';
 import { DEFAULT_CONFIG_TOML, loadConfig } from './config';
-import { Daemon } from './daemon';
+import type { Daemon } from './daemon';
 
 const USAGE = `usage: berthd [--config FILE] [--root DIR] [--state DIR] [--address SOCK] [--log-level LEVEL]
        berthd config default
+       berthd [--address SOCK] publish --topic TOPIC --namespace NS   (event Any on stdin)
 
   --config FILE      configuration file (default /etc/berth/config.toml, if present)
   --root DIR         persistent data (default /var/lib/berth)
@@ -33,6 +34,8 @@ export async function main(argv: string[]): Promise<void> {
         state: { type: 'string' },
         address: { type: 'string', short: 'a' },
         'log-level': { type: 'string', short: 'l' },
+        topic: { type: 'string' },
+        namespace: { type: 'string', short: 'n' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -47,6 +50,17 @@ export async function main(argv: string[]): Promise<void> {
   if (positionals.length > 0) {
     if (positionals[0] === 'config' && positionals[1] === 'default' && positionals.length === 2) {
       process.stdout.write(DEFAULT_CONFIG_TOML);
+      return;
+    }
+    if (positionals[0] === 'publish' && positionals.length === 1) {
+      // Shims' -publish-binary: loads only the gRPC client, never the daemon.
+      const { publishCommand } = await import('./publish');
+      const address = values.address ?? loadConfig(values.config ?? DEFAULT_CONFIG_FILE, values.config !== undefined).grpc.address;
+      try {
+        await publishCommand(address, values.topic ?? '', values.namespace ?? '');
+      } catch (err) {
+        fail(`publish: ${(err as Error).message}`);
+      }
       return;
     }
     fail(`unknown command "${positionals.join(' ')}"\n${USAGE}`);
@@ -74,7 +88,9 @@ export async function main(argv: string[]): Promise<void> {
 
   let daemon: Daemon;
   try {
-    daemon = await Daemon.start(cfg, log);
+    // Loaded here, not at the top: `config default` and `publish` need none of it.
+    const { Daemon: DaemonClass } = await import('./daemon');
+    daemon = await DaemonClass.start(cfg, log);
   } catch (err) {
     log.error('failed to start', { error: err instanceof BerthError ? err.message : (err as Error).stack });
     fail(err instanceof BerthError ? err.context : (err as Error).message);

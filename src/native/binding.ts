@@ -48,6 +48,11 @@ export interface NativeBinding {
   socketpair(): [number, number];
   setns(fd: number, nstype: number): void;
   unshare(flags: number): void;
+  pipe(): [number, number];
+  setWinsize(fd: number, rows: number, cols: number): void;
+  getWinsize(fd: number): { rows: number; cols: number };
+  getPeerCred(socketFd: number): { pid: number; uid: number; gid: number };
+  eventfd(initval?: number, flags?: number): number;
   constants: Readonly<Record<string, number>>;
 }
 

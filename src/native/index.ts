@@ -20,3 +20,5 @@ export type { WaitResult, FdWatcher } from './process';
 export { recvFd, sendFd, socketpair } from './socket';
 export type { ReceivedFd } from './socket';
 export { setns, unshare } from './ns';
+export { pipe, setWinsize, getWinsize, getPeerCred, eventfd, EFD_CLOEXEC, EFD_NONBLOCK } from './io';
+export type { PeerCred } from './io';

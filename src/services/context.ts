@@ -6,7 +6,9 @@ import type { NamespaceStore } from '../metadata/namespaces';
 import type { ImageStore } from '../metadata/images';
 import type { NamespacedContentStore } from '../metadata/content';
 import type { SnapshotterRegistry } from '../metadata/snapshots';
+import type { Differ } from '../differ/differ';
 import type { PluginRegistry } from '../plugins/registry';
+import type { TaskManager } from '../runtime';
 import type { AnyValue } from '../metadata/records';
 import { packAny } from '../proto/any';
 
@@ -20,6 +22,9 @@ export interface ServiceDeps {
   images: ImageStore;
   content: NamespacedContentStore;
   snapshotters: SnapshotterRegistry;
+  differ: Differ;
+  /** Tasks: shims, bundles, reconnect (runtime v2). */
+  tasks: TaskManager;
   exchange: Exchange;
   plugins: PluginRegistry;
   version: { version: string; revision: string };

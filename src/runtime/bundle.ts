@@ -1,0 +1,147 @@
+// A task bundle, laid out as containerd's runtime v2 does (runtime/v2/bundle.go):
+//
+//   <state>/tasks/<ns>/<id>/        0700 (0710 + remapped root gid with user namespaces)
+//     config.json                   the container's spec Any value, verbatim (0666)
+//     rootfs/                       0711, empty mount point (the shim mounts the rootfs here)
+//     work -> <root>/tasks/<ns>/<id> the shim's work dir (0711)
+//     log                           FIFO the shim writes its log to (created at start)
+//     address                       written by the shim's start
+//     shim-binary-path              written after start: the shim binary, for reconnect
+//
+// Removal unmounts rootfs and renames each directory to a hidden name before deleting it,
+// so a half-removed bundle is never mistaken for a live one.
+import { promises as fsp, mkdirSync } from 'node:fs';
+import * as path from 'node:path';
+import { InvalidArgumentError } from '../errdefs/errors';
+import { validateIdentifier } from '../identifiers/validate';
+import { unmountAll } from '../native';
+
+export const ADDRESS_FILE = 'address';
+export const SHIM_BINARY_PATH_FILE = 'shim-binary-path';
+export const LOG_FIFO = 'log';
+export const CONFIG_FILE = 'config.json';
+
+export class Bundle {
+  constructor(
+    readonly id: string,
+    readonly namespace: string,
+    /** <state>/tasks/<ns>/<id> */
+    readonly path: string,
+    /** <root>/tasks/<ns>/<id> */
+    readonly workPath: string,
+  ) {}
+
+  get rootfs(): string {
+    return path.join(this.path, 'rootfs');
+  }
+
+  /** containerd's NewBundle. `stateDir`/`rootDir` are the runtime's <state>/tasks and <root>/tasks. */
+  static async create(stateDir: string, rootDir: string, ns: string, id: string, spec: Buffer): Promise<Bundle> {
+    try {
+      validateIdentifier(id);
+    } catch (err) {
+      if (err instanceof InvalidArgumentError) throw new InvalidArgumentError(`invalid task id ${id}: ${err.context}`);
+      throw err;
+    }
+    const gid = remappedGid(spec);
+    const b = new Bundle(id, ns, path.join(stateDir, ns, id), path.join(rootDir, ns, id));
+    const made: string[] = [];
+    try {
+      mkdirSync(path.dirname(b.path), { recursive: true, mode: 0o711 });
+      await fsp.mkdir(b.path, { mode: 0o700 });
+      made.push(b.path);
+      if (gid !== 0) {
+        await fsp.chown(b.path, -1, gid);
+        await fsp.chmod(b.path, 0o710);
+      }
+      mkdirSync(path.dirname(b.workPath), { recursive: true, mode: 0o711 });
+      await fsp.mkdir(b.rootfs, { mode: 0o711 });
+      try {
+        await fsp.mkdir(b.workPath, { mode: 0o711 });
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+        await fsp.rm(b.workPath, { recursive: true, force: true });
+        await fsp.mkdir(b.workPath, { mode: 0o711 });
+      }
+      made.push(b.workPath);
+      await fsp.symlink(b.workPath, path.join(b.path, 'work'));
+      await fsp.writeFile(path.join(b.path, CONFIG_FILE), spec, { mode: 0o666 });
+    } catch (err) {
+      for (const d of made) await fsp.rm(d, { recursive: true, force: true }).catch(() => undefined);
+      throw err;
+    }
+    return b;
+  }
+
+  /** An existing bundle (reconnect after a restart). */
+  static load(stateDir: string, rootDir: string, ns: string, id: string): Bundle {
+    return new Bundle(id, ns, path.join(stateDir, ns, id), path.join(rootDir, ns, id));
+  }
+
+  async readFile(name: string): Promise<string | undefined> {
+    try {
+      return await fsp.readFile(path.join(this.path, name), 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw err;
+    }
+  }
+
+  async writeFile(name: string, data: string, mode = 0o600): Promise<void> {
+    await fsp.writeFile(path.join(this.path, name), data, { mode });
+  }
+
+  /** containerd's Bundle.Delete: unmount rootfs, remove it, then the bundle and work dirs. */
+  async delete(): Promise<void> {
+    let work: string | undefined;
+    try {
+      work = await fsp.readlink(path.join(this.path, 'work'));
+    } catch {
+      work = undefined;
+    }
+    await unmountAll(this.rootfs);
+    try {
+      await fsp.rmdir(this.rootfs);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code !== 'ENOENT') throw new Error(`failed to remove bundle rootfs: ${(err as Error).message}`);
+    }
+    let first: unknown;
+    try {
+      await atomicDelete(this.path);
+    } catch (err) {
+      first = err;
+    }
+    // The work dir is removed even if the link is gone (the path is fixed).
+    await atomicDelete(work ?? this.workPath);
+    if (first) throw first;
+  }
+}
+
+/** Rename to ".<name>" in the same directory, then remove. A missing path is fine. */
+async function atomicDelete(p: string): Promise<void> {
+  const hidden = path.join(path.dirname(p), `.${path.basename(p)}`);
+  try {
+    await fsp.rename(p, hidden);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw err;
+  }
+  await fsp.rm(hidden, { recursive: true, force: true });
+}
+
+/** The host gid that container gid 0 maps to (user namespaces), 0 if none. */
+function remappedGid(spec: Buffer): number {
+  // Cheap pre-check: parsing a 10 kB spec is only needed when it maps ids.
+  if (!spec.includes('gidMappings')) return 0;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(spec.toString('utf8'));
+  } catch (err) {
+    throw new InvalidArgumentError(`invalid spec: ${(err as Error).message}`);
+  }
+  const mappings = (parsed as { linux?: { gidMappings?: Array<{ containerID?: number; hostID?: number }> } }).linux?.gidMappings;
+  if (!Array.isArray(mappings)) return 0;
+  for (const m of mappings) if (m.containerID === 0 || m.containerID === undefined) return m.hostID ?? 0;
+  return 0;
+}

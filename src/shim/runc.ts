@@ -1,0 +1,200 @@
+// The OCI runtime CLI (runc, or crun/any runc-compatible binary named by
+// Options.binary_name), driven as containerd's go-runc does: global flags
+// `--root <root>/<ns> --log <bundle>/log.json --log-format json [--systemd-cgroup]`,
+// one process per operation, spawned with child_process (libuv reaps it). Failures
+// carry the last error runc logged to log.json, like containerd's runtimeError.
+import { spawn, type StdioOptions } from 'node:child_process';
+import * as fs from 'node:fs';
+import { trackChild } from './reaper';
+
+export interface RuncConfig {
+  /** Binary name or path (PATH lookup). */
+  command: string;
+  /** --root: the state directory (already including the namespace). */
+  root: string;
+  /** --log: JSON log file (<bundle>/log.json). */
+  log: string;
+  systemdCgroup?: boolean;
+  criu?: string;
+}
+
+export class RuncError extends Error {
+  constructor(message: string, readonly output: string, readonly exitCode: number) {
+    super(message);
+  }
+}
+
+interface RunOptions {
+  /** stdio for the runtime process; default: ignore stdin, capture stdout+stderr. */
+  stdio?: StdioOptions;
+  /** Written to stdin (which is then closed). */
+  input?: Buffer | string;
+  /** Keep stdout apart from stderr (ps). */
+  separateStdout?: boolean;
+}
+
+interface RunResult {
+  code: number;
+  stdout: string;
+  output: string;
+}
+
+// runc treats NOTIFY_SOCKET specially (systemd); containerd filters it out.
+let runtimeEnv: NodeJS.ProcessEnv | undefined;
+function env(): NodeJS.ProcessEnv {
+  if (!runtimeEnv) {
+    runtimeEnv = { ...process.env };
+    delete runtimeEnv['NOTIFY_SOCKET'];
+  }
+  return runtimeEnv;
+}
+
+export class Runc {
+  constructor(readonly cfg: RuncConfig) {}
+
+  private globalArgs(): string[] {
+    const a = ['--root', this.cfg.root, '--log', this.cfg.log, '--log-format', 'json'];
+    if (this.cfg.systemdCgroup) a.push('--systemd-cgroup');
+    if (this.cfg.criu) a.push('--criu', this.cfg.criu);
+    return a;
+  }
+
+  run(args: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
+    return new Promise((resolve) => {
+      const stdio: StdioOptions = opts.stdio ?? [opts.input !== undefined ? 'pipe' : 'ignore', 'pipe', 'pipe'];
+      let child;
+      try {
+        child = spawn(this.cfg.command, [...this.globalArgs(), ...args], { stdio, env: env() });
+        trackChild(child);
+      } catch (err) {
+        resolve({ code: -1, stdout: '', output: (err as Error).message });
+        return;
+      }
+      let stdout = '';
+      let output = '';
+      child.stdout?.on('data', (b: Buffer) => {
+        if (opts.separateStdout) stdout += b.toString();
+        else output += b.toString();
+      });
+      child.stderr?.on('data', (b: Buffer) => (output += b.toString()));
+      if (opts.input !== undefined && child.stdin) {
+        child.stdin.on('error', () => undefined);
+        child.stdin.end(opts.input);
+      }
+      let settled = false;
+      const finish = (code: number): void => {
+        if (settled) return;
+        settled = true;
+        resolve({ code, stdout, output });
+      };
+      child.once('error', (err) => {
+        output += err.message;
+        finish(-1);
+      });
+      // 'close' waits for the captured pipes; a runtime never leaves them to a child.
+      child.once('close', (code, signal) => finish(code ?? (signal ? 128 : -1)));
+    });
+  }
+
+  /** Runs and throws a RuncError (message from log.json when there is one) on failure. */
+  async runOrThrow(what: string, args: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
+    const r = await this.run(args, opts);
+    if (r.code !== 0) throw this.error(what, r);
+    return r;
+  }
+
+  error(what: string, r: RunResult): RuncError {
+    const logged = lastLoggedError(this.cfg.log);
+    const detail = logged || r.output.trim() || `${this.cfg.command} did not terminate successfully: exit status ${r.code}`;
+    return new RuncError(`${what}: ${detail}`, r.output, r.code);
+  }
+
+  create(id: string, bundle: string, o: { pidFile: string; consoleSocket?: string; noPivot?: boolean; noNewKeyring?: boolean; stdio?: StdioOptions }): Promise<RunResult> {
+    const a = ['create', '--bundle', bundle, '--pid-file', o.pidFile];
+    if (o.consoleSocket) a.push('--console-socket', o.consoleSocket);
+    if (o.noPivot) a.push('--no-pivot');
+    if (o.noNewKeyring) a.push('--no-new-keyring');
+    a.push(id);
+    return this.runOrThrow('OCI runtime create failed', a, { stdio: o.stdio });
+  }
+
+  start(id: string): Promise<RunResult> {
+    return this.runOrThrow('OCI runtime start failed', ['start', id]);
+  }
+
+  exec(id: string, processJson: string, o: { pidFile: string; consoleSocket?: string; stdio?: StdioOptions }): Promise<RunResult> {
+    const a = ['exec', '--process', processJson];
+    if (o.consoleSocket) a.push('--console-socket', o.consoleSocket);
+    a.push('--detach', '--pid-file', o.pidFile, id);
+    return this.runOrThrow('OCI runtime exec failed', a, { stdio: o.stdio });
+  }
+
+  delete(id: string, force = false): Promise<RunResult> {
+    return this.run(force ? ['delete', '--force', id] : ['delete', id]);
+  }
+
+  kill(id: string, signal: number, all = false): Promise<RunResult> {
+    return this.run(all ? ['kill', '--all', id, String(signal)] : ['kill', id, String(signal)]);
+  }
+
+  pause(id: string): Promise<RunResult> {
+    return this.runOrThrow('OCI runtime pause failed', ['pause', id]);
+  }
+
+  resume(id: string): Promise<RunResult> {
+    return this.runOrThrow('OCI runtime resume failed', ['resume', id]);
+  }
+
+  async ps(id: string): Promise<number[]> {
+    const r = await this.run(['ps', '--format', 'json', id], { separateStdout: true });
+    if (r.code !== 0) throw this.error('failed to list pids', r);
+    const v: unknown = JSON.parse(r.stdout.trim() || '[]');
+    return Array.isArray(v) ? v.filter((x): x is number => typeof x === 'number') : [];
+  }
+
+  update(id: string, resourcesJson: Buffer | string): Promise<RunResult> {
+    return this.runOrThrow('OCI runtime update failed', ['update', '--resources', '-', id], { input: resourcesJson });
+  }
+
+  checkpoint(id: string, o: { imagePath: string; workPath: string; leaveRunning: boolean; openTcp?: boolean; externalUnixSockets?: boolean; terminal?: boolean; fileLocks?: boolean; emptyNamespaces?: string[]; cgroupsMode?: string }): Promise<RunResult> {
+    const a = ['checkpoint', '--image-path', o.imagePath, '--work-path', o.workPath];
+    if (o.openTcp) a.push('--tcp-established');
+    if (o.externalUnixSockets) a.push('--ext-unix-sk');
+    if (o.terminal) a.push('--shell-job');
+    if (o.fileLocks) a.push('--file-locks');
+    if (o.cgroupsMode) a.push('--manage-cgroups-mode', o.cgroupsMode);
+    for (const ns of o.emptyNamespaces ?? []) a.push('--empty-ns', ns);
+    if (o.leaveRunning) a.push('--leave-running');
+    a.push(id);
+    return this.runOrThrow('OCI runtime checkpoint failed', a);
+  }
+}
+
+/** The message of the last "error" entry runc wrote to its JSON log (go-runc's getLastRuntimeError). */
+export function lastLoggedError(logPath: string): string {
+  let text: string;
+  try {
+    text = fs.readFileSync(logPath, 'utf8');
+  } catch {
+    return '';
+  }
+  let msg = '';
+  for (const line of text.split('\n')) {
+    if (!line.includes('"error"')) continue;
+    try {
+      const e = JSON.parse(line) as { level?: string; msg?: string };
+      if (e.level === 'error' && typeof e.msg === 'string') msg = e.msg.trim();
+    } catch {
+      // not JSON (crun may log plain text)
+    }
+  }
+  return msg;
+}
+
+/** containerd's checkKillError: is this runtime kill failure "process already finished"? */
+export function killErrorKind(output: string): 'finished' | 'no-container' | 'other' {
+  const o = output.toLowerCase();
+  if (o.includes('process already finished') || o.includes('container not running') || o.includes('no such process')) return 'finished';
+  if (o.includes('does not exist')) return 'no-container';
+  return 'other';
+}
