@@ -7,8 +7,8 @@
 // 2. Memory per running container: (daemon RSS + RSS of every shim serving it) / N, with
 //    N sleeping containers (goal ≤ 0.5).
 // 3. N containers started concurrently (`ctr run -d` in parallel): time until all RUNNING.
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { buildOciImage, busyboxLayer } from '../test/fixtures/images';
 import { ctr, ctrOk, makeTempRoot, startBerthd, startContainerd, type DaemonHandle } from '../test/harness';
@@ -39,14 +39,26 @@ function rssKb(pid: number): number {
   }
 }
 
-/** Shim processes serving a daemon: their command line names the daemon's socket. */
+/**
+ * Shim processes serving a daemon: containerd's shims name the daemon's socket on their
+ * command line; berth's one shared shim records its pid beside its socket
+ * (<dir of the daemon socket>/s/<hash>.pid, "<pid> <starttime>").
+ */
 function shimPids(address: string): number[] {
   const out: number[] = [];
+  const sdir = join(dirname(address), 's');
+  if (existsSync(sdir)) {
+    for (const f of readdirSync(sdir)) {
+      if (!f.endsWith('.pid')) continue;
+      const pid = Number.parseInt(readFileSync(join(sdir, f), 'utf8'), 10);
+      if (pid > 0) out.push(pid);
+    }
+  }
   for (const d of readdirSync('/proc')) {
     if (!/^\d+$/.test(d)) continue;
     try {
       const cmd = readFileSync(`/proc/${d}/cmdline`, 'utf8').split('\0');
-      if (cmd.some((a) => a.includes('containerd-shim')) && cmd.includes(address)) out.push(Number(d));
+      if (cmd.some((a) => a.includes('containerd-shim')) && cmd.includes(address) && !out.includes(Number(d))) out.push(Number(d));
     } catch {
       // gone
     }

@@ -63,8 +63,12 @@ export function unary<Req, Res>(
 ): handleUnaryCall<Req, Res> {
   return (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>) => {
     const ctx = new CallContext(call.metadata, method);
+    const started = log.enabled('debug') ? process.hrtime.bigint() : 0n;
     fn(call.request, ctx).then(
-      (res) => callback(null, res),
+      (res) => {
+        if (started) log.debug('request', { method, ms: Number(process.hrtime.bigint() - started) / 1e6 });
+        callback(null, res);
+      },
       (err: unknown) => {
         logFailure(log, method, err);
         callback(toServiceError(err));
