@@ -14,7 +14,7 @@ import { packAny } from '../proto/any';
 import { toWireTimestamp } from '../proto/timestamp';
 import { ADDRESS_FILE, Bundle, SHIM_BINARY_PATH_FILE } from './bundle';
 import { fromShim, isClosed, wrapError } from './errors';
-import type { RuntimeResolver } from './resolve';
+import { BERTH_SHIM_BINARY, type RuntimeResolver } from './resolve';
 import { ShimClient, dialPath } from './shim-client';
 import { ShimCommand, type ShimCommandConfig } from './shim-launcher';
 import { ShimLog } from './shim-log';
@@ -84,6 +84,8 @@ export interface CreateResult {
 export class TaskManager {
   private readonly tasks = new Map<string, Map<string, RuntimeTask>>();
   private readonly creating = new Set<string>();
+  /** Shared-shim binary → the address its `start` printed (berth's own shim only). */
+  private readonly sharedShims = new Map<string, string>();
   private closed = false;
 
   constructor(private readonly cfg: TaskManagerConfig) {}
@@ -187,6 +189,25 @@ export class TaskManager {
     }
   }
 
+  /**
+   * berth's own shim serves every task of this daemon from one process, so once it has
+   * answered a `start`, later tasks connect to it directly instead of exec'ing `start`
+   * again (its only effect would be to print the same address). The bundle still gets the
+   * `address` file that reconnect after a restart reads. Any failure: fall back to `start`.
+   */
+  private async reuseSharedShim(binary: string, bundle: Bundle, ns: string): Promise<ShimClient | undefined> {
+    const address = this.sharedShims.get(binary);
+    if (!address) return undefined;
+    try {
+      const client = await ShimClient.connect(address, ns, 1_000);
+      await bundle.writeFile(ADDRESS_FILE, address);
+      return client;
+    } catch {
+      this.sharedShims.delete(binary);
+      return undefined;
+    }
+  }
+
   private async startShim(ns: string, id: string, opts: CreateOpts): Promise<ShimTask> {
     let bundle: Bundle;
     try {
@@ -205,14 +226,18 @@ export class TaskManager {
       }
       const command = this.command(bundle, binary);
       shimLog = ShimLog.open(bundle.path, this.shimLogger(ns, id));
-      let address: string;
-      try {
-        const options = opts.options ? { typeUrl: opts.options.type_url, value: opts.options.value } : undefined;
-        address = await command.start(options, START_TIMEOUT_MS);
-      } catch (err) {
-        throw wrapError('start failed', err);
+      client = await this.reuseSharedShim(binary, bundle, ns);
+      if (!client) {
+        let address: string;
+        try {
+          const options = opts.options ? { typeUrl: opts.options.type_url, value: opts.options.value } : undefined;
+          address = await command.start(options, START_TIMEOUT_MS);
+        } catch (err) {
+          throw wrapError('start failed', err);
+        }
+        client = await ShimClient.connect(address, ns);
+        if (binary === BERTH_SHIM_BINARY) this.sharedShims.set(binary, address);
       }
-      client = await ShimClient.connect(address, ns);
       await bundle.writeFile(SHIM_BINARY_PATH_FILE, binary);
       return new ShimTask(bundle, client, command, shimLog, 0, opts.io);
     } catch (err) {
