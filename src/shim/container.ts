@@ -621,7 +621,9 @@ export class Container {
     } catch (err) {
       // A resize racing the process's exit (ctr sends one as it finishes) finds the
       // console closed: nothing to resize, as with containerd's shim.
-      if ((err as { code?: string }).code === 'EBADF') return;
+      const code = (err as { code?: string }).code;
+      const gone = (p as { status?: string }).status === 'stopped' || (p as { status?: string }).status === 'deleted';
+      if (code === 'EBADF' || code === 'ENOTTY' || code === 'EIO' || gone) return;
       throw new UnknownError((err as Error).message);
     }
   }

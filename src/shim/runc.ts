@@ -3,6 +3,7 @@
 // `--root <root>/<ns> --log <bundle>/log.json --log-format json [--systemd-cgroup]`,
 // one process per operation, spawned with child_process (libuv reaps it). Failures
 // carry the last error runc logged to log.json, like containerd's runtimeError.
+import { availableParallelism } from 'node:os';
 import { spawn, type StdioOptions } from 'node:child_process';
 import * as fs from 'node:fs';
 import { trackChild } from './reaper';
@@ -17,6 +18,36 @@ export interface RuncConfig {
   systemdCgroup?: boolean;
   criu?: string;
 }
+
+/**
+ * One shim process drives every container of the daemon, so a burst of creates would
+ * start dozens of runtime processes at once on a 2-core machine; they then all crawl.
+ * A few at a time (twice the cores) finishes the burst sooner and keeps the shim's event
+ * loop responsive. (containerd's one-shim-per-container spreads the same burst over many
+ * processes.)
+ */
+class Slots {
+  private free: number;
+  private readonly waiting: Array<() => void> = [];
+  constructor(n: number) {
+    this.free = n;
+  }
+  acquire(): Promise<void> {
+    if (this.free > 0) {
+      this.free--;
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => this.waiting.push(resolve));
+  }
+  release(): void {
+    const next = this.waiting.shift();
+    if (next) next();
+    else this.free++;
+  }
+}
+
+const RUNTIME_SLOTS = Math.max(2, availableParallelism() * 2);
+const runtimeSlots = new Slots(RUNTIME_SLOTS);
 
 export class RuncError extends Error {
   constructor(message: string, readonly output: string, readonly exitCode: number) {
@@ -59,7 +90,17 @@ export class Runc {
     return a;
   }
 
-  run(args: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
+  /** Runs the runtime once; at most RUNTIME_SLOTS of them at a time across the shim. */
+  async run(args: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
+    await runtimeSlots.acquire();
+    try {
+      return await this.runNow(args, opts);
+    } finally {
+      runtimeSlots.release();
+    }
+  }
+
+  private runNow(args: readonly string[], opts: RunOptions): Promise<RunResult> {
     return new Promise((resolve) => {
       const stdio: StdioOptions = opts.stdio ?? [opts.input !== undefined ? 'pipe' : 'ignore', 'pipe', 'pipe'];
       let child;
