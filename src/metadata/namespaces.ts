@@ -46,9 +46,15 @@ export class NamespaceStore {
   }
 
   async get(name: string): Promise<NamespaceRecord> {
+    const ns = await this.find(name);
+    if (!ns) throw new NotFoundError(`namespace "${name}"`);
+    return ns;
+  }
+
+  /** The namespace, or undefined if it does not exist (no error for a routine miss). */
+  async find(name: string): Promise<NamespaceRecord | undefined> {
     const s = await this.db.get(namespaceKey(name));
-    if (!s) throw new NotFoundError(`namespace "${name}"`);
-    return toRecord(name, s);
+    return s ? toRecord(name, s) : undefined;
   }
 
   async list(): Promise<NamespaceRecord[]> {

@@ -3,7 +3,6 @@ import type { CreateNamespaceRequest__Output } from '../generated/types/containe
 import type { UpdateNamespaceRequest__Output } from '../generated/types/containerd/services/namespaces/v1/UpdateNamespaceRequest';
 import type { GetNamespaceRequest__Output } from '../generated/types/containerd/services/namespaces/v1/GetNamespaceRequest';
 import type { DeleteNamespaceRequest__Output } from '../generated/types/containerd/services/namespaces/v1/DeleteNamespaceRequest';
-import { NotFoundError } from '../errdefs/errors';
 import { unary } from './call';
 import { publish, type ServiceDeps } from './context';
 
@@ -15,13 +14,8 @@ export function namespacesService(deps: ServiceDeps): NamespacesHandlers {
     // Clients (unpack, containerd.New with a default namespace) call Get on namespaces
     // that may not exist yet and expect OK with empty labels.
     Get: unary(deps.log, 'Namespaces.Get', async (req: GetNamespaceRequest__Output) => {
-      try {
-        const ns = await store.get(req.name);
-        return { namespace: { name: req.name, labels: ns.labels } };
-      } catch (err) {
-        if (err instanceof NotFoundError) return { namespace: { name: req.name, labels: {} } };
-        throw err;
-      }
+      const ns = await store.find(req.name);
+      return { namespace: { name: req.name, labels: ns?.labels ?? {} } };
     }),
 
     List: unary(deps.log, 'Namespaces.List', async () => {
