@@ -22,7 +22,12 @@ export abstract class BerthError extends Error {
   /** The context part alone, without the class suffix. */
   readonly context: string;
   constructor(context: string, classText: ErrorClass) {
+    // These errors are answers to clients (NotFound drives unpack, Get probes…), not bugs:
+    // skip the stack trace V8 would capture for each of them.
+    const limit = Error.stackTraceLimit;
+    Error.stackTraceLimit = 0;
     super(context ? `${context}: ${classText}` : classText);
+    Error.stackTraceLimit = limit;
     this.context = context;
   }
 }
