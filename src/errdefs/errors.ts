@@ -80,3 +80,38 @@ export function verbatim<E extends BerthError>(err: E): E {
   err.message = err.context;
   return err;
 }
+
+const CONSTRUCTORS: Record<ErrorClass, new (context: string) => BerthError> = {
+  'invalid argument': InvalidArgumentError,
+  'not found': NotFoundError,
+  'already exists': AlreadyExistsError,
+  'failed precondition': FailedPreconditionError,
+  unavailable: UnavailableError,
+  'not implemented': NotImplementedError,
+  'out of range': OutOfRangeError,
+  'data loss': DataLossError,
+  canceled: UnknownError,
+  'deadline exceeded': UnknownError,
+  unknown: UnknownError,
+};
+
+/** A berth error of the given class (canceled / deadline exceeded have no class of their
+ * own here and come out as UnknownError). */
+export function errorOfClass(cls: ErrorClass, context: string): BerthError {
+  return new CONSTRUCTORS[cls](context);
+}
+
+/** Go's fmt.Errorf("<prefix>: %w", err) for berth errors: same class, prefixed context. */
+export function wrapContext(prefix: string, err: BerthError): BerthError {
+  return err instanceof UnknownError ? new UnknownError(`${prefix}: ${err.message}`) : errorOfClass(err.errorClass, `${prefix}: ${err.context}`);
+}
+
+/** Run fn; a berth error it throws comes back wrapped with prefix (wrapContext). */
+export function withContext<T>(prefix: string, fn: () => T): T {
+  try {
+    return fn();
+  } catch (err) {
+    if (err instanceof BerthError) throw wrapContext(prefix, err);
+    throw err;
+  }
+}

@@ -1,4 +1,4 @@
-import { InvalidArgumentError, UnavailableError } from '../errdefs/errors';
+import { InvalidArgumentError, UnavailableError, withContext } from '../errdefs/errors';
 import { validateIdentifier } from '../identifiers/validate';
 import { validateTopic } from '../identifiers/labels';
 import type { Filter } from '../filters/filter';
@@ -126,20 +126,8 @@ export class Exchange {
   }
 
   private validate(env: Envelope): void {
-    try {
-      validateIdentifier(env.namespace);
-    } catch (err) {
-      if (err instanceof InvalidArgumentError) {
-        throw new InvalidArgumentError(`event envelope has invalid namespace: ${err.context}`);
-      }
-      throw err;
-    }
-    try {
-      validateTopic(env.topic);
-    } catch (err) {
-      if (err instanceof InvalidArgumentError) throw new InvalidArgumentError(`envelope topic "${env.topic}": ${err.context}`);
-      throw err;
-    }
+    withContext('event envelope has invalid namespace', () => validateIdentifier(env.namespace));
+    withContext(`envelope topic "${env.topic}"`, () => validateTopic(env.topic));
   }
 
   private broadcast(env: Envelope): void {

@@ -1,4 +1,4 @@
-import { AlreadyExistsError, InvalidArgumentError, NotFoundError } from '../errdefs/errors';
+import { AlreadyExistsError, InvalidArgumentError, NotFoundError, withContext } from '../errdefs/errors';
 import { validateIdentifier } from '../identifiers/validate';
 import { validateLabels } from '../identifiers/labels';
 import { parseListFilters } from '../filters/list';
@@ -16,30 +16,15 @@ const FULL_UPDATE_PATHS = ['labels', 'spec', 'extensions', 'image', 'snapshotkey
 
 /** containerd's validateContainer, with its messages, under a context ("create container failed validation"). */
 function validateContainer(c: ContainerRecord, context: string): void {
-  try {
-    checkContainer(c);
-  } catch (err) {
-    if (err instanceof InvalidArgumentError) throw new InvalidArgumentError(`${context}: ${err.context}`);
-    throw err;
-  }
+  withContext(context, () => checkContainer(c));
 }
 
 function checkContainer(c: ContainerRecord): void {
-  try {
-    validateIdentifier(c.id);
-  } catch (err) {
-    if (err instanceof InvalidArgumentError) throw new InvalidArgumentError(`container.ID: ${err.context}`);
-    throw err;
-  }
+  withContext('container.ID', () => validateIdentifier(c.id));
   for (const k of Object.keys(c.extensions)) {
     if (k === '') throw new InvalidArgumentError('container.Extension keys must not be zero-length');
   }
-  try {
-    validateLabels(c.labels);
-  } catch (err) {
-    if (err instanceof InvalidArgumentError) throw new InvalidArgumentError(`containers.Labels: ${err.context}`);
-    throw err;
-  }
+  withContext('containers.Labels', () => validateLabels(c.labels));
   if (c.runtime.name === '') throw new InvalidArgumentError('container.Runtime.Name must be set');
   if (!c.spec) throw new InvalidArgumentError('container.Spec must be set');
   if (c.snapshotKey !== '' && c.snapshotter === '') {

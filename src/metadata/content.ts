@@ -5,6 +5,7 @@ import {
   InvalidArgumentError,
   NotFoundError,
   UnavailableError,
+  withContext,
 } from '../errdefs/errors';
 import { validateLabels } from '../identifiers/labels';
 import { validateDigest } from '../content/digest';
@@ -56,12 +57,7 @@ function infoFrom(digest: string, s: Stored): ContentInfo {
 }
 
 function checkLabels(labels: Labels): void {
-  try {
-    validateLabels(labels);
-  } catch (err) {
-    if (err instanceof InvalidArgumentError) throw new InvalidArgumentError(`info.Labels: ${err.context}`);
-    throw err;
-  }
+  withContext('info.Labels', () => validateLabels(labels));
 }
 
 export class NamespacedContentStore {

@@ -1,4 +1,4 @@
-import { AlreadyExistsError, InvalidArgumentError, NotFoundError } from '../errdefs/errors';
+import { AlreadyExistsError, InvalidArgumentError, NotFoundError, withContext } from '../errdefs/errors';
 import { validateLabels } from '../identifiers/labels';
 import { digestProblem } from '../content/digest';
 import { parseListFilters } from '../filters/list';
@@ -36,12 +36,7 @@ function fromStored(name: string, s: Stored): ImageRecord {
 /** containerd's validateImage / validateTarget, with their messages. */
 function validateImage(i: NewImage): void {
   if (i.name === '') throw new InvalidArgumentError('image name must not be empty');
-  try {
-    validateLabels(i.labels);
-  } catch (err) {
-    if (err instanceof InvalidArgumentError) throw new InvalidArgumentError(`image.Labels: ${err.context}`);
-    throw err;
-  }
+  withContext('image.Labels', () => validateLabels(i.labels));
   const problem = digestProblem(i.target.digest);
   if (problem) throw new InvalidArgumentError(`Target.Digest "${i.target.digest}" invalid: ${problem}`);
   if (i.target.size <= 0) throw new InvalidArgumentError('Target.Size must be greater than zero');

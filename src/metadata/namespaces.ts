@@ -1,4 +1,11 @@
-import { AlreadyExistsError, FailedPreconditionError, InvalidArgumentError, NotFoundError, verbatim } from '../errdefs/errors';
+import {
+  AlreadyExistsError,
+  FailedPreconditionError,
+  InvalidArgumentError,
+  NotFoundError,
+  verbatim,
+  withContext,
+} from '../errdefs/errors';
 import { validateIdentifier } from '../identifiers/validate';
 import { validateLabels } from '../identifiers/labels';
 import type { MetadataDB, Stored, WriteTx } from './db';
@@ -21,12 +28,7 @@ function toRecord(name: string, s: Stored): NamespaceRecord {
 }
 
 function validateNamespaceLabels(labels: Labels): void {
-  try {
-    validateLabels(labels);
-  } catch (err) {
-    if (err instanceof InvalidArgumentError) throw new InvalidArgumentError(`namespace.Labels: ${err.context}`);
-    throw err;
-  }
+  withContext('namespace.Labels', () => validateLabels(labels));
 }
 
 export class NamespaceStore {

@@ -1,5 +1,11 @@
 import { randomBytes } from 'node:crypto';
-import { AlreadyExistsError, FailedPreconditionError, InvalidArgumentError, NotFoundError } from '../errdefs/errors';
+import {
+  AlreadyExistsError,
+  FailedPreconditionError,
+  InvalidArgumentError,
+  NotFoundError,
+  withContext,
+} from '../errdefs/errors';
 import { validateLabels } from '../identifiers/labels';
 import { parseListFilters } from '../filters/list';
 import { adaptFields } from '../filters/adaptors';
@@ -41,12 +47,7 @@ function childKey(ns: string, snapshotter: string, parent: string, child: string
 }
 
 function checkLabels(labels: Labels): void {
-  try {
-    validateLabels(labels);
-  } catch (err) {
-    if (err instanceof InvalidArgumentError) throw new InvalidArgumentError(`info.Labels: ${err.context}`);
-    throw err;
-  }
+  withContext('info.Labels', () => validateLabels(labels));
 }
 
 /** All snapshotters of the daemon, by name, namespaced. */

@@ -12,7 +12,7 @@
 // so a half-removed bundle is never mistaken for a live one.
 import { promises as fsp, mkdirSync } from 'node:fs';
 import * as path from 'node:path';
-import { InvalidArgumentError } from '../errdefs/errors';
+import { InvalidArgumentError, withContext } from '../errdefs/errors';
 import { validateIdentifier } from '../identifiers/validate';
 import { unmountAll } from '../native';
 
@@ -37,12 +37,7 @@ export class Bundle {
 
   /** containerd's NewBundle. `stateDir`/`rootDir` are the runtime's <state>/tasks and <root>/tasks. */
   static async create(stateDir: string, rootDir: string, ns: string, id: string, spec: Buffer): Promise<Bundle> {
-    try {
-      validateIdentifier(id);
-    } catch (err) {
-      if (err instanceof InvalidArgumentError) throw new InvalidArgumentError(`invalid task id ${id}: ${err.context}`);
-      throw err;
-    }
+    withContext(`invalid task id ${id}`, () => validateIdentifier(id));
     const gid = remappedGid(spec);
     const b = new Bundle(id, ns, path.join(stateDir, ns, id), path.join(rootDir, ns, id));
     const made: string[] = [];

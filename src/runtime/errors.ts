@@ -3,16 +3,9 @@
 // Internal, … — read "<message>: unknown"), and the runtime wraps it with its context
 // ("failed to create shim task: …") without changing the class.
 import {
-  AlreadyExistsError,
   BerthError,
-  DataLossError,
-  FailedPreconditionError,
-  InvalidArgumentError,
-  NotFoundError,
-  NotImplementedError,
-  OutOfRangeError,
-  UnavailableError,
   UnknownError,
+  wrapContext,
 } from '../errdefs/errors';
 import { Code, TtrpcClosedError, TtrpcStatusError } from '../ttrpc';
 
@@ -44,20 +37,7 @@ export function wrapError(prefix: string, err: unknown): Error {
   if (err instanceof TtrpcStatusError) {
     return err.errorClass === 'unknown' ? new UnknownError(`${prefix}: ${err.message}`) : new TtrpcStatusError(err.code, `${prefix}: ${err.message}`);
   }
-  if (err instanceof BerthError) {
-    const ctx = `${prefix}: ${err.context}`;
-    switch (err.errorClass) {
-      case 'invalid argument': return new InvalidArgumentError(ctx);
-      case 'not found': return new NotFoundError(ctx);
-      case 'already exists': return new AlreadyExistsError(ctx);
-      case 'failed precondition': return new FailedPreconditionError(ctx);
-      case 'unavailable': return new UnavailableError(ctx);
-      case 'not implemented': return new NotImplementedError(ctx);
-      case 'out of range': return new OutOfRangeError(ctx);
-      case 'data loss': return new DataLossError(ctx);
-      default: return new UnknownError(`${prefix}: ${err.message}`);
-    }
-  }
+  if (err instanceof BerthError) return wrapContext(prefix, err);
   const message = err instanceof Error ? err.message : String(err);
   return new UnknownError(`${prefix}: ${message}`);
 }

@@ -8,7 +8,7 @@ import type {
   handleServerStreamingCall,
   handleBidiStreamingCall,
 } from '@grpc/grpc-js';
-import { FailedPreconditionError, InvalidArgumentError } from '../errdefs/errors';
+import { FailedPreconditionError, withContext } from '../errdefs/errors';
 import { toServiceError } from '../errdefs/grpc';
 import { validateIdentifier } from '../identifiers/validate';
 import type { Logger } from '../log/logger';
@@ -40,12 +40,7 @@ export class CallContext {
   namespace(): string {
     const ns = this.namespaceOrEmpty();
     if (ns === '') throw new FailedPreconditionError('namespace is required');
-    try {
-      validateIdentifier(ns);
-    } catch (err) {
-      if (err instanceof InvalidArgumentError) throw new InvalidArgumentError(`namespace validation: ${err.context}`);
-      throw err;
-    }
+    withContext('namespace validation', () => validateIdentifier(ns));
     return ns;
   }
 

@@ -31,7 +31,7 @@ import type { WaitResponse } from '../generated/types/containerd/services/tasks/
 import type { Process } from '../generated/types/containerd/v1/types/Process';
 import type { Metric } from '../generated/types/containerd/types/Metric';
 import type { Empty } from '../generated/types/google/protobuf/Empty';
-import { InvalidArgumentError, NotFoundError, UnknownError, verbatim } from '../errdefs/errors';
+import { InvalidArgumentError, NotFoundError, UnknownError, verbatim, withContext } from '../errdefs/errors';
 import { validateIdentifier } from '../identifiers/validate';
 import { parseFilters } from '../filters/parser';
 import { adaptFields } from '../filters/adaptors';
@@ -222,12 +222,7 @@ export function tasksService(deps: ServiceDeps): TasksHandlers {
     Exec: cancellable(deps, 'Tasks.Exec', async (req: ExecProcessRequest__Output, ctx, { signal }): Promise<Empty> => {
       if (req.exec_id === '') throw verbatim(new InvalidArgumentError('exec id cannot be empty'));
       const t = await getTask(ctx.namespace(), req.container_id);
-      try {
-        validateIdentifier(req.exec_id);
-      } catch (err) {
-        if (err instanceof InvalidArgumentError) throw new InvalidArgumentError(`invalid exec id ${req.exec_id}: ${err.context}`);
-        throw err;
-      }
+      withContext(`invalid exec id ${req.exec_id}`, () => validateIdentifier(req.exec_id));
       await t.exec(req.exec_id, setAny(req.spec), { stdin: req.stdin, stdout: req.stdout, stderr: req.stderr, terminal: req.terminal }, { signal });
       return {};
     }),

@@ -1,60 +1,19 @@
 // Status codes on the ttrpc wire (google.rpc.Status in Response.status) and the one
 // place where they map to and from berth's error classes.
 //
-// Server side: the same class → code table as src/errdefs/grpc.ts (that module loads
-// @grpc/grpc-js, which the shim must not; a unit test checks the two tables agree).
+// Server side: the class → code table of src/errdefs/codes.ts, shared with gRPC.
 // Client side: containerd's errdefs.FromGRPC, so a Go-shim error reads the same through
 // berth as through containerd ("process already finished: not found").
 import {
-  AlreadyExistsError,
   BerthError,
-  DataLossError,
-  FailedPreconditionError,
-  InvalidArgumentError,
-  NotFoundError,
-  NotImplementedError,
-  OutOfRangeError,
   UnavailableError,
   UnknownError,
   type ErrorClass,
+  errorOfClass,
 } from '../errdefs/errors';
 
-/** gRPC status codes (google.golang.org/grpc/codes). */
-export const Code = {
-  OK: 0,
-  Canceled: 1,
-  Unknown: 2,
-  InvalidArgument: 3,
-  DeadlineExceeded: 4,
-  NotFound: 5,
-  AlreadyExists: 6,
-  PermissionDenied: 7,
-  ResourceExhausted: 8,
-  FailedPrecondition: 9,
-  Aborted: 10,
-  OutOfRange: 11,
-  Unimplemented: 12,
-  Internal: 13,
-  Unavailable: 14,
-  DataLoss: 15,
-  Unauthenticated: 16,
-} as const;
-export type Code = (typeof Code)[keyof typeof Code];
-
-/** Error class → status code; must equal src/errdefs/grpc.ts's CODES. */
-export const CLASS_CODES: Readonly<Record<ErrorClass, number>> = {
-  'invalid argument': Code.InvalidArgument,
-  'not found': Code.NotFound,
-  'already exists': Code.AlreadyExists,
-  'failed precondition': Code.FailedPrecondition,
-  unavailable: Code.Unavailable,
-  'not implemented': Code.Unimplemented,
-  'out of range': Code.OutOfRange,
-  'data loss': Code.DataLoss,
-  canceled: Code.Canceled,
-  'deadline exceeded': Code.DeadlineExceeded,
-  unknown: Code.Unknown,
-};
+export { Code, CLASS_CODES } from '../errdefs/codes';
+import { Code, CLASS_CODES } from '../errdefs/codes';
 
 /**
  * A status that has no error class of its own in errdefs (Canceled, DeadlineExceeded,
@@ -117,17 +76,7 @@ export function errorFromStatus(code: number, message: string): BerthError {
   let err: BerthError;
   const cls = CLASS_TEXT[code];
   if (cls !== undefined) {
-    const ctx = rebase(message, cls);
-    switch (code) {
-      case Code.InvalidArgument: err = new InvalidArgumentError(ctx); break;
-      case Code.NotFound: err = new NotFoundError(ctx); break;
-      case Code.AlreadyExists: err = new AlreadyExistsError(ctx); break;
-      case Code.FailedPrecondition: err = new FailedPreconditionError(ctx); break;
-      case Code.Unavailable: err = new UnavailableError(ctx); break;
-      case Code.Unimplemented: err = new NotImplementedError(ctx); break;
-      case Code.OutOfRange: err = new OutOfRangeError(ctx); break;
-      default: err = new DataLossError(ctx); break;
-    }
+    err = errorOfClass(cls, rebase(message, cls));
   } else if (code === Code.Unknown) {
     err = new UnknownError(message);
   } else {
