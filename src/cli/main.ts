@@ -1,7 +1,7 @@
 import { parseArgs } from 'node:util';
 import type { ServiceError } from '@grpc/grpc-js';
 import { ContainerdClient } from '../client/services';
-import { callMetadata } from '../client/connection';
+import { callMetadata, collectStream as collect, unary as p } from '../client/connection';
 import { fromWireTimestamp } from '../proto/timestamp';
 import { humanSize, labelList, renderTable } from './table';
 
@@ -25,22 +25,6 @@ commands:
   -n, --namespace NS   namespace (default $CONTAINERD_NAMESPACE or "default")
   --json               machine-readable output (one JSON document; events: one per line)
 `;
-
-type Cb<T> = (err: ServiceError | null, res?: T) => void;
-function p<T>(fn: (cb: Cb<T>) => unknown): Promise<T> {
-  return new Promise((resolve, reject) => {
-    fn((err, res) => (err ? reject(err) : resolve(res as T)));
-  });
-}
-
-function collect<T>(stream: NodeJS.EventEmitter): Promise<T[]> {
-  return new Promise((resolve, reject) => {
-    const out: T[] = [];
-    stream.on('data', (m: T) => out.push(m));
-    stream.on('error', reject);
-    stream.on('end', () => resolve(out));
-  });
-}
 
 const time = (t: { seconds: number; nanos: number } | null | undefined): string => fromWireTimestamp(t)?.toISOString() ?? '-';
 

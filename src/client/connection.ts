@@ -57,3 +57,20 @@ export function call<Req, Res>(method: UnaryMethod<Req, Res>, self: GrpcClient, 
     method.call(self, req, md, (err, res) => (err ? reject(err) : resolve(res as Res)));
   });
 }
+
+/** A promise for a unary call made with grpc-js's callback API: `unary((cb) => c.Get(req, md, cb))`. */
+export function unary<T>(fn: (cb: (err: ServiceError | null, res?: T) => void) => unknown): Promise<T> {
+  return new Promise((resolve, reject) => {
+    fn((err, res) => (err ? reject(err) : resolve(res as T)));
+  });
+}
+
+/** Every message of a server stream, once it ends. */
+export function collectStream<T>(stream: NodeJS.EventEmitter): Promise<T[]> {
+  return new Promise((resolve, reject) => {
+    const out: T[] = [];
+    stream.on('data', (m: T) => out.push(m));
+    stream.on('error', reject);
+    stream.on('end', () => resolve(out));
+  });
+}

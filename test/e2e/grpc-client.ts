@@ -1,7 +1,7 @@
 // A thin promise layer over the typed clients in src/client, for tests and benches.
 import type { ServiceError } from '@grpc/grpc-js';
 import { ContainerdClient } from '../../src/client/services';
-import { callMetadata } from '../../src/client/connection';
+import { callMetadata, collectStream, unary as p } from '../../src/client/connection';
 import type { Container } from '../../src/generated/types/containerd/services/containers/v1/Container';
 import type { Container__Output } from '../../src/generated/types/containerd/services/containers/v1/Container';
 
@@ -16,13 +16,6 @@ export function sampleContainer(id: string, extra: Partial<Container> = {}): Con
   };
 }
 
-type Cb<T> = (err: ServiceError | null, res?: T) => void;
-
-function p<T>(fn: (cb: Cb<T>) => unknown): Promise<T> {
-  return new Promise((resolve, reject) => {
-    fn((err, res) => (err ? reject(err) : resolve(res as T)));
-  });
-}
 
 /** Containers API helpers against one daemon. */
 export class TestClient {
@@ -51,15 +44,9 @@ export class TestClient {
   }
 
   listStream(ns: string | undefined, filters: string[] = []): Promise<Container__Output[]> {
-    return new Promise((resolve, reject) => {
-      const out: Container__Output[] = [];
-      const s = this.raw.containers.ListStream({ filters }, callMetadata(ns));
-      s.on('data', (m: { container: Container__Output | null }) => {
-        if (m.container) out.push(m.container);
-      });
-      s.on('error', reject);
-      s.on('end', () => resolve(out));
-    });
+    return collectStream<{ container: Container__Output | null }>(this.raw.containers.ListStream({ filters }, callMetadata(ns))).then((ms) =>
+      ms.flatMap((m) => (m.container ? [m.container] : [])),
+    );
   }
 
   updateContainer(ns: string | undefined, c: Container, paths?: string[]): Promise<Container__Output> {
