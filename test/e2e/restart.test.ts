@@ -1,4 +1,3 @@
-import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -20,6 +19,9 @@ import {
   type CtrResult,
   type DaemonHandle,
   type TempRoot,
+  RUNC,
+  removeFifoDirs,
+  removeRuncLeftovers,
 } from '../harness';
 
 // Tasks outlive berthd: SIGKILL or SIGTERM berthd with tasks running, start it again, and
@@ -28,7 +30,6 @@ import {
 // mount go, and the task reads as stopped until `ctr task rm`.
 // Where containerd behaves the same, the same steps run on a real containerd too.
 
-const RUNC = fs.existsSync('/usr/sbin/runc') ? '/usr/sbin/runc' : '/usr/bin/runc';
 const RUNC_SHIM = '/usr/bin/containerd-shim-runc-v2';
 const canRun = process.getuid?.() === 0 && fs.existsSync(RUNC_SHIM) && fs.existsSync(RUNC) && fs.existsSync('/bin/busybox');
 
@@ -120,58 +121,7 @@ async function crash(side: Side): Promise<void> {
   await side.daemon.restart();
 }
 
-function removeRuncLeftovers(ns: string): void {
-  const root = path.join('/run/containerd/runc', ns);
-  if (fs.existsSync(root)) {
-    for (const id of fs.readdirSync(root)) {
-      try {
-        execFileSync(RUNC, ['--root', root, 'delete', '--force', id], { stdio: 'ignore' });
-      } catch {
-        // already gone
-      }
-    }
-    fs.rmSync(root, { recursive: true, force: true });
-  }
-  for (const ctrl of fs.existsSync('/sys/fs/cgroup') ? fs.readdirSync('/sys/fs/cgroup') : []) {
-    const dir = path.join('/sys/fs/cgroup', ctrl, ns);
-    if (!fs.existsSync(dir)) continue;
-    for (const sub of fs.readdirSync(dir, { withFileTypes: true })) {
-      if (sub.isDirectory()) {
-        try {
-          fs.rmdirSync(path.join(dir, sub.name));
-        } catch {
-          // busy or gone
-        }
-      }
-    }
-    try {
-      fs.rmdirSync(dir);
-    } catch {
-      // busy or gone
-    }
-  }
-}
 
-function removeFifoDirs(ids: Set<string>): void {
-  const base = '/run/containerd/fifo';
-  let dirs: string[] = [];
-  try {
-    dirs = fs.readdirSync(base);
-  } catch {
-    return;
-  }
-  for (const d of dirs) {
-    let files: string[] = [];
-    try {
-      files = fs.readdirSync(path.join(base, d));
-    } catch {
-      continue;
-    }
-    if (files.length > 0 && files.every((f) => [...ids].some((id) => f.startsWith(`${id}-`)))) {
-      fs.rmSync(path.join(base, d), { recursive: true, force: true });
-    }
-  }
-}
 
 describe.skipIf(!canRun)('tasks across daemon restarts and shim deaths', () => {
   beforeAll(async () => {

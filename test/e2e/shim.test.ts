@@ -4,7 +4,7 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ctr, ctrOk, isAlive, makeBusyboxRootfs, makeTempRoot, startContainerd, waitForPidExit, type ContainerdHandle, type TempRoot } from '../harness';
+import { ctr, ctrOk, isAlive, makeBusyboxRootfs, makeTempRoot, startContainerd, waitForPidExit, type ContainerdHandle, type TempRoot, RUNC } from '../harness';
 import { buildOciArchive, busyboxLayer } from '../fixtures/images';
 import { TtrpcClient, TtrpcServer, statusOf, type CallContext } from '../../src/ttrpc';
 import { AlreadyExistsError, NotFoundError, UnknownError } from '../../src/errdefs/errors';
@@ -22,7 +22,6 @@ import type { ForwardRequest__Output } from '../../src/generated/types/container
 const ROOT = path.resolve(__dirname, '../..');
 const BIN = path.join(ROOT, 'bin', 'containerd-shim-berth-v1');
 const MAIN = path.join(ROOT, 'dist', 'shim', 'main.js');
-const RUNC = fs.existsSync('/usr/sbin/runc') ? '/usr/sbin/runc' : '/usr/bin/runc';
 const CRUN = ['/usr/bin/crun', '/usr/sbin/crun', '/usr/local/bin/crun'].find((p) => fs.existsSync(p));
 const TASK = 'containerd.task.v2.Task';
 const canRun =

@@ -24,6 +24,9 @@ import {
   type ContainerdHandle,
   type CtrResult,
   type TempRoot,
+  RUNC,
+  removeFifoDirs,
+  removeRuncLeftovers,
 } from '../harness';
 import { normalize } from './pair';
 
@@ -36,7 +39,6 @@ import { normalize } from './pair';
 // /run/containerd/s/: each daemon gets its own namespace (unique to this run), and
 // everything created there is removed at the end.
 
-const RUNC = fs.existsSync('/usr/sbin/runc') ? '/usr/sbin/runc' : '/usr/bin/runc';
 const RUNC_SHIM = '/usr/bin/containerd-shim-runc-v2';
 const canRun =
   process.getuid?.() === 0 && fs.existsSync(RUNC_SHIM) && fs.existsSync(RUNC) && fs.existsSync('/bin/busybox') && fs.existsSync('/usr/bin/script');
@@ -233,60 +235,7 @@ function expectNoLeaks(side: Side, id: string): void {
   expect(mountsBelow(side.state).map((m) => m.mountPoint).filter((p) => p.includes(`/${id}/`) || p.endsWith(`/${id}/rootfs`))).toEqual([]);
 }
 
-/** ctr's client-side FIFO dirs (/run/containerd/fifo/<n>) holding FIFOs of our containers. */
-function removeFifoDirs(ids: Set<string>): void {
-  const base = '/run/containerd/fifo';
-  let dirs: string[] = [];
-  try {
-    dirs = fs.readdirSync(base);
-  } catch {
-    return;
-  }
-  for (const d of dirs) {
-    let files: string[] = [];
-    try {
-      files = fs.readdirSync(path.join(base, d));
-    } catch {
-      continue;
-    }
-    if (files.length > 0 && files.every((f) => [...ids].some((id) => f.startsWith(`${id}-`)))) {
-      fs.rmSync(path.join(base, d), { recursive: true, force: true });
-    }
-  }
-}
 
-/** runc state and cgroups the runc shim left for a namespace of ours. */
-function removeRuncLeftovers(ns: string): void {
-  const root = path.join('/run/containerd/runc', ns);
-  if (fs.existsSync(root)) {
-    for (const id of fs.readdirSync(root)) {
-      try {
-        execFileSync(RUNC, ['--root', root, 'delete', '--force', id], { stdio: 'ignore' });
-      } catch {
-        // already gone
-      }
-    }
-    fs.rmSync(root, { recursive: true, force: true });
-  }
-  for (const ctrl of fs.existsSync('/sys/fs/cgroup') ? fs.readdirSync('/sys/fs/cgroup') : []) {
-    const dir = path.join('/sys/fs/cgroup', ctrl, ns);
-    if (!fs.existsSync(dir)) continue;
-    for (const sub of fs.readdirSync(dir, { withFileTypes: true })) {
-      if (sub.isDirectory()) {
-        try {
-          fs.rmdirSync(path.join(dir, sub.name));
-        } catch {
-          // busy or gone
-        }
-      }
-    }
-    try {
-      fs.rmdirSync(dir);
-    } catch {
-      // busy or gone
-    }
-  }
-}
 
 /** Runs ctr under script(1) so it has a pseudo-terminal; resolves with its output and exit code. */
 function underPty(side: Side, args: string[], timeoutMs = 30_000): Promise<{ code: number | null; output: string }> {

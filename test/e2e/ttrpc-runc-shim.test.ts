@@ -4,7 +4,7 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { isAlive, makeBusyboxRootfs, makeTempRoot, spawnProcess, waitForPidExit, type TempRoot } from '../harness';
+import { isAlive, makeBusyboxRootfs, makeTempRoot, spawnProcess, waitForPidExit, type TempRoot, RUNC } from '../harness';
 import { TtrpcClient, TtrpcClosedError, TtrpcServer, TtrpcStatusError, statusOf, type CallContext } from '../../src/ttrpc';
 import { NotFoundError, NotImplementedError } from '../../src/errdefs/errors';
 import { decodeMessage } from '../../src/proto/registry';
@@ -25,7 +25,6 @@ import type { ForwardRequest__Output } from '../../src/generated/types/container
 // (runc state): the namespace is unique to this run and only what it created is removed.
 
 const SHIM = '/usr/bin/containerd-shim-runc-v2';
-const RUNC = fs.existsSync('/usr/sbin/runc') ? '/usr/sbin/runc' : '/usr/bin/runc';
 const TASK = 'containerd.task.v2.Task';
 const canRun = process.getuid?.() === 0 && fs.existsSync(SHIM) && fs.existsSync(RUNC) && fs.existsSync('/bin/busybox');
 

@@ -9,3 +9,4 @@ export * from './ctr';
 export * from './rootfs';
 export * from './registry';
 export * from './go';
+export * from './runc-leftovers';
