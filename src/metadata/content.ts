@@ -5,9 +5,7 @@ import {
   InvalidArgumentError,
   NotFoundError,
   UnavailableError,
-  withContext,
 } from '../errdefs/errors';
-import { validateLabels } from '../identifiers/labels';
 import { validateDigest } from '../content/digest';
 import { parseListFilters } from '../filters/list';
 import { adaptFields } from '../filters/adaptors';
@@ -22,7 +20,7 @@ import type {
 } from '../content/store';
 import type { MetadataDB, Stored, WriteTx } from './db';
 import { dec, objectKey, objectPrefix } from './keys';
-import { cleanLabels, setLabel } from './labels';
+import { cleanLabels, setLabel, validateInfoLabels } from './labels';
 import { dateFrom, labelsFrom } from './codec';
 import { dropLeaseResourceInTx, leaseResourceInTx } from './leases';
 import { RwLock } from './rwlock';
@@ -54,10 +52,6 @@ function infoFrom(digest: string, s: Stored): ContentInfo {
     createdAt: dateFrom(s, 'createdAt'),
     updatedAt: dateFrom(s, 'updatedAt'),
   };
-}
-
-function checkLabels(labels: Labels): void {
-  withContext('info.Labels', () => validateLabels(labels));
 }
 
 export class NamespacedContentStore {
@@ -139,7 +133,7 @@ class NamespaceContentView implements ContentStore {
           }
         }
       }
-      checkLabels(labels);
+      validateInfoLabels(labels);
       const next = { ...s, labels, updatedAt: tx.now.toISOString() };
       tx.put(key, next);
       return infoFrom(info.digest, next);
@@ -355,7 +349,7 @@ class NamespacedWriter implements ContentWriter {
 
   private async commitOnce(opts: CommitOptions): Promise<ContentInfo> {
     const labels = cleanLabels(opts.labels);
-    checkLabels(labels);
+    validateInfoLabels(labels);
     const size = opts.size ?? 0;
     const expected = opts.expected ?? '';
     return this.parent.lock.read(async () => {

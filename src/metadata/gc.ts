@@ -5,7 +5,7 @@ import type { MetadataDB, Stored, WriteTx } from './db';
 import { dec, enc, leaseResourcePrefix, namespaceIndexPrefix, objectKey, objectPrefix } from './keys';
 import { snapshotRecordFrom } from './snapshots';
 import type { SnapshotterBackend } from '../snapshotter/snapshotter';
-import { EXPIRE_LABEL } from './leases';
+import { leaseExpiry } from './leases';
 import { decodeContainer } from './container-codec';
 import type { Labels } from './records';
 
@@ -111,10 +111,10 @@ async function collectNamespace(
   for (const [k, s] of await scanKeys(tx, leasePrefix)) {
     const id = dec(k.slice(leasePrefix.length));
     const labels = (s.labels as Labels | undefined) ?? {};
-    const expire = labels[EXPIRE_LABEL] ? new Date(labels[EXPIRE_LABEL]) : undefined;
+    const expire = leaseExpiry(labels);
     const resPrefix = leaseResourcePrefix(ns, id);
     const resources = await tx.scanRaw(resPrefix);
-    if (expire && !Number.isNaN(expire.getTime()) && expire.getTime() <= now.getTime()) {
+    if (expire && expire.getTime() <= now.getTime()) {
       tx.del(k);
       for (const [rk] of resources) tx.del(rk);
       result.leases++;

@@ -138,9 +138,4 @@ export class ImageStore {
       tx.del(key);
     });
   }
-
-  /** Every image of a namespace, for garbage collection. */
-  async all(ns: string): Promise<ImageRecord[]> {
-    return this.list(ns, []);
-  }
 }

@@ -1,3 +1,5 @@
+import { withContext } from '../errdefs/errors';
+import { validateLabels } from '../identifiers/labels';
 import type { Labels } from './records';
 
 /** containerd never stores a label with an empty value: setting "" deletes it. */
@@ -13,4 +15,9 @@ export function cleanLabels(labels: Labels | undefined): Labels {
 export function setLabel(target: Labels, key: string, value: string | undefined): void {
   if (value === undefined || value === '') delete target[key];
   else target[key] = value;
+}
+
+/** containerd's validateInfo for content and snapshot labels ("info.Labels: …"). */
+export function validateInfoLabels(labels: Labels): void {
+  withContext('info.Labels', () => validateLabels(labels));
 }

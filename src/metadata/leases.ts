@@ -35,8 +35,8 @@ function checkResource(r: LeaseResource): LeaseResource {
 }
 
 /** When a lease stops protecting anything: its gc.expire label, if it parses. */
-export function leaseExpiry(l: LeaseRecord): Date | undefined {
-  const v = l.labels[EXPIRE_LABEL];
+export function leaseExpiry(labels: Labels): Date | undefined {
+  const v = labels[EXPIRE_LABEL];
   if (!v) return undefined;
   const t = new Date(v);
   return Number.isNaN(t.getTime()) ? undefined : t;

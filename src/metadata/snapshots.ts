@@ -4,15 +4,13 @@ import {
   FailedPreconditionError,
   InvalidArgumentError,
   NotFoundError,
-  withContext,
 } from '../errdefs/errors';
-import { validateLabels } from '../identifiers/labels';
 import { parseListFilters } from '../filters/list';
 import { adaptFields } from '../filters/adaptors';
 import type { Mount, SnapshotInfo, Snapshotter, SnapshotterBackend, Usage } from '../snapshotter/snapshotter';
 import type { MetadataDB, Stored, WriteTx } from './db';
 import { dec, enc, objectPrefix } from './keys';
-import { cleanLabels, setLabel } from './labels';
+import { cleanLabels, setLabel, validateInfoLabels } from './labels';
 import { dateFrom, labelsFrom } from './codec';
 import { leaseResourceInTx } from './leases';
 import type { Labels } from './records';
@@ -44,10 +42,6 @@ function childrenPrefix(ns: string, snapshotter: string, parent: string): string
 
 function childKey(ns: string, snapshotter: string, parent: string, child: string): string {
   return childrenPrefix(ns, snapshotter, parent) + enc(child);
-}
-
-function checkLabels(labels: Labels): void {
-  withContext('info.Labels', () => validateLabels(labels));
 }
 
 /** All snapshotters of the daemon, by name, namespaced. */
@@ -154,7 +148,7 @@ class NamespaceSnapshotView implements Snapshotter {
           else throw new InvalidArgumentError(`cannot update "${path}" field on snapshot "${info.name}"`);
         }
       }
-      checkLabels(labels);
+      validateInfoLabels(labels);
       const next: SnapshotRecord = { ...current, labels, updatedAt: tx.now.toISOString() };
       tx.put(recordKey(this.ns, this.sn.name, info.name), next as unknown as Stored);
       return next;
@@ -185,7 +179,7 @@ class NamespaceSnapshotView implements Snapshotter {
   private async create(kind: 'active' | 'view', key: string, parent: string, labels: Labels | undefined): Promise<Mount[]> {
     if (key === '') throw new InvalidArgumentError('snapshot key must not be empty');
     const clean = cleanLabels(labels);
-    checkLabels(clean);
+    validateInfoLabels(clean);
     const bkey = `${this.ns}/${randomBytes(6).toString('hex')}/${key}`;
     let parentBkey = '';
     // Reserve the key in metadata first (so a racing prepare of the same key loses), then
@@ -218,7 +212,7 @@ class NamespaceSnapshotView implements Snapshotter {
 
   async commit(name: string, key: string, labels?: Labels): Promise<void> {
     const clean = cleanLabels(labels);
-    checkLabels(clean);
+    validateInfoLabels(clean);
     const nameBkey = `${this.ns}/${randomBytes(6).toString('hex')}/${name}`;
     const nk = recordKey(this.ns, this.sn.name, name);
     // Record the name (under the caller's lease) before the backend creates it, so the
