@@ -49,15 +49,6 @@ export function callMetadata(namespace?: string, lease?: string): Metadata {
   return md;
 }
 
-type UnaryMethod<Req, Res> = (req: Req, md: Metadata, cb: (err: ServiceError | null, res?: Res) => void) => unknown;
-
-/** Call a unary method and get a promise. */
-export function call<Req, Res>(method: UnaryMethod<Req, Res>, self: GrpcClient, req: Req, md: Metadata): Promise<Res> {
-  return new Promise((resolve, reject) => {
-    method.call(self, req, md, (err, res) => (err ? reject(err) : resolve(res as Res)));
-  });
-}
-
 /** A promise for a unary call made with grpc-js's callback API: `unary((cb) => c.Get(req, md, cb))`. */
 export function unary<T>(fn: (cb: (err: ServiceError | null, res?: T) => void) => unknown): Promise<T> {
   return new Promise((resolve, reject) => {

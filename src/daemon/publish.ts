@@ -2,7 +2,7 @@
 // which shims may run as their -publish-binary. stdin is an encoded google.protobuf.Any
 // (the event); it becomes Events.Publish{topic, event} with the namespace header.
 import type { EventsClient } from '../generated/types/containerd/services/events/v1/Events';
-import { call, callMetadata, Connection } from '../client/connection';
+import { callMetadata, Connection, unary } from '../client/connection';
 import { decodeMessage } from '../proto/registry';
 
 function readStdin(): Promise<Buffer> {
@@ -22,7 +22,7 @@ export async function publishCommand(address: string, topic: string, namespace: 
   const conn = new Connection(address);
   try {
     const events = conn.service<EventsClient>('containerd.services.events.v1.Events');
-    await call(events.Publish, events, { topic, event }, callMetadata(namespace));
+    await unary((cb) => events.Publish({ topic, event }, callMetadata(namespace), cb));
   } finally {
     conn.close();
   }
