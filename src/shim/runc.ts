@@ -80,6 +80,12 @@ function env(): NodeJS.ProcessEnv {
   return runtimeEnv;
 }
 
+/** Called after every runtime command (debug timings); set once by the serving shim. */
+let onRuntimeCommand: ((args: readonly string[], ms: number, code: number) => void) | undefined;
+export function traceRuntimeCommands(fn: typeof onRuntimeCommand): void {
+  onRuntimeCommand = fn;
+}
+
 export class Runc {
   constructor(readonly cfg: RuncConfig) {}
 
@@ -94,7 +100,11 @@ export class Runc {
   async run(args: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
     await runtimeSlots.acquire();
     try {
-      return await this.runNow(args, opts);
+      if (!onRuntimeCommand) return await this.runNow(args, opts);
+      const t = process.hrtime.bigint();
+      const r = await this.runNow(args, opts);
+      onRuntimeCommand(args, Number(process.hrtime.bigint() - t) / 1e6, r.code);
+      return r;
     } finally {
       runtimeSlots.release();
     }

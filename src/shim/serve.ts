@@ -20,13 +20,14 @@ import * as fs from 'node:fs';
 import type * as net from 'node:net';
 import { Logger } from '../log/logger';
 import { getPeerCred, prctlSetChildSubreaper } from '../native';
-import { TtrpcServer } from '../ttrpc';
+import { TtrpcServer, type ServiceHandlers } from '../ttrpc';
 import { socketFd } from '../ttrpc/peercred';
 import type { ShimArgs } from './args';
 import { defaultRuncRoot, pidFileOf, shimSocketPath } from './address';
 import { TASK_SERVICE } from './constants';
 import { EventPublisher, ttrpcForwarder } from './publisher';
 import { OrphanReaper } from './reaper';
+import { traceRuntimeCommands } from './runc';
 import { TaskService } from './service';
 
 /** How long an idle stop keeps listening after withdrawing <socket>.pid. */
@@ -145,7 +146,8 @@ export async function serve(args: ShimArgs): Promise<number> {
     },
     onError: (err) => log.debug('ttrpc connection error', { error: err.message }),
   });
-  server.register(TASK_SERVICE, service.handlers());
+  server.register(TASK_SERVICE, log.enabled('debug') ? timedHandlers(service.handlers(), log) : service.handlers());
+  if (log.enabled('debug')) traceRuntimeCommands((a, ms, code) => log.debug('runtime command', { command: a[0], ms, code }));
 
   try {
     await server.listen(sock, { removeStale: true });
@@ -223,4 +225,20 @@ export async function serve(args: ShimArgs): Promise<number> {
   process.on('SIGTERM', onTerm('SIGTERM'));
   process.on('SIGINT', onTerm('SIGINT'));
   return done;
+}
+
+/** Debug: logs each request's duration (the shim's half of berthd's request timings). */
+function timedHandlers(handlers: ServiceHandlers, log: Logger): ServiceHandlers {
+  const out: ServiceHandlers = {};
+  for (const [name, h] of Object.entries(handlers)) {
+    out[name] = async (req, ctx) => {
+      const t = process.hrtime.bigint();
+      try {
+        return await h(req, ctx);
+      } finally {
+        log.debug('request', { method: name, ms: Number(process.hrtime.bigint() - t) / 1e6 });
+      }
+    };
+  }
+  return out;
 }
