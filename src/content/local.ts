@@ -4,9 +4,9 @@
 //   <root>/blobs/<alg>/<hex>           committed blobs, read-only, verified before the rename
 //   <root>/ingest/<sha256(ref)>/...    in-flight writes (see ingest.ts)
 
-import { promises as fsp } from 'node:fs';
+import { closeSync, fstatSync, openSync, promises as fsp, readSync } from 'node:fs';
 import { join } from 'node:path';
-import { NotFoundError, NotImplementedError } from '../errdefs/errors';
+import { NotFoundError, NotImplementedError, OutOfRangeError, verbatim } from '../errdefs/errors';
 import { adaptFields } from '../filters/adaptors';
 import { parseListFilters } from '../filters/list';
 import { silentLogger, type Logger } from '../log/logger';
@@ -18,6 +18,9 @@ import type { ContentInfo, ContentReader, ContentStore, ContentWriter, IngestSta
 import { openLocalWriter, type WriterHost } from './writer';
 
 export const BLOBS_DIR = 'blobs';
+
+/** Largest range ContentStore.read reads synchronously on the calling thread. */
+export const SYNC_READ_MAX = 256 << 10;
 
 const HEX_NAME: Readonly<Record<string, RegExp>> = Object.freeze({
   sha256: /^[a-f0-9]{64}$/,
@@ -144,6 +147,46 @@ export class LocalContentStore implements ContentStore, WriterHost {
     } catch (err) {
       await fh.close().catch(() => undefined);
       throw err;
+    }
+  }
+
+  async read(digest: string, offset: number, length: number): Promise<Buffer> {
+    validateDigest(digest);
+    if (!Number.isSafeInteger(offset) || offset < 0) throw verbatim(new OutOfRangeError(`invalid read offset ${offset}`));
+    if (length > SYNC_READ_MAX) {
+      const r = await this.reader(digest);
+      try {
+        return await r.readAt(offset, length);
+      } finally {
+        await r.close();
+      }
+    }
+    return this.readSync(digest, offset, length);
+  }
+
+  private readSync(digest: string, offset: number, length: number): Buffer {
+    let fd: number;
+    try {
+      fd = openSync(this.blobPath(digest), 'r');
+    } catch (err) {
+      if (isErrno(err, 'ENOENT') || isErrno(err, 'ENOTDIR')) throw notFound(digest);
+      throw err;
+    }
+    try {
+      const st = fstatSync(fd);
+      if (!st.isFile()) throw notFound(digest);
+      const n = Math.min(Math.max(0, Math.floor(length)), Math.max(0, st.size - offset));
+      if (n === 0) return Buffer.alloc(0);
+      const buf = Buffer.allocUnsafe(n);
+      let got = 0;
+      while (got < n) {
+        const bytesRead = readSync(fd, buf, got, n - got, offset + got);
+        if (bytesRead === 0) break;
+        got += bytesRead;
+      }
+      return got === n ? buf : buf.subarray(0, got);
+    } finally {
+      closeSync(fd);
     }
   }
 

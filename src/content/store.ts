@@ -87,6 +87,13 @@ export interface ContentStore {
   list(filters: readonly string[]): AsyncIterable<ContentInfo>;
   delete(digest: string): Promise<void>;
   reader(digest: string): Promise<ContentReader>;
+  /**
+   * Bytes [offset, offset+length) of a blob in one buffer, clamped to its end (empty at or
+   * past it). Ranges up to SYNC_READ_MAX are read synchronously: open, fstat, read and close
+   * of a page-cached file take microseconds, less than one trip through libuv's thread
+   * pool, and the small blobs clients fetch (manifests, configs) are read on every run.
+   */
+  read(digest: string, offset: number, length: number): Promise<Buffer>;
 
   /** Open (or resume) the ingest for ref. */
   writer(opts: WriterOptions): Promise<ContentWriter>;

@@ -165,6 +165,11 @@ class NamespaceContentView implements ContentStore {
     return this.local.reader(digest);
   }
 
+  async read(digest: string, offset: number, length: number): Promise<Buffer> {
+    await this.info(digest);
+    return this.local.read(digest, offset, length);
+  }
+
   async writer(opts: WriterOptions): Promise<ContentWriter> {
     if (!opts.ref) throw new InvalidArgumentError('ref must not be empty');
     const expected = opts.expected ?? '';

@@ -24,6 +24,7 @@ import {
   verbatim,
 } from '../errdefs/errors';
 import { digestProblem, validateDigest } from '../content/digest';
+import { SYNC_READ_MAX } from '../content/local';
 import type { ContentInfo, ContentStore, ContentWriter, IngestStatus } from '../content/store';
 import { toWireTimestamp } from '../proto/timestamp';
 import { EncodedMessage, lengthDelimited, varintField } from '../proto/encoded';
@@ -110,6 +111,14 @@ export function contentService(deps: ServiceDeps): AllowEncoded<ContentHandlers>
       if (offset > info.size) throw verbatim(new OutOfRangeError(`read past object length ${info.size} bytes`));
       let size = req.size;
       if (size <= 0 || offset + size > info.size) size = info.size - offset;
+      if (size === 0) return;
+      if (size <= SYNC_READ_MAX) {
+        // One response, read in place (see ContentStore.read): no fd kept across awaits.
+        const data = await cs.read(req.digest, offset, size);
+        if (data.length > 0) await send(readResponse(0, data));
+        if (data.length < size) throw new DataLossError(`content ${req.digest} ended at ${offset + data.length} of ${info.size} bytes`);
+        return;
+      }
       const reader = await cs.reader(req.digest);
       try {
         const end = offset + size;

@@ -6,6 +6,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildDockerArchive, buildLayer, buildOciImage, busyboxLayer, readTar, type Layer } from '../fixtures/images';
 import { buildGoProgram, ctrOk, makeTempRoot, pushArchive, runGoProgram, startRegistry, type TempRoot } from '../harness';
 import { normalize, startPair, type Pair } from './pair';
+import { TestClient } from './grpc-client';
+import { callMetadata, collectStream } from '../../src/client/connection';
 
 // Images and content through the real ctr, berthd next to a real containerd: import,
 // ls, label, export, get, rm (with sync GC), active ingests, registry fetch, and the Go
@@ -124,6 +126,52 @@ describe('ctr images and content on berthd, compared with containerd', () => {
     await both(['content', 'rm', digest], 'ing');
     await both(['content', 'ls'], 'ing');
   });
+
+  it('Content.Read with offsets and sizes answers as containerd does, small blobs and large', async () => {
+    const small = Buffer.from(Array.from({ length: 5000 }, (_, i) => i % 251));
+    const large = Buffer.from(Array.from({ length: (5 << 19) + 123 }, (_, i) => (i * 7) % 253));
+    for (const address of [pair.berthd.address, pair.containerd.address]) {
+      await ctrOk(address, ['content', 'ingest', 'read-small'], { namespace: 'read', input: small });
+      await ctrOk(address, ['content', 'ingest', 'read-large'], { namespace: 'read', input: large });
+    }
+    const clients = [new TestClient(pair.berthd.address), new TestClient(pair.containerd.address)];
+    const read = async (c: TestClient, digest: string, offset: number, size: number): Promise<unknown> => {
+      try {
+        const ms = await collectStream<{ offset: number | string; data: Buffer }>(
+          c.raw.content.Read({ digest, offset, size }, callMetadata('read')),
+        );
+        return ms.map((m) => ({ offset: Number(m.offset), length: m.data.length, sha: sha(m.data) }));
+      } catch (err) {
+        const e = err as { code: number; details: string };
+        return { code: e.code, details: e.details };
+      }
+    };
+    try {
+      const cases: Array<[Buffer, number, number]> = [];
+      for (const data of [small, large]) {
+        const n = data.length;
+        for (const [offset, size] of [[0, 0], [0, n], [100, 50], [n - 10, 100], [n, 0], [n, 10], [n + 1, 0], [-5, 10], [1, -1], [0, 1 << 18], [0, (1 << 18) + 1], [3, 1 << 20]]) {
+          cases.push([data, offset!, size!]);
+        }
+      }
+      for (const [data, offset, size] of cases) {
+        const digest = `sha256:${sha(data)}`;
+        const [b, c] = await Promise.all(clients.map((cl) => read(cl, digest, offset, size)));
+        expect(b, `${data.length}@${offset}+${size}`).toEqual(c);
+      }
+      const missing = `sha256:${sha(Buffer.from('missing'))}`;
+      const [b, c] = await Promise.all(clients.map((cl) => read(cl, missing, 0, 0)));
+      expect(b).toEqual(c);
+      expect((b as { code: number }).code).toBe(5);
+      // The bytes themselves.
+      const got = (await collectStream<{ data: Buffer }>(
+        clients[0]!.raw.content.Read({ digest: `sha256:${sha(small)}`, offset: 10, size: 20 }, callMetadata('read')),
+      )).map((m) => m.data);
+      expect(Buffer.concat(got).equals(small.subarray(10, 30))).toBe(true);
+    } finally {
+      for (const cl of clients) cl.close();
+    }
+  }, 120_000);
 
   it('content fetch --plain-http from a registry on loopback', async () => {
     const reg = await startRegistry();

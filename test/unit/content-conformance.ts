@@ -15,6 +15,7 @@ import {
   UnavailableError,
 } from '../../src/errdefs/errors';
 import type { ContentInfo, ContentStore, ContentWriter } from '../../src/content/store';
+import { SYNC_READ_MAX } from '../../src/content/local';
 
 export interface ContentStoreFixture {
   store: ContentStore;
@@ -539,6 +540,27 @@ export function contentStoreConformance(
         } finally {
           await r.close();
         }
+      });
+
+      it('read returns a range in one buffer, small (synchronous) or large', async () => {
+        const small = randomBytes(5000);
+        const large = randomBytes(SYNC_READ_MAX + 4096);
+        await writeBlob(store, 'read-small', small);
+        await writeBlob(store, 'read-large', large);
+        for (const data of [small, large]) {
+          const d = sha256(data);
+          expect((await store.read(d, 0, data.length)).equals(data)).toBe(true);
+          expect((await store.read(d, 100, 50)).equals(data.subarray(100, 150))).toBe(true);
+          expect((await store.read(d, data.length - 10, 100)).equals(data.subarray(data.length - 10))).toBe(true);
+          expect((await store.read(d, data.length, 10)).length).toBe(0);
+          expect((await store.read(d, data.length + 10, 10)).length).toBe(0);
+          expect((await store.read(d, 0, 0)).length).toBe(0);
+          await expect(store.read(d, -1, 10)).rejects.toBeInstanceOf(OutOfRangeError);
+        }
+        await expect(store.read(sha256('missing'), 0, 10)).rejects.toBeInstanceOf(NotFoundError);
+        await expect(store.read('sha256:abc', 0, 10)).rejects.toBeInstanceOf(InvalidArgumentError);
+        await store.delete(sha256(small));
+        await expect(store.read(sha256(small), 0, 10)).rejects.toBeInstanceOf(NotFoundError);
       });
 
       it('info of a missing blob → NotFound', async () => {

@@ -37,6 +37,7 @@ contentStoreConformance(
       list: (f) => current().list(f),
       delete: (d) => current().delete(d),
       reader: (d) => current().reader(d),
+      read: (d, o, l) => current().read(d, o, l),
       writer: (o) => current().writer(o),
       status: (r) => current().status(r),
       listStatuses: (f) => current().listStatuses(f),
