@@ -14,9 +14,9 @@ export type { Mount, ParsedMountOptions } from './mount';
 export { mknod, lsetxattr, lgetxattr, llistxattr, lremovexattr, utimensat, lutimes } from './fs';
 export {
   prctlSetChildSubreaper, prctlGetChildSubreaper, pidfdOpen, pidfdSendSignal, waitidPidfd,
-  exitedNormally, watchFd, waitPidfd,
+  exitedNormally, watchFd, waitPidfd, spawnWithPidfd,
 } from './process';
-export type { WaitResult, FdWatcher } from './process';
+export type { WaitResult, FdWatcher, SpawnedChild } from './process';
 export { recvFd, sendFd, socketpair } from './socket';
 export type { ReceivedFd } from './socket';
 export { setns, unshare } from './ns';

@@ -53,6 +53,23 @@ export function waitidPidfd(pidfd: number, options = 0): WaitResult | null {
   return r && { pid: r.pid, code: r.code, status: r.status, exitStatus: r.exitStatus };
 }
 
+export interface SpawnedChild {
+  pid: number;
+  /** A close-on-exec pidfd for the child: wait with waitPidfd, then close it. */
+  pidfd: number;
+}
+
+/**
+ * posix_spawn(3) of `path` (no PATH search) with fds 0-2 from `stdio` (-1 = /dev/null;
+ * otherwise descriptors > 2), an empty signal mask and default signal dispositions.
+ * Cheaper than child_process.spawn, which forks the whole Node process and blocks until
+ * the child has exec'd; and the child is reaped through its pidfd, outside libuv.
+ * Throws (ENOENT, EACCES, ...) when the exec fails.
+ */
+export function spawnWithPidfd(path: string, argv: readonly string[], env: readonly string[], stdio: readonly [number, number, number]): SpawnedChild {
+  return native().spawn(path, argv, env, stdio);
+}
+
 /** True if the result is a normal exit (not a signal). */
 export function exitedNormally(r: WaitResult): boolean {
   return r.code === CLD_EXITED;

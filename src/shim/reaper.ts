@@ -97,9 +97,15 @@ export function isGone(err: unknown): boolean {
 // ---------------------------------------------------------------------------------
 // orphans
 
-/** Pids of the processes the shim itself spawned (runtime commands, loggers): libuv reaps
- * those, and must be the one to, or their 'exit' never fires. */
+/** Pids of the processes the shim itself spawned (runtime commands, loggers): libuv or the
+ * command runner reaps those, and must be the one to, or their exit is never seen. */
 const ownChildren = new Set<number>();
+
+/** A child the shim spawned and reaps itself through a pidfd; call the result once reaped. */
+export function trackPid(pid: number): () => void {
+  ownChildren.add(pid);
+  return () => ownChildren.delete(pid);
+}
 
 export function trackChild(child: { pid?: number; once(event: 'exit', cb: () => void): unknown }): void {
   const pid = child.pid;

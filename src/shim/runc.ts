@@ -1,12 +1,14 @@
 // The OCI runtime CLI (runc, or crun/any runc-compatible binary named by
 // Options.binary_name), driven as containerd's go-runc does: global flags
 // `--root <root>/<ns> --log <bundle>/log.json --log-format json [--systemd-cgroup]`,
-// one process per operation, spawned with child_process (libuv reaps it). Failures
+// one process per operation, started by runCommand (posix_spawn, reaped via pidfd). Failures
 // carry the last error runc logged to log.json, like containerd's runtimeError.
 import { availableParallelism } from 'node:os';
-import { spawn, type StdioOptions } from 'node:child_process';
 import * as fs from 'node:fs';
-import { trackChild } from './reaper';
+import { runCommand, type CommandStdio } from './command';
+
+/** fds 0-2 of a runtime command. */
+export type RuntimeStdio = readonly [CommandStdio, CommandStdio, CommandStdio];
 
 export interface RuncConfig {
   /** Binary name or path (PATH lookup). */
@@ -57,26 +59,25 @@ export class RuncError extends Error {
 
 interface RunOptions {
   /** stdio for the runtime process; default: ignore stdin, capture stdout+stderr. */
-  stdio?: StdioOptions;
+  stdio?: RuntimeStdio;
   /** Written to stdin (which is then closed). */
   input?: Buffer | string;
   /** Keep stdout apart from stderr (ps). */
   separateStdout?: boolean;
 }
 
-interface RunResult {
+export interface RunResult {
   code: number;
   stdout: string;
   output: string;
 }
 
 // runc treats NOTIFY_SOCKET specially (systemd); containerd filters it out.
-let runtimeEnv: NodeJS.ProcessEnv | undefined;
-function env(): NodeJS.ProcessEnv {
-  if (!runtimeEnv) {
-    runtimeEnv = { ...process.env };
-    delete runtimeEnv['NOTIFY_SOCKET'];
-  }
+let runtimeEnv: string[] | undefined;
+function env(): string[] {
+  runtimeEnv ??= Object.entries(process.env)
+    .filter(([k, v]) => k !== 'NOTIFY_SOCKET' && v !== undefined)
+    .map(([k, v]) => `${k}=${v as string}`);
   return runtimeEnv;
 }
 
@@ -110,41 +111,12 @@ export class Runc {
     }
   }
 
-  private runNow(args: readonly string[], opts: RunOptions): Promise<RunResult> {
-    return new Promise((resolve) => {
-      const stdio: StdioOptions = opts.stdio ?? [opts.input !== undefined ? 'pipe' : 'ignore', 'pipe', 'pipe'];
-      let child;
-      try {
-        child = spawn(this.cfg.command, [...this.globalArgs(), ...args], { stdio, env: env() });
-        trackChild(child);
-      } catch (err) {
-        resolve({ code: -1, stdout: '', output: (err as Error).message });
-        return;
-      }
-      let stdout = '';
-      let output = '';
-      child.stdout?.on('data', (b: Buffer) => {
-        if (opts.separateStdout) stdout += b.toString();
-        else output += b.toString();
-      });
-      child.stderr?.on('data', (b: Buffer) => (output += b.toString()));
-      if (opts.input !== undefined && child.stdin) {
-        child.stdin.on('error', () => undefined);
-        child.stdin.end(opts.input);
-      }
-      let settled = false;
-      const finish = (code: number): void => {
-        if (settled) return;
-        settled = true;
-        resolve({ code, stdout, output });
-      };
-      child.once('error', (err) => {
-        output += err.message;
-        finish(-1);
-      });
-      // 'close' waits for the captured pipes; a runtime never leaves them to a child.
-      child.once('close', (code, signal) => finish(code ?? (signal ? 128 : -1)));
-    });
+  private async runNow(args: readonly string[], opts: RunOptions): Promise<RunResult> {
+    const stdio: RuntimeStdio = opts.stdio ?? [opts.input !== undefined ? 'pipe' : 'ignore', 'pipe', 'pipe'];
+    const r = await runCommand(this.cfg.command, [...this.globalArgs(), ...args], { stdio, input: opts.input, env: env() });
+    // Callers read stdout apart from stderr only when they parse it (ps).
+    if (opts.separateStdout) return { code: r.code, stdout: r.stdout, output: r.stderr };
+    return { code: r.code, stdout: '', output: r.stdout + r.stderr };
   }
 
   /** Runs and throws a RuncError (message from log.json when there is one) on failure. */
@@ -160,7 +132,7 @@ export class Runc {
     return new RuncError(`${what}: ${detail}`, r.output, r.code);
   }
 
-  create(id: string, bundle: string, o: { pidFile: string; consoleSocket?: string; noPivot?: boolean; noNewKeyring?: boolean; stdio?: StdioOptions }): Promise<RunResult> {
+  create(id: string, bundle: string, o: { pidFile: string; consoleSocket?: string; noPivot?: boolean; noNewKeyring?: boolean; stdio?: RuntimeStdio }): Promise<RunResult> {
     const a = ['create', '--bundle', bundle, '--pid-file', o.pidFile];
     if (o.consoleSocket) a.push('--console-socket', o.consoleSocket);
     if (o.noPivot) a.push('--no-pivot');
@@ -173,7 +145,7 @@ export class Runc {
     return this.runOrThrow('OCI runtime start failed', ['start', id]);
   }
 
-  exec(id: string, processJson: string, o: { pidFile: string; consoleSocket?: string; stdio?: StdioOptions }): Promise<RunResult> {
+  exec(id: string, processJson: string, o: { pidFile: string; consoleSocket?: string; stdio?: RuntimeStdio }): Promise<RunResult> {
     const a = ['exec', '--process', processJson];
     if (o.consoleSocket) a.push('--console-socket', o.consoleSocket);
     a.push('--detach', '--pid-file', o.pidFile, id);

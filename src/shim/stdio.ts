@@ -12,7 +12,8 @@
 // source is paused until that write completes, so back-pressure reaches the container
 // exactly as with containerd (its pipe fills and it blocks). FIFOs are opened read+write
 // by the shim (like containerd), so a client that goes away never breaks the pipe.
-import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
+import type { CommandStdio } from './command';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
@@ -280,7 +281,7 @@ function parseUri(p: string): { scheme: string; path: string; url?: URL } {
 /** Stdio of a process without a terminal: pipes for the runtime, copies to the client's paths. */
 export class PipeIO implements ProcessIO {
   /** stdio for the runtime process (`runc create`/`exec`), container ends of the pipes. */
-  readonly runcStdio: StdioOptions;
+  readonly runcStdio: readonly [CommandStdio, CommandStdio, CommandStdio];
   private readonly containerFds: number[] = [];
   private readonly shimFds: { stdin?: number; stdout?: number; stderr?: number } = {};
   private stdinHold = -1;
@@ -322,7 +323,7 @@ export class PipeIO implements ProcessIO {
   }
 
   private makePipes(uid: number, gid: number): void {
-    const stdio: StdioOptions = ['ignore', 'ignore', 'ignore'];
+    const stdio: [CommandStdio, CommandStdio, CommandStdio] = ['ignore', 'ignore', 'ignore'];
     const names = ['stdin', 'stdout', 'stderr'] as const;
     names.forEach((name, i) => {
       if (!this.cfg[name]) return;
@@ -334,7 +335,7 @@ export class PipeIO implements ProcessIO {
       if (uid !== 0 || gid !== 0) fs.fchownSync(theirs, uid, gid);
       stdio[i] = theirs;
     });
-    (this as { runcStdio: StdioOptions }).runcStdio = stdio;
+    (this as { runcStdio: PipeIO['runcStdio'] }).runcStdio = stdio;
   }
 
   /** binary:// — containerd's NewBinaryIO: the program gets the stdout and stderr pipes as
@@ -373,7 +374,7 @@ export class PipeIO implements ProcessIO {
       r.once('error', done);
       r.once('close', done);
     });
-    (this as { runcStdio: StdioOptions }).runcStdio = ['ignore', outW, errW];
+    (this as { runcStdio: PipeIO['runcStdio'] }).runcStdio = ['ignore', outW, errW];
   }
 
   /** After the runtime started the process: close the shim's copies of its pipe ends. */
