@@ -19,7 +19,7 @@ import { decodeMessage } from '../proto/registry';
 import { cgroupOfPid, readStats, watchOom, type CgroupRef } from './cgroups';
 import { DEFAULT_RUNTIME } from './constants';
 import { WatchedProcess, isGone, type ExitInfo } from './reaper';
-import { Runc, RuncError, killErrorKind } from './runc';
+import { Runc, RuncError, killErrorKind, type RunResult } from './runc';
 import { ConsoleIO, ConsoleSocket, NULL_IO, PipeIO, type ProcessIO, type StdioConfig } from './stdio';
 
 /** What a container needs from the service around it. */
@@ -185,6 +185,10 @@ export class Container {
   private oom: { close(): void } | undefined;
   private killAllOnExit = true;
   private deleted = false;
+  /** `runc delete` started when the init exited (see cleanUpAfterExit). */
+  private earlyDelete: Promise<RunResult> | undefined;
+  /** The cgroup's statistics when the init exited: a stopped task's metrics. */
+  private finalStats: { type_url: string; value: Buffer } | undefined;
 
   private constructor(
     readonly namespace: string,
@@ -324,6 +328,27 @@ export class Container {
       exit_status: e.status,
       exited_at: ts(e.exitedAt),
     });
+    if (p === this.init) this.cleanUpAfterExit();
+  }
+
+  /**
+   * The init has exited: all that is left of the container is runc's state and its
+   * cgroup, kept only until the client's Delete. Clients delete right after they read
+   * the exit (ctr run --rm, dockerd, CRI), so `runc delete` starts now, while the client
+   * is still reading the exit status, and Delete collects its result — and reports its
+   * error, retrying in the foreground, exactly as if it had run then. The cgroup's
+   * statistics are read first: they are a stopped task's final metrics.
+   */
+  private cleanUpAfterExit(): void {
+    if (this.cgroup) {
+      try {
+        const s = readStats(this.cgroup);
+        this.finalStats = { type_url: s.typeUrl, value: s.value };
+      } catch {
+        // no stats: Stats answers from the (then missing) cgroup as before
+      }
+    }
+    this.earlyDelete = this.runc.delete(this.id);
   }
 
   // ---------------------------------------------------------------------------
@@ -469,6 +494,9 @@ export class Container {
     }
     if (this.init.status === 'deleted') throw new NotFoundError('cannot kill a deleted process');
     if (!all && (this.init.reaped || this.init.status === 'stopped')) throw new NotFoundError('process already finished');
+    // Nothing is left to signal once the stopped container's runtime state is being
+    // removed (runc kill --all succeeds on a stopped container whose cgroup is gone).
+    if (all && this.init.status === 'stopped' && this.earlyDelete) return;
     const r = await this.runc.kill(this.id, signal, all);
     if (r.code === 0) return;
     switch (killErrorKind(r.output)) {
@@ -591,6 +619,8 @@ export class Container {
   // pids, stats, pty, io
 
   async pids(): Promise<{ pid: number; info: { type_url: string; value: Buffer } | null }[]> {
+    // A stopped container has no processes (and its runtime state may already be gone).
+    if (this.init.status === 'stopped') return [];
     const pids = await this.runc.ps(this.id).catch(runtimeError);
     const byPid = new Map<number, string>();
     for (const e of this.execs.values()) if (e.pid > 0) byPid.set(e.pid, e.id);
@@ -604,6 +634,7 @@ export class Container {
   }
 
   stats(): { type_url: string; value: Buffer } {
+    if (this.finalStats) return this.finalStats;
     if (!this.cgroup) throw new NotFoundError('cgroup does not exist');
     const s = readStats(this.cgroup);
     return { type_url: s.typeUrl, value: s.value };
@@ -671,7 +702,10 @@ export class Container {
     }
     const wasCreated = init.status === 'created';
     this.deleted = true; // no /tasks/exit for an init killed by this delete
-    const r = await this.runc.delete(this.id);
+    const early = this.earlyDelete;
+    this.earlyDelete = undefined;
+    let r = early ? await early : undefined;
+    if (!r || (r.code !== 0 && !/does not exist/.test(r.output + this.runcLogError()))) r = await this.runc.delete(this.id);
     let err: Error | undefined;
     if (r.code !== 0 && !/does not exist/.test(r.output + this.runcLogError())) {
       err = new UnknownError(`failed to delete task: ${this.runc.error('', r).message.replace(/^: /, '')}`);
