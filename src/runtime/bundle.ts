@@ -10,6 +10,11 @@
 //
 // Removal unmounts rootfs and renames each directory to a hidden name before deleting it,
 // so a half-removed bundle is never mistaken for a live one.
+//
+// Creating and removing a bundle is a dozen small metadata operations, on the path of every
+// Tasks.Create and Tasks.Delete. They are done synchronously: each takes microseconds,
+// while a round trip through libuv's thread pool costs ~0.2 ms of latency apiece.
+import * as fs from 'node:fs';
 import { promises as fsp, mkdirSync } from 'node:fs';
 import * as path from 'node:path';
 import { InvalidArgumentError, withContext } from '../errdefs/errors';
@@ -43,24 +48,24 @@ export class Bundle {
     const made: string[] = [];
     try {
       mkdirSync(path.dirname(b.path), { recursive: true, mode: 0o711 });
-      await fsp.mkdir(b.path, { mode: 0o700 });
+      fs.mkdirSync(b.path, { mode: 0o700 });
       made.push(b.path);
       if (gid !== 0) {
-        await fsp.chown(b.path, -1, gid);
-        await fsp.chmod(b.path, 0o710);
+        fs.chownSync(b.path, -1, gid);
+        fs.chmodSync(b.path, 0o710);
       }
       mkdirSync(path.dirname(b.workPath), { recursive: true, mode: 0o711 });
-      await fsp.mkdir(b.rootfs, { mode: 0o711 });
+      fs.mkdirSync(b.rootfs, { mode: 0o711 });
       try {
-        await fsp.mkdir(b.workPath, { mode: 0o711 });
+        fs.mkdirSync(b.workPath, { mode: 0o711 });
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
         await fsp.rm(b.workPath, { recursive: true, force: true });
-        await fsp.mkdir(b.workPath, { mode: 0o711 });
+        fs.mkdirSync(b.workPath, { mode: 0o711 });
       }
       made.push(b.workPath);
-      await fsp.symlink(b.workPath, path.join(b.path, 'work'));
-      await fsp.writeFile(path.join(b.path, CONFIG_FILE), spec, { mode: 0o666 });
+      fs.symlinkSync(b.workPath, path.join(b.path, 'work'));
+      fs.writeFileSync(path.join(b.path, CONFIG_FILE), spec, { mode: 0o666 });
     } catch (err) {
       for (const d of made) await fsp.rm(d, { recursive: true, force: true }).catch(() => undefined);
       throw err;
@@ -90,39 +95,38 @@ export class Bundle {
   async delete(): Promise<void> {
     let work: string | undefined;
     try {
-      work = await fsp.readlink(path.join(this.path, 'work'));
+      work = fs.readlinkSync(path.join(this.path, 'work'));
     } catch {
       work = undefined;
     }
     await unmountAll(this.rootfs);
     try {
-      await fsp.rmdir(this.rootfs);
+      fs.rmdirSync(this.rootfs);
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if (code !== 'ENOENT') throw new Error(`failed to remove bundle rootfs: ${(err as Error).message}`);
     }
     let first: unknown;
     try {
-      await atomicDelete(this.path);
+      atomicDelete(this.path);
     } catch (err) {
       first = err;
     }
     // The work dir is removed even if the link is gone (the path is fixed).
-    await atomicDelete(work ?? this.workPath);
+    atomicDelete(work ?? this.workPath);
     if (first) throw first;
   }
 }
 
-/** Rename to ".<name>" in the same directory, then remove. A missing path is fine. */
-async function atomicDelete(p: string): Promise<void> {
+function atomicDelete(p: string): void {
   const hidden = path.join(path.dirname(p), `.${path.basename(p)}`);
   try {
-    await fsp.rename(p, hidden);
+    fs.renameSync(p, hidden);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
     throw err;
   }
-  await fsp.rm(hidden, { recursive: true, force: true });
+  fs.rmSync(hidden, { recursive: true, force: true });
 }
 
 /** The host gid that container gid 0 maps to (user namespaces), 0 if none. */
