@@ -419,6 +419,45 @@ describe.skipIf(!canRun)(`tasks through ctr: berthd (${mode.name}) next to conta
     expectNoLeaks(C, id(C));
   });
 
+  // berth's shim starts `runc delete` as soon as an init exits; until the client deletes
+  // the task, every call must still answer as containerd does for a stopped task.
+  it('a stopped task that is not yet deleted answers like containerd (ls/ps/metrics/kill/pause/exec/rm)', async () => {
+    const ids = new Map<Side, string>([
+      [B, track(B, uid('stopped'))],
+      [C, track(C, uid('stopped'))],
+    ]);
+    const id = (s: Side): string => ids.get(s) as string;
+    await both((s) => ok(s, ['run', '-d', IMAGE, id(s), 'sh', '-c', 'exit 3']));
+    for (const s of [B, C]) {
+      for (let i = 0; i < 50 && (await taskStatus(s, id(s))) !== 'STOPPED'; i++) await sleep(100);
+      expect(await taskStatus(s, id(s))).toBe('STOPPED');
+    }
+    const same = async (args: (s: Side) => string[]): Promise<[CtrResult, CtrResult]> => {
+      const r = await both((s) => run(s, args(s)));
+      expect(r[0].code, args(B).join(' ')).toBe(r[1].code);
+      expect(norm(B, r[0].stdout + r[0].stderr, [id(B)]), args(B).join(' ')).toBe(norm(C, r[1].stdout + r[1].stderr, [id(C)]));
+      return r;
+    };
+    await same((s) => ['task', 'ps', id(s)]);
+    const metrics = await both((s) => run(s, ['task', 'metrics', id(s)]));
+    expect(metrics.map((r) => r.code)).toEqual([0, 0]);
+    const names = (s: Side, t: string): string[] =>
+      norm(s, t, [id(s)])
+        .split('\n')
+        .map((l) => l.split(' ')[0] ?? '')
+        .filter((n) => n !== '');
+    expect(names(B, metrics[0].stdout)).toEqual(names(C, metrics[1].stdout));
+    expect((await same((s) => ['task', 'kill', id(s)]))[0].code).not.toBe(0);
+    expect((await same((s) => ['task', 'kill', '--all', id(s)]))[0].code).toBe(0);
+    await same((s) => ['task', 'pause', id(s)]);
+    await same((s) => ['task', 'exec', '--exec-id', 'x1', id(s), 'true']);
+    const rm = await same((s) => ['task', 'rm', id(s)]);
+    expect(rm[0].stderr).toContain('exit code 3');
+    await both((s) => ok(s, ['containers', 'rm', id(s)]));
+    expectNoLeaks(B, id(B));
+    expectNoLeaks(C, id(C));
+  });
+
   it('run -t gets a terminal (driven through script(1))', async () => {
     const [b, c] = await Promise.all(
       [B, C].map((s) => underPty(s, ['run', '-t', '--rm', IMAGE, track(s, uid('tty')), 'sh', '-c', 'tty; echo "TERM=$TERM"; exit 5'])),
