@@ -16,8 +16,9 @@ export interface BackendOptions {
   logger?: Logger;
   /**
    * containerd's AsynchronousRemove: remove() only drops the record and directories are
-   * deleted by the next cleanup(). Default false: remove() deletes the snapshot's
-   * directory right after the record is gone (cleanup() still sweeps leftovers).
+   * deleted by the next cleanup(). Default false: remove() renames the snapshot's
+   * directory out of the way right after the record is gone and deletes it in the
+   * background (close() and cleanup() wait for that; cleanup() sweeps what a crash left).
    */
   asyncRemove?: boolean;
 }
@@ -37,6 +38,8 @@ export abstract class DirSnapshotter implements SnapshotterBackend {
   private readonly asyncRemove: boolean;
   /** Directory names under snapshots/ that a create in flight owns (cleanup skips them). */
   private readonly inflight = new Set<string>();
+  /** Background deletions of removed snapshots' directories (`rm-<id>`), by name. */
+  private readonly deleting = new Map<string, Promise<void>>();
   private closed = false;
 
   protected constructor(
@@ -227,9 +230,26 @@ export abstract class DirSnapshotter implements SnapshotterBackend {
       this.log.warn('failed to rename removed snapshot directory', { path: dir, error: err as Error });
       return;
     }
-    await fsp.rm(renamed, { recursive: true, force: true }).catch((err: Error) => {
-      this.log.warn('failed to remove snapshot directory', { path: renamed, error: err });
-    });
+    // The key's directory is gone from its place, and the answer need not wait for the
+    // tree (a thread-pool round trip per entry): delete it in the background. A crash
+    // meanwhile leaves rm-<id>, which owns no record, for the next cleanup().
+    this.deleteInBackground(renamed);
+  }
+
+  private deleteInBackground(path: string): void {
+    const name = basename(path);
+    const done = fsp
+      .rm(path, { recursive: true, force: true })
+      .catch((err: Error) => {
+        this.log.warn('failed to remove snapshot directory', { path, error: err });
+      })
+      .finally(() => this.deleting.delete(name));
+    this.deleting.set(name, done);
+  }
+
+  /** Resolves once the directories of snapshots removed so far are deleted. */
+  async drained(): Promise<void> {
+    while (this.deleting.size > 0) await Promise.all(this.deleting.values());
   }
 
   async *list(filters: readonly string[]): AsyncIterable<SnapshotInfo> {
@@ -250,6 +270,12 @@ export abstract class DirSnapshotter implements SnapshotterBackend {
       return out;
     });
     for (const dir of dirs) {
+      // Being deleted in the background already: wait for that instead of racing it.
+      const deleting = this.deleting.get(basename(dir));
+      if (deleting) {
+        await deleting;
+        continue;
+      }
       await fsp.rm(dir, { recursive: true, force: true }).catch((err: Error) => {
         this.log.warn('failed to remove directory', { path: dir, error: err });
       });
@@ -259,6 +285,7 @@ export abstract class DirSnapshotter implements SnapshotterBackend {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    await this.drained();
     await this.store.close();
   }
 

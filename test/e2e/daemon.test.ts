@@ -1,5 +1,5 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'smol-toml';
@@ -7,6 +7,14 @@ import { BERTHD_BIN, ctr, ctrOk, makeTempRoot, startBerthd, type BerthdHandle } 
 import { TestClient, sampleContainer } from './grpc-client';
 
 // berthd as a process: flags, config, socket, lock, signals, restart persistence.
+
+async function waitFor(cond: () => boolean, ms = 10_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
 
 describe('berthd process', () => {
   let d: BerthdHandle;
@@ -83,6 +91,28 @@ describe('berthd process', () => {
     const c2 = new TestClient(d.address);
     expect((await c2.getContainer('persist', 'before-kill')).id).toBe('before-kill');
     c2.close();
+  });
+
+  it('snapshot directories a crash left mid-removal (rm-<id>, ids without a record) are deleted at start', async () => {
+    const dirs = join(d.root, 'snapshots', 'overlayfs', 'snapshots');
+    const ls = (): string[] => readdirSync(dirs).sort();
+    await ctrOk(d.address, ['snapshots', 'prepare', 'keep', ''], { namespace: 'rmcrash' });
+    await ctrOk(d.address, ['snapshots', 'prepare', 'gone', ''], { namespace: 'rmcrash' });
+    const before = ls();
+    await ctrOk(d.address, ['snapshots', 'rm', 'gone'], { namespace: 'rmcrash' });
+    await waitFor(() => ls().length === before.length - 1);
+    const kept = ls();
+    await d.kill();
+    for (const leftover of ['rm-9999', '9998']) {
+      mkdirSync(join(dirs, leftover, 'fs', 'etc'), { recursive: true });
+      writeFileSync(join(dirs, leftover, 'fs', 'etc', 'hosts'), 'x');
+    }
+    await d.restart();
+    await waitFor(() => ls().join() === kept.join());
+    const out = await ctrOk(d.address, ['snapshots', 'ls'], { namespace: 'rmcrash' });
+    expect(out.stdout).toContain('keep');
+    expect(out.stdout).not.toContain('gone');
+    await ctrOk(d.address, ['snapshots', 'rm', 'keep'], { namespace: 'rmcrash' });
   });
 
   it('SIGTERM stops it cleanly: exit 0, socket and lock removed', async () => {

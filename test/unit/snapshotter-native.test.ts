@@ -4,7 +4,7 @@
 // fifos, sockets, setuid/sticky bits, owners, nanosecond times, non-UTF-8 names).
 // Runs as root; every mount is undone in finally blocks.
 
-import { promises as fsp, type BigIntStats } from 'fs';
+import { existsSync, promises as fsp, type BigIntStats } from 'fs';
 import { tmpdir } from 'os';
 import { join } from 'path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -215,6 +215,7 @@ describe('NativeSnapshotter specifics', () => {
     await sn.remove('v1');
     expect((await fsp.readdir(join(root, 'snapshots'))).sort()).toEqual(['1', '2', '4']);
     await sn.remove('b');
+    await sn.drained();
     expect((await fsp.readdir(join(root, 'snapshots'))).sort()).toEqual(['1', '2']);
   });
 
@@ -263,6 +264,8 @@ describe('NativeSnapshotter specifics', () => {
     await sn.commit('c', 'a');
     await sn.prepare('b', 'c');
     await sn.remove('b');
+    expect(existsSync(join(root, 'snapshots', '2'))).toBe(false);
+    await sn.drained();
     expect(await fsp.readdir(join(root, 'snapshots'))).toEqual(['1']);
     for (const d of ['42', 'new-zzz', 'rm-3']) await fsp.mkdir(join(root, 'snapshots', d));
     await sn.cleanup();

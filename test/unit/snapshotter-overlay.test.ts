@@ -177,20 +177,41 @@ describe('OverlaySnapshotter specifics', () => {
     });
   });
 
-  it('remove deletes the directory at once; cleanup sweeps directories without a record', async () => {
+  it('remove renames the directory away at once and deletes it in the background; cleanup sweeps directories without a record', async () => {
     await sn.prepare('a', '');
     await sn.commit('c', 'a');
     await sn.prepare('b', 'c');
     expect((await fsp.readdir(join(root, 'snapshots'))).sort()).toEqual(['1', '2']);
+    await fsp.mkdir(join(root, 'snapshots', '2', 'fs', 'etc'));
+    await fsp.writeFile(join(root, 'snapshots', '2', 'fs', 'etc', 'hosts'), 'x');
     await sn.remove('b');
+    expect(existsSync(join(root, 'snapshots', '2'))).toBe(false);
+    await sn.drained();
     expect(await fsp.readdir(join(root, 'snapshots'))).toEqual(['1']);
     // leftovers of crashes: an orphaned id, an interrupted create and removal
     for (const d of ['99', 'new-abc123', 'rm-7']) await fsp.mkdir(join(root, 'snapshots', d, 'fs'), { recursive: true });
     await sn.cleanup();
     expect(await fsp.readdir(join(root, 'snapshots'))).toEqual(['1']);
+    // cleanup waits for a deletion still running in the background.
     await sn.remove('c');
     await sn.cleanup();
     expect(await fsp.readdir(join(root, 'snapshots'))).toEqual([]);
+  });
+
+  it('close waits for background deletions; a leftover rm-<id> (crash) goes at the next cleanup', async () => {
+    await sn.prepare('a', '');
+    const up = join(root, 'snapshots', '1', 'fs');
+    for (let i = 0; i < 50; i++) await fsp.writeFile(join(up, `f${i}`), 'x');
+    await sn.remove('a');
+    await sn.close();
+    expect(await fsp.readdir(join(root, 'snapshots'))).toEqual([]);
+    // What a crash between the rename and the end of the deletion leaves.
+    await fsp.mkdir(join(root, 'snapshots', 'rm-1', 'fs', 'd'), { recursive: true });
+    await fsp.writeFile(join(root, 'snapshots', 'rm-1', 'fs', 'd', 'f'), 'x');
+    sn = await OverlaySnapshotter.open(root);
+    await sn.prepare('b', '');
+    await sn.cleanup();
+    expect(await fsp.readdir(join(root, 'snapshots'))).toEqual(['2']);
   });
 
   it('asyncRemove (containerd plugin default) leaves directories to cleanup', async () => {
