@@ -861,6 +861,37 @@ out:
   return ret;
 }
 
+/*
+ * execve(path, argv, envp): replaces this process (same pid) with a new
+ * program; returns only by throwing. The signal mask is emptied first (a mask
+ * survives execve) and fds 0-2 kept open across it. Used by berthd to restart itself under the V8 flags it
+ * needs, whoever started it.
+ */
+static napi_value js_execve(napi_env env, napi_callback_info info) {
+  ARGS(3);
+  char *path = NULL, **av = NULL, **ev = NULL;
+  sigset_t none;
+  int err;
+  if (!get_cstr(env, argv[0], "path", false, &path)) goto out;
+  if (!get_strv(env, argv[1], "argv", &av)) goto out;
+  if (!get_strv(env, argv[2], "envp", &ev)) goto out;
+  sigemptyset(&none);
+  pthread_sigmask(SIG_SETMASK, &none, NULL);
+  /* Node marks fds 0-2 close-on-exec; the new image must keep its stdio. */
+  for (int fd = 0; fd < 3; fd++) {
+    int fl = fcntl(fd, F_GETFD);
+    if (fl >= 0 && (fl & FD_CLOEXEC)) fcntl(fd, F_SETFD, fl & ~FD_CLOEXEC);
+  }
+  execve(path, av, ev);
+  err = errno;
+  throw_errno(env, err, "execve", path, NULL);
+out:
+  free(path);
+  free_strv(av);
+  free_strv(ev);
+  return NULL;
+}
+
 /* ------------------------------------------------------------------------ */
 /* watchFd(fd, callback): a uv_poll readable watcher on the env's loop      */
 
@@ -1346,6 +1377,7 @@ NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
       {"prctlGetChildSubreaper", NULL, js_prctl_get_child_subreaper, NULL, NULL, NULL, napi_enumerable, NULL},
       {"pidfdOpen", NULL, js_pidfd_open, NULL, NULL, NULL, napi_enumerable, NULL},
       {"pidfdSendSignal", NULL, js_pidfd_send_signal, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"execve", NULL, js_execve, NULL, NULL, NULL, napi_enumerable, NULL},
       {"spawn", NULL, js_spawn, NULL, NULL, NULL, napi_enumerable, NULL},
       {"waitidPidfd", NULL, js_waitid_pidfd, NULL, NULL, NULL, napi_enumerable, NULL},
       {"watchFd", NULL, js_watch_fd, NULL, NULL, NULL, napi_enumerable, NULL},

@@ -14,7 +14,7 @@ export type { Mount, ParsedMountOptions } from './mount';
 export { mknod, lsetxattr, lgetxattr, llistxattr, lremovexattr, utimensat, lutimes } from './fs';
 export {
   prctlSetChildSubreaper, prctlGetChildSubreaper, pidfdOpen, pidfdSendSignal, waitidPidfd,
-  exitedNormally, watchFd, waitPidfd, spawnWithPidfd,
+  exitedNormally, watchFd, waitPidfd, spawnWithPidfd, execve,
 } from './process';
 export type { WaitResult, FdWatcher, SpawnedChild } from './process';
 export { recvFd, sendFd, socketpair } from './socket';

@@ -70,6 +70,11 @@ export function spawnWithPidfd(path: string, argv: readonly string[], env: reado
   return native().spawn(path, argv, env, stdio);
 }
 
+/** execve(2): becomes `path` (same pid); returns only by throwing. */
+export function execve(path: string, argv: readonly string[], env: readonly string[]): never {
+  return native().execve(path, argv, env);
+}
+
 /** True if the result is a normal exit (not a signal). */
 export function exitedNormally(r: WaitResult): boolean {
   return r.code === CLD_EXITED;

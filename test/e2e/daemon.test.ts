@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'smol-toml';
 import { BERTHD_BIN, ctr, ctrOk, makeTempRoot, startBerthd, type BerthdHandle } from '../harness';
 import { TestClient, sampleContainer } from './grpc-client';
+import { DAEMON_V8_FLAGS } from '../../src/daemon/v8-flags';
 
 // berthd as a process: flags, config, socket, lock, signals, restart persistence.
 
@@ -113,6 +114,21 @@ describe('berthd process', () => {
     expect(out.stdout).toContain('keep');
     expect(out.stdout).not.toContain('gone');
     await ctrOk(d.address, ['snapshots', 'rm', 'keep'], { namespace: 'rmcrash' });
+  });
+
+  it('runs under its V8 flags: bin/berthd exec\'d itself once, same pid, stdio and env kept clean', () => {
+    // The harness started `node bin/berthd …` and holds that pid.
+    const argv = readFileSync(`/proc/${d.pid}/cmdline`, 'utf8').split('\0');
+    for (const f of DAEMON_V8_FLAGS) expect(argv).toContain(f);
+    expect(argv.filter((a) => a.startsWith('--max-semi-space-size'))).toHaveLength(1);
+    // Its log still reaches the file the harness gave it as stdout/stderr.
+    expect(readFileSync(d.logFile, 'utf8')).toContain('"serving"');
+    // Turned off: no exec, no flag.
+    const r = spawnSync(process.execPath, [BERTHD_BIN, '--bogus'], { encoding: 'utf8', env: { ...process.env, BERTH_V8_FLAGS: '0' } });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain("Unknown option '--bogus'");
+    const relaunched = spawnSync(process.execPath, [BERTHD_BIN, '--bogus'], { encoding: 'utf8' });
+    expect(relaunched.stderr).toBe(r.stderr);
   });
 
   it('SIGTERM stops it cleanly: exit 0, socket and lock removed', async () => {

@@ -1,0 +1,46 @@
+// berthd's V8 flags, whoever starts it (systemd, install.sh, `node bin/berthd`, tests).
+//
+// V8 sizes the young generation at start-up, and later flag changes are ignored. With
+// its default (semi-spaces of up to 16 MiB) berthd's start-up — loading grpc-js and
+// the protocol descriptors — grows the young generation to its maximum and it stays
+// there: ~14 MiB of a daemon's ~100 MiB that does nothing after start-up. A daemon
+// answers small requests; a 2 MiB semi-space costs it nothing measurable. So bin/berthd
+// execs itself once (same pid, so pid files, supervisors and tests see one process)
+// with the flags when they are missing. BERTH_V8_FLAGS=0 turns this off.
+import { execve } from '../native';
+
+export const DAEMON_V8_FLAGS: readonly string[] = ['--max-semi-space-size=2'];
+
+/** Marks the re-exec'd process so that a failure to apply the flags cannot loop. */
+const MARK = 'BERTH_V8_RELAUNCHED';
+
+/** Returns the argv to exec, or undefined when nothing needs doing. */
+export function relaunchArgv(
+  flags: readonly string[],
+  p: { execPath: string; execArgv: readonly string[]; argv: readonly string[]; env: NodeJS.ProcessEnv },
+): string[] | undefined {
+  if (p.env['BERTH_V8_FLAGS'] === '0' || p.env[MARK] === '1') return undefined;
+  const missing = flags.filter((f) => !p.execArgv.includes(f));
+  if (missing.length === 0) return undefined;
+  // NODE_OPTIONS flags apply again after the exec; argv[1] is the script.
+  return [p.execPath, ...p.execArgv, ...missing, ...p.argv.slice(1)];
+}
+
+/** Execs this process again with DAEMON_V8_FLAGS if they are missing; returns otherwise. */
+export function relaunchWithV8Flags(flags: readonly string[] = DAEMON_V8_FLAGS): void {
+  if (process.env[MARK] === '1') {
+    delete process.env[MARK]; // shims and runtimes need not see it
+    return;
+  }
+  const argv = relaunchArgv(flags, process);
+  if (!argv) return;
+  const env = Object.entries({ ...process.env, [MARK]: '1' })
+    .filter((e): e is [string, string] => e[1] !== undefined)
+    .map(([k, v]) => `${k}=${v}`);
+  try {
+    execve(process.execPath, argv, env);
+  } catch (err) {
+    // Run without the flags rather than not at all (e.g. the addon is not built).
+    process.stderr.write(`berthd: running without V8 flags ${flags.join(' ')}: ${(err as Error).message}\n`);
+  }
+}
