@@ -88,7 +88,7 @@ export class Bundle {
   }
 
   async writeFile(name: string, data: string, mode = 0o600): Promise<void> {
-    await fsp.writeFile(path.join(this.path, name), data, { mode });
+    fs.writeFileSync(path.join(this.path, name), data, { mode });
   }
 
   /** containerd's Bundle.Delete: unmount rootfs, remove it, then the bundle and work dirs. */
