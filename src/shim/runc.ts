@@ -126,10 +126,12 @@ export class Runc {
     return r;
   }
 
+  /** containerd's runtimeError: the runtime's last logged error, else how the command failed. */
   error(what: string, r: RunResult): RuncError {
+    const failed = r.output.trim() || `${this.cfg.command} did not terminate successfully: exit status ${r.code}`;
     const logged = lastLoggedError(this.cfg.log);
-    const detail = logged || r.output.trim() || `${this.cfg.command} did not terminate successfully: exit status ${r.code}`;
-    return new RuncError(`${what}: ${detail}`, r.output, r.code);
+    if (logged.error) return new RuncError(`${what}: unable to retrieve OCI runtime error (${logged.error}): ${failed}`, r.output, r.code);
+    return new RuncError(`${what}: ${logged.msg || failed}`, r.output, r.code);
   }
 
   create(id: string, bundle: string, o: { pidFile: string; consoleSocket?: string; noPivot?: boolean; noNewKeyring?: boolean; stdio?: RuntimeStdio }): Promise<RunResult> {
@@ -193,13 +195,16 @@ export class Runc {
   }
 }
 
-/** The message of the last "error" entry runc wrote to its JSON log (go-runc's getLastRuntimeError). */
-export function lastLoggedError(logPath: string): string {
+/** The message of the last "error" entry runc wrote to its JSON log (go-runc's getLastRuntimeError), or why the log could not be read. */
+export function lastLoggedError(logPath: string): { msg: string; error?: string } {
   let text: string;
   try {
     text = fs.readFileSync(logPath, 'utf8');
-  } catch {
-    return '';
+  } catch (err) {
+    // Go's text for the failed open (the runtime never ran, e.g. it could not be found)
+    const code = (err as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? 'no such file or directory' : code === 'EACCES' ? 'permission denied' : (err as Error).message;
+    return { msg: '', error: `open ${logPath}: ${why}` };
   }
   let msg = '';
   for (const line of text.split('\n')) {
@@ -211,7 +216,7 @@ export function lastLoggedError(logPath: string): string {
       // not JSON (crun may log plain text)
     }
   }
-  return msg;
+  return { msg };
 }
 
 /** containerd's checkKillError: is this runtime kill failure "process already finished"? */

@@ -541,6 +541,37 @@ describe.skipIf(!canRun)(`tasks through ctr: berthd (${mode.name}) next to conta
     }
   });
 
+  it('--runc-binary is honoured; a missing one fails alike and leaks nothing', async () => {
+    // A runc wrapper that records each command it runs, then execs the real runc.
+    const wrapper = path.join(tmp.path, `runc-wrapper-${mode.tag}`);
+    const calls = `${wrapper}.calls`;
+    fs.writeFileSync(wrapper, `#!/bin/sh\nfor a in "$@"; do case $a in create|start|delete|kill) echo "$a" >> '${calls}';; esac; done\nexec ${RUNC} "$@"\n`, { mode: 0o755 });
+    const ids = new Map<Side, string>([
+      [B, track(B, uid('rbin'))],
+      [C, track(C, uid('rbin'))],
+    ]);
+    fs.rmSync(calls, { force: true });
+    const r = await run(B, ['run', '--rm', '--runc-binary', wrapper, IMAGE, ids.get(B) as string, 'sh', '-c', 'echo via-wrapper; exit 6']);
+    expect(r.code).toBe(6);
+    expect(r.stdout).toBe('via-wrapper\n');
+    const seen = fs.readFileSync(calls, 'utf8').split('\n').filter(Boolean);
+    expect(seen).toEqual(expect.arrayContaining(['create', 'start', 'delete']));
+    expectNoLeaks(B, ids.get(B) as string);
+
+    const missing = new Map<Side, string>([
+      [B, track(B, uid('rbinx'))],
+      [C, track(C, uid('rbinx'))],
+    ]);
+    const nos = await both((s) => run(s, ['run', '--rm', '--runc-binary', '/nonexistent/runc', IMAGE, missing.get(s) as string, 'true']));
+    expect(nos[0].code).toBe(nos[1].code);
+    expect(nos[0].code).not.toBe(0);
+    expect(nos[0].stderr).toContain('/nonexistent/runc');
+    const clean = (s: Side, t: string): string => norm(s, t.split(s.bundles).join('<BUNDLES>'), [missing.get(s) as string]);
+    expect(clean(B, nos[0].stderr)).toBe(clean(C, nos[1].stderr));
+    expectNoLeaks(B, missing.get(B) as string);
+    expect((await ok(B, ['task', 'ls'])).stdout).not.toContain(missing.get(B));
+  });
+
   it('task attach reopens the stdio of a running task; checkpoint fails alike (CRIU cannot dump in this VM)', async () => {
     const ids = new Map<Side, string>([
       [B, track(B, uid('att'))],
