@@ -80,12 +80,14 @@ export class Daemon {
       let scheduleGc = (): void => undefined;
       const content = new NamespacedContentStore(db, local, () => scheduleGc());
       const backends = await openSnapshotters(cfg, log, plugins);
-      const snapshotters = new SnapshotterRegistry(db, backends, () => scheduleGc());
+      const collector = new GarbageCollector(db, content, local, backends);
+      // A backend snapshot whose removal failed is left to the collector's backend sweep.
+      const snapshotters = new SnapshotterRegistry(db, backends, () => {
+        collector.snapshotOrphaned();
+        scheduleGc();
+      });
       const exchange = new Exchange(unpackAny);
-      const gc = new GcScheduler(
-        metadataCollector(new GarbageCollector(db, content, local, backends)),
-        log.with({ component: 'gc' }),
-      );
+      const gc = new GcScheduler(metadataCollector(collector), log.with({ component: 'gc' }));
       scheduleGc = () => gc.schedule();
       tasks = new TaskManager({
         stateDir: join(cfg.state, 'tasks'),

@@ -52,6 +52,7 @@ export class GcScheduler {
       const { removed } = await this.collect();
       const ms = Number(process.hrtime.bigint() - started) / 1e6;
       if (removed > 0) this.log.info('garbage collected', { removed, ms: Math.round(ms * 100) / 100 });
+      else this.log.debug('garbage collection pass', { ms: Math.round(ms * 100) / 100 });
     } catch (err) {
       this.log.error('garbage collection failed', { error: err as Error });
     }

@@ -123,6 +123,8 @@ export interface CommitInfo {
   changes: number;
   /** How many keys the transaction deleted (GC scheduling keys off this). */
   deletions: number;
+  /** The deleted keys. */
+  deleted: readonly string[];
 }
 
 /**
@@ -236,9 +238,11 @@ export class MetadataDB {
       try {
         // sync: on disk before anyone hears "done", as with containerd's bolt commits.
         await this.level.batch(ops, { sync: true });
-        group.waiters.forEach((w) => w.resolve());
-        const info = { changes: ops.length, deletions: ops.filter((o) => o.type === 'del').length };
+        // Listeners first: whoever waits on this commit then sees their effect.
+        const deleted = ops.filter((o) => o.type === 'del').map((o) => o.key);
+        const info: CommitInfo = { changes: ops.length, deletions: deleted.length, deleted };
         for (const l of this.commitListeners) l(info);
+        group.waiters.forEach((w) => w.resolve());
       } catch (err) {
         // The disk refused the batch: nobody in this group was acknowledged. Their writes
         // leave memory too, so later transactions stop seeing them.

@@ -188,13 +188,40 @@ async function collectNamespace(
   }
 }
 
+/** Deleted keys after which blobs or ingests on disk may have no owner: a content
+ * record, or a namespace (its ingest records went with it). Commits and aborts delete
+ * ingest records too, but leave nothing behind on disk. */
+function ownerGone(key: string): boolean {
+  return /^v1\/[^/]+\/content\//.test(key) || key.startsWith(namespaceIndexPrefix);
+}
+
 export class GarbageCollector {
+  /**
+   * Whether the next pass must look past the metadata, as containerd's dirty flags: at
+   * the disk (blobs and ingests lose their owner only when a content record or a
+   * namespace goes) and at the backend snapshotters (a snapshot loses its record without being
+   * removed only when its removal failed). The first pass does both: a crash can leave
+   * either behind. A pass that needs neither is one metadata transaction.
+   */
+  private contentDirty = true;
+  private snapshotsDirty = true;
+
   constructor(
     private readonly db: MetadataDB,
     private readonly content: NamespacedContentStore,
     private readonly local: ContentStore,
     private readonly snapshotters: ReadonlyMap<string, SnapshotterBackend> = new Map(),
-  ) {}
+  ) {
+    db.onCommit((info) => {
+      if (!this.contentDirty && info.deleted.some(ownerGone)) this.contentDirty = true;
+    });
+  }
+
+  /** A backend snapshot lost its record but could not be removed: the next pass sweeps
+   * the backends. */
+  snapshotOrphaned(): void {
+    this.snapshotsDirty = true;
+  }
 
   async collect(): Promise<GcResult> {
     const result: GcResult = { leases: 0, content: 0, ingests: 0, blobs: 0, snapshots: 0 };
@@ -206,23 +233,40 @@ export class GarbageCollector {
         await collectNamespace(tx, dec(k.slice(namespaceIndexPrefix.length)), now, result, abortRefs, doomed);
       }
     });
-    await this.removeSnapshots(doomed);
-    for (const ref of abortRefs) {
-      try {
-        await this.local.abort(ref);
-      } catch (err) {
-        if (!(err instanceof NotFoundError)) throw err;
+    // The transaction is on disk and its own deletions have marked the flags; what is
+    // deleted from here on marks them for the next pass.
+    const sweepSnapshots = this.snapshotsDirty || doomed.length > 0;
+    const sweepContent = this.contentDirty;
+    this.snapshotsDirty = false;
+    this.contentDirty = false;
+    try {
+      if (sweepSnapshots) await this.removeSnapshots(doomed);
+      for (const ref of abortRefs) {
+        try {
+          await this.local.abort(ref);
+        } catch (err) {
+          if (!(err instanceof NotFoundError)) throw err;
+        }
       }
+      if (sweepContent) result.blobs = await this.sweepDisk();
+    } catch (err) {
+      if (sweepSnapshots) this.snapshotsDirty = true;
+      if (sweepContent) this.contentDirty = true;
+      throw err;
     }
-    result.blobs = await this.sweepDisk();
     return result;
   }
 
   /** Remove backend snapshots whose records are gone, children before parents, then any
-   * backend snapshot no record points at (left by a crash or a namespace removal). */
+   * backend snapshot no record points at (left by a crash or a namespace removal). A
+   * removal that fails (still mounted, say) is retried by a later pass. */
   private async removeSnapshots(doomed: DoomedSnapshot[]): Promise<void> {
+    const failed = (): undefined => {
+      this.snapshotsDirty = true;
+      return undefined;
+    };
     for (const d of doomed.sort((a, b) => b.depth - a.depth)) {
-      await this.snapshotters.get(d.snapshotter)?.remove(d.bkey).catch(() => undefined);
+      await this.snapshotters.get(d.snapshotter)?.remove(d.bkey).catch(failed);
     }
     if (this.snapshotters.size === 0) return;
     const referenced = new Set<string>();
@@ -240,8 +284,8 @@ export class GarbageCollector {
         return d;
       };
       for (const name of all.keys()) if (!referenced.has(name)) orphans.push({ name, depth: depthOf(name) });
-      for (const o of orphans.sort((a, b) => b.depth - a.depth)) await backend.remove(o.name).catch(() => undefined);
-      await backend.cleanup().catch(() => undefined);
+      for (const o of orphans.sort((a, b) => b.depth - a.depth)) await backend.remove(o.name).catch(failed);
+      await backend.cleanup().catch(failed);
     }
   }
 

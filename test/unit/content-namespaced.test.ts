@@ -10,6 +10,7 @@ import { LeaseStore } from '../../src/metadata/leases';
 import { ImageStore } from '../../src/metadata/images';
 import { ContainerStore } from '../../src/metadata/containers';
 import { GarbageCollector } from '../../src/metadata/gc';
+import { NamespaceStore } from '../../src/metadata/namespaces';
 import { AlreadyExistsError, NotFoundError } from '../../src/errdefs/errors';
 import { contentStoreConformance, sha256, writeBlob } from './content-conformance';
 
@@ -146,6 +147,37 @@ describe('namespaced content: visibility, sharing, leases, GC', () => {
     expect(r.blobs).toBe(4);
     expect(existsSync(blobPath(layer.digest))).toBe(false);
     expect(existsSync(blobPath(rooted.digest))).toBe(true);
+  });
+
+  it('after the first pass, the disk is swept only once a content record went', async () => {
+    const v = content.view('ns');
+    const root = { 'containerd.io/gc.root': '1' };
+    const kept = await writeBlob(v, 'k', Buffer.from('kept'), root);
+    const gone = await writeBlob(v, 'g', Buffer.from('gone'), root);
+    await gc.collect(); // the first pass sweeps the disk whatever happened before
+    // A blob no namespace records, put there behind the metadata's back: a pass that
+    // deleted nothing does not look at the disk.
+    const stray = Buffer.from('stray');
+    await fsp.writeFile(blobPath(sha256(stray)), stray);
+    expect((await gc.collect()).blobs).toBe(0);
+    expect(existsSync(blobPath(sha256(stray)))).toBe(true);
+    // Content.Delete drops a record: the next pass sweeps.
+    await v.delete(gone.digest);
+    expect((await gc.collect()).blobs).toBe(2);
+    expect(existsSync(blobPath(sha256(stray)))).toBe(false);
+    expect(existsSync(blobPath(gone.digest))).toBe(false);
+    expect(existsSync(blobPath(kept.digest))).toBe(true);
+  });
+
+  it('deleting a namespace sweeps the ingests it left on disk', async () => {
+    await gc.collect();
+    const w = await content.view('tmp').writer({ ref: 'half' });
+    await w.write(Buffer.from('half'), 0);
+    await w.close();
+    expect((await local.listStatuses([])).length).toBe(1);
+    await new NamespaceStore(db).delete('tmp');
+    await gc.collect();
+    expect(await local.listStatuses([])).toEqual([]);
   });
 
   it('a blob another namespace still records stays on disk', async () => {

@@ -31,10 +31,10 @@ async function openEnv(): Promise<Env> {
   const db = await MetadataDB.open(join(dir, 'meta'));
   const backend = await OverlaySnapshotter.open(join(dir, 'snapshots', 'overlayfs'));
   const backends = new Map([['overlayfs', backend]]);
-  const registry = new SnapshotterRegistry(db, backends);
   const local = await LocalContentStore.open(join(dir, 'content'));
   const content = new NamespacedContentStore(db, local);
   const gc = new GarbageCollector(db, content, local, backends);
+  const registry = new SnapshotterRegistry(db, backends, () => gc.snapshotOrphaned());
   return {
     dir,
     db,
@@ -105,6 +105,37 @@ describe('namespaced snapshots', () => {
     for await (const i of env.backend.list([])) backendNames.push(i.name);
     expect(backendNames).toHaveLength(2);
     await expect(sn.stat('orphan')).rejects.toThrow(NotFoundError);
+  });
+
+  it('after the first pass, GC sweeps the backends only once a removal failed', async () => {
+    const sn = env.registry.get('overlayfs').view('ns');
+    await env.gc.collect();
+    // Behind the metadata's back: a pass that removed nothing does not look at backends.
+    await env.backend.prepare('stray/1/x', '');
+    await env.gc.collect();
+    const backendNames = async (): Promise<string[]> => {
+      const out: string[] = [];
+      for await (const i of env.backend.list([])) out.push(i.name);
+      return out.sort();
+    };
+    expect(await backendNames()).toEqual(['stray/1/x']);
+    // The record goes, the backend refuses (say, still mounted): the next pass retries.
+    await sn.prepare('busy', '');
+    const remove = env.backend.remove.bind(env.backend);
+    env.backend.remove = async () => {
+      throw new Error('device or resource busy');
+    };
+    try {
+      await sn.remove('busy');
+    } finally {
+      env.backend.remove = remove;
+    }
+    await expect(sn.stat('busy')).rejects.toThrow(NotFoundError);
+    expect(await backendNames()).toHaveLength(2);
+    await env.gc.collect();
+    expect(await backendNames()).toEqual([]);
+    await env.backend.drained();
+    expect(await fsp.readdir(join(env.dir, 'snapshots', 'overlayfs', 'snapshots'))).toEqual([]);
   });
 
   it('GC removes backend snapshots no record points at', async () => {
