@@ -1,0 +1,206 @@
+// HPACK (RFC 7541) for berth's HTTP/2 server: a full decoder (clients index headers into
+// the dynamic table and Huffman-code their strings) and a minimal encoder (literals
+// without indexing, Huffman never), which is all a gRPC server needs to answer.
+import { HUFFMAN_CODES, HUFFMAN_LENGTHS, STATIC_TABLE } from './hpack-tables';
+
+export class HpackError extends Error {}
+
+/** Huffman decoding trie, built once: node i has children zero[i]/one[i] (0 = none), leaf sym[i] >= 0. */
+const trie = (() => {
+  const zero = [0];
+  const one = [0];
+  const sym = [-1];
+  for (let s = 0; s < 256; s++) {
+    const code = HUFFMAN_CODES[s] as number;
+    const len = HUFFMAN_LENGTHS[s] as number;
+    let node = 0;
+    for (let b = len - 1; b >= 0; b--) {
+      const bit = (code >>> b) & 1;
+      const next = bit ? one : zero;
+      let child = next[node] as number;
+      if (child === 0) {
+        child = sym.length;
+        zero.push(0);
+        one.push(0);
+        sym.push(-1);
+        next[node] = child;
+      }
+      node = child;
+    }
+    sym[node] = s;
+  }
+  return { zero: Int32Array.from(zero), one: Int32Array.from(one), sym: Int16Array.from(sym) };
+})();
+
+export function huffmanDecode(src: Buffer): Buffer {
+  const out = Buffer.allocUnsafe(src.length * 2); // codes are >= 5 bits: at most 8/5 symbols per byte
+  let n = 0;
+  let node = 0;
+  let depth = 0; // bits consumed since the last symbol
+  let allOnes = true;
+  for (let i = 0; i < src.length; i++) {
+    const byte = src[i] as number;
+    for (let b = 7; b >= 0; b--) {
+      const bit = (byte >>> b) & 1;
+      node = bit ? (trie.one[node] as number) : (trie.zero[node] as number);
+      if (node === 0) throw new HpackError('invalid Huffman code');
+      depth++;
+      allOnes &&= bit === 1;
+      const s = trie.sym[node] as number;
+      if (s >= 0) {
+        out[n++] = s;
+        node = 0;
+        depth = 0;
+        allOnes = true;
+      }
+    }
+  }
+  // Padding: the most significant bits of EOS (all ones), fewer than 8.
+  if (depth > 7 || !allOnes) throw new HpackError('invalid Huffman padding');
+  return out.subarray(0, n);
+}
+
+interface Cursor {
+  buf: Buffer;
+  pos: number;
+}
+
+function readInt(c: Cursor, prefixBits: number): number {
+  if (c.pos >= c.buf.length) throw new HpackError('truncated integer');
+  const max = (1 << prefixBits) - 1;
+  let v = (c.buf[c.pos++] as number) & max;
+  if (v < max) return v;
+  let shift = 0;
+  for (;;) {
+    if (c.pos >= c.buf.length) throw new HpackError('truncated integer');
+    const b = c.buf[c.pos++] as number;
+    v += (b & 0x7f) * 2 ** shift;
+    shift += 7;
+    if (shift > 28) throw new HpackError('integer overflow');
+    if ((b & 0x80) === 0) return v;
+  }
+}
+
+function readString(c: Cursor): string {
+  if (c.pos >= c.buf.length) throw new HpackError('truncated string');
+  const huffman = ((c.buf[c.pos] as number) & 0x80) !== 0;
+  const len = readInt(c, 7);
+  if (c.pos + len > c.buf.length) throw new HpackError('truncated string');
+  const raw = c.buf.subarray(c.pos, c.pos + len);
+  c.pos += len;
+  return (huffman ? huffmanDecode(raw) : raw).toString('latin1');
+}
+
+/** One connection's decoding context (its dynamic table lives across header blocks). */
+export class HpackDecoder {
+  /** Newest first. */
+  private dynamic: Array<[string, string]> = [];
+  private size = 0;
+  private limit: number;
+
+  /** maxTableSize: the SETTINGS_HEADER_TABLE_SIZE this endpoint advertised. */
+  constructor(private readonly maxTableSize = 4096) {
+    this.limit = maxTableSize;
+  }
+
+  private entry(index: number): [string, string] {
+    if (index <= 0) throw new HpackError('index 0');
+    if (index < STATIC_TABLE.length) return STATIC_TABLE[index] as [string, string];
+    const e = this.dynamic[index - STATIC_TABLE.length];
+    if (!e) throw new HpackError(`index ${index} out of range`);
+    return e;
+  }
+
+  private evict(): void {
+    while (this.size > this.limit && this.dynamic.length > 0) {
+      const [n, v] = this.dynamic.pop() as [string, string];
+      this.size -= n.length + v.length + 32;
+    }
+  }
+
+  private add(name: string, value: string): void {
+    this.dynamic.unshift([name, value]);
+    this.size += name.length + value.length + 32;
+    this.evict();
+  }
+
+  /** Decodes one complete header block into [name, value] pairs, in order. */
+  decode(block: Buffer): Array<[string, string]> {
+    const c: Cursor = { buf: block, pos: 0 };
+    const out: Array<[string, string]> = [];
+    while (c.pos < block.length) {
+      const b = block[c.pos] as number;
+      if (b & 0x80) {
+        const [n, v] = this.entry(readInt(c, 7));
+        out.push([n, v]);
+      } else if (b & 0x40) {
+        const idx = readInt(c, 6);
+        const name = idx === 0 ? readString(c) : this.entry(idx)[0];
+        const value = readString(c);
+        this.add(name, value);
+        out.push([name, value]);
+      } else if (b & 0x20) {
+        const size = readInt(c, 5);
+        if (size > this.maxTableSize) throw new HpackError('table size update above the limit');
+        this.limit = size;
+        this.evict();
+      } else {
+        // literal without indexing (0000) or never indexed (0001)
+        const idx = readInt(c, 4);
+        const name = idx === 0 ? readString(c) : this.entry(idx)[0];
+        out.push([name, readString(c)]);
+      }
+    }
+    return out;
+  }
+}
+
+/** Static-table index of each name, for the encoder. */
+const NAME_INDEX = new Map<string, number>();
+STATIC_TABLE.forEach(([n], i) => {
+  if (i > 0 && !NAME_INDEX.has(n)) NAME_INDEX.set(n, i);
+});
+
+function writeInt(out: number[], v: number, prefixBits: number, first: number): void {
+  const max = (1 << prefixBits) - 1;
+  if (v < max) {
+    out.push(first | v);
+    return;
+  }
+  out.push(first | max);
+  v -= max;
+  while (v >= 0x80) {
+    out.push((v & 0x7f) | 0x80);
+    v = Math.floor(v / 128);
+  }
+  out.push(v);
+}
+
+function writeString(out: number[], s: string): void {
+  const bytes = Buffer.from(s, 'latin1');
+  writeInt(out, bytes.length, 7, 0);
+  for (const x of bytes) out.push(x);
+}
+
+/**
+ * Encodes headers without touching the peer's dynamic table: `:status: 200` indexed,
+ * everything else a literal without indexing (with the static table's name index when
+ * there is one).
+ */
+export function encodeHeaders(headers: ReadonlyArray<readonly [string, string]>): Buffer {
+  const out: number[] = [];
+  for (const [name, value] of headers) {
+    if (name === ':status' && value === '200') {
+      out.push(0x88);
+      continue;
+    }
+    const idx = NAME_INDEX.get(name);
+    if (idx !== undefined) writeInt(out, idx, 4, 0);
+    else {
+      out.push(0);
+      writeString(out, name);
+    }
+    writeString(out, value);
+  }
+  return Buffer.from(out);
+}

@@ -1,0 +1,237 @@
+// The call objects handed to service handlers: the parts of grpc-js's ServerUnaryCall,
+// ServerWritableStream and ServerDuplexStream that berth's handlers use (request,
+// metadata, getDeadline, cancelled, 'cancelled'/'close'/'drain', write/end, emit('error')
+// to fail the call, sendMetadata, async iteration of requests), over one H2Stream.
+import { EventEmitter } from 'node:events';
+import { Duplex, Writable } from 'node:stream';
+import { Metadata, status as Status } from '@grpc/grpc-js';
+import { H2_ERROR, type H2Stream } from './http2-connection';
+
+/** A status for the client: what handlers pass to callbacks or emit as 'error'. */
+export interface CallStatus {
+  code?: number;
+  details?: string;
+  message?: string;
+  metadata?: Metadata;
+}
+
+const RESPONSE_HEADERS: ReadonlyArray<readonly [string, string]> = [
+  [':status', '200'],
+  ['content-type', 'application/grpc'],
+];
+
+/** gRPC's grpc-message encoding: percent-encode bytes outside printable ASCII, and '%'. */
+export function encodeGrpcMessage(msg: string): string {
+  let out = '';
+  for (const b of Buffer.from(msg, 'utf8')) {
+    if (b >= 0x20 && b <= 0x7e && b !== 0x25) out += String.fromCharCode(b);
+    else out += `%${b.toString(16).toUpperCase().padStart(2, '0')}`;
+  }
+  return out;
+}
+
+/** The five-byte gRPC message prefix (uncompressed) and the message. */
+export function frameMessage(msg: Buffer): Buffer {
+  const out = Buffer.allocUnsafe(5 + msg.length);
+  out[0] = 0;
+  out.writeUInt32BE(msg.length, 1);
+  msg.copy(out, 5);
+  return out;
+}
+
+function statusTrailers(st: CallStatus, withHeaders: boolean): Array<[string, string]> {
+  const t: Array<[string, string]> = withHeaders ? RESPONSE_HEADERS.map(([k, v]) => [k, v]) : [];
+  const code = typeof st.code === 'number' ? st.code : Status.UNKNOWN;
+  t.push(['grpc-status', String(code)]);
+  const msg = st.details ?? st.message ?? '';
+  if (msg !== '') t.push(['grpc-message', encodeGrpcMessage(msg)]);
+  if (st.metadata) {
+    for (const [k, vs] of Object.entries(st.metadata.toHttp2Headers())) {
+      if (vs === undefined) continue;
+      for (const v of Array.isArray(vs) ? vs : [vs]) t.push([k, String(v)]);
+    }
+  }
+  return t;
+}
+
+/** What every call shares: the stream, its metadata, deadline, status and cancellation. */
+export class CallCore {
+  cancelled = false;
+  private finished = false;
+
+  constructor(
+    readonly stream: H2Stream,
+    readonly metadata: Metadata,
+    readonly deadline: number,
+    readonly maxSend: number,
+    private readonly onCancel: () => void,
+  ) {}
+
+  get done(): boolean {
+    return this.finished || this.stream.closed;
+  }
+
+  sendHeaders(): void {
+    if (!this.stream.headersSent) this.stream.respond(RESPONSE_HEADERS);
+  }
+
+  /** Serializes and writes one response message; false (and an error status) if too large. */
+  writeMessage(bytes: Buffer, cb?: () => void): boolean {
+    if (bytes.length > this.maxSend) {
+      this.finish({ code: Status.RESOURCE_EXHAUSTED, details: `grpc: trying to send message larger than max (${bytes.length} vs. ${this.maxSend})` });
+      cb?.();
+      return false;
+    }
+    this.sendHeaders();
+    this.stream.write(frameMessage(bytes), cb);
+    return true;
+  }
+
+  /** Ends the call with a status (trailers-only when nothing was sent yet). */
+  finish(st: CallStatus): void {
+    if (this.done) return;
+    this.finished = true;
+    this.stream.end(statusTrailers(st, !this.stream.headersSent));
+  }
+
+  /** The client reset the stream or went away. */
+  cancel(): void {
+    if (this.cancelled) return;
+    this.cancelled = true;
+    this.finished = true;
+    this.onCancel();
+  }
+
+  getDeadline(): Date | number {
+    return Number.isFinite(this.deadline) ? new Date(this.deadline) : Infinity;
+  }
+}
+
+export class UnaryCall<Req> extends EventEmitter {
+  constructor(readonly core: CallCore, readonly request: Req) {
+    super();
+  }
+  get metadata(): Metadata {
+    return this.core.metadata;
+  }
+  get cancelled(): boolean {
+    return this.core.cancelled;
+  }
+  getDeadline(): Date | number {
+    return this.core.getDeadline();
+  }
+  getPeer(): string {
+    return 'unix';
+  }
+  sendMetadata(_md: Metadata): void {
+    this.core.sendHeaders();
+  }
+}
+
+type Serialize = (value: unknown) => Buffer;
+
+/** Server streaming: an object-mode Writable of responses. */
+export class WritableCall<Req> extends Writable {
+  constructor(readonly core: CallCore, readonly request: Req, private readonly serialize: Serialize) {
+    super({ objectMode: true, highWaterMark: 16 });
+    // Handlers fail a call with emit('error', status), as with grpc-js.
+    this.on('error', (err: CallStatus) => this.core.finish(err));
+  }
+  get metadata(): Metadata {
+    return this.core.metadata;
+  }
+  get cancelled(): boolean {
+    return this.core.cancelled;
+  }
+  getDeadline(): Date | number {
+    return this.core.getDeadline();
+  }
+  getPeer(): string {
+    return 'unix';
+  }
+  sendMetadata(_md: Metadata): void {
+    this.core.sendHeaders();
+  }
+  override _write(msg: unknown, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
+    if (this.core.done) return cb();
+    let bytes: Buffer;
+    try {
+      bytes = this.serialize(msg);
+    } catch (err) {
+      this.core.finish({ code: Status.INTERNAL, details: `grpc: error while marshaling: ${(err as Error).message}` });
+      return cb();
+    }
+    this.core.writeMessage(bytes, () => cb());
+  }
+  override _final(cb: (err?: Error | null) => void): void {
+    this.core.finish({ code: Status.OK });
+    cb();
+  }
+}
+
+/** Bidirectional streaming: requests are read (object mode), responses written. */
+export class DuplexCall extends Duplex {
+  /** Bytes received but not yet returned to the client's window. */
+  private unacked = 0;
+  private wantMore = true;
+
+  constructor(readonly core: CallCore, private readonly serialize: Serialize) {
+    super({ objectMode: true, readableHighWaterMark: 4, writableHighWaterMark: 16, allowHalfOpen: true });
+    this.on('error', (err: CallStatus) => this.core.finish(err));
+  }
+  get metadata(): Metadata {
+    return this.core.metadata;
+  }
+  get cancelled(): boolean {
+    return this.core.cancelled;
+  }
+  getDeadline(): Date | number {
+    return this.core.getDeadline();
+  }
+  getPeer(): string {
+    return 'unix';
+  }
+  sendMetadata(_md: Metadata): void {
+    this.core.sendHeaders();
+  }
+  /** Reading the requests to their end leaves the call open for the last responses
+   * (a plain for-await would destroy the stream once the client closed its side). */
+  override [Symbol.asyncIterator](): NodeJS.AsyncIterator<unknown> {
+    return this.iterator({ destroyOnReturn: false });
+  }
+  /** `n` bytes of DATA arrived: returned to the client's window now, or once the
+   * handler reads again (a paused reader is back-pressure). */
+  received(n: number): void {
+    this.unacked += n;
+    if (this.wantMore) this.ack();
+  }
+  /** A decoded request. */
+  deliver(msg: unknown): void {
+    this.wantMore = this.push(msg);
+  }
+  private ack(): void {
+    if (this.unacked > 0) this.core.stream.consumed(this.unacked);
+    this.unacked = 0;
+  }
+  override _read(): void {
+    this.wantMore = true;
+    this.ack();
+  }
+  override _write(msg: unknown, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
+    if (this.core.done) return cb();
+    let bytes: Buffer;
+    try {
+      bytes = this.serialize(msg);
+    } catch (err) {
+      this.core.finish({ code: Status.INTERNAL, details: `grpc: error while marshaling: ${(err as Error).message}` });
+      return cb();
+    }
+    this.core.writeMessage(bytes, () => cb());
+  }
+  override _final(cb: (err?: Error | null) => void): void {
+    this.core.finish({ code: Status.OK });
+    cb();
+  }
+}
+
+export { H2_ERROR };

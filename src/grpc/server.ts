@@ -1,0 +1,326 @@
+// berthd's gRPC server: services registered as with grpc-js (a ServiceDefinition and a
+// handler map), served over berth's own HTTP/2 connection code on a unix socket.
+// Status texts for transport-level failures are grpc-go's, since containerd is the
+// reference clients compare against.
+import * as net from 'node:net';
+import { Metadata, status as Status, type MethodDefinition, type ServiceDefinition, type UntypedServiceImplementation } from '@grpc/grpc-js';
+import { Http2ServerConnection, type H2Stream } from './http2-connection';
+import { CallCore, DuplexCall, UnaryCall, WritableCall, type CallStatus } from './server-call';
+
+export interface GrpcServerOptions {
+  maxReceiveMessageLength?: number;
+  maxSendMessageLength?: number;
+  /** Transport problems worth a log line (bad frames, socket errors). */
+  onError?: (err: Error) => void;
+}
+
+type AnyMethod = MethodDefinition<unknown, unknown>;
+type Handler = (...args: unknown[]) => void;
+
+interface Route {
+  def: AnyMethod;
+  handler: Handler;
+}
+
+/** Headers that are transport, not call metadata. */
+const RESERVED = new Set(['content-type', 'te', 'grpc-timeout', 'grpc-encoding', 'grpc-accept-encoding', 'content-length']);
+
+const TIMEOUT_UNITS: Record<string, number> = { H: 3_600_000, M: 60_000, S: 1000, m: 1, u: 0.001, n: 0.000001 };
+
+/** grpc-timeout ("100m", "5S", ...) → absolute deadline in ms since the epoch, or Infinity. */
+export function parseGrpcTimeout(v: string | undefined, now = Date.now()): number {
+  if (!v) return Infinity;
+  const m = /^(\d{1,8})([HMSmun])$/.exec(v);
+  if (!m) return Infinity;
+  return now + Number(m[1]) * (TIMEOUT_UNITS[m[2] as string] as number);
+}
+
+class TooLarge extends Error {
+  constructor(readonly size: number) {
+    super('message too large');
+  }
+}
+
+/** Splits DATA into length-prefixed gRPC messages. */
+class MessageReader {
+  private chunks: Buffer[] = [];
+  private size = 0;
+
+  constructor(private readonly max: number) {}
+
+  /** Complete messages in `data` (and before it); each with its wire size. */
+  push(data: Buffer): Array<{ bytes: Buffer; compressed: boolean; wire: number }> {
+    this.chunks.push(data);
+    this.size += data.length;
+    const out: Array<{ bytes: Buffer; compressed: boolean; wire: number }> = [];
+    while (this.size >= 5) {
+      if ((this.chunks[0] as Buffer).length < 5) this.chunks = [Buffer.concat(this.chunks)];
+      const head = this.chunks[0] as Buffer;
+      const len = head.readUInt32BE(1);
+      if (len > this.max) throw new TooLarge(len);
+      if (this.size < 5 + len) break;
+      const all = this.chunks.length === 1 ? head : Buffer.concat(this.chunks);
+      out.push({ bytes: all.subarray(5, 5 + len), compressed: all[0] === 1, wire: 5 + len });
+      const rest = all.subarray(5 + len);
+      this.chunks = rest.length > 0 ? [rest] : [];
+      this.size = rest.length;
+    }
+    return out;
+  }
+}
+
+export class GrpcServer {
+  private readonly routes = new Map<string, Route>();
+  private readonly serviceNames = new Set<string>();
+  private readonly listeners: net.Server[] = [];
+  private readonly connections = new Set<Http2ServerConnection>();
+  private shuttingDown = false;
+  private readonly maxRecv: number;
+  private readonly maxSend: number;
+  private onDrained: (() => void) | undefined;
+
+  constructor(private readonly opts: GrpcServerOptions = {}) {
+    this.maxRecv = opts.maxReceiveMessageLength ?? 4 * 1024 * 1024;
+    this.maxSend = opts.maxSendMessageLength ?? 2 ** 31 - 1;
+  }
+
+  addService(def: ServiceDefinition, impl: UntypedServiceImplementation): void {
+    for (const [name, m] of Object.entries(def) as Array<[string, AnyMethod]>) {
+      const handler = (impl[name] ?? (m.originalName ? impl[m.originalName] : undefined)) as Handler | undefined;
+      this.serviceNames.add(m.path.split('/')[1] ?? '');
+      if (!handler) continue;
+      this.routes.set(m.path, { def: m, handler });
+    }
+  }
+
+  /** Listens on a unix socket path (which must not exist). */
+  listen(path: string): Promise<void> {
+    const server = net.createServer((socket) => this.accept(socket));
+    return new Promise((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(path, () => {
+        server.off('error', reject);
+        server.on('error', (err) => this.opts.onError?.(err));
+        this.listeners.push(server);
+        resolve();
+      });
+    });
+  }
+
+  /** Stop accepting; let calls in flight finish (GOAWAY), then call back. */
+  tryShutdown(cb: () => void): void {
+    this.shuttingDown = true;
+    for (const l of this.listeners.splice(0)) l.close();
+    if (this.connections.size === 0) {
+      cb();
+      return;
+    }
+    this.onDrained = cb;
+    for (const c of this.connections) c.shutdown();
+  }
+
+  forceShutdown(): void {
+    this.shuttingDown = true;
+    for (const l of this.listeners.splice(0)) l.close();
+    for (const c of this.connections) c.destroy();
+  }
+
+  private accept(socket: net.Socket): void {
+    if (this.shuttingDown) {
+      socket.destroy();
+      return;
+    }
+    const conn: Http2ServerConnection = new Http2ServerConnection(socket, {
+      onStream: (s) => this.dispatch(s),
+      onClose: () => {
+        this.connections.delete(conn);
+        if (this.connections.size === 0 && this.onDrained) {
+          const cb = this.onDrained;
+          this.onDrained = undefined;
+          cb();
+        }
+      },
+      onError: (err) => {
+        // A client that goes away mid-call is routine.
+        if ((err as NodeJS.ErrnoException).code !== 'ECONNRESET' && (err as NodeJS.ErrnoException).code !== 'EPIPE') this.opts.onError?.(err);
+      },
+    });
+    this.connections.add(conn);
+  }
+
+  private fail(stream: H2Stream, st: CallStatus): void {
+    const core = new CallCore(stream, new Metadata(), Infinity, this.maxSend, () => undefined);
+    core.finish(st);
+  }
+
+  private dispatch(stream: H2Stream): void {
+    const path = stream.header(':path') ?? '';
+    const ct = stream.header('content-type') ?? '';
+    if (stream.header(':method') !== 'POST' || !ct.startsWith('application/grpc')) {
+      this.fail(stream, { code: Status.INTERNAL, details: `grpc: invalid gRPC request (method ${stream.header(':method') ?? ''}, content-type ${JSON.stringify(ct)})` });
+      return;
+    }
+    const route = this.routes.get(path);
+    if (!route) {
+      const [, service = '', method = ''] = path.split('/');
+      this.fail(stream, {
+        code: Status.UNIMPLEMENTED,
+        details: this.serviceNames.has(service) ? `unknown method ${method} for service ${service}` : `unknown service ${service}`,
+      });
+      return;
+    }
+    const encoding = stream.header('grpc-encoding');
+    if (encoding !== undefined && encoding !== 'identity') {
+      this.fail(stream, { code: Status.UNIMPLEMENTED, details: `grpc: Decompressor is not installed for grpc-encoding "${encoding}"` });
+      return;
+    }
+    const md = new Metadata();
+    for (const [k, vs] of stream.headers) {
+      if (k.startsWith(':') || RESERVED.has(k)) continue;
+      for (const v of vs) {
+        try {
+          if (k.endsWith('-bin')) md.add(k, Buffer.from(v, 'base64'));
+          else md.add(k, v);
+        } catch {
+          // a key grpc-js would refuse: not metadata a handler can use
+        }
+      }
+    }
+    const deadline = parseGrpcTimeout(stream.header('grpc-timeout'));
+    let onCancel: () => void = () => undefined;
+    const core = new CallCore(stream, md, deadline, this.maxSend, () => onCancel());
+    let timer: NodeJS.Timeout | undefined;
+    if (Number.isFinite(deadline)) {
+      timer = setTimeout(() => {
+        core.finish({ code: Status.DEADLINE_EXCEEDED, details: 'context deadline exceeded' });
+        core.cancel();
+      }, Math.max(0, deadline - Date.now()));
+      timer.unref();
+    }
+    const clear = (): void => {
+      if (timer) clearTimeout(timer);
+      timer = undefined;
+    };
+    stream.onReset = () => {
+      clear();
+      core.cancel();
+    };
+    const reader = new MessageReader(this.maxRecv);
+    const { def, handler } = route;
+
+    const decode = (m: { bytes: Buffer; compressed: boolean }): { ok: true; value: unknown } | { ok: false } => {
+      if (m.compressed) {
+        core.finish({ code: Status.INTERNAL, details: 'grpc: compressed flag set with identity or empty encoding' });
+        return { ok: false };
+      }
+      try {
+        return { ok: true, value: def.requestDeserialize(m.bytes) };
+      } catch (err) {
+        core.finish({ code: Status.INTERNAL, details: `grpc: error unmarshalling request: ${(err as Error).message}` });
+        return { ok: false };
+      }
+    };
+    const readMessages = (d: Buffer): Array<{ bytes: Buffer; compressed: boolean; wire: number }> | undefined => {
+      try {
+        return reader.push(d);
+      } catch (err) {
+        if (!(err instanceof TooLarge)) throw err;
+        core.finish({ code: Status.RESOURCE_EXHAUSTED, details: `grpc: received message larger than max (${err.size} vs. ${this.maxRecv})` });
+        stream.onData = () => undefined;
+        return undefined;
+      }
+    };
+    const serialize = (v: unknown): Buffer => def.responseSerialize(v);
+
+    if (def.requestStream && def.responseStream) {
+      const call = new DuplexCall(core, serialize);
+      onCancel = () => {
+        clear();
+        call.emit('cancelled');
+        call.destroy();
+      };
+      stream.onData = (d) => {
+        for (const m of readMessages(d) ?? []) {
+          const r = decode(m);
+          if (!r.ok) {
+            stream.onData = () => undefined;
+            return;
+          }
+          call.deliver(r.value);
+        }
+        call.received(d.length);
+      };
+      stream.onEnd = () => {
+        call.push(null);
+      };
+      call.once('close', clear);
+      this.invoke(core, () => handler(call));
+      return;
+    }
+    if (def.requestStream) {
+      this.fail(stream, { code: Status.UNIMPLEMENTED, details: `client streaming is not supported: ${path}` });
+      return;
+    }
+
+    // Unary and server streaming: one request, then the handler.
+    const requests: Array<{ bytes: Buffer; compressed: boolean; wire: number }> = [];
+    stream.onData = (d) => {
+      // Bytes are returned to the client's window as they arrive: a request is bounded by
+      // the size limit, and one larger than the window must still get through.
+      stream.consumed(d.length);
+      for (const m of readMessages(d) ?? []) requests.push(m);
+    };
+    stream.onEnd = () => {
+      if (core.done) return;
+      if (requests.length !== 1) {
+        core.finish({ code: Status.INTERNAL, details: requests.length === 0 ? 'grpc: server received no request message' : 'grpc: server received more than one request message' });
+        return;
+      }
+      const r = decode(requests[0] as { bytes: Buffer; compressed: boolean });
+      if (!r.ok) return;
+      if (def.responseStream) {
+        const call = new WritableCall(core, r.value, serialize);
+        onCancel = () => {
+          clear();
+          call.emit('cancelled');
+          call.destroy();
+        };
+        call.once('close', clear);
+        this.invoke(core, () => handler(call));
+        return;
+      }
+      const call = new UnaryCall(core, r.value);
+      onCancel = () => {
+        clear();
+        call.emit('cancelled');
+      };
+      this.invoke(core, () =>
+        handler(call, (err: CallStatus | null, value?: unknown) => {
+          clear();
+          if (core.done) return;
+          if (err) {
+            core.finish(err);
+            return;
+          }
+          let bytes: Buffer;
+          try {
+            bytes = serialize(value);
+          } catch (e) {
+            core.finish({ code: Status.INTERNAL, details: `grpc: error while marshaling: ${(e as Error).message}` });
+            return;
+          }
+          if (core.writeMessage(bytes)) core.finish({ code: Status.OK });
+        }),
+      );
+    };
+  }
+
+  /** Runs a handler; a synchronous throw is the call's Unknown status, not the server's. */
+  private invoke(core: CallCore, fn: () => void): void {
+    try {
+      fn();
+    } catch (err) {
+      core.finish({ code: Status.UNKNOWN, details: (err as Error).message });
+    }
+  }
+}

@@ -1,0 +1,291 @@
+// berth's HTTP/2 gRPC server (src/grpc), driven by grpc-js's client: unary, server and
+// bidirectional streaming, flow control with messages larger than every window, status
+// codes and messages (incl. non-ASCII), metadata both ways, deadlines, cancellation,
+// size limits, unknown methods, graceful shutdown with a call in flight. HPACK against
+// the examples of RFC 7541 Appendix C.
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  Metadata,
+  credentials,
+  makeGenericClientConstructor,
+  status,
+  type Client,
+  type ServiceDefinition,
+  type ServiceError,
+  type ClientReadableStream,
+  type ClientDuplexStream,
+  type ServerUnaryCall,
+  type ServerWritableStream,
+  type ServerDuplexStream,
+  type sendUnaryData,
+  type UntypedServiceImplementation,
+} from '@grpc/grpc-js';
+import { GrpcServer, parseGrpcTimeout } from '../../src/grpc/server';
+import { HpackDecoder, encodeHeaders, huffmanDecode } from '../../src/grpc/hpack';
+import { encodeGrpcMessage } from '../../src/grpc/server-call';
+
+const id = (b: Buffer): Buffer => b;
+const method = (name: string, requestStream: boolean, responseStream: boolean) => ({
+  path: `/test.Echo/${name}`,
+  requestStream,
+  responseStream,
+  requestSerialize: id,
+  requestDeserialize: id,
+  responseSerialize: id,
+  responseDeserialize: id,
+  originalName: name,
+});
+const DEF = {
+  Echo: method('Echo', false, false),
+  Fail: method('Fail', false, false),
+  Slow: method('Slow', false, false),
+  Many: method('Many', false, true),
+  Chat: method('Chat', true, true),
+  Missing: method('Missing', false, false),
+} as unknown as ServiceDefinition;
+
+let cancelledSeen = 0;
+const impl: UntypedServiceImplementation = {
+  Echo: (call: ServerUnaryCall<Buffer, Buffer>, cb: sendUnaryData<Buffer>) => {
+    const tag = call.metadata.get('x-tag')[0];
+    cb(null, Buffer.concat([Buffer.from(`${typeof tag === 'string' ? tag : ''}:`), call.request]));
+  },
+  Fail: (call: ServerUnaryCall<Buffer, Buffer>, cb: sendUnaryData<Buffer>) => {
+    const md = new Metadata();
+    md.add('x-why', 'because');
+    cb({ code: status.NOT_FOUND, details: call.request.toString(), metadata: md } as ServiceError);
+  },
+  Slow: (call: ServerUnaryCall<Buffer, Buffer>, cb: sendUnaryData<Buffer>) => {
+    const t = setTimeout(() => cb(null, Buffer.from('late')), 2000);
+    call.on('cancelled', () => {
+      cancelledSeen++;
+      clearTimeout(t);
+    });
+  },
+  Many: (call: ServerWritableStream<Buffer, Buffer>) => {
+    const n = call.request.readUInt32BE(0);
+    const size = call.request.readUInt32BE(4);
+    let i = 0;
+    const next = (): void => {
+      while (i < n) {
+        const b = Buffer.alloc(size, i % 251);
+        i++;
+        if (!call.write(b)) {
+          call.once('drain', next);
+          return;
+        }
+      }
+      call.end();
+    };
+    call.on('cancelled', () => cancelledSeen++);
+    next();
+  },
+  Chat: (call: ServerDuplexStream<Buffer, Buffer>) => {
+    void (async () => {
+      let total = 0;
+      for await (const m of call as AsyncIterable<Buffer>) {
+        total += m.length;
+        call.write(Buffer.from(String(m.length)));
+      }
+      call.write(Buffer.from(`total ${total}`));
+      call.end();
+    })();
+  },
+};
+
+let dir: string;
+let sock: string;
+let server: GrpcServer;
+let client: Client & Record<string, (...args: unknown[]) => unknown>;
+
+function unary(name: string, req: Buffer, md = new Metadata(), opts: { deadline?: number } = {}): Promise<{ err: ServiceError | null; res?: Buffer }> {
+  return new Promise((resolve) => {
+    (client[name] as (r: Buffer, md: Metadata, o: object, cb: (e: ServiceError | null, r?: Buffer) => void) => void)(req, md, opts, (err, res) => resolve({ err, res }));
+  });
+}
+
+beforeAll(async () => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-grpc-'));
+  sock = path.join(dir, 's.sock');
+  server = new GrpcServer({ maxReceiveMessageLength: 8 * 1024 * 1024, maxSendMessageLength: 8 * 1024 * 1024 });
+  server.addService(DEF, impl);
+  await server.listen(sock);
+  const Ctor = makeGenericClientConstructor(DEF, 'Echo');
+  client = new Ctor(`unix://${sock}`, credentials.createInsecure(), { 'grpc.max_receive_message_length': -1 }) as typeof client;
+});
+
+afterAll(async () => {
+  client?.close();
+  await new Promise<void>((r) => server.tryShutdown(r));
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+describe('GrpcServer', () => {
+  it('answers unary calls with the request metadata', async () => {
+    const md = new Metadata();
+    md.add('x-tag', 'abc');
+    const r = await unary('Echo', Buffer.from('hello'), md);
+    expect(r.err).toBeNull();
+    expect(r.res?.toString()).toBe('abc:hello');
+    const many = await Promise.all(Array.from({ length: 200 }, (_, i) => unary('Echo', Buffer.from(String(i)))));
+    expect(many.map((x) => x.res?.toString())).toEqual(Array.from({ length: 200 }, (_, i) => `:${i}`));
+  });
+
+  it('moves messages larger than every flow-control window both ways', async () => {
+    const big = Buffer.alloc(6 * 1024 * 1024 + 7, 0x5a);
+    const r = await unary('Echo', big);
+    expect(r.err).toBeNull();
+    expect(r.res?.length).toBe(big.length + 1);
+    expect(r.res?.subarray(1).equals(big)).toBe(true);
+  });
+
+  it('passes status codes, non-ASCII messages and trailing metadata', async () => {
+    const r = await unary('Fail', Buffer.from('no such thing: ünïcode % 100'));
+    expect(r.err?.code).toBe(status.NOT_FOUND);
+    expect(r.err?.details).toBe('no such thing: ünïcode % 100');
+    expect(r.err?.metadata.get('x-why')).toEqual(['because']);
+    expect(encodeGrpcMessage('a%b\n')).toBe('a%25b%0A');
+  });
+
+  it('refuses oversized requests with RESOURCE_EXHAUSTED and keeps serving', async () => {
+    const r = await unary('Echo', Buffer.alloc(9 * 1024 * 1024));
+    expect(r.err?.code).toBe(status.RESOURCE_EXHAUSTED);
+    expect(r.err?.details).toMatch(/received message larger than max \(9437184 vs\. 8388608\)/);
+    expect((await unary('Echo', Buffer.from('x'))).res?.toString()).toBe(':x');
+  });
+
+  it('answers unknown methods like grpc-go', async () => {
+    const r = await unary('Missing', Buffer.from('x'));
+    expect(r.err?.code).toBe(status.UNIMPLEMENTED);
+    expect(r.err?.details).toBe('unknown method Missing for service test.Echo');
+  });
+
+  it('enforces deadlines and reports client cancellation to the handler', async () => {
+    const before = cancelledSeen;
+    const r = await unary('Slow', Buffer.from('x'), new Metadata(), { deadline: Date.now() + 100 });
+    expect(r.err?.code).toBe(status.DEADLINE_EXCEEDED);
+    const call = (client.Slow as (r: Buffer, cb: (e: ServiceError | null) => void) => { cancel(): void })(Buffer.from('x'), () => undefined);
+    await new Promise((res) => setTimeout(res, 50));
+    call.cancel();
+    for (let i = 0; i < 50 && cancelledSeen < before + 2; i++) await new Promise((res) => setTimeout(res, 20));
+    expect(cancelledSeen).toBe(before + 2);
+    expect(parseGrpcTimeout('100m', 1000)).toBe(1100);
+    expect(parseGrpcTimeout('2S', 0)).toBe(2000);
+    expect(parseGrpcTimeout('bogus')).toBe(Infinity);
+  });
+
+  it('streams many messages with back-pressure, and stops when the client cancels', async () => {
+    const req = Buffer.alloc(8);
+    req.writeUInt32BE(300, 0);
+    req.writeUInt32BE(64 * 1024, 4);
+    const got = await new Promise<Buffer[]>((resolve, reject) => {
+      const s = (client.Many as (r: Buffer) => ClientReadableStream<Buffer>)(req);
+      const out: Buffer[] = [];
+      s.on('data', (b: Buffer) => out.push(b));
+      s.on('error', reject);
+      s.on('end', () => resolve(out));
+    });
+    expect(got).toHaveLength(300);
+    expect(got.every((b, i) => b.length === 64 * 1024 && b[0] === i % 251)).toBe(true);
+
+    const before = cancelledSeen;
+    req.writeUInt32BE(100_000, 0);
+    await new Promise<void>((resolve) => {
+      const s = (client.Many as (r: Buffer) => ClientReadableStream<Buffer>)(req);
+      let n = 0;
+      s.on('data', () => {
+        if (++n === 5) s.cancel();
+      });
+      s.on('error', (e: ServiceError) => {
+        expect(e.code).toBe(status.CANCELLED);
+        resolve();
+      });
+    });
+    for (let i = 0; i < 50 && cancelledSeen === before; i++) await new Promise((res) => setTimeout(res, 20));
+    expect(cancelledSeen).toBe(before + 1);
+  });
+
+  it('runs bidirectional streams to the end', async () => {
+    const replies = await new Promise<string[]>((resolve, reject) => {
+      const s = (client.Chat as () => ClientDuplexStream<Buffer, Buffer>)();
+      const out: string[] = [];
+      s.on('data', (b: Buffer) => out.push(b.toString()));
+      s.on('error', reject);
+      s.on('end', () => resolve(out));
+      for (const n of [1, 100_000, 3 * 1024 * 1024]) s.write(Buffer.alloc(n));
+      s.end();
+    });
+    expect(replies).toEqual(['1', '100000', String(3 * 1024 * 1024), `total ${1 + 100_000 + 3 * 1024 * 1024}`]);
+  });
+
+  it('shuts down gracefully: a call in flight completes, new connections are refused', async () => {
+    const s2 = new GrpcServer();
+    const sock2 = path.join(dir, 's2.sock');
+    let finish!: () => void;
+    s2.addService(DEF, {
+      ...impl,
+      Slow: (_call: ServerUnaryCall<Buffer, Buffer>, cb: sendUnaryData<Buffer>) => {
+        finish = () => cb(null, Buffer.from('done'));
+      },
+    });
+    await s2.listen(sock2);
+    const Ctor = makeGenericClientConstructor(DEF, 'Echo');
+    const c2 = new Ctor(`unix://${sock2}`, credentials.createInsecure()) as typeof client;
+    const pending = new Promise<{ err: ServiceError | null; res?: Buffer }>((resolve) =>
+      (c2.Slow as (r: Buffer, cb: (e: ServiceError | null, r?: Buffer) => void) => void)(Buffer.from('x'), (err, res) => resolve({ err, res })),
+    );
+    for (let i = 0; i < 50 && !finish; i++) await new Promise((res) => setTimeout(res, 10));
+    let stopped = false;
+    s2.tryShutdown(() => (stopped = true));
+    await new Promise((res) => setTimeout(res, 50));
+    expect(stopped).toBe(false);
+    finish();
+    const r = await pending;
+    expect(r.res?.toString()).toBe('done');
+    c2.close();
+    for (let i = 0; i < 100 && !stopped; i++) await new Promise((res) => setTimeout(res, 10));
+    expect(stopped).toBe(true);
+  });
+});
+
+describe('HPACK', () => {
+  it('decodes the RFC 7541 Appendix C.4 requests (Huffman, dynamic table across blocks)', () => {
+    const d = new HpackDecoder();
+    const hex = (s: string): Buffer => Buffer.from(s.replace(/\s+/g, ''), 'hex');
+    expect(d.decode(hex('8286 8441 8cf1 e3c2 e5f2 3a6b a0ab 90f4 ff'))).toEqual([
+      [':method', 'GET'],
+      [':scheme', 'http'],
+      [':path', '/'],
+      [':authority', 'www.example.com'],
+    ]);
+    expect(d.decode(hex('8286 84be 5886 a8eb 1064 9cbf'))).toEqual([
+      [':method', 'GET'],
+      [':scheme', 'http'],
+      [':path', '/'],
+      [':authority', 'www.example.com'],
+      ['cache-control', 'no-cache'],
+    ]);
+    expect(d.decode(hex('8287 85bf 4088 25a8 49e9 5ba9 7d7f 8925 a849 e95b b8e8 b4bf'))).toEqual([
+      [':method', 'GET'],
+      [':scheme', 'https'],
+      [':path', '/index.html'],
+      [':authority', 'www.example.com'],
+      ['custom-key', 'custom-value'],
+    ]);
+    expect(huffmanDecode(hex('f1e3 c2e5 f23a 6ba0 ab90 f4ff')).toString()).toBe('www.example.com');
+    expect(() => huffmanDecode(hex('f1e3 c2e5 f23a 6ba0 ab90 f4ff ff'))).toThrow(/padding/);
+  });
+
+  it('encodes what it decodes', () => {
+    const h: Array<[string, string]> = [
+      [':status', '200'],
+      ['content-type', 'application/grpc'],
+      ['grpc-status', '5'],
+      ['grpc-message', 'x'.repeat(300)],
+    ];
+    expect(new HpackDecoder().decode(encodeHeaders(h))).toEqual(h);
+  });
+});
