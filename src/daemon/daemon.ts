@@ -13,7 +13,7 @@ import { GarbageCollector } from '../metadata/gc';
 import { LocalContentStore } from '../content/local';
 import { Exchange } from '../events/exchange';
 import { unpackAny } from '../proto/any';
-import { serviceDefinition } from '../proto/registry';
+import { prepareAllCodecs, serviceDefinition } from '../proto/registry';
 import { hostPlatform, PluginRegistry, PluginType } from '../plugins/registry';
 import { GcScheduler } from '../gc/scheduler';
 import { metadataCollector } from '../gc/collector';
@@ -128,6 +128,8 @@ export class Daemon {
 
       // berth's own HTTP/2 server (src/grpc): node:http2 and grpc-js cost a Go client
       // ~0.4 ms more per call than containerd, and clients make dozens per `ctr run`.
+      const codecs = prepareAllCodecs();
+      log.debug('protobuf codecs generated', { types: codecs });
       const server = new GrpcServer({
         maxReceiveMessageLength: cfg.grpc.max_recv_message_size,
         maxSendMessageLength: cfg.grpc.max_send_message_size,

@@ -6,7 +6,8 @@
 // there: ~14 MiB of a daemon's ~100 MiB that does nothing after start-up. A daemon
 // answers small requests; a 2 MiB semi-space costs it nothing measurable. So bin/berthd
 // execs itself once (same pid, so pid files, supervisors and tests see one process)
-// with the flags when they are missing. BERTH_V8_FLAGS=0 turns this off.
+// with the flags when they are missing. BERTH_V8_FLAGS=0 turns this off; any other value
+// is the list of flags to use instead (space-separated).
 import { execve } from '../native';
 
 export const DAEMON_V8_FLAGS: readonly string[] = ['--max-semi-space-size=2'];
@@ -19,7 +20,7 @@ export function relaunchArgv(
   flags: readonly string[],
   p: { execPath: string; execArgv: readonly string[]; argv: readonly string[]; env: NodeJS.ProcessEnv },
 ): string[] | undefined {
-  if (p.env['BERTH_V8_FLAGS'] === '0' || p.env[MARK] === '1') return undefined;
+  if (p.env[MARK] === '1') return undefined;
   const missing = flags.filter((f) => !p.execArgv.includes(f));
   if (missing.length === 0) return undefined;
   // NODE_OPTIONS flags apply again after the exec; argv[1] is the script.
@@ -27,7 +28,15 @@ export function relaunchArgv(
 }
 
 /** Execs this process again with DAEMON_V8_FLAGS if they are missing; returns otherwise. */
-export function relaunchWithV8Flags(flags: readonly string[] = DAEMON_V8_FLAGS): void {
+/** The flags to run with: BERTH_V8_FLAGS if set (0: none), else DAEMON_V8_FLAGS. */
+export function daemonV8Flags(env: NodeJS.ProcessEnv = process.env): readonly string[] {
+  const v = env['BERTH_V8_FLAGS'];
+  if (v === undefined || v.trim() === '') return DAEMON_V8_FLAGS;
+  if (v.trim() === '0') return [];
+  return v.trim().split(/\s+/);
+}
+
+export function relaunchWithV8Flags(flags: readonly string[] = daemonV8Flags()): void {
   if (process.env[MARK] === '1') {
     delete process.env[MARK]; // shims and runtimes need not see it
     return;
