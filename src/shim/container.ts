@@ -328,7 +328,8 @@ export class Container {
       exit_status: e.status,
       exited_at: ts(e.exitedAt),
     });
-    if (p === this.init) this.cleanUpAfterExit();
+    // After this tick: the Wait replies and the exit event go out first.
+    if (p === this.init) this.earlyDelete = new Promise<RunResult>((resolve) => setImmediate(() => resolve(this.cleanUpAfterExit())));
   }
 
   /**
@@ -339,7 +340,7 @@ export class Container {
    * error, retrying in the foreground, exactly as if it had run then. The cgroup's
    * statistics are read first: they are a stopped task's final metrics.
    */
-  private cleanUpAfterExit(): void {
+  private cleanUpAfterExit(): Promise<RunResult> {
     if (this.cgroup) {
       try {
         const s = readStats(this.cgroup);
@@ -348,7 +349,7 @@ export class Container {
         // no stats: Stats answers from the (then missing) cgroup as before
       }
     }
-    this.earlyDelete = this.runc.delete(this.id);
+    return this.runc.delete(this.id);
   }
 
   // ---------------------------------------------------------------------------
