@@ -4,6 +4,7 @@
 // size limits, unknown methods, graceful shutdown with a call in flight. HPACK against
 // the examples of RFC 7541 Appendix C.
 import * as fs from 'node:fs';
+import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -219,6 +220,36 @@ describe('GrpcServer', () => {
       s.end();
     });
     expect(replies).toEqual(['1', '100000', String(3 * 1024 * 1024), `total ${1 + 100_000 + 3 * 1024 * 1024}`]);
+  });
+
+  it('drops connections that do not speak HTTP/2, and keeps serving', async () => {
+    const send = (bytes: Buffer): Promise<Buffer> =>
+      new Promise((resolve) => {
+        const s = net.connect(sock);
+        const got: Buffer[] = [];
+        s.on('data', (b: Buffer) => got.push(b));
+        s.on('error', () => undefined);
+        s.on('close', () => resolve(Buffer.concat(got)));
+        s.write(bytes);
+        setTimeout(() => s.destroy(), 1000);
+      });
+    // Not the preface: closed at once.
+    await send(Buffer.from('GET / HTTP/1.1\r\nHost: x\r\n\r\n'));
+    // The preface, then a frame claiming 16 MiB, then garbage: GOAWAY (type 7) and close.
+    const preface = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
+    const reply = await send(Buffer.concat([preface, Buffer.from([0xff, 0xff, 0xff, 0, 0, 0, 0, 0, 1]), Buffer.alloc(64, 0xab)]));
+    const types: number[] = [];
+    for (let off = 0; off + 9 <= reply.length; ) {
+      const len = reply.readUIntBE(off, 3);
+      types.push(reply[off + 3] as number);
+      off += 9 + len;
+    }
+    expect(types).toContain(7);
+    // A HEADERS block that is not valid HPACK: COMPRESSION_ERROR, connection closed.
+    const bad = Buffer.concat([preface, Buffer.from([0, 0, 0, 4, 0, 0, 0, 0, 0]), Buffer.from([0, 0, 2, 1, 5, 0, 0, 0, 1, 0xbf, 0xff])]);
+    const r2 = await send(bad);
+    expect(r2.length).toBeGreaterThan(0);
+    expect((await unary('Echo', Buffer.from('still'))).res?.toString()).toBe(':still');
   });
 
   it('shuts down gracefully: a call in flight completes, new connections are refused', async () => {
