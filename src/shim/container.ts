@@ -16,7 +16,7 @@ import { validateIdentifier } from '../identifiers/validate';
 import type { Logger } from '../log/logger';
 import { mountAll, unmountAll, type Mount } from '../native/mount';
 import { decodeMessage } from '../proto/registry';
-import { cgroupOfPid, readStats, watchOom, type CgroupRef } from './cgroups';
+import { cgroupOfPid, readStats, readStatsAsync, watchOom, type CgroupRef } from './cgroups';
 import { DEFAULT_RUNTIME } from './constants';
 import { WatchedProcess, isGone, type ExitInfo } from './reaper';
 import { Runc, RuncError, killErrorKind, type RunResult } from './runc';
@@ -328,29 +328,38 @@ export class Container {
       exit_status: e.status,
       exited_at: ts(e.exitedAt),
     });
-    // After this tick: the Wait replies and the exit event go out first.
-    if (p === this.init) this.earlyDelete = new Promise<RunResult>((resolve) => setImmediate(() => resolve(this.cleanUpAfterExit())));
+    if (p === this.init) this.earlyDelete = this.cleanUpAfterExit();
   }
 
   /**
    * The init has exited: all that is left of the container is runc's state and its
-   * cgroup, kept only until the client's Delete. Clients delete right after they read
-   * the exit (ctr run --rm, dockerd, CRI), so `runc delete` starts now, while the client
-   * is still reading the exit status, and Delete collects its result — and reports its
-   * error, retrying in the foreground, exactly as if it had run then. The cgroup's
-   * statistics are read first: they are a stopped task's final metrics.
+   * cgroup, kept only until the client's Delete. Clients delete right after they read the
+   * exit (ctr run --rm, dockerd, CRI), so `runc delete` starts now and Delete does not wait
+   * for it (~5 ms of Go start-up and cgroup removal): it unmounts the rootfs, answers, and
+   * the runtime's state goes in the background — a new task with the same id waits for
+   * that (TaskService), and a failure is retried with --force and logged. The runtime logs
+   * to /dev/null here (its errors still come back on stderr): the bundle, where log.json
+   * lives, may be removed before it starts. The cgroup's statistics are read first, off
+   * the event loop: they are a stopped task's final metrics.
    */
-  private cleanUpAfterExit(): Promise<RunResult> {
+  private async cleanUpAfterExit(): Promise<RunResult> {
     if (this.cgroup) {
       try {
-        const s = readStats(this.cgroup);
+        const s = await readStatsAsync(this.cgroup);
         this.finalStats = { type_url: s.typeUrl, value: s.value };
       } catch {
         // no stats: Stats answers from the (then missing) cgroup as before
       }
     }
-    return this.runc.delete(this.id);
+    return this.backgroundRunc().delete(this.id);
   }
+
+  private backgroundRunc(): Runc {
+    return new Runc({ ...this.runc.cfg, log: '/dev/null' });
+  }
+
+  /** Runtime state still being removed after Delete answered (see cleanUpAfterExit). */
+  cleanup: Promise<void> | undefined;
 
   // ---------------------------------------------------------------------------
   // start
@@ -705,8 +714,19 @@ export class Container {
     this.deleted = true; // no /tasks/exit for an init killed by this delete
     const early = this.earlyDelete;
     this.earlyDelete = undefined;
-    let r = early ? await early : undefined;
-    if (!r || (r.code !== 0 && !/does not exist/.test(r.output + this.runcLogError()))) r = await this.runc.delete(this.id);
+    let r: RunResult;
+    if (early) {
+      r = { code: 0, stdout: '', output: '' };
+      this.cleanup = early.then(async (first) => {
+        if (first.code === 0 || /does not exist/.test(first.output)) return;
+        const again = await this.backgroundRunc().delete(this.id, true);
+        if (again.code !== 0 && !/does not exist/.test(again.output)) {
+          this.warn(`failed to delete the runtime state of ${this.id}: ${(again.output || first.output).trim() || `exit status ${again.code}`}`);
+        }
+      });
+    } else {
+      r = await this.runc.delete(this.id);
+    }
     let err: Error | undefined;
     if (r.code !== 0 && !/does not exist/.test(r.output + this.runcLogError())) {
       err = new UnknownError(`failed to delete task: ${this.runc.error('', r).message.replace(/^: /, '')}`);

@@ -199,6 +199,7 @@ export async function serve(args: ShimArgs): Promise<number> {
       }
       log.info('stopping', { reason: why, tasks: service.taskCount });
       await server.shutdown(2000);
+      await service.settle(2000);
       for (const c of service.containers()) c.release();
       await publisher.flush(5000);
       publisher.close();

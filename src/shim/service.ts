@@ -57,6 +57,16 @@ export class TaskService implements ContainerHost {
     return this.tasks.size + this.creating.size;
   }
 
+  /** Runtime state of deleted tasks still being removed, by namespace/id. */
+  private readonly cleanups = new Map<string, Promise<void>>();
+
+  /** Waits (at most ms) for the background removals of deleted tasks' runtime state. */
+  async settle(ms: number): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([Promise.all(this.cleanups.values()), new Promise<void>((r) => (timer = setTimeout(r, ms)))]);
+    clearTimeout(timer);
+  }
+
   containers(): IterableIterator<Container> {
     return this.tasks.values();
   }
@@ -171,6 +181,8 @@ export class TaskService implements ContainerHost {
     this.opts.onActivity?.('task-added');
     let c: Container;
     try {
+      // The same id deleted a moment ago: its runtime state must be gone first.
+      await this.cleanups.get(k);
       c = await Container.create(ns, r, this);
     } catch (err) {
       this.creating.delete(k);
@@ -195,6 +207,13 @@ export class TaskService implements ContainerHost {
   private async delete(r: DeleteRequest__Output, ctx: CallContext): Promise<object> {
     const c = this.find(r.id, ctx);
     const p = await c.delete(r.exec_id);
+    if (!r.exec_id && c.cleanup) {
+      const k = key(c.namespace, c.id);
+      const pending: Promise<void> = c.cleanup.finally(() => {
+        if (this.cleanups.get(k) === pending) this.cleanups.delete(k);
+      });
+      this.cleanups.set(k, pending);
+    }
     if (!r.exec_id) {
       if (this.tasks.get(key(c.namespace, c.id)) === c) this.tasks.delete(key(c.namespace, c.id));
       this.opts.onActivity?.('task-removed');

@@ -504,6 +504,8 @@ describe.skipIf(!canRun)('containerd-shim-berth-v1 (shim v2 over ttrpc, real run
       await call('Delete', { id });
       expect(fs.readFileSync(path.join(bundle, 'runtime'), 'utf8')).toBe(wrapper);
       expect(JSON.parse(fs.readFileSync(path.join(bundle, 'options.json'), 'utf8'))).toEqual({ binary_name: wrapper, root: runcRoot });
+      // runc delete was started at the exit and may still be finishing after Delete answered.
+      for (let i = 0; i < 100 && !/ delete /.test(fs.readFileSync(log, 'utf8')); i++) await new Promise((r) => setTimeout(r, 20));
       const calls = fs.readFileSync(log, 'utf8');
       expect(calls).toContain(`--root ${path.join(runcRoot, NS)} --log ${path.join(bundle, 'log.json')} --log-format json create --bundle ${bundle} --pid-file ${path.join(bundle, 'init.pid')} ${id}`);
       expect(calls).toMatch(new RegExp(` start ${id}\n`));
@@ -511,6 +513,22 @@ describe.skipIf(!canRun)('containerd-shim-berth-v1 (shim v2 over ttrpc, real run
       return 'ok';
     };
     if (!CRUN || (await attempt(CRUN, 'alt-crun')) === 'unusable') expect(await attempt(RUNC, 'alt-runc')).toBe('ok');
+  });
+
+  it('an id deleted and created again at once: the new create waits for runc to finish removing the old state', async () => {
+    const id = 'reuse';
+    for (let i = 0; i < 3; i++) {
+      const bundle = makeBundle(NS, id, ['sh', '-c', `exit ${i + 1}`]);
+      if (i === 0) runStart(bundle, NS, id);
+      await create(NS, id, bundle);
+      const waiting = call<{ exit_status: number }>('Wait', { id });
+      await call('Start', { id });
+      expect((await waiting).exit_status).toBe(i + 1);
+      // Delete answers at once; runc delete of the stopped container may still be running.
+      expect((await call<{ exit_status: number }>('Delete', { id })).exit_status).toBe(i + 1);
+    }
+    for (let i = 0; i < 100 && fs.existsSync(path.join(runcRoot, NS, id)); i++) await new Promise((r) => setTimeout(r, 20));
+    expect(fs.existsSync(path.join(runcRoot, NS, id))).toBe(false);
   });
 
   it('cgroup OOM kill: /tasks/oom, exit 137', async () => {

@@ -541,6 +541,23 @@ describe.skipIf(!canRun)(`tasks through ctr: berthd (${mode.name}) next to conta
     }
   });
 
+  // berth's shim answers Delete before runc has finished removing the stopped container's
+  // state; the same id created right away must still work.
+  it('the same container id runs again right after run --rm', async () => {
+    const ids = new Map<Side, string>([
+      [B, track(B, uid('again'))],
+      [C, track(C, uid('again'))],
+    ]);
+    for (let i = 0; i < 4; i++) {
+      const r = await both((s) => run(s, ['run', '--rm', IMAGE, ids.get(s) as string, 'sh', '-c', `echo round ${i}; exit ${i}`]));
+      for (const x of r) {
+        expect(x.code, x.stderr).toBe(i);
+        expect(x.stdout).toBe(`round ${i}\n`);
+      }
+    }
+    expectNoLeaks(B, ids.get(B) as string);
+  });
+
   it('--runc-binary is honoured; a missing one fails alike and leaks nothing', async () => {
     // A runc wrapper that records each command it runs, then execs the real runc.
     const wrapper = path.join(tmp.path, `runc-wrapper-${mode.tag}`);
