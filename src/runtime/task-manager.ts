@@ -3,6 +3,7 @@
 // up after shims that die, and reconnects to running shims after berthd restarts.
 //
 // Layout: bundles under <state>/tasks/<ns>/<id>, work dirs under <root>/tasks/<ns>/<id>.
+import * as fs from 'node:fs';
 import { promises as fsp } from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
@@ -198,6 +199,12 @@ export class TaskManager {
   private async reuseSharedShim(binary: string, bundle: Bundle, ns: string): Promise<ShimClient | undefined> {
     const address = this.sharedShims.get(binary);
     if (!address) return undefined;
+    // A shim about to exit on idle withdraws <socket>.pid first: then go through `start`,
+    // which keeps it (or starts another) instead of racing its shutdown.
+    if (!fs.existsSync(`${address.replace(/^unix:\/\//, '')}.pid`)) {
+      this.sharedShims.delete(binary);
+      return undefined;
+    }
     try {
       const client = await ShimClient.connect(address, ns, 1_000);
       await bundle.writeFile(ADDRESS_FILE, address);

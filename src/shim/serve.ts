@@ -192,6 +192,11 @@ export async function serve(args: ShimArgs): Promise<number> {
       if (idle) {
         const opened = connectionsOpened;
         await new Promise((r) => setTimeout(r, STOP_DRAIN_MS));
+        // Let the event loop accept what is already queued on the socket: a daemon that
+        // connected just now must be counted before deciding, or its connection would be
+        // dropped from the backlog when the listener closes.
+        await new Promise((r) => setImmediate(r));
+        await new Promise((r) => setImmediate(r));
         if (connectionsOpened !== opened || service.taskCount > 0) {
           fs.writeFileSync(pidFile, pidLine, { mode: 0o644 });
           return -1; // keep serving

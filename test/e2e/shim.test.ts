@@ -262,6 +262,17 @@ describe.skipIf(!canRun)('containerd-shim-berth-v1 (shim v2 over ttrpc, real run
     expect(con.task_pid).toBe(0);
     // one shim: <socket>.pid names it
     expect(fs.readFileSync(`${sock}.pid`, 'utf8').split(' ')[0]).toBe(String(shimPid));
+    // The pid file withdrawn (the shim is about to exit on idle): the sh fast path falls
+    // through to Node quietly — `start`'s output is the address and nothing else (its
+    // stdout and stderr together are what daemons read).
+    fs.renameSync(`${sock}.pid`, `${sock}.pid.away`);
+    try {
+      const quiet = runStart(b2, NS, 'c2');
+      expect(quiet.address).toBe(first.address);
+      expect(quiet.output).toBe('');
+    } finally {
+      if (fs.existsSync(`${sock}.pid.away`)) fs.renameSync(`${sock}.pid.away`, `${sock}.pid`);
+    }
   });
 
   it('Create/Start/Wait: output through FIFOs, exit code passthrough, State, Delete, events in order', async () => {
