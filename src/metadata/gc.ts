@@ -269,21 +269,31 @@ export class GarbageCollector {
       await this.snapshotters.get(d.snapshotter)?.remove(d.bkey).catch(failed);
     }
     if (this.snapshotters.size === 0) return;
+    // The backends are listed BEFORE the records are read: a snapshot is recorded before
+    // its backend snapshot is created (prepare, commit), so every backend snapshot in a
+    // list taken first has its record visible to the scan that follows, while a snapshot
+    // being created meanwhile is simply not in the list. (The other order removed a
+    // snapshot prepared between the two reads: 50 concurrent `ctr run -d` lost one.)
+    const listed = new Map<string, Map<string, string>>();
+    for (const [name, backend] of this.snapshotters) {
+      const all = new Map<string, string>();
+      for await (const info of backend.list([])) all.set(info.name, info.parent);
+      listed.set(name, all);
+    }
     const referenced = new Set<string>();
     for await (const [nk] of this.db.scanRaw(namespaceIndexPrefix)) {
       const ns = dec(nk.slice(namespaceIndexPrefix.length));
       for await (const [, s] of this.db.scan(objectPrefix(ns, 'snapshots'))) referenced.add(snapshotRecordFrom(s).bkey);
     }
-    for (const [, backend] of this.snapshotters) {
+    for (const [name, backend] of this.snapshotters) {
       const orphans: Array<{ name: string; depth: number }> = [];
-      const all = new Map<string, string>();
-      for await (const info of backend.list([])) all.set(info.name, info.parent);
-      const depthOf = (name: string): number => {
+      const all = listed.get(name) as Map<string, string>;
+      const depthOf = (n: string): number => {
         let d = 0;
-        for (let p = all.get(name); p; p = all.get(p)) d++;
+        for (let p = all.get(n); p; p = all.get(p)) d++;
         return d;
       };
-      for (const name of all.keys()) if (!referenced.has(name)) orphans.push({ name, depth: depthOf(name) });
+      for (const n of all.keys()) if (!referenced.has(n)) orphans.push({ name: n, depth: depthOf(n) });
       for (const o of orphans.sort((a, b) => b.depth - a.depth)) await backend.remove(o.name).catch(failed);
       await backend.cleanup().catch(failed);
     }
