@@ -55,25 +55,11 @@ export function parseProcCgroup(text: string, unifiedMode: boolean, root = CGROU
   return dirs.size > 0 ? { mode: 'v1', dirs } : undefined;
 }
 
-function readTextSync(p: string): string | undefined {
+function readText(p: string): string | undefined {
   try {
     return fs.readFileSync(p, 'utf8');
   } catch {
     return undefined;
-  }
-}
-
-/** Where the stats readers get file contents: the files themselves, or (readStatsAsync)
- * contents prefetched off the event loop. */
-let readText: (p: string) => string | undefined = readTextSync;
-
-function withSource<T>(source: (p: string) => string | undefined, fn: () => T): T {
-  const saved = readText;
-  readText = source;
-  try {
-    return fn();
-  } finally {
-    readText = saved;
   }
 }
 
@@ -105,21 +91,6 @@ function readKeyValues(p: string): Map<string, U64> {
 export function readStats(ref: CgroupRef): { typeUrl: string; value: Buffer } {
   if (ref.mode === 'v2') return { typeUrl: METRICS_V2, value: encodeMetrics(METRICS_V2, statsV2(ref.dir)) };
   return { typeUrl: METRICS_V1, value: encodeMetrics(METRICS_V1, statsV1(ref.dirs)) };
-}
-
-/**
- * readStats without blocking the event loop on a dozen cgroup files (~1 ms when cold):
- * a dry run lists the files the readers want, they are read on the thread pool, and the
- * readers run again on those contents.
- */
-export async function readStatsAsync(ref: CgroupRef): Promise<{ typeUrl: string; value: Buffer }> {
-  const wanted: string[] = [];
-  withSource((p) => {
-    wanted.push(p);
-    return undefined;
-  }, () => readStats(ref));
-  const texts = new Map(await Promise.all(wanted.map(async (p) => [p, await fs.promises.readFile(p, 'utf8').catch(() => undefined)] as const)));
-  return withSource((p) => (texts.has(p) ? texts.get(p) : readTextSync(p)), () => readStats(ref));
 }
 
 export function statsV2(dir: string): object {

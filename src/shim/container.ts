@@ -16,7 +16,7 @@ import { validateIdentifier } from '../identifiers/validate';
 import type { Logger } from '../log/logger';
 import { mountAll, unmountAll, type Mount } from '../native/mount';
 import { decodeMessage } from '../proto/registry';
-import { cgroupOfPid, readStats, readStatsAsync, watchOom, type CgroupRef } from './cgroups';
+import { cgroupOfPid, readStats, watchOom, type CgroupRef } from './cgroups';
 import { DEFAULT_RUNTIME } from './constants';
 import { WatchedProcess, isGone, type ExitInfo } from './reaper';
 import { Runc, RuncError, killErrorKind, type RunResult } from './runc';
@@ -185,10 +185,6 @@ export class Container {
   private oom: { close(): void } | undefined;
   private killAllOnExit = true;
   private deleted = false;
-  /** `runc delete` started when the init exited (see cleanUpAfterExit). */
-  private earlyDelete: Promise<RunResult> | undefined;
-  /** The cgroup's statistics when the init exited: a stopped task's metrics. */
-  private finalStats: { type_url: string; value: Buffer } | undefined;
 
   private constructor(
     readonly namespace: string,
@@ -328,37 +324,28 @@ export class Container {
       exit_status: e.status,
       exited_at: ts(e.exitedAt),
     });
-    if (p === this.init) this.earlyDelete = this.cleanUpAfterExit();
   }
 
   /**
-   * The init has exited: all that is left of the container is runc's state and its
-   * cgroup, kept only until the client's Delete. Clients delete right after they read the
-   * exit (ctr run --rm, dockerd, CRI), so `runc delete` starts now and Delete does not wait
-   * for it (~5 ms of Go start-up and cgroup removal): it unmounts the rootfs, answers, and
-   * the runtime's state goes in the background — a new task with the same id waits for
-   * that (TaskService), and a failure is retried with --force and logged. The runtime logs
-   * to /dev/null here (its errors still come back on stderr): the bundle, where log.json
-   * lives, may be removed before it starts. The cgroup's statistics are read first, off
-   * the event loop: they are a stopped task's final metrics.
+   * Removes a stopped container's runtime state (runc delete: its state directory and
+   * cgroup) in the background: Delete answers without waiting for it (~5 ms of runc's Go
+   * start-up and cgroup removal on the path of every `ctr run --rm`). A new task with the
+   * same id waits for it (TaskService), a failure is retried with --force and logged, and
+   * the shim waits for it before exiting. runc logs to /dev/null here (its errors still
+   * come back on stderr): the bundle, where log.json lives, may be gone before it starts.
    */
-  private async cleanUpAfterExit(): Promise<RunResult> {
-    if (this.cgroup) {
-      try {
-        const s = await readStatsAsync(this.cgroup);
-        this.finalStats = { type_url: s.typeUrl, value: s.value };
-      } catch {
-        // no stats: Stats answers from the (then missing) cgroup as before
+  private removeRuntimeStateInBackground(): Promise<void> {
+    const background = new Runc({ ...this.runc.cfg, log: '/dev/null' });
+    return background.delete(this.id).then(async (first) => {
+      if (first.code === 0 || /does not exist/.test(first.output)) return;
+      const again = await background.delete(this.id, true);
+      if (again.code !== 0 && !/does not exist/.test(again.output)) {
+        this.warn(`failed to delete the runtime state of ${this.id}: ${(again.output || first.output).trim() || `exit status ${again.code}`}`);
       }
-    }
-    return this.backgroundRunc().delete(this.id);
+    });
   }
 
-  private backgroundRunc(): Runc {
-    return new Runc({ ...this.runc.cfg, log: '/dev/null' });
-  }
-
-  /** Runtime state still being removed after Delete answered (see cleanUpAfterExit). */
+  /** Runtime state still being removed after Delete answered (removeRuntimeStateInBackground). */
   cleanup: Promise<void> | undefined;
 
   // ---------------------------------------------------------------------------
@@ -504,9 +491,6 @@ export class Container {
     }
     if (this.init.status === 'deleted') throw new NotFoundError('cannot kill a deleted process');
     if (!all && (this.init.reaped || this.init.status === 'stopped')) throw new NotFoundError('process already finished');
-    // Nothing is left to signal once the stopped container's runtime state is being
-    // removed (runc kill --all succeeds on a stopped container whose cgroup is gone).
-    if (all && this.init.status === 'stopped' && this.earlyDelete) return;
     const r = await this.runc.kill(this.id, signal, all);
     if (r.code === 0) return;
     switch (killErrorKind(r.output)) {
@@ -629,7 +613,7 @@ export class Container {
   // pids, stats, pty, io
 
   async pids(): Promise<{ pid: number; info: { type_url: string; value: Buffer } | null }[]> {
-    // A stopped container has no processes (and its runtime state may already be gone).
+    // A stopped container has no processes (runc ps would list none either).
     if (this.init.status === 'stopped') return [];
     const pids = await this.runc.ps(this.id).catch(runtimeError);
     const byPid = new Map<number, string>();
@@ -644,7 +628,6 @@ export class Container {
   }
 
   stats(): { type_url: string; value: Buffer } {
-    if (this.finalStats) return this.finalStats;
     if (!this.cgroup) throw new NotFoundError('cgroup does not exist');
     const s = readStats(this.cgroup);
     return { type_url: s.typeUrl, value: s.value };
@@ -712,18 +695,11 @@ export class Container {
     }
     const wasCreated = init.status === 'created';
     this.deleted = true; // no /tasks/exit for an init killed by this delete
-    const early = this.earlyDelete;
-    this.earlyDelete = undefined;
     let r: RunResult;
-    if (early) {
+    if (init.status === 'stopped') {
+      // Its processes are gone (the init exited and was reaped): nothing to wait for.
       r = { code: 0, stdout: '', output: '' };
-      this.cleanup = early.then(async (first) => {
-        if (first.code === 0 || /does not exist/.test(first.output)) return;
-        const again = await this.backgroundRunc().delete(this.id, true);
-        if (again.code !== 0 && !/does not exist/.test(again.output)) {
-          this.warn(`failed to delete the runtime state of ${this.id}: ${(again.output || first.output).trim() || `exit status ${again.code}`}`);
-        }
-      });
+      this.cleanup = this.removeRuntimeStateInBackground();
     } else {
       r = await this.runc.delete(this.id);
     }

@@ -515,7 +515,7 @@ describe.skipIf(!canRun)('containerd-shim-berth-v1 (shim v2 over ttrpc, real run
       await call('Delete', { id });
       expect(fs.readFileSync(path.join(bundle, 'runtime'), 'utf8')).toBe(wrapper);
       expect(JSON.parse(fs.readFileSync(path.join(bundle, 'options.json'), 'utf8'))).toEqual({ binary_name: wrapper, root: runcRoot });
-      // runc delete was started at the exit and may still be finishing after Delete answered.
+      // runc delete of the stopped container runs in the background after Delete answered.
       for (let i = 0; i < 100 && !/ delete /.test(fs.readFileSync(log, 'utf8')); i++) await new Promise((r) => setTimeout(r, 20));
       const calls = fs.readFileSync(log, 'utf8');
       expect(calls).toContain(`--root ${path.join(runcRoot, NS)} --log ${path.join(bundle, 'log.json')} --log-format json create --bundle ${bundle} --pid-file ${path.join(bundle, 'init.pid')} ${id}`);

@@ -419,8 +419,7 @@ describe.skipIf(!canRun)(`tasks through ctr: berthd (${mode.name}) next to conta
     expectNoLeaks(C, id(C));
   });
 
-  // berth's shim starts `runc delete` as soon as an init exits; until the client deletes
-  // the task, every call must still answer as containerd does for a stopped task.
+  // Until the client deletes a stopped task, every call answers as containerd's do.
   it('a stopped task that is not yet deleted answers like containerd (ls/ps/metrics/kill/pause/exec/rm)', async () => {
     const ids = new Map<Side, string>([
       [B, track(B, uid('stopped'))],
