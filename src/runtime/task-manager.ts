@@ -418,6 +418,9 @@ export class TaskManager {
         continue;
       }
       await Promise.all(ids.map((id) => this.loadOne(ns, id)));
+      // Bundles renamed away for removal when a crash stopped their deletion.
+      const leftovers = (await fsp.readdir(path.join(this.cfg.stateDir, ns)).catch(() => [] as string[])).filter((n) => n.startsWith('.'));
+      for (const n of leftovers) await fsp.rm(path.join(this.cfg.stateDir, ns, n), { recursive: true, force: true }).catch(() => undefined);
       await this.cleanupWorkDirs(ns);
     }
   }

@@ -209,7 +209,12 @@ describe.skipIf(!canRun)('tasks across daemon restarts and shim deaths', () => {
     const t = await taskLine(B, id);
     expect(await berthd.stop()).toBe(0);
     expect(isAlive(t?.pid ?? 0)).toBe(true);
+    // A bundle renamed away for removal when a crash stopped its deletion goes at start.
+    const leftover = path.join(B.bundles, '.gone-0badc0de');
+    fs.mkdirSync(path.join(leftover, 'rootfs'), { recursive: true });
+    fs.writeFileSync(path.join(leftover, 'config.json'), '{}');
     await berthd.restart();
+    expect(fs.existsSync(leftover)).toBe(false);
     expect(await taskLine(B, id)).toEqual({ pid: t?.pid, status: 'RUNNING' });
     await removeTask(B, id);
     expectNoLeaks(B, id);

@@ -34,7 +34,14 @@ describe('task bundles', () => {
     await b.delete();
     expect(fs.existsSync(b.path)).toBe(false);
     expect(fs.existsSync(path.join(root(), 'ns', 'b1'))).toBe(false);
+    // The trees were renamed away and go in the background; the id is free at once.
+    const again = await Bundle.create(state(), root(), 'ns', 'b1', spec);
+    await again.delete();
+    for (let i = 0; i < 100 && fs.readdirSync(path.join(state(), 'ns')).length + fs.readdirSync(path.join(root(), 'ns')).length > 0; i++) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
     expect(fs.readdirSync(path.join(state(), 'ns'))).toEqual([]);
+    expect(fs.readdirSync(path.join(root(), 'ns'))).toEqual([]);
     await b.delete(); // twice is fine
   });
 
