@@ -176,7 +176,11 @@ export class Http2ServerConnection {
     if (payload.length > 0) this.out.push(payload);
     if (!this.flushScheduled) {
       this.flushScheduled = true;
-      process.nextTick(() => this.flush());
+      // After this round of I/O callbacks and the promise jobs they start: a handler that
+      // answers without waiting on I/O gets its response into the same write as the
+      // control frames its request brought (grpc-go pings with every request; an ack on
+      // its own would be a second write and a second wake-up of the client).
+      setImmediate(() => this.flush());
     }
   }
 
@@ -349,7 +353,9 @@ export class Http2ServerConnection {
         this.input = this.input.subarray(9 + len);
         this.frame(type, flags, sid, payload);
       }
-      if (this.connRecvUnacked > 0) {
+      // Returned in large steps: a WINDOW_UPDATE per request would be a write (and a
+      // wake-up of the client) of its own, ahead of the response.
+      if (this.connRecvUnacked >= CONN_RECV_WINDOW / 4) {
         this.sendWindowUpdate(0, this.connRecvUnacked);
         this.connRecvUnacked = 0;
       }
