@@ -196,6 +196,9 @@ export class TaskManager {
    * again (its only effect would be to print the same address). The bundle still gets the
    * `address` file that reconnect after a restart reads. Any failure: fall back to `start`.
    */
+  /** `start` of berth's shared shim in flight, by binary: its address once it answers. */
+  private readonly startingShared = new Map<string, Promise<string>>();
+
   private async reuseSharedShim(binary: string, bundle: Bundle, ns: string): Promise<ShimClient | undefined> {
     const address = this.sharedShims.get(binary);
     if (!address) return undefined;
@@ -234,11 +237,28 @@ export class TaskManager {
       const command = this.command(bundle, binary);
       shimLog = ShimLog.open(bundle.path, this.shimLogger(ns, id));
       client = await this.reuseSharedShim(binary, bundle, ns);
+      // Another task is starting the shared shim already: use the one it starts rather
+      // than running `start` too (a burst of creates would start a Node process each).
+      const inFlight = client ? undefined : this.startingShared.get(binary);
+      if (inFlight) {
+        const address = await inFlight.catch(() => undefined);
+        if (address) client = await this.reuseSharedShim(binary, bundle, ns);
+      }
       if (!client) {
         let address: string;
+        const options = opts.options ? { typeUrl: opts.options.type_url, value: opts.options.value } : undefined;
+        this.cfg.log.debug('running shim start', { namespace: ns, id, binary });
+        const starting = command.start(options, START_TIMEOUT_MS);
+        const shared = binary === BERTH_SHIM_BINARY && !this.startingShared.has(binary);
+        if (shared) {
+          this.startingShared.set(binary, starting);
+          void starting.then(
+            (a) => this.sharedShims.set(binary, a),
+            () => undefined,
+          ).finally(() => this.startingShared.delete(binary));
+        }
         try {
-          const options = opts.options ? { typeUrl: opts.options.type_url, value: opts.options.value } : undefined;
-          address = await command.start(options, START_TIMEOUT_MS);
+          address = await starting;
         } catch (err) {
           throw wrapError('start failed', err);
         }
