@@ -1,9 +1,11 @@
 // Benchmark (not a test): running containers, berthd vs a real containerd in one run,
 // same ctr, same runc, same image. Prints ratios (berthd / containerd; lower is better).
 //
-//   npx tsx bench/run.ts [--runs 15] [--sleepers 20] [--parallel 50]
+//   npx tsx bench/run.ts [--runs 15] [--warmup 2] [--sleepers 20] [--parallel 50]
 //
-// 1. `ctr run --rm IMG id /bin/true` wall time, alternating daemons, median (goal ≤ 0.8).
+// 1. `ctr run --rm IMG id /bin/true` wall time, alternating daemons, median (goal ≤ 0.8),
+//    after --warmup runs on each daemon (berthd's JavaScript reaches its steady speed
+//    over its first few dozen commands; containerd's Go does not need that).
 // 2. Memory per running container: (daemon RSS + RSS of every shim serving it) / N, with
 //    N sleeping containers (goal ≤ 0.5).
 // 3. N containers started concurrently (`ctr run -d` in parallel): time until all RUNNING.
@@ -16,11 +18,13 @@ import { ctr, ctrOk, makeTempRoot, startBerthd, startContainerd, type DaemonHand
 const { values } = parseArgs({
   options: {
     runs: { type: 'string', default: '15' },
+    warmup: { type: 'string', default: '2' },
     sleepers: { type: 'string', default: '20' },
     parallel: { type: 'string', default: '50' },
   },
 });
 const RUNS = Number(values.runs);
+const WARMUP = Number(values.warmup);
 const SLEEPERS = Number(values.sleepers);
 const PARALLEL = Number(values.parallel);
 const IMAGE = 'docker.io/library/bench-busybox:1';
@@ -86,13 +90,13 @@ async function main(): Promise<void> {
   try {
     for (const [, d] of daemons) await ctrOk(d.address, ['images', 'import', archive], { namespace: NS });
 
-    // 1. run --rm latency (2 warm-up runs each, then alternating).
+    // 1. run --rm latency (WARMUP runs each, then alternating).
     const lat: Record<string, number[]> = { berthd: [], containerd: [] };
-    for (let r = -2; r < RUNS; r++) {
+    for (let r = -WARMUP; r < RUNS; r++) {
       const order = r % 2 === 0 ? daemons : [...daemons].reverse();
       for (const [name, d] of order) {
         const t = process.hrtime.bigint();
-        await ctrOk(d.address, ['run', '--rm', IMAGE, `lat-${r + 2}`, '/bin/true'], { namespace: NS });
+        await ctrOk(d.address, ['run', '--rm', IMAGE, `lat-${r + WARMUP}`, '/bin/true'], { namespace: NS });
         if (r >= 0) lat[name]!.push(ms(t));
       }
     }
@@ -141,7 +145,7 @@ async function main(): Promise<void> {
   for (const r of rows) {
     console.log(`${r.name.padEnd(w)}  ${`${r.b.toFixed(1)} ${r.unit}`.padStart(10)}  ${`${r.c.toFixed(1)} ${r.unit}`.padStart(10)}  ${(r.b / r.c).toFixed(2).padStart(6)}`);
   }
-  console.log(`\n(run latency: median of ${RUNS} alternating runs; ratio = berthd / containerd, lower is better)`);
+  console.log(`\n(run latency: median of ${RUNS} alternating runs after ${WARMUP} warm-up runs each; ratio = berthd / containerd, lower is better)`);
 }
 
 main().catch((err: unknown) => {
