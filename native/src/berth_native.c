@@ -12,6 +12,7 @@
 #include <node_api.h>
 #include <uv.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -892,6 +893,35 @@ out:
   return NULL;
 }
 
+/*
+ * closeOnExecFrom(minFd): sets FD_CLOEXEC on every open descriptor >= minFd and returns
+ * how many it changed. Libraries do not all open their files close-on-exec (LevelDB's
+ * log, lock and table files are inherited by default), and libuv's spawn closes nothing
+ * it was not asked to: without this, every long-lived child (a shim) would keep the
+ * daemon's database files open.
+ */
+static napi_value js_close_on_exec_from(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  int min_fd = 3, changed = 0;
+  DIR *d;
+  struct dirent *e;
+  napi_value ret;
+  if (!get_int(env, argv[0], "minFd", true, 3, &min_fd)) return NULL;
+  d = opendir("/proc/self/fd");
+  if (d == NULL) return throw_errno(env, errno, "opendir", "/proc/self/fd", NULL);
+  int dfd = dirfd(d);
+  while ((e = readdir(d)) != NULL) {
+    char *end;
+    long fd = strtol(e->d_name, &end, 10);
+    if (*end != '\0' || e->d_name[0] == '\0' || fd < min_fd || fd == dfd) continue;
+    int fl = fcntl((int)fd, F_GETFD);
+    if (fl >= 0 && !(fl & FD_CLOEXEC) && fcntl((int)fd, F_SETFD, fl | FD_CLOEXEC) == 0) changed++;
+  }
+  closedir(d);
+  NAPI_CALL(env, napi_create_int32(env, changed, &ret));
+  return ret;
+}
+
 /* ------------------------------------------------------------------------ */
 /* watchFd(fd, callback): a uv_poll readable watcher on the env's loop      */
 
@@ -1377,6 +1407,7 @@ NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
       {"prctlGetChildSubreaper", NULL, js_prctl_get_child_subreaper, NULL, NULL, NULL, napi_enumerable, NULL},
       {"pidfdOpen", NULL, js_pidfd_open, NULL, NULL, NULL, napi_enumerable, NULL},
       {"pidfdSendSignal", NULL, js_pidfd_send_signal, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"closeOnExecFrom", NULL, js_close_on_exec_from, NULL, NULL, NULL, napi_enumerable, NULL},
       {"execve", NULL, js_execve, NULL, NULL, NULL, napi_enumerable, NULL},
       {"spawn", NULL, js_spawn, NULL, NULL, NULL, napi_enumerable, NULL},
       {"waitidPidfd", NULL, js_waitid_pidfd, NULL, NULL, NULL, napi_enumerable, NULL},

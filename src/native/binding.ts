@@ -42,6 +42,7 @@ export interface NativeBinding {
   pidfdOpen(pid: number, flags: number): number;
   pidfdSendSignal(pidfd: number, signal: number): void;
   waitidPidfd(pidfd: number, options: number): RawWaitResult | null;
+  closeOnExecFrom(minFd: number): number;
   execve(path: string, argv: readonly string[], envp: readonly string[]): never;
   spawn(path: string, argv: readonly string[], envp: readonly string[], stdio: readonly number[]): { pid: number; pidfd: number };
   watchFd(fd: number, callback: (err: Error | null, events: number) => void): RawFdWatcher;

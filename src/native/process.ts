@@ -70,6 +70,11 @@ export function spawnWithPidfd(path: string, argv: readonly string[], env: reado
   return native().spawn(path, argv, env, stdio);
 }
 
+/** Sets FD_CLOEXEC on every descriptor >= minFd (default 3); returns how many it changed. */
+export function closeOnExecFrom(minFd = 3): number {
+  return native().closeOnExecFrom(minFd);
+}
+
 /** execve(2): becomes `path` (same pid); returns only by throwing. */
 export function execve(path: string, argv: readonly string[], env: readonly string[]): never {
   return native().execve(path, argv, env);

@@ -11,6 +11,7 @@
 //        stdout+stderr combined = the shim's ttrpc address; exit 0.
 // delete: stdout = an encoded containerd.task.v2.DeleteResponse; stderr = warnings.
 import { spawn } from 'node:child_process';
+import { closeOnExecFrom } from '../native';
 import { encodeMessage, decodeMessage } from '../proto/registry';
 import type { AnyValue } from '../metadata/records';
 import { DeadlineExceededError } from './errors';
@@ -67,6 +68,13 @@ export function runCommand(
   return new Promise((resolve, reject) => {
     let child;
     try {
+      // A shim outlives berthd: it must not inherit berthd's own files (LevelDB opens its
+      // logs, lock and tables without close-on-exec).
+      try {
+        closeOnExecFrom(3);
+      } catch {
+        // no native addon (some unit tests): nothing to protect in such a process
+      }
       child = spawn(binary, args, { cwd: opts.cwd, env: opts.env, stdio: ['pipe', 'pipe', 'pipe'], detached: true });
     } catch (err) {
       reject(spawnError(binary, err));

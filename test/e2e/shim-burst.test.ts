@@ -1,6 +1,6 @@
 // berth's shared shim exits once idle; a burst of `ctr run -d` after that must start ONE
-// new shim (not one `start` per task) and every task must run. The shim is made to leave
-// quickly with BERTH_SHIM_SHUTDOWN_GRACE_MS.
+// new shim (not one `start` per task) and every task must run, and the new shim must not
+// hold berthd's files. The shim is made to leave quickly with BERTH_SHIM_SHUTDOWN_GRACE_MS.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -57,5 +57,16 @@ describe.skipIf(!canRun)('a burst of tasks after the shared shim went idle', () 
     expect(shimStarts(d) - before).toBe(1);
     const ls = await ctrOk(d.address, ['task', 'ls'], { namespace: NS });
     expect(ls.stdout.split('\n').filter((l) => /RUNNING/.test(l))).toHaveLength(N);
+    // The shim outlives berthd: it holds none of berthd's files (LevelDB's are not
+    // opened close-on-exec; berthd marks them before it spawns a shim).
+    const pid = shimPid(d) as number;
+    const open = fs.readdirSync(`/proc/${pid}/fd`).map((f) => {
+      try {
+        return fs.readlinkSync(`/proc/${pid}/fd/${f}`);
+      } catch {
+        return '';
+      }
+    });
+    expect(open.filter((l) => l.startsWith(d.root))).toEqual([]);
   }, 180_000);
 });
