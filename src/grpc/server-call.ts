@@ -5,7 +5,7 @@
 import { EventEmitter } from 'node:events';
 import { Duplex, Writable } from 'node:stream';
 import { Metadata, status as Status } from '@grpc/grpc-js';
-import { H2_ERROR, type H2Stream } from './http2-connection';
+import type { H2Stream } from './http2-connection';
 
 /** A status for the client: what handlers pass to callbacks or emit as 'error'. */
 export interface CallStatus {
@@ -234,4 +234,3 @@ export class DuplexCall extends Duplex {
   }
 }
 
-export { H2_ERROR };
