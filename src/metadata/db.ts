@@ -76,13 +76,20 @@ export class WriteTx {
 
   /** Keys and raw values under prefix, merged with this transaction's pending writes, sorted. */
   async scanRaw(prefix: string, limit = Infinity): Promise<Array<[string, Buffer]>> {
+    // The unflushed writes are copied BEFORE the LevelDB iterator starts: a flush that
+    // completes during the (asynchronous) scan moves keys from memory to disk, and a key
+    // would otherwise be neither in the iterator's snapshot nor, by the time the scan
+    // ends, in memory. (GC lost a snapshot that way: its lease resource was being flushed
+    // while GC scanned, under 50 concurrent `ctr run -d`.)
+    const overlay: Array<[string, Buffer | null]> = [];
+    for (const [k, v] of this.unflushed) if (k.startsWith(prefix)) overlay.push([k, v]);
     const merged = new Map<string, Buffer>();
     for await (const [k, v] of scanLevel(this.level, prefix)) {
       merged.set(k, v);
       // Later writes can only add keys; enough committed ones plus them bound the result.
-      if (merged.size >= limit + this.pending.size + this.unflushed.size) break;
+      if (merged.size >= limit + this.pending.size + overlay.length) break;
     }
-    for (const layer of [this.unflushed, this.pending]) {
+    for (const layer of [overlay, this.pending]) {
       for (const [k, v] of layer) {
         if (!k.startsWith(prefix)) continue;
         if (v == null) merged.delete(k);
