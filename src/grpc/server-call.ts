@@ -7,6 +7,9 @@ import { Duplex, Writable } from 'node:stream';
 import { Metadata, status as Status } from '@grpc/grpc-js';
 import type { H2Stream } from './http2-connection';
 
+/** Encodes a response message. */
+export type Serialize = (value: unknown) => Buffer;
+
 /** A status for the client: what handlers pass to callbacks or emit as 'error'. */
 export interface CallStatus {
   code?: number;
@@ -75,8 +78,23 @@ export class CallCore {
     if (!this.stream.headersSent) this.stream.respond(RESPONSE_HEADERS);
   }
 
-  /** Serializes and writes one response message; false (and an error status) if too large. */
-  writeMessage(bytes: Buffer, cb?: () => void): boolean {
+  /**
+   * Serializes and writes one response message. False, with the call ended (Internal if
+   * it cannot be serialized, ResourceExhausted if too large), when it was not sent.
+   */
+  sendResponse(value: unknown, serialize: Serialize, cb?: () => void): boolean {
+    if (this.done) {
+      cb?.();
+      return false;
+    }
+    let bytes: Buffer;
+    try {
+      bytes = serialize(value);
+    } catch (err) {
+      this.finish({ code: Status.INTERNAL, details: `grpc: error while marshaling: ${(err as Error).message}` });
+      cb?.();
+      return false;
+    }
     if (bytes.length > this.maxSend) {
       this.finish({ code: Status.RESOURCE_EXHAUSTED, details: `grpc: trying to send message larger than max (${bytes.length} vs. ${this.maxSend})` });
       cb?.();
@@ -107,61 +125,49 @@ export class CallCore {
   }
 }
 
-export class UnaryCall<Req> extends EventEmitter {
+// The mixin pattern requires exactly this constructor type.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type Constructor = new (...args: any[]) => object;
+
+/** What handlers read on every kind of call, whatever its base class (EventEmitter,
+ * Writable, Duplex): grpc-js's names, answered by the call's CallCore. */
+function withCallSurface<B extends Constructor>(Base: B) {
+  abstract class CallSurface extends Base {
+    abstract readonly core: CallCore;
+    get metadata(): Metadata {
+      return this.core.metadata;
+    }
+    get cancelled(): boolean {
+      return this.core.cancelled;
+    }
+    getDeadline(): Date | number {
+      return this.core.getDeadline();
+    }
+    getPeer(): string {
+      return 'unix';
+    }
+    sendMetadata(_md: Metadata): void {
+      this.core.sendHeaders();
+    }
+  }
+  return CallSurface;
+}
+
+export class UnaryCall<Req> extends withCallSurface(EventEmitter) {
   constructor(readonly core: CallCore, readonly request: Req) {
     super();
   }
-  get metadata(): Metadata {
-    return this.core.metadata;
-  }
-  get cancelled(): boolean {
-    return this.core.cancelled;
-  }
-  getDeadline(): Date | number {
-    return this.core.getDeadline();
-  }
-  getPeer(): string {
-    return 'unix';
-  }
-  sendMetadata(_md: Metadata): void {
-    this.core.sendHeaders();
-  }
 }
 
-type Serialize = (value: unknown) => Buffer;
-
 /** Server streaming: an object-mode Writable of responses. */
-export class WritableCall<Req> extends Writable {
+export class WritableCall<Req> extends withCallSurface(Writable) {
   constructor(readonly core: CallCore, readonly request: Req, private readonly serialize: Serialize) {
     super({ objectMode: true, highWaterMark: 16 });
     // Handlers fail a call with emit('error', status), as with grpc-js.
     this.on('error', (err: CallStatus) => this.core.finish(err));
   }
-  get metadata(): Metadata {
-    return this.core.metadata;
-  }
-  get cancelled(): boolean {
-    return this.core.cancelled;
-  }
-  getDeadline(): Date | number {
-    return this.core.getDeadline();
-  }
-  getPeer(): string {
-    return 'unix';
-  }
-  sendMetadata(_md: Metadata): void {
-    this.core.sendHeaders();
-  }
   override _write(msg: unknown, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
-    if (this.core.done) return cb();
-    let bytes: Buffer;
-    try {
-      bytes = this.serialize(msg);
-    } catch (err) {
-      this.core.finish({ code: Status.INTERNAL, details: `grpc: error while marshaling: ${(err as Error).message}` });
-      return cb();
-    }
-    this.core.writeMessage(bytes, () => cb());
+    this.core.sendResponse(msg, this.serialize, () => cb());
   }
   override _final(cb: (err?: Error | null) => void): void {
     this.core.finish({ code: Status.OK });
@@ -170,7 +176,7 @@ export class WritableCall<Req> extends Writable {
 }
 
 /** Bidirectional streaming: requests are read (object mode), responses written. */
-export class DuplexCall extends Duplex {
+export class DuplexCall extends withCallSurface(Duplex) {
   /** Bytes received but not yet returned to the client's window. */
   private unacked = 0;
   private wantMore = true;
@@ -178,21 +184,6 @@ export class DuplexCall extends Duplex {
   constructor(readonly core: CallCore, private readonly serialize: Serialize) {
     super({ objectMode: true, readableHighWaterMark: 4, writableHighWaterMark: 16, allowHalfOpen: true });
     this.on('error', (err: CallStatus) => this.core.finish(err));
-  }
-  get metadata(): Metadata {
-    return this.core.metadata;
-  }
-  get cancelled(): boolean {
-    return this.core.cancelled;
-  }
-  getDeadline(): Date | number {
-    return this.core.getDeadline();
-  }
-  getPeer(): string {
-    return 'unix';
-  }
-  sendMetadata(_md: Metadata): void {
-    this.core.sendHeaders();
   }
   /** Reading the requests to their end leaves the call open for the last responses
    * (a plain for-await would destroy the stream once the client closed its side). */
@@ -218,15 +209,7 @@ export class DuplexCall extends Duplex {
     this.ack();
   }
   override _write(msg: unknown, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
-    if (this.core.done) return cb();
-    let bytes: Buffer;
-    try {
-      bytes = this.serialize(msg);
-    } catch (err) {
-      this.core.finish({ code: Status.INTERNAL, details: `grpc: error while marshaling: ${(err as Error).message}` });
-      return cb();
-    }
-    this.core.writeMessage(bytes, () => cb());
+    this.core.sendResponse(msg, this.serialize, () => cb());
   }
   override _final(cb: (err?: Error | null) => void): void {
     this.core.finish({ code: Status.OK });

@@ -5,7 +5,7 @@
 import * as net from 'node:net';
 import { Metadata, status as Status, type MethodDefinition, type ServiceDefinition, type UntypedServiceImplementation } from '@grpc/grpc-js';
 import { Http2ServerConnection, type H2Stream } from './http2-connection';
-import { CallCore, DuplexCall, UnaryCall, WritableCall, type CallStatus } from './server-call';
+import { CallCore, DuplexCall, UnaryCall, WritableCall, type CallStatus, type Serialize } from './server-call';
 
 export interface GrpcServerOptions {
   maxReceiveMessageLength?: number;
@@ -230,7 +230,7 @@ export class GrpcServer {
         return undefined;
       }
     };
-    const serialize = (v: unknown): Buffer => def.responseSerialize(v);
+    const serialize: Serialize = (v) => def.responseSerialize(v);
 
     if (def.requestStream && def.responseStream) {
       const call = new DuplexCall(core, serialize);
@@ -302,14 +302,7 @@ export class GrpcServer {
             core.finish(err);
             return;
           }
-          let bytes: Buffer;
-          try {
-            bytes = serialize(value);
-          } catch (e) {
-            core.finish({ code: Status.INTERNAL, details: `grpc: error while marshaling: ${(e as Error).message}` });
-            return;
-          }
-          if (core.writeMessage(bytes)) core.finish({ code: Status.OK });
+          if (core.sendResponse(value, serialize)) core.finish({ code: Status.OK });
         }),
       );
     };
