@@ -1214,20 +1214,25 @@ out:
 }
 
 /* socketpair() -> [fd, fd]: AF_UNIX, SOCK_STREAM, close-on-exec. */
-static napi_value js_socketpair(napi_env env, napi_callback_info info) {
-  int sv[2];
+/* [fds[0], fds[1]] as a JS array; on failure both descriptors are closed. */
+static napi_value fd_pair(napi_env env, const int fds[2], const char *what) {
   napi_value arr, v;
-  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
-    return throw_errno(env, errno, "socketpair", NULL, NULL);
   if (napi_create_array_with_length(env, 2, &arr) != napi_ok ||
-      napi_create_int32(env, sv[0], &v) != napi_ok || napi_set_element(env, arr, 0, v) != napi_ok ||
-      napi_create_int32(env, sv[1], &v) != napi_ok || napi_set_element(env, arr, 1, v) != napi_ok) {
-    close(sv[0]);
-    close(sv[1]);
-    throw_napi_failure(env, "socketpair result");
+      napi_create_int32(env, fds[0], &v) != napi_ok || napi_set_element(env, arr, 0, v) != napi_ok ||
+      napi_create_int32(env, fds[1], &v) != napi_ok || napi_set_element(env, arr, 1, v) != napi_ok) {
+    close(fds[0]);
+    close(fds[1]);
+    throw_napi_failure(env, what);
     return NULL;
   }
   return arr;
+}
+
+static napi_value js_socketpair(napi_env env, napi_callback_info info) {
+  int sv[2];
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
+    return throw_errno(env, errno, "socketpair", NULL, NULL);
+  return fd_pair(env, sv, "socketpair result");
 }
 
 /* ------------------------------------------------------------------------ */
@@ -1237,17 +1242,8 @@ static napi_value js_socketpair(napi_env env, napi_callback_info info) {
  * own end non-blocking when it wraps it. */
 static napi_value js_pipe(napi_env env, napi_callback_info info) {
   int fds[2];
-  napi_value arr, v;
   if (pipe2(fds, O_CLOEXEC) != 0) return throw_errno(env, errno, "pipe2", NULL, NULL);
-  if (napi_create_array_with_length(env, 2, &arr) != napi_ok ||
-      napi_create_int32(env, fds[0], &v) != napi_ok || napi_set_element(env, arr, 0, v) != napi_ok ||
-      napi_create_int32(env, fds[1], &v) != napi_ok || napi_set_element(env, arr, 1, v) != napi_ok) {
-    close(fds[0]);
-    close(fds[1]);
-    throw_napi_failure(env, "pipe result");
-    return NULL;
-  }
-  return arr;
+  return fd_pair(env, fds, "pipe result");
 }
 
 /* setWinsize(fd, rows, cols): ioctl(TIOCSWINSZ), e.g. on a pty master. */
