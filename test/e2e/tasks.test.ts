@@ -209,6 +209,15 @@ function track(side: Side, id: string): string {
   return id;
 }
 
+/** A fresh container id per side (tracked for the final cleanup), as a function of the side. */
+function idsPerSide(name: string): (s: Side) => string {
+  const ids = new Map<Side, string>([
+    [B, track(B, uid(name))],
+    [C, track(C, uid(name))],
+  ]);
+  return (s) => ids.get(s) as string;
+}
+
 /** ctr task kill/rm + container rm, ignoring what is already gone. */
 async function removeTask(side: Side, id: string): Promise<void> {
   await run(side, ['task', 'kill', '-s', 'SIGKILL', id]);
@@ -352,11 +361,7 @@ describe.skipIf(!canRun)(`tasks through ctr: berthd (${mode.name}) next to conta
   });
 
   it('run -d, then task ls/ps/exec/pause/resume/metrics/kill/rm', async () => {
-    const ids = new Map<Side, string>([
-      [B, track(B, uid('det'))],
-      [C, track(C, uid('det'))],
-    ]);
-    const id = (s: Side): string => ids.get(s) as string;
+    const id = idsPerSide('det');
     await both((s) => ok(s, ['run', '-d', IMAGE, id(s), 'sleep', '1000']));
     const ls = await both((s) => ok(s, ['task', 'ls']));
     const mine = (s: Side, t: string): string =>
@@ -421,11 +426,7 @@ describe.skipIf(!canRun)(`tasks through ctr: berthd (${mode.name}) next to conta
 
   // Until the client deletes a stopped task, every call answers as containerd's do.
   it('a stopped task that is not yet deleted answers like containerd (ls/ps/metrics/kill/pause/exec/rm)', async () => {
-    const ids = new Map<Side, string>([
-      [B, track(B, uid('stopped'))],
-      [C, track(C, uid('stopped'))],
-    ]);
-    const id = (s: Side): string => ids.get(s) as string;
+    const id = idsPerSide('stopped');
     await both((s) => ok(s, ['run', '-d', IMAGE, id(s), 'sh', '-c', 'exit 3']));
     for (const s of [B, C]) {
       for (let i = 0; i < 50 && (await taskStatus(s, id(s))) !== 'STOPPED'; i++) await sleep(100);
@@ -543,18 +544,15 @@ describe.skipIf(!canRun)(`tasks through ctr: berthd (${mode.name}) next to conta
   // berth's shim answers Delete before runc has finished removing the stopped container's
   // state; the same id created right away must still work.
   it('the same container id runs again right after run --rm', async () => {
-    const ids = new Map<Side, string>([
-      [B, track(B, uid('again'))],
-      [C, track(C, uid('again'))],
-    ]);
+    const id = idsPerSide('again');
     for (let i = 0; i < 4; i++) {
-      const r = await both((s) => run(s, ['run', '--rm', IMAGE, ids.get(s) as string, 'sh', '-c', `echo round ${i}; exit ${i}`]));
+      const r = await both((s) => run(s, ['run', '--rm', IMAGE, id(s), 'sh', '-c', `echo round ${i}; exit ${i}`]));
       for (const x of r) {
         expect(x.code, x.stderr).toBe(i);
         expect(x.stdout).toBe(`round ${i}\n`);
       }
     }
-    expectNoLeaks(B, ids.get(B) as string);
+    expectNoLeaks(B, id(B));
   });
 
   it('--runc-binary is honoured; a missing one fails alike and leaks nothing', async () => {
@@ -562,38 +560,28 @@ describe.skipIf(!canRun)(`tasks through ctr: berthd (${mode.name}) next to conta
     const wrapper = path.join(tmp.path, `runc-wrapper-${mode.tag}`);
     const calls = `${wrapper}.calls`;
     fs.writeFileSync(wrapper, `#!/bin/sh\nfor a in "$@"; do case $a in create|start|delete|kill) echo "$a" >> '${calls}';; esac; done\nexec ${RUNC} "$@"\n`, { mode: 0o755 });
-    const ids = new Map<Side, string>([
-      [B, track(B, uid('rbin'))],
-      [C, track(C, uid('rbin'))],
-    ]);
+    const id = idsPerSide('rbin');
     fs.rmSync(calls, { force: true });
-    const r = await run(B, ['run', '--rm', '--runc-binary', wrapper, IMAGE, ids.get(B) as string, 'sh', '-c', 'echo via-wrapper; exit 6']);
+    const r = await run(B, ['run', '--rm', '--runc-binary', wrapper, IMAGE, id(B), 'sh', '-c', 'echo via-wrapper; exit 6']);
     expect(r.code).toBe(6);
     expect(r.stdout).toBe('via-wrapper\n');
     const seen = fs.readFileSync(calls, 'utf8').split('\n').filter(Boolean);
     expect(seen).toEqual(expect.arrayContaining(['create', 'start', 'delete']));
-    expectNoLeaks(B, ids.get(B) as string);
+    expectNoLeaks(B, id(B));
 
-    const missing = new Map<Side, string>([
-      [B, track(B, uid('rbinx'))],
-      [C, track(C, uid('rbinx'))],
-    ]);
-    const nos = await both((s) => run(s, ['run', '--rm', '--runc-binary', '/nonexistent/runc', IMAGE, missing.get(s) as string, 'true']));
+    const missingId = idsPerSide('rbinx');
+    const nos = await both((s) => run(s, ['run', '--rm', '--runc-binary', '/nonexistent/runc', IMAGE, missingId(s), 'true']));
     expect(nos[0].code).toBe(nos[1].code);
     expect(nos[0].code).not.toBe(0);
     expect(nos[0].stderr).toContain('/nonexistent/runc');
-    const clean = (s: Side, t: string): string => norm(s, t.split(s.bundles).join('<BUNDLES>'), [missing.get(s) as string]);
+    const clean = (s: Side, t: string): string => norm(s, t.split(s.bundles).join('<BUNDLES>'), [missingId(s)]);
     expect(clean(B, nos[0].stderr)).toBe(clean(C, nos[1].stderr));
-    expectNoLeaks(B, missing.get(B) as string);
-    expect((await ok(B, ['task', 'ls'])).stdout).not.toContain(missing.get(B));
+    expectNoLeaks(B, missingId(B));
+    expect((await ok(B, ['task', 'ls'])).stdout).not.toContain(missingId(B));
   });
 
   it('task attach reopens the stdio of a running task; checkpoint fails alike (CRIU cannot dump in this VM)', async () => {
-    const ids = new Map<Side, string>([
-      [B, track(B, uid('att'))],
-      [C, track(C, uid('att'))],
-    ]);
-    const id = (s: Side): string => ids.get(s) as string;
+    const id = idsPerSide('att');
     await both((s) => ok(s, ['run', '-d', IMAGE, id(s), 'sh', '-c', 'while true; do echo tick; sleep 0.2; done']));
     for (const s of [B, C]) {
       const att = ctrSpawn(s.address, ['task', 'attach', id(s)], { namespace: s.ns });
@@ -645,43 +633,33 @@ describe.skipIf(!canRun)(`tasks through ctr: berthd (${mode.name}) next to conta
   }, 300_000);
 
   it('missing runtime binary: clear error, nothing leaked', async () => {
-    const ids = new Map<Side, string>([
-      [B, track(B, uid('noshim'))],
-      [C, track(C, uid('noshim'))],
-    ]);
-    const r = await both((s) => run(s, ['run', '--rm', '--runtime', 'io.containerd.nosuch.v9', IMAGE, ids.get(s) as string, 'true']));
+    const id = idsPerSide('noshim');
+    const r = await both((s) => run(s, ['run', '--rm', '--runtime', 'io.containerd.nosuch.v9', IMAGE, id(s), 'true']));
     expect(r[0].code).toBe(r[1].code);
     expect(r[0].code).not.toBe(0);
     expect(r[0].stderr).toContain('containerd-shim-nosuch-v9');
-    expect(norm(B, r[0].stderr, [ids.get(B) as string])).toBe(norm(C, r[1].stderr, [ids.get(C) as string]));
-    expectNoLeaks(B, ids.get(B) as string);
-    expect(fs.existsSync(path.join(berthd.root, 'tasks', B.ns, ids.get(B) as string))).toBe(false);
+    expect(norm(B, r[0].stderr, [id(B)])).toBe(norm(C, r[1].stderr, [id(C)]));
+    expectNoLeaks(B, id(B));
+    expect(fs.existsSync(path.join(berthd.root, 'tasks', B.ns, id(B)))).toBe(false);
     // ctr run --rm removed the container; a task never existed.
     const ls = await both((s) => ok(s, ['containers', 'ls', '-q']));
-    expect(ls[0].stdout).not.toContain(ids.get(B));
+    expect(ls[0].stdout).not.toContain(id(B));
   });
 
   it('a spec runc rejects: the error comes back, nothing leaked', async () => {
-    const ids = new Map<Side, string>([
-      [B, track(B, uid('badspec'))],
-      [C, track(C, uid('badspec'))],
-    ]);
+    const id = idsPerSide('badspec');
     // A cwd that is a file: runc create fails.
-    const r = await both((s) => run(s, ['run', '--rm', '--cwd', '/bin/busybox', IMAGE, ids.get(s) as string, 'true']));
+    const r = await both((s) => run(s, ['run', '--rm', '--cwd', '/bin/busybox', IMAGE, id(s), 'true']));
     expect(r[0].code).toBe(r[1].code);
     expect(r[0].code).not.toBe(0);
     expect(r[0].stderr).toContain('failed to create shim task');
-    expect(norm(B, r[0].stderr, [ids.get(B) as string])).toBe(norm(C, r[1].stderr, [ids.get(C) as string]));
-    expectNoLeaks(B, ids.get(B) as string);
-    expect((await ok(B, ['task', 'ls'])).stdout).not.toContain(ids.get(B));
+    expect(norm(B, r[0].stderr, [id(B)])).toBe(norm(C, r[1].stderr, [id(C)]));
+    expectNoLeaks(B, id(B));
+    expect((await ok(B, ['task', 'ls'])).stdout).not.toContain(id(B));
   });
 
   it('duplicate task and duplicate exec id are refused like containerd', async () => {
-    const ids = new Map<Side, string>([
-      [B, track(B, uid('dup'))],
-      [C, track(C, uid('dup'))],
-    ]);
-    const id = (s: Side): string => ids.get(s) as string;
+    const id = idsPerSide('dup');
     await both((s) => ok(s, ['run', '-d', IMAGE, id(s), 'sleep', '1000']));
     const again = await both((s) => run(s, ['task', 'start', '-d', id(s)]));
     expect(again[0].code).toBe(again[1].code);
