@@ -218,6 +218,14 @@ function idsPerSide(name: string): (s: Side) => string {
   return (s) => ids.get(s) as string;
 }
 
+/** The metric names in `ctr task metrics` output (values and times differ between daemons). */
+function metricNames(s: Side, text: string, id: string): string[] {
+  return norm(s, text, [id])
+    .split('\n')
+    .map((l) => l.split(' ')[0] ?? '')
+    .filter((n) => n !== '');
+}
+
 /** ctr task kill/rm + container rm, ignoring what is already gone. */
 async function removeTask(side: Side, id: string): Promise<void> {
   await run(side, ['task', 'kill', '-s', 'SIGKILL', id]);
@@ -393,12 +401,7 @@ describe.skipIf(!canRun)(`tasks through ctr: berthd (${mode.name}) next to conta
     const metrics = await both((s) => ok(s, ['task', 'metrics', id(s)]));
     expect(metrics[0].stdout).toMatch(/memory\.usage_in_bytes|memory\.usage/);
     // Same metric names (values and times differ).
-    const names = (s: Side, t: string): string[] =>
-      norm(s, t, [id(s)])
-        .split('\n')
-        .map((l) => l.split(' ')[0] ?? '')
-        .filter((n) => n !== '');
-    expect(names(B, metrics[0].stdout)).toEqual(names(C, metrics[1].stdout));
+    expect(metricNames(B, metrics[0].stdout, id(B))).toEqual(metricNames(C, metrics[1].stdout, id(C)));
     const json = await both((s) => ok(s, ['task', 'metrics', '--format', 'json', id(s)]));
     const keys = (t: string): string[] => Object.keys(JSON.parse(t) as object).sort();
     expect(keys(json[0].stdout)).toEqual(keys(json[1].stdout));
@@ -441,12 +444,7 @@ describe.skipIf(!canRun)(`tasks through ctr: berthd (${mode.name}) next to conta
     await same((s) => ['task', 'ps', id(s)]);
     const metrics = await both((s) => run(s, ['task', 'metrics', id(s)]));
     expect(metrics.map((r) => r.code)).toEqual([0, 0]);
-    const names = (s: Side, t: string): string[] =>
-      norm(s, t, [id(s)])
-        .split('\n')
-        .map((l) => l.split(' ')[0] ?? '')
-        .filter((n) => n !== '');
-    expect(names(B, metrics[0].stdout)).toEqual(names(C, metrics[1].stdout));
+    expect(metricNames(B, metrics[0].stdout, id(B))).toEqual(metricNames(C, metrics[1].stdout, id(C)));
     expect((await same((s) => ['task', 'kill', id(s)]))[0].code).not.toBe(0);
     expect((await same((s) => ['task', 'kill', '--all', id(s)]))[0].code).toBe(0);
     await same((s) => ['task', 'pause', id(s)]);
