@@ -4,12 +4,12 @@
 // `options.json`; nothing when the runtime has no state for it), unmounts <bundle>/rootfs, and prints DeleteResponse{pid from init.pid,
 // exit_status 137, exited_at now} on stdout. Problems are warnings on stderr: containerd
 // runs this on every task teardown, when there is usually nothing left to do.
-import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { ShimArgs } from './args';
 import { defaultRuncRoot } from './address';
 import { DEFAULT_RUNTIME, EXIT_STATUS_KILLED } from './constants';
+import { Runc } from './runc';
 import { encodeDeleteResponse } from './wire';
 
 export async function deleteCommand(args: ShimArgs): Promise<number> {
@@ -29,7 +29,7 @@ export async function deleteCommand(args: ShimArgs): Promise<number> {
   const root = path.join(opts.root || defaultRuncRoot(args.address), args.namespace);
   // Only when the runtime has state for it: `runc delete` would create a missing --root.
   if (fs.existsSync(path.join(root, id))) {
-    const r = await run(runtime, ['--root', root, '--log', path.join(bundle, 'log.json'), '--log-format', 'json', 'delete', '--force', id]);
+    const r = await new Runc({ command: runtime, root, log: path.join(bundle, 'log.json') }).delete(id, true);
     if (r.code !== 0) warn(`failed to remove runc container: ${r.output.trim() || `exit ${r.code}`}`);
   }
   try {
@@ -70,15 +70,4 @@ function readText(p: string): string {
 
 function warn(msg: string): void {
   process.stderr.write(`${JSON.stringify({ time: new Date().toISOString(), level: 'warning', msg })}\n`);
-}
-
-function run(cmd: string, argv: string[]): Promise<{ code: number; output: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let output = '';
-    child.stdout.on('data', (b: Buffer) => (output += b.toString()));
-    child.stderr.on('data', (b: Buffer) => (output += b.toString()));
-    child.once('error', (err) => resolve({ code: -1, output: err.message }));
-    child.once('close', (code) => resolve({ code: code ?? -1, output }));
-  });
 }
