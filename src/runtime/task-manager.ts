@@ -204,7 +204,7 @@ export class TaskManager {
     if (!address) return undefined;
     // A shim about to exit on idle withdraws <socket>.pid first: then go through `start`,
     // which keeps it (or starts another) instead of racing its shutdown.
-    if (!fs.existsSync(`${address.replace(/^unix:\/\//, '')}.pid`)) {
+    if (!fs.existsSync(`${dialPath(address)}.pid`)) {
       this.sharedShims.delete(binary);
       return undefined;
     }
