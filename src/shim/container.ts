@@ -613,8 +613,6 @@ export class Container {
   // pids, stats, pty, io
 
   async pids(): Promise<{ pid: number; info: { type_url: string; value: Buffer } | null }[]> {
-    // A stopped container has no processes (runc ps would list none either).
-    if (this.init.status === 'stopped') return [];
     const pids = await this.runc.ps(this.id).catch(runtimeError);
     const byPid = new Map<number, string>();
     for (const e of this.execs.values()) if (e.pid > 0) byPid.set(e.pid, e.id);
