@@ -56,6 +56,7 @@ export interface NativeBinding {
   getWinsize(fd: number): { rows: number; cols: number };
   getPeerCred(socketFd: number): { pid: number; uid: number; gid: number };
   eventfd(initval?: number, flags?: number): number;
+  removeTree(path: PathArg, callback: (err: Error | null) => void): void;
   constants: Readonly<Record<string, number>>;
 }
 

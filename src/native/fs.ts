@@ -55,3 +55,16 @@ export function lutimes(
 ): void {
   native().utimensat(path, atimeSec, atimeNsec, mtimeSec, mtimeNsec, AT_SYMLINK_NOFOLLOW);
 }
+
+/**
+ * rm -rf of path on a libuv thread-pool thread: one round trip for the whole tree (fs.rm
+ * costs one per entry, with JavaScript on the event loop for each). Never follows
+ * symlinks and never crosses a mount point: a mount inside the tree fails it with EBUSY
+ * and stays untouched. A missing path is success. After an error the rest of the tree
+ * is still removed where possible, and the first error is the one reported.
+ */
+export function removeTree(path: PathArg): Promise<void> {
+  return new Promise((resolve, reject) => {
+    native().removeTree(path, (err) => (err ? reject(err) : resolve()));
+  });
+}

@@ -11,7 +11,7 @@ export {
   mount, umount2, parseMountOptions, compactLowerdirOption, mountOne, mountAll, unmount, unmountAll,
 } from './mount';
 export type { Mount, ParsedMountOptions } from './mount';
-export { mknod, lsetxattr, lgetxattr, llistxattr, lremovexattr, utimensat, lutimes } from './fs';
+export { mknod, lsetxattr, lgetxattr, llistxattr, lremovexattr, utimensat, lutimes, removeTree } from './fs';
 export {
   prctlSetChildSubreaper, prctlGetChildSubreaper, pidfdOpen, pidfdSendSignal, waitidPidfd,
   exitedNormally, watchFd, waitPidfd, spawnWithPidfd, execve, closeOnExecFrom,

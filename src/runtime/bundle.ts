@@ -20,7 +20,7 @@ import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { InvalidArgumentError, withContext } from '../errdefs/errors';
 import { validateIdentifier } from '../identifiers/validate';
-import { unmountAll } from '../native';
+import { removeTree, unmountAll } from '../native';
 
 export const ADDRESS_FILE = 'address';
 export const SHIM_BINARY_PATH_FILE = 'shim-binary-path';
@@ -121,9 +121,11 @@ export class Bundle {
 
 /**
  * Renames p to a hidden, unique name (so the bundle is gone from its place at once and
- * the id can be used again right away), then deletes the tree in the background: on the
- * path of every Tasks.Delete, the recursive removal costs 1-3 ms. A crash meanwhile
- * leaves a hidden directory, which the task manager removes when it loads.
+ * the id can be used again right away), then deletes the tree in the background, in one
+ * thread-pool job (removeTree: fs.rm's round trip and JavaScript per entry cost ~2.5 ms of
+ * the event loop per `ctr run --rm`). A rootfs still mounted stays (removeTree does not
+ * cross mounts). A crash meanwhile leaves a hidden directory, which the task manager
+ * removes when it loads.
  */
 function atomicDelete(p: string): void {
   const hidden = path.join(path.dirname(p), `.${path.basename(p)}-${randomBytes(4).toString('hex')}`);
@@ -133,7 +135,7 @@ function atomicDelete(p: string): void {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
     throw err;
   }
-  void fsp.rm(hidden, { recursive: true, force: true }).catch(() => undefined);
+  void removeTree(hidden).catch(() => undefined);
 }
 
 /** The host gid that container gid 0 maps to (user namespaces), 0 if none. */

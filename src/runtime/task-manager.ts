@@ -10,7 +10,7 @@ import * as path from 'node:path';
 import { AlreadyExistsError, NotFoundError } from '../errdefs/errors';
 import type { Logger } from '../log/logger';
 import type { AnyValue } from '../metadata/records';
-import { unmountAll } from '../native';
+import { removeTree, unmountAll } from '../native';
 import { packAny } from '../proto/any';
 import { toWireTimestamp } from '../proto/timestamp';
 import { ADDRESS_FILE, Bundle, SHIM_BINARY_PATH_FILE } from './bundle';
@@ -440,7 +440,7 @@ export class TaskManager {
       await Promise.all(ids.map((id) => this.loadOne(ns, id)));
       // Bundles renamed away for removal when a crash stopped their deletion.
       const leftovers = (await fsp.readdir(path.join(this.cfg.stateDir, ns)).catch(() => [] as string[])).filter((n) => n.startsWith('.'));
-      for (const n of leftovers) await fsp.rm(path.join(this.cfg.stateDir, ns, n), { recursive: true, force: true }).catch(() => undefined);
+      for (const n of leftovers) await removeTree(path.join(this.cfg.stateDir, ns, n)).catch(() => undefined);
       await this.cleanupWorkDirs(ns);
     }
   }
@@ -515,7 +515,7 @@ export class TaskManager {
     for (const d of dirs) {
       const t = this.find(ns, d);
       if (t instanceof ShimTask) continue;
-      await fsp.rm(path.join(this.cfg.rootDir, ns, d), { recursive: true, force: true }).catch(() => undefined);
+      await removeTree(path.join(this.cfg.rootDir, ns, d)).catch(() => undefined);
     }
   }
 

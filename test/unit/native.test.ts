@@ -483,3 +483,67 @@ describe('namespaces', () => {
     expect(thrown(() => N.unshare(-1)).code).toBe('EINVAL');
   });
 });
+
+describe('removeTree', () => {
+  it('removes a tree of files, directories, symlinks and fifos, without following links', async () => {
+    const keep = scratch('rt-keep');
+    writeFileSync(join(keep, 'precious'), 'x');
+    const d = scratch('rt-tree');
+    mkdirSync(join(d, 'a/b/c'), { recursive: true });
+    writeFileSync(join(d, 'a/b/c/file'), 'data');
+    writeFileSync(join(d, 'top'), 'data');
+    symlinkSync(keep, join(d, 'a/link-to-dir'));
+    symlinkSync(join(keep, 'precious'), join(d, 'a/b/link-to-file'));
+    symlinkSync('/nonexistent', join(d, 'dangling'));
+    N.mknod(join(d, 'a/fifo'), 0o010600);
+    mkdirSync(join(d, 'ro'), { mode: 0o500 });
+    writeFileSync(join(d, 'ro-file'), 'x', { mode: 0o400 });
+    await N.removeTree(d);
+    expect(existsSync(d)).toBe(false);
+    expect(readFileSync(join(keep, 'precious'), 'utf8')).toBe('x');
+  });
+
+  it('treats a missing path as done and removes a single file', async () => {
+    await N.removeTree(join(root, 'rt-missing'));
+    const f = join(scratch('rt-file'), 'f');
+    writeFileSync(f, 'x');
+    await N.removeTree(f);
+    expect(existsSync(f)).toBe(false);
+  });
+
+  it('stops at a mount point inside the tree (EBUSY) and leaves the mounted files alone', async () => {
+    const d = scratch('rt-mount');
+    mkdirSync(join(d, 'sub/mnt'), { recursive: true });
+    writeFileSync(join(d, 'sub/other'), 'x');
+    N.mount('tmpfs', join(d, 'sub/mnt'), 'tmpfs', 0, 'size=1m');
+    try {
+      writeFileSync(join(d, 'sub/mnt/inside'), 'keep me');
+      const err = await N.removeTree(d).then(() => undefined, (e: N.NativeError) => e);
+      expect(err?.code).toBe('EBUSY');
+      expect(err?.message).toContain(join(d, 'sub/mnt'));
+      expect(readFileSync(join(d, 'sub/mnt/inside'), 'utf8')).toBe('keep me');
+      // everything else went
+      expect(existsSync(join(d, 'sub/other'))).toBe(false);
+    } finally {
+      tryUmount(join(d, 'sub/mnt'));
+    }
+    await N.removeTree(d);
+    expect(existsSync(d)).toBe(false);
+  });
+
+  it('reports a path it cannot remove with the errno and the path', async () => {
+    const d = scratch('rt-immutable');
+    writeFileSync(join(d, 'f'), 'x');
+    execFileSync('chattr', ['+i', join(d, 'f')]);
+    try {
+      const err = await N.removeTree(d).then(() => undefined, (e: N.NativeError) => e);
+      expect(err?.code).toBe('EPERM');
+      expect(err?.message).toContain(join(d, 'f'));
+      expect(existsSync(join(d, 'f'))).toBe(true);
+    } finally {
+      execFileSync('chattr', ['-i', join(d, 'f')]);
+    }
+    await N.removeTree(d);
+    expect(existsSync(d)).toBe(false);
+  });
+});
