@@ -2,6 +2,7 @@ import * as protobuf from 'protobufjs/light';
 import type { ServiceDefinition, MethodDefinition } from '@grpc/grpc-js';
 import descriptor from '../generated/descriptor.json';
 import { EncodedMessage } from './encoded';
+import { decodePlain, encodePlain, planOf, type MessagePlan } from './codec';
 
 // The protobuf registry of berth's wire contract (proto/), loaded from the JSON
 // descriptor generated at build time: no .proto parsing at start-up.
@@ -71,14 +72,17 @@ export function hasMessageType(fullName: string): boolean {
   }
 }
 
+/** The codec plan of a message type of the registry (see codec.ts). */
+export function messagePlan(fullName: string): MessagePlan {
+  return planOf(messageType(fullName));
+}
+
 export function encodeMessage(fullName: string, obj: object): Buffer {
-  const t = messageType(fullName);
-  return Buffer.from(t.encode(t.fromObject(obj as Record<string, unknown>)).finish());
+  return encodePlain(messagePlan(fullName), obj);
 }
 
 export function decodeMessage<T>(fullName: string, bytes: Uint8Array): T {
-  const t = messageType(fullName);
-  return t.toObject(t.decode(bytes), DECODE_OPTIONS) as T;
+  return decodePlain(messagePlan(fullName), bytes) as T;
 }
 
 /** A grpc-js service definition for one service of the contract, e.g.
@@ -88,17 +92,16 @@ export function serviceDefinition(serviceName: string): ServiceDefinition {
   const def: Record<string, MethodDefinition<object, object>> = {};
   for (const m of svc.methodsArray) {
     m.resolve();
-    const req = m.resolvedRequestType as protobuf.Type;
-    const res = m.resolvedResponseType as protobuf.Type;
+    const req = planOf(m.resolvedRequestType as protobuf.Type);
+    const res = planOf(m.resolvedResponseType as protobuf.Type);
     def[m.name] = {
       path: `/${serviceName}/${m.name}`,
       requestStream: m.requestStream === true,
       responseStream: m.responseStream === true,
-      requestSerialize: (o: object) => Buffer.from(req.encode(req.fromObject(o as Record<string, unknown>)).finish()),
-      requestDeserialize: (b: Buffer) => req.toObject(req.decode(b), DECODE_OPTIONS),
-      responseSerialize: (o: object) =>
-        o instanceof EncodedMessage ? o.bytes : Buffer.from(res.encode(res.fromObject(o as Record<string, unknown>)).finish()),
-      responseDeserialize: (b: Buffer) => res.toObject(res.decode(b), DECODE_OPTIONS),
+      requestSerialize: (o: object) => encodePlain(req, o),
+      requestDeserialize: (b: Buffer) => decodePlain(req, b),
+      responseSerialize: (o: object) => (o instanceof EncodedMessage ? o.bytes : encodePlain(res, o)),
+      responseDeserialize: (b: Buffer) => decodePlain(res, b),
       originalName: m.name,
     };
   }

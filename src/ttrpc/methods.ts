@@ -1,7 +1,8 @@
 // Request/response message types of a ttrpc method, from berth's proto registry
 // (the JSON descriptor of proto/, loaded with protobufjs/light — no .proto parsing).
 import type * as protobuf from 'protobufjs/light';
-import { DECODE_OPTIONS, root } from '../proto/registry';
+import { root } from '../proto/registry';
+import { decodePlain, encodePlain, planOf } from '../proto/codec';
 import { EncodedMessage } from '../proto/encoded';
 
 export interface MethodTypes {
@@ -49,11 +50,11 @@ export function methodTypes(service: string, method: string): MethodTypes {
 /** Encodes a message object (or passes an EncodedMessage through untouched). */
 export function encodeWith(type: protobuf.Type, obj: object): Uint8Array {
   if (obj instanceof EncodedMessage) return obj.bytes;
-  return type.encode(type.fromObject(obj as Record<string, unknown>)).finish();
+  return encodePlain(planOf(type), obj);
 }
 
 /** Decodes to berth's plain-object shape (registry DECODE_OPTIONS: defaults filled,
  * int64 as number, enums as names, bytes as Buffer). */
 export function decodeWith<T>(type: protobuf.Type, bytes: Uint8Array): T {
-  return type.toObject(type.decode(bytes), DECODE_OPTIONS) as T;
+  return decodePlain(planOf(type), bytes) as T;
 }
