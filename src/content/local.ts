@@ -42,11 +42,66 @@ export interface RecoveryReport {
   ingests: string[];
 }
 
+/**
+ * Blobs up to this size are kept whole in memory once read. A `ctr run` reads the same
+ * manifest and config blobs eight times through Content.Read, and each read in place (open,
+ * fstat, pread, close) costs ~0.1 ms of the event loop; a blob never changes under its
+ * digest, so a copy is as good as the file. delete() drops the copy with the file.
+ */
+const SMALL_BLOB_MAX = 16 << 10;
+const SMALL_BLOB_TOTAL = 4 << 20;
+
+class SmallBlobCache {
+  private readonly blobs = new Map<string, Buffer>();
+  private bytes = 0;
+
+  get(digest: string): Buffer | undefined {
+    const b = this.blobs.get(digest);
+    if (b) {
+      // most recently used last
+      this.blobs.delete(digest);
+      this.blobs.set(digest, b);
+    }
+    return b;
+  }
+
+  put(digest: string, b: Buffer): void {
+    this.drop(digest);
+    this.blobs.set(digest, b);
+    this.bytes += b.length;
+    for (const [d, old] of this.blobs) {
+      if (this.bytes <= SMALL_BLOB_TOTAL) break;
+      this.blobs.delete(d);
+      this.bytes -= old.length;
+    }
+  }
+
+  drop(digest: string): void {
+    const b = this.blobs.get(digest);
+    if (!b) return;
+    this.blobs.delete(digest);
+    this.bytes -= b.length;
+  }
+}
+
+function readWhole(fd: number, size: number): Buffer {
+  const buf = Buffer.allocUnsafe(size);
+  let got = 0;
+  while (got < size) {
+    const n = readSync(fd, buf, got, size - got, got);
+    if (n === 0) break;
+    got += n;
+  }
+  return got === size ? buf : buf.subarray(0, got);
+}
+
 export class LocalContentStore implements ContentStore, WriterHost {
   readonly locks: RefLocks;
   readonly logger: Logger;
   /** Set by open(): what crash recovery removed. */
   recovered: RecoveryReport = { tempFiles: [], ingests: [] };
+  /** Whole small blobs by digest (see read). */
+  private readonly small = new SmallBlobCache();
 
   private constructor(
     readonly root: string,
@@ -123,6 +178,7 @@ export class LocalContentStore implements ContentStore, WriterHost {
 
   async delete(digest: string): Promise<void> {
     validateDigest(digest);
+    this.small.drop(digest);
     try {
       await fsp.unlink(this.blobPath(digest));
     } catch (err) {
@@ -165,6 +221,8 @@ export class LocalContentStore implements ContentStore, WriterHost {
   }
 
   private readSync(digest: string, offset: number, length: number): Buffer {
+    const cached = this.small.get(digest);
+    if (cached) return Buffer.from(cached.subarray(Math.min(offset, cached.length), Math.min(cached.length, offset + Math.max(0, Math.floor(length)))));
     let fd: number;
     try {
       fd = openSync(this.blobPath(digest), 'r');
@@ -175,6 +233,11 @@ export class LocalContentStore implements ContentStore, WriterHost {
     try {
       const st = fstatSync(fd);
       if (!st.isFile()) throw notFound(digest);
+      if (st.size <= SMALL_BLOB_MAX) {
+        const whole = readWhole(fd, st.size);
+        if (whole.length === st.size) this.small.put(digest, whole);
+        return Buffer.from(whole.subarray(Math.min(offset, whole.length), Math.min(whole.length, offset + Math.max(0, Math.floor(length)))));
+      }
       const n = Math.min(Math.max(0, Math.floor(length)), Math.max(0, st.size - offset));
       if (n === 0) return Buffer.alloc(0);
       const buf = Buffer.allocUnsafe(n);

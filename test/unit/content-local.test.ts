@@ -67,6 +67,31 @@ describe('LocalContentStore (local only)', () => {
   const ingestDir = (ref: string): string => join(root, 'ingest', ingestKey(ref));
   const blobFile = (digest: string): string => join(root, 'blobs', 'sha256', digest.slice('sha256:'.length));
 
+  it('serves small blobs read once from memory, a copy each time, until deleted', async () => {
+    const data = Buffer.from('{"schemaVersion":2}');
+    const info = await writeBlob(store, 'small-1', data);
+    expect(await store.read(info.digest, 0, 100)).toEqual(data);
+    // The file is gone behind the store's back: the copy answers (a blob never changes).
+    await fsp.rm(blobFile(info.digest));
+    const a = await store.read(info.digest, 2, 5);
+    expect(a).toEqual(data.subarray(2, 7));
+    a.fill(0);
+    expect(await store.read(info.digest, 0, 100)).toEqual(data);
+    expect((await store.read(info.digest, 50, 10)).length).toBe(0);
+    // delete() drops the copy with the file
+    await writeBlob(store, 'small-2', data);
+    await store.delete(info.digest);
+    expect((await rejection(store.read(info.digest, 0, 10))).constructor.name).toBe('NotFoundError');
+  });
+
+  it('does not keep blobs larger than 16 KiB in memory', async () => {
+    const data = randomBytes(20 << 10);
+    const info = await writeBlob(store, 'big-1', data);
+    expect(await store.read(info.digest, 0, data.length)).toEqual(data);
+    await fsp.rm(blobFile(info.digest));
+    expect((await rejection(store.read(info.digest, 0, 10))).constructor.name).toBe('NotFoundError');
+  });
+
   it('creates blobs/sha256 and ingest/', () => {
     expect(statSync(join(root, 'blobs', 'sha256')).isDirectory()).toBe(true);
     expect(statSync(join(root, 'ingest')).isDirectory()).toBe(true);
