@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { MetadataDB } from '../../src/metadata/db';
+import { CommittedView, MetadataDB } from '../../src/metadata/db';
 import { NamespaceStore } from '../../src/metadata/namespaces';
 import { ContainerStore, type NewContainer } from '../../src/metadata/containers';
 import { LeaseStore } from '../../src/metadata/leases';
@@ -272,5 +272,40 @@ describe('transactions', () => {
       if (!found) missed.push(round);
     }
     expect(missed).toEqual([]);
+  });
+});
+
+describe('committed view (reads from memory)', () => {
+  it('keeps keys in order through inserts and deletes; a range is a snapshot', () => {
+    const v = new CommittedView();
+    for (const k of ['b/2', 'a/1', 'b/1', 'c', 'b/10', 'a/0']) v.set(k, Buffer.from(k));
+    v.set('b/1', Buffer.from('again'));
+    expect(v.size).toBe(6);
+    expect(v.range('b/').map(([k]) => k)).toEqual(['b/1', 'b/10', 'b/2']);
+    expect(v.range('b/', 2).map(([k]) => k)).toEqual(['b/1', 'b/10']);
+    expect(v.get('b/1')?.toString()).toBe('again');
+    const snap = v.range('');
+    v.delete('b/10');
+    v.delete('nope');
+    v.set('a/2', Buffer.from('x'));
+    expect(snap.map(([k]) => k)).toEqual(['a/0', 'a/1', 'b/1', 'b/10', 'b/2', 'c']);
+    expect(v.range('').map(([k]) => k)).toEqual(['a/0', 'a/1', 'a/2', 'b/1', 'b/2', 'c']);
+    expect(v.get('b/10')).toBeUndefined();
+  });
+
+  it('readers see committed writes and deletes; a reopened database reads them back', async () => {
+    const writing = db.update(async (tx) => tx.put('t/view/k', { n: 1 }));
+    await writing;
+    expect(await db.get('t/view/k')).toEqual({ n: 1 });
+    const seen: string[] = [];
+    for await (const [k] of db.scanRaw('t/view/')) seen.push(k);
+    expect(seen).toEqual(['t/view/k']);
+    await db.update(async (tx) => tx.del('t/view/k'));
+    expect(await db.get('t/view/k')).toBeUndefined();
+    await db.update(async (tx) => tx.put('t/view/j', { n: 2 }));
+    await db.close();
+    db = await MetadataDB.open(join(dir, 'meta'));
+    expect(await db.get('t/view/j')).toEqual({ n: 2 });
+    expect(await db.get('t/view/k')).toBeUndefined();
   });
 });
