@@ -191,6 +191,15 @@ export class TaskManager {
   }
 
   /**
+   * The bundle's `log` FIFO, which a shim writes its log to (containerd's shims open it and
+   * wait for a reader). berth's shared shim logs to one file beside its socket instead, so
+   * for it there is nothing to read: no FIFO, no reader (~0.4 ms per task).
+   */
+  private openShimLog(binary: string, bundle: Bundle, ns: string, id: string): ShimLog | undefined {
+    return binary === BERTH_SHIM_BINARY ? undefined : ShimLog.open(bundle.path, this.shimLogger(ns, id));
+  }
+
+  /**
    * berth's own shim serves every task of this daemon from one process, so once it has
    * answered a `start`, later tasks connect to it directly instead of exec'ing `start`
    * again (its only effect would be to print the same address). The bundle still gets the
@@ -235,7 +244,7 @@ export class TaskManager {
         throw wrapError('failed to resolve runtime path', err);
       }
       const command = this.command(bundle, binary);
-      shimLog = ShimLog.open(bundle.path, this.shimLogger(ns, id));
+      shimLog = this.openShimLog(binary, bundle, ns, id);
       client = await this.reuseSharedShim(binary, bundle, ns);
       // Another task is starting the shared shim already: use the one it starts rather
       // than running `start` too (a burst of creates would start a Node process each).
@@ -491,7 +500,7 @@ export class TaskManager {
       const address = await bundle.readFile(ADDRESS_FILE);
       if (address === undefined) throw new Error('no address file');
       client = await ShimClient.connect(address, ns, LOAD_TIMEOUT_MS);
-      shimLog = ShimLog.open(bundle.path, this.shimLogger(ns, id));
+      shimLog = this.openShimLog(binary, bundle, ns, id);
       const r = await client.connect(id, { timeoutMs: LOAD_TIMEOUT_MS });
       const task = new ShimTask(bundle, client, command, shimLog, r.task_pid, NO_IO);
       this.register(task);
