@@ -188,6 +188,22 @@ function writeString(out: number[], s: string): void {
  * there is one).
  */
 export function encodeHeaders(headers: ReadonlyArray<readonly [string, string]>): Buffer {
+  // A frozen list never changes: encode it once (every call's response headers and every
+  // OK status are the same few bytes).
+  if (Object.isFrozen(headers)) {
+    let block = frozenBlocks.get(headers);
+    if (!block) {
+      block = encodeList(headers);
+      frozenBlocks.set(headers, block);
+    }
+    return block;
+  }
+  return encodeList(headers);
+}
+
+const frozenBlocks = new WeakMap<ReadonlyArray<readonly [string, string]>, Buffer>();
+
+function encodeList(headers: ReadonlyArray<readonly [string, string]>): Buffer {
   const out: number[] = [];
   for (const [name, value] of headers) {
     if (name === ':status' && value === '200') {

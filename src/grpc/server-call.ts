@@ -18,10 +18,13 @@ export interface CallStatus {
   metadata?: Metadata;
 }
 
-const RESPONSE_HEADERS: ReadonlyArray<readonly [string, string]> = [
-  [':status', '200'],
-  ['content-type', 'application/grpc'],
-];
+// Frozen: the HPACK encoder encodes frozen lists once (hpack.ts).
+const RESPONSE_HEADERS: ReadonlyArray<readonly [string, string]> = Object.freeze([
+  Object.freeze([':status', '200'] as const),
+  Object.freeze(['content-type', 'application/grpc'] as const),
+]);
+const OK_TRAILERS: ReadonlyArray<readonly [string, string]> = Object.freeze([Object.freeze(['grpc-status', '0'] as const)]);
+const OK_TRAILERS_ONLY: ReadonlyArray<readonly [string, string]> = Object.freeze([...RESPONSE_HEADERS, ...OK_TRAILERS]);
 
 /** gRPC's grpc-message encoding: percent-encode bytes outside printable ASCII, and '%'. */
 export function encodeGrpcMessage(msg: string): string {
@@ -42,7 +45,8 @@ export function frameMessage(msg: Buffer): Buffer {
   return out;
 }
 
-function statusTrailers(st: CallStatus, withHeaders: boolean): Array<[string, string]> {
+function statusTrailers(st: CallStatus, withHeaders: boolean): ReadonlyArray<readonly [string, string]> {
+  if (st.code === Status.OK && !st.details && !st.message && !st.metadata) return withHeaders ? OK_TRAILERS_ONLY : OK_TRAILERS;
   const t: Array<[string, string]> = withHeaders ? RESPONSE_HEADERS.map(([k, v]) => [k, v]) : [];
   const code = typeof st.code === 'number' ? st.code : Status.UNKNOWN;
   t.push(['grpc-status', String(code)]);

@@ -319,4 +319,16 @@ describe('HPACK', () => {
     ];
     expect(new HpackDecoder().decode(encodeHeaders(h))).toEqual(h);
   });
+
+  it('encodes a frozen list once; other lists every time', () => {
+    const frozen = Object.freeze([Object.freeze(['grpc-status', '0'] as const)]);
+    const a = encodeHeaders(frozen);
+    expect(encodeHeaders(frozen)).toBe(a);
+    expect(new HpackDecoder().decode(a)).toEqual([['grpc-status', '0']]);
+    const open: Array<[string, string]> = [['grpc-status', '0']];
+    const b = encodeHeaders(open);
+    open[0] = ['grpc-status', '7'];
+    expect(new HpackDecoder().decode(encodeHeaders(open))).toEqual([['grpc-status', '7']]);
+    expect(encodeHeaders(open)).not.toBe(b);
+  });
 });
