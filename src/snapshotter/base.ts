@@ -3,7 +3,7 @@
 // renamed to its id inside the creating transaction, removal and cleanup of directories
 // no record owns. The backends supply the directory contents and the mounts.
 
-import { promises as fsp } from 'fs';
+import { mkdtempSync, promises as fsp, renameSync } from 'fs';
 import { join } from 'path';
 import { parseListFilters } from '../filters/list';
 import { silentLogger, type Logger } from '../log/logger';
@@ -148,7 +148,9 @@ export abstract class DirSnapshotter implements SnapshotterBackend {
     let final = '';
     try {
       if (this.needsDir(kind, parent)) {
-        td = await fsp.mkdtemp(join(this.snapshotsDir, 'new-'));
+        // Synchronous (mkdtemp, and rename below): microseconds each, where an awaited fs
+        // call is a thread-pool round trip of ~0.1 ms on every Snapshots.Prepare.
+        td = mkdtempSync(join(this.snapshotsDir, 'new-'));
         names.push(basename(td));
         this.inflight.add(basename(td));
         try {
@@ -169,7 +171,7 @@ export abstract class DirSnapshotter implements SnapshotterBackend {
           final = this.snapshotDir(created.id);
           names.push(basename(final));
           this.inflight.add(basename(final));
-          await fsp.rename(td, final);
+          renameSync(td, final);
           td = '';
         },
       });
@@ -225,7 +227,7 @@ export abstract class DirSnapshotter implements SnapshotterBackend {
     const dir = this.snapshotDir(id);
     const renamed = join(this.snapshotsDir, `rm-${id}`);
     try {
-      await fsp.rename(dir, renamed);
+      renameSync(dir, renamed);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
       this.log.warn('failed to rename removed snapshot directory', { path: dir, error: err as Error });
