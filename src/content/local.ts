@@ -84,15 +84,22 @@ class SmallBlobCache {
   }
 }
 
-function readWhole(fd: number, size: number): Buffer {
-  const buf = Buffer.allocUnsafe(size);
+/** Up to n bytes of fd from offset (fewer if the file ends first). */
+function readAt(fd: number, offset: number, n: number): Buffer {
+  const buf = Buffer.allocUnsafe(n);
   let got = 0;
-  while (got < size) {
-    const n = readSync(fd, buf, got, size - got, got);
-    if (n === 0) break;
-    got += n;
+  while (got < n) {
+    const bytesRead = readSync(fd, buf, got, n - got, offset + got);
+    if (bytesRead === 0) break;
+    got += bytesRead;
   }
-  return got === size ? buf : buf.subarray(0, got);
+  return got === n ? buf : buf.subarray(0, got);
+}
+
+/** A copy of blob[offset, offset + length), clamped to the blob. */
+function copyRange(blob: Buffer, offset: number, length: number): Buffer {
+  const start = Math.min(offset, blob.length);
+  return Buffer.from(blob.subarray(start, Math.min(blob.length, offset + Math.max(0, Math.floor(length)))));
 }
 
 export class LocalContentStore implements ContentStore, WriterHost {
@@ -222,7 +229,7 @@ export class LocalContentStore implements ContentStore, WriterHost {
 
   private readSync(digest: string, offset: number, length: number): Buffer {
     const cached = this.small.get(digest);
-    if (cached) return Buffer.from(cached.subarray(Math.min(offset, cached.length), Math.min(cached.length, offset + Math.max(0, Math.floor(length)))));
+    if (cached) return copyRange(cached, offset, length);
     let fd: number;
     try {
       fd = openSync(this.blobPath(digest), 'r');
@@ -234,20 +241,13 @@ export class LocalContentStore implements ContentStore, WriterHost {
       const st = fstatSync(fd);
       if (!st.isFile()) throw notFound(digest);
       if (st.size <= SMALL_BLOB_MAX) {
-        const whole = readWhole(fd, st.size);
+        const whole = readAt(fd, 0, st.size);
         if (whole.length === st.size) this.small.put(digest, whole);
-        return Buffer.from(whole.subarray(Math.min(offset, whole.length), Math.min(whole.length, offset + Math.max(0, Math.floor(length)))));
+        return copyRange(whole, offset, length);
       }
       const n = Math.min(Math.max(0, Math.floor(length)), Math.max(0, st.size - offset));
       if (n === 0) return Buffer.alloc(0);
-      const buf = Buffer.allocUnsafe(n);
-      let got = 0;
-      while (got < n) {
-        const bytesRead = readSync(fd, buf, got, n - got, offset + got);
-        if (bytesRead === 0) break;
-        got += bytesRead;
-      }
-      return got === n ? buf : buf.subarray(0, got);
+      return readAt(fd, offset, n);
     } finally {
       closeSync(fd);
     }
