@@ -143,7 +143,7 @@ export class WriteTx {
     for (const [k, v] of this.unflushed) if (k.startsWith(prefix)) overlay.push([k, v]);
     // Later writes can only add keys; enough committed ones plus them bound the result.
     const committed = this.view.range(prefix, limit + this.pending.size + overlay.length);
-    if (overlay.length === 0 && this.pending.size === 0) return committed.slice(0, limit);
+    if (overlay.length === 0 && this.pending.size === 0) return committed; // range stopped at limit
     const merged = new Map<string, Buffer>(committed);
     for (const layer of [overlay, this.pending]) {
       for (const [k, v] of layer) {
