@@ -12,8 +12,7 @@
 // overlay otherwise (index=off when the kernel has the parameter, lowerdir nearest
 // parent first, a view without upperdir/workdir).
 
-import * as fs from 'fs';
-import { existsSync, promises as fsp, readFileSync } from 'fs';
+import { chmodSync, existsSync, lchownSync, mkdirSync, promises as fsp, readFileSync, statSync } from 'fs';
 import { release } from 'os';
 import { join } from 'path';
 import { mountOne, unmountAll } from '../native';
@@ -132,17 +131,17 @@ export class OverlaySnapshotter extends DirSnapshotter {
   // is a thread-pool round trip of ~0.1 ms on the path of every Snapshots.Prepare.
   protected async populate(td: string, kind: 'active' | 'view', parentIds: readonly number[]): Promise<void> {
     const fsDir = join(td, 'fs');
-    fs.mkdirSync(fsDir);
-    fs.chmodSync(fsDir, 0o755); // exact, whatever the umask
+    mkdirSync(fsDir);
+    chmodSync(fsDir, 0o755); // exact, whatever the umask
     if (kind === 'active') {
       const work = join(td, 'work');
-      fs.mkdirSync(work);
-      fs.chmodSync(work, 0o711);
+      mkdirSync(work);
+      chmodSync(work, 0o711);
     }
     const parent = parentIds[0];
     if (parent !== undefined) {
-      const st = fs.statSync(this.upperPath(parent));
-      fs.lchownSync(fsDir, st.uid, st.gid);
+      const st = statSync(this.upperPath(parent));
+      lchownSync(fsDir, st.uid, st.gid);
     }
   }
 
