@@ -1,5 +1,7 @@
 // A task whose shim is connected: every call goes to the shim (containerd's shimTask and
-// process in runtime/v2/shim.go, process.go). berthd keeps no process state of its own.
+// process in runtime/v2/shim.go, process.go). berthd keeps no process state of its own,
+// with one exception: once the shim has answered Wait for the init, the init's state is
+// final, and State is answered from that answer (see state()).
 import { NotFoundError } from '../errdefs/errors';
 import type { CallOptions } from '../ttrpc';
 import type { WireAny } from '../proto/any';
@@ -19,6 +21,8 @@ export class ShimTask implements RuntimeTask {
   private intentional = false;
   /** Set when the shim went away unexpectedly: resolves after the dead-shim cleanup. */
   private death: Promise<ExitInfo> | undefined;
+  /** The init's exit, once the shim answered Wait for it. */
+  private initExit: ExitInfo | undefined;
 
   constructor(
     readonly bundle: Bundle,
@@ -27,8 +31,8 @@ export class ShimTask implements RuntimeTask {
     private readonly shimLog: ShimLog | undefined,
     /** Init pid: from Create, or Connect after a restart. */
     public pid: number,
-    /** The init's stdio as created (unknown, '' after a restart). */
-    readonly io: TaskIO,
+    /** The init's stdio as created; undefined after a restart (only the shim knows it). */
+    readonly io: TaskIO | undefined,
   ) {}
 
   get id(): string {
@@ -75,7 +79,18 @@ export class ShimTask implements RuntimeTask {
     this.shimLog?.close();
   }
 
+  /**
+   * The shim's State, except for an init whose exit the shim already reported through
+   * Wait: an exited init stays STOPPED with that pid and status until the task is deleted
+   * (nothing can start it again), so the answer is known without asking. That saves a
+   * round trip to the shim (~0.7 ms) in every `ctr run --rm`, which calls Tasks.Get right
+   * after Wait returns.
+   */
   async state(execId: string, opts?: CallOpts): Promise<ProcessState> {
+    if (execId === '' && this.initExit && this.io) {
+      const e = this.initExit;
+      return { id: this.id, pid: e.pid, status: 'STOPPED', ...this.io, exitStatus: e.exitStatus, exitedAt: e.exitedAt };
+    }
     let r;
     try {
       r = await this.client.state(this.id, execId, callOptions(opts));
@@ -130,7 +145,9 @@ export class ShimTask implements RuntimeTask {
   async wait(execId: string, opts?: CallOpts): Promise<ExitInfo> {
     try {
       const r = await this.client.wait(this.id, execId, callOptions(opts));
-      return { pid: execId === '' ? this.pid : 0, exitStatus: r.exit_status, exitedAt: r.exited_at };
+      const exit = { pid: execId === '' ? this.pid : 0, exitStatus: r.exit_status, exitedAt: r.exited_at };
+      if (execId === '') this.initExit = exit;
+      return exit;
     } catch (err) {
       // The shim died while we waited for its init: answer with what its `delete`
       // reported (containerd fails the Wait with "ttrpc: closed").

@@ -334,7 +334,7 @@ export class TaskManager {
     if (this.find(task.namespace, task.id) === task) {
       this.publishDeath(task.namespace, task.id, exit);
       this.unregister(task);
-      this.register(new StoppedTask(task.id, task.namespace, exit, task.io));
+      this.register(new StoppedTask(task.id, task.namespace, exit, task.io ?? NO_IO));
     }
     return exit;
   }
@@ -502,7 +502,7 @@ export class TaskManager {
       client = await ShimClient.connect(address, ns, LOAD_TIMEOUT_MS);
       shimLog = this.openShimLog(binary, bundle, ns, id);
       const r = await client.connect(id, { timeoutMs: LOAD_TIMEOUT_MS });
-      const task = new ShimTask(bundle, client, command, shimLog, r.task_pid, NO_IO);
+      const task = new ShimTask(bundle, client, command, shimLog, r.task_pid, undefined);
       this.register(task);
       this.watch(task);
       log.info('reconnected to shim', { pid: r.task_pid, shimPid: r.shim_pid });
