@@ -99,10 +99,18 @@ export class EventPublisher {
     for (const w of this.idleWaiters.splice(0)) w();
   }
 
+  /**
+   * Starts sending on the next turn of the event loop, not now: an event is usually
+   * published just before the answer to the call that caused it (Start → /tasks/start,
+   * an exit → Wait, Delete → /tasks/delete), and that answer is what the client waits for.
+   * Sent first, the event would reach the daemon first and be handled there before the
+   * answer (~0.2-0.3 ms on each of the four calls of a `ctr run`). containerd's shim, too,
+   * forwards events from a queue, unordered with the replies.
+   */
   private kick(): void {
     if (this.running || this.timer || this.closed) return;
     this.running = true;
-    void this.drain();
+    setImmediate(() => void this.drain());
   }
 
   private async drain(): Promise<void> {

@@ -32,6 +32,23 @@ describe('EventPublisher', () => {
     expect(p.delivered).toBe(50);
   });
 
+  it('sends after the answers of the current turn: the event does not overtake the reply that caused it', async () => {
+    const order: string[] = [];
+    const p = new EventPublisher(async (ev) => {
+      order.push(`sent ${topicOf(ev)}`);
+    });
+    // As in the shim: the handler publishes, then its reply is written a few promise hops later.
+    const handler = async (): Promise<string> => {
+      p.publish('ns', '/tasks/start', 'containerd.events.TaskOOM', { container_id: 'c' });
+      await Promise.resolve();
+      await Promise.resolve();
+      return 'pid';
+    };
+    await handler().then(() => order.push('reply written'));
+    expect(await p.flush(1000)).toBe(true);
+    expect(order).toEqual(['reply written', 'sent /tasks/start']);
+  });
+
   it('waits and retries while the daemon is unreachable, then delivers everything in order', async () => {
     let up = false;
     const seen: string[] = [];
@@ -76,7 +93,9 @@ describe('EventPublisher', () => {
       await gate;
       seen.push(ev.topic);
     });
-    for (let i = 0; i < QUEUE_MAX + 10; i++) p.publish('ns', `/t/e${i}`, 'containerd.events.TaskOOM', { container_id: 'c' });
+    p.publish('ns', '/t/e0', 'containerd.events.TaskOOM', { container_id: 'c' });
+    await new Promise((r) => setImmediate(r)); // e0 is now in flight
+    for (let i = 1; i < QUEUE_MAX + 10; i++) p.publish('ns', `/t/e${i}`, 'containerd.events.TaskOOM', { container_id: 'c' });
     release();
     expect(await p.flush(5000)).toBe(true);
     expect(p.dropped).toBe(10);
