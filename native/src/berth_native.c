@@ -1504,6 +1504,79 @@ fail:
 }
 
 /* ------------------------------------------------------------------------ */
+/* umount2Async(target, flags, callback): umount2 on a libuv thread-pool     */
+/* thread. Unmounting an overlay syncs its upper filesystem (milliseconds), */
+/* which the shim's event loop should not wait for.                          */
+
+struct umount_req {
+  napi_async_work work;
+  napi_ref callback;
+  char *target;
+  int flags;
+  int err;
+};
+
+static void umount_execute(napi_env env, void *data) {
+  (void)env;
+  struct umount_req *r = data;
+  r->err = umount2(r->target, r->flags) != 0 ? errno : 0;
+}
+
+static void umount_complete(napi_env env, napi_status status, void *data) {
+  struct umount_req *r = data;
+  napi_value cb, global, arg;
+  if (napi_get_reference_value(env, r->callback, &cb) == napi_ok && cb != NULL &&
+      napi_get_global(env, &global) == napi_ok) {
+    if (status == napi_cancelled)
+      arg = make_errno_error(env, ECANCELED, "umount2", r->target, NULL);
+    else if (r->err != 0)
+      arg = make_errno_error(env, r->err, "umount2", r->target, NULL);
+    else
+      arg = null_value(env);
+    if (arg != NULL) napi_call_function(env, global, cb, 1, &arg, NULL);
+  }
+  napi_delete_reference(env, r->callback);
+  napi_delete_async_work(env, r->work);
+  free(r->target);
+  free(r);
+}
+
+static napi_value js_umount2_async(napi_env env, napi_callback_info info) {
+  ARGS(3);
+  napi_valuetype t;
+  napi_value name;
+  struct umount_req *r = calloc(1, sizeof *r);
+  if (r == NULL) return throw_errno(env, ENOMEM, "umount2", NULL, NULL);
+  if (!get_cstr(env, argv[0], "target", false, &r->target)) goto fail;
+  if (!get_int(env, argv[1], "flags", true, 0, &r->flags)) goto fail;
+  if (napi_typeof(env, argv[2], &t) != napi_ok || t != napi_function) {
+    throw_type_error(env, "The \"%s\" argument must be a function", "callback");
+    goto fail;
+  }
+  if (napi_create_reference(env, argv[2], 1, &r->callback) != napi_ok) {
+    throw_napi_failure(env, "napi_create_reference");
+    goto fail;
+  }
+  if (napi_create_string_utf8(env, "berth:umount2", NAPI_AUTO_LENGTH, &name) != napi_ok ||
+      napi_create_async_work(env, NULL, name, umount_execute, umount_complete, r, &r->work) != napi_ok) {
+    throw_napi_failure(env, "napi_create_async_work");
+    napi_delete_reference(env, r->callback);
+    goto fail;
+  }
+  if (napi_queue_async_work(env, r->work) != napi_ok) {
+    throw_napi_failure(env, "napi_queue_async_work");
+    napi_delete_async_work(env, r->work);
+    napi_delete_reference(env, r->callback);
+    goto fail;
+  }
+  return undefined_value(env);
+fail:
+  free(r->target);
+  free(r);
+  return NULL;
+}
+
+/* ------------------------------------------------------------------------ */
 /* namespaces (affect the calling thread only: the JS main thread)          */
 
 static napi_value js_setns(napi_env env, napi_callback_info info) {
@@ -1578,6 +1651,7 @@ NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
   napi_property_descriptor props[] = {
       {"mount", NULL, js_mount, NULL, NULL, NULL, napi_enumerable, NULL},
       {"umount2", NULL, js_umount2, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"umount2Async", NULL, js_umount2_async, NULL, NULL, NULL, napi_enumerable, NULL},
       {"mknod", NULL, js_mknod, NULL, NULL, NULL, napi_enumerable, NULL},
       {"lsetxattr", NULL, js_lsetxattr, NULL, NULL, NULL, napi_enumerable, NULL},
       {"lgetxattr", NULL, js_lgetxattr, NULL, NULL, NULL, napi_enumerable, NULL},

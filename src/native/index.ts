@@ -8,7 +8,7 @@ export { isNativeError } from './errors';
 export type { NativeError } from './errors';
 export * from './constants';
 export {
-  mount, umount2, parseMountOptions, compactLowerdirOption, mountOne, mountAll, unmount, unmountAll,
+  mount, umount2, umount2Async, parseMountOptions, compactLowerdirOption, mountOne, mountAll, unmount, unmountAll,
 } from './mount';
 export type { Mount, ParsedMountOptions } from './mount';
 export { mknod, lsetxattr, lgetxattr, llistxattr, lremovexattr, utimensat, lutimes, removeTree } from './fs';

@@ -50,6 +50,14 @@ export function umount2(target: PathArg, flags = 0): void {
   native().umount2(target, flags);
 }
 
+/** umount2(2) on a libuv thread-pool thread: unmounting an overlay syncs its upper
+ * filesystem, milliseconds the event loop need not wait for. */
+export function umount2Async(target: PathArg, flags = 0): Promise<void> {
+  return new Promise((resolve, reject) => {
+    native().umount2Async(target, flags, (err) => (err ? reject(err) : resolve()));
+  });
+}
+
 // containerd's table (mount/mount_linux.go): clear=true removes the flag.
 const FLAG_TABLE: ReadonlyMap<string, { clear: boolean; flag: number }> = new Map([
   ['async', { clear: true, flag: MS_SYNCHRONOUS }],
@@ -227,10 +235,11 @@ export async function unmount(target: string, flags = 0): Promise<void> {
   }
 }
 
-async function unmountRetry(target: string, flags: number): Promise<void> {
+async function unmountRetry(target: string, flags: number, offLoop = false): Promise<void> {
   for (let i = 0; i < 50; i++) {
     try {
-      umount2(target, flags);
+      if (offLoop) await umount2Async(target, flags);
+      else umount2(target, flags);
       return;
     } catch (err) {
       if (!isNativeError(err, 'EBUSY')) throw err;
@@ -243,12 +252,13 @@ async function unmountRetry(target: string, flags: number): Promise<void> {
 }
 
 /** containerd's UnmountAll: unmount repeatedly until `target` is no longer a mount
- * point (EINVAL), undoing stacked mounts. No-op for '' or a missing path. */
-export async function unmountAll(target: string, flags = 0): Promise<void> {
+ * point (EINVAL), undoing stacked mounts. No-op for '' or a missing path. offLoop: each
+ * umount2 runs on the thread pool (umount2Async) instead of blocking the event loop. */
+export async function unmountAll(target: string, flags = 0, opts: { offLoop?: boolean } = {}): Promise<void> {
   if (target === '' || !existsSync(target)) return;
   for (;;) {
     try {
-      await unmountRetry(target, flags);
+      await unmountRetry(target, flags, opts.offLoop);
     } catch (err) {
       if (isNativeError(err, 'EINVAL')) return;
       throw err;

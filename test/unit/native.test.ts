@@ -258,6 +258,22 @@ describe('mount', () => {
     }
   });
 
+  it('umount2Async unmounts on the thread pool; a non-mount point rejects with EINVAL', async () => {
+    const d = scratch('async');
+    try {
+      N.mount('tmpfs', d, 'tmpfs', 0, 'size=1m');
+      N.mount('tmpfs', d, 'tmpfs', 0, 'size=2m');
+      await N.umount2Async(d);
+      expect(mountsAt(d)).toHaveLength(1);
+      await N.unmountAll(d, 0, { offLoop: true });
+      expect(mountsAt(d)).toHaveLength(0);
+      const err = await N.umount2Async(d).then(() => undefined, (e: NodeJS.ErrnoException) => e);
+      expect([err?.code, err?.syscall, err?.path]).toEqual(['EINVAL', 'umount2', d]);
+    } finally {
+      tryUmount(d);
+    }
+  });
+
   it('unmountAll removes stacked mounts; unmount ignores non-mount points', async () => {
     const d = scratch('stack');
     try {
