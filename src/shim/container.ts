@@ -324,6 +324,27 @@ export class Container {
       exit_status: e.status,
       exited_at: ts(e.exitedAt),
     });
+    if (p === this.init && this.rootfs) this.unmountRootfsSoon();
+  }
+
+  /** The rootfs unmount started when the init exited (unmountRootfsSoon); Delete awaits it. */
+  private rootfsUnmount: Promise<void> | undefined;
+
+  /**
+   * Once the init has exited, nothing runs in the container any more (its pid namespace
+   * died with it; with a shared one, reportExit killed the rest), and a stopped task cannot
+   * be started again: the rootfs mount only waits for Delete. Unmounting it right after the
+   * exit has been answered takes the slowest step off Delete's path: unmounting an overlay
+   * syncs its upper filesystem (~1.5 ms here), while the client is still busy with the
+   * exit (a Wait reply, then Tasks.Get) before it sends Delete. It runs on the thread pool,
+   * so that Delete (or any other task's call) is not held up behind it in the event loop.
+   * Delete waits for it and unmounts again if it failed.
+   */
+  private unmountRootfsSoon(): void {
+    const rootfs = this.rootfs;
+    this.rootfsUnmount = new Promise<void>((resolve) => setImmediate(resolve))
+      .then(() => (this.deleted ? undefined : unmountAll(rootfs, 0, { offLoop: true })))
+      .catch(() => undefined);
   }
 
   /**
@@ -336,7 +357,10 @@ export class Container {
    */
   private removeRuntimeStateInBackground(): Promise<void> {
     const background = new Runc({ ...this.runc.cfg, log: '/dev/null' });
-    return background.delete(this.id).then(async (first) => {
+    // Spawned on the next turn, after Delete's answer is written: starting a process
+    // holds this one up until the child has exec'd.
+    const next = new Promise<void>((resolve) => setImmediate(resolve));
+    return next.then(() => background.delete(this.id)).then(async (first) => {
       if (first.code === 0 || /does not exist/.test(first.output)) return;
       const again = await background.delete(this.id, true);
       if (again.code !== 0 && !/does not exist/.test(again.output)) {
@@ -716,15 +740,12 @@ export class Container {
       throw err;
     }
     init.status = 'deleted';
-    init.watch?.release();
-    init.io.close();
-    for (const e of this.execs.values()) {
-      e.watch?.release();
-      e.io.close();
-    }
-    this.oom?.close();
-    this.oom = undefined;
+    // The processes are gone and their output was passed on (or given up on) before their
+    // exits were reported: closing the pipes, pidfds and the OOM watch is not part of the
+    // answer, so it happens right after it (~0.4 ms of stream teardown in this process).
+    setImmediate(() => this.closeAll());
     if (this.rootfs) {
+      await this.rootfsUnmount;
       // a failure leaves the task deleted (its owner unmounts the bundle when removing it)
       await unmountAll(this.rootfs).catch((e: Error) => this.warn(`failed to cleanup rootfs mount: ${e.message}`));
     }
@@ -735,6 +756,18 @@ export class Container {
       exited_at: ts(init.exitedAt),
     });
     return init;
+  }
+
+  /** After Delete of the init: release everything the task's processes held. */
+  private closeAll(): void {
+    this.init.watch?.release();
+    this.init.io.close();
+    for (const e of this.execs.values()) {
+      e.watch?.release();
+      e.io.close();
+    }
+    this.oom?.close();
+    this.oom = undefined;
   }
 
   private runcLogError(): string {

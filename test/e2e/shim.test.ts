@@ -464,7 +464,7 @@ describe.skipIf(!canRun)('containerd-shim-berth-v1 (shim v2 over ttrpc, real run
     await call('Delete', { id: 'tty' });
   });
 
-  it('rootfs mounts from Create are mounted on <bundle>/rootfs and unmounted at Delete; no namespace header: namespace from the bundle path', async () => {
+  it('rootfs mounts from Create are mounted on <bundle>/rootfs and unmounted once the init exited; no namespace header: namespace from the bundle path', async () => {
     const bundle = makeBundle(NS2, 'c1', ['sh', '-c', 'cat /etc/hostname 2>/dev/null; ls /bin/busybox'], { mountRootfs: true });
     const rootfs = path.join(bundle, 'rootfs');
     runStart(bundle, NS2, 'c1');
@@ -483,8 +483,11 @@ describe.skipIf(!canRun)('containerd-shim-berth-v1 (shim v2 over ttrpc, real run
     expect((await waiting).exit_status).toBe(0);
     await out.waitFor(/\n/, 2000);
     expect(out.text).toBe('/bin/busybox\n');
+    // The init has exited: the shim unmounts the rootfs without waiting for Delete.
+    await until('rootfs unmounted after the exit', () => (fs.readdirSync(rootfs).length === 0 ? true : undefined));
+    expect((await call<{ status: string }>('State', { id: 'c1' }, NS2)).status).toBe('STOPPED');
     await call('Delete', { id: 'c1' }, NS2);
-    expect(fs.readdirSync(rootfs)).toEqual([]); // unmounted
+    expect(fs.readdirSync(rootfs)).toEqual([]); // still unmounted
     const evs = await until('NS2 events', () => (eventsOf(NS2, 'c1').length >= 4 ? eventsOf(NS2, 'c1') : undefined));
     expect(evs.every((e) => e.metaNamespace === NS2)).toBe(true);
     expect(evs[0]!.body['rootfs']).toEqual([{ type: 'bind', source: sharedRootfs, target: '', options: ['rbind', 'ro'] }]);
