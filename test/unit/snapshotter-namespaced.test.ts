@@ -107,6 +107,33 @@ describe('namespaced snapshots', () => {
     await expect(sn.stat('orphan')).rejects.toThrow(NotFoundError);
   });
 
+  it('remove answers once the record is gone; the backend snapshot follows without a collection', async () => {
+    const sn = env.registry.get('overlayfs').view('ns');
+    await sn.prepare('gone', '');
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    const remove = env.backend.remove.bind(env.backend);
+    env.backend.remove = async (key: string) => {
+      await held; // a slow backend does not hold up the answer
+      return remove(key);
+    };
+    try {
+      await sn.remove('gone');
+      await expect(sn.stat('gone')).rejects.toThrow(NotFoundError);
+      const inBackend = async (): Promise<number> => {
+        let n = 0;
+        for await (const i of env.backend.list([])) if (i.name.endsWith('/gone')) n++;
+        return n;
+      };
+      expect(await inBackend()).toBe(1);
+      release();
+      for (let i = 0; i < 100 && (await inBackend()) > 0; i++) await new Promise((r) => setTimeout(r, 10));
+      expect(await inBackend()).toBe(0);
+    } finally {
+      env.backend.remove = remove;
+    }
+  });
+
   it('after the first pass, GC sweeps the backends only once a removal failed', async () => {
     const sn = env.registry.get('overlayfs').view('ns');
     await env.gc.collect();
