@@ -1,7 +1,7 @@
 // A typed client for a shim's containerd.task.v2.Task ttrpc service. Errors are the ttrpc
 // client's (errdefs classes from the shim's status; TtrpcClosedError when the connection
 // is gone); callers map them with fromShim.
-import { TtrpcClient, type CallOptions } from '../ttrpc';
+import { TtrpcClient, TtrpcClosedError, type CallOptions } from '../ttrpc';
 import type { CheckpointTaskRequest } from '../generated/types/containerd/task/v2/CheckpointTaskRequest';
 import type { CloseIORequest } from '../generated/types/containerd/task/v2/CloseIORequest';
 import type { ConnectResponse__Output } from '../generated/types/containerd/task/v2/ConnectResponse';
@@ -32,12 +32,25 @@ export function dialPath(address: string): string {
   return a.startsWith('\0') ? a : `\0${a}`;
 }
 
+/**
+ * One task's client of a shim. It owns its connection (connect), or is a lease on a
+ * connection that other tasks of the same shim share (lease; see ShimConnectionPool):
+ * closing a lease ends this task's use of it, and waitClosed() resolves then too, while the
+ * connection stays open for the others.
+ */
 export class ShimClient {
+  private released = false;
+  /** waitClosed() callers of this client, resolved when the connection or the lease ends. */
+  private readonly waiters = new Set<() => void>();
+
   private constructor(
     private readonly client: TtrpcClient,
     /** Sent as containerd-namespace-ttrpc on every call: a shared shim (berth's) serves
      * tasks of several namespaces and tells same-named tasks apart by it. */
     private readonly namespace: string,
+    private readonly shared: boolean,
+    /** Lease only: told when the lease ends. */
+    private readonly onRelease?: () => void,
   ) {}
 
   static async connect(address: string, namespace: string, timeoutMs = 10_000): Promise<ShimClient> {
@@ -45,22 +58,45 @@ export class ShimClient {
     // An idle connection to a shim must not keep berthd alive; calls in flight do not
     // matter either (berthd's gRPC server keeps the process up while it serves).
     c.unref();
-    return new ShimClient(c, namespace);
+    return new ShimClient(c, namespace, false);
+  }
+
+  /** A client over a connection shared with other tasks (unref'd by its owner, who is
+   * told through onRelease when this lease ends). */
+  static lease(connection: TtrpcClient, namespace: string, onRelease?: () => void): ShimClient {
+    return new ShimClient(connection, namespace, true, onRelease);
   }
 
   get closed(): boolean {
-    return this.client.closed;
+    return this.released || this.client.closed;
   }
 
   waitClosed(): Promise<void> {
-    return this.client.waitClosed();
+    if (this.closed) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = (): void => {
+        this.waiters.delete(done);
+        off();
+        resolve();
+      };
+      const off = this.client.onClosed(done);
+      this.waiters.add(done);
+    });
   }
 
   close(): void {
-    this.client.close();
+    if (!this.shared) {
+      this.client.close();
+      return;
+    }
+    if (this.released) return;
+    this.released = true;
+    for (const w of [...this.waiters]) w();
+    this.onRelease?.();
   }
 
   private call<Res extends object>(method: string, req: object, opts?: CallOptions): Promise<Res> {
+    if (this.released) return Promise.reject(new TtrpcClosedError('the task let go of its shim connection'));
     return this.client.call<Res>(TASK_SERVICE, method, req, { namespace: this.namespace, ...opts });
   }
 

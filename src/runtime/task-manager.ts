@@ -16,6 +16,7 @@ import { toWireTimestamp } from '../proto/timestamp';
 import { ADDRESS_FILE, Bundle, SHIM_BINARY_PATH_FILE } from './bundle';
 import { fromShim, isClosed, wrapError } from './errors';
 import { BERTH_SHIM_BINARY, type RuntimeResolver } from './resolve';
+import { ShimConnectionPool } from './shim-connections';
 import { ShimClient, dialPath } from './shim-client';
 import { ShimCommand, type ShimCommandConfig } from './shim-launcher';
 import { ShimLog } from './shim-log';
@@ -87,6 +88,8 @@ export class TaskManager {
   private readonly creating = new Set<string>();
   /** Shared-shim binary → the address its `start` printed (berth's own shim only). */
   private readonly sharedShims = new Map<string, string>();
+  /** The one connection to berth's shared shim that all its tasks use. */
+  private readonly shimConnections = new ShimConnectionPool();
   private closed = false;
 
   constructor(private readonly cfg: TaskManagerConfig) {}
@@ -218,7 +221,7 @@ export class TaskManager {
       return undefined;
     }
     try {
-      const client = await ShimClient.connect(address, ns, 1_000);
+      const client = await this.shimConnections.lease(address, ns, 1_000);
       await bundle.writeFile(ADDRESS_FILE, address);
       return client;
     } catch {
@@ -271,7 +274,7 @@ export class TaskManager {
         } catch (err) {
           throw wrapError('start failed', err);
         }
-        client = await ShimClient.connect(address, ns);
+        client = await this.connectShim(binary, address, ns, 10_000, true);
         if (binary === BERTH_SHIM_BINARY) this.sharedShims.set(binary, address);
       }
       await bundle.writeFile(SHIM_BINARY_PATH_FILE, binary);
@@ -499,7 +502,7 @@ export class TaskManager {
     try {
       const address = await bundle.readFile(ADDRESS_FILE);
       if (address === undefined) throw new Error('no address file');
-      client = await ShimClient.connect(address, ns, LOAD_TIMEOUT_MS);
+      client = await this.connectShim(binary, address, ns, LOAD_TIMEOUT_MS);
       shimLog = this.openShimLog(binary, bundle, ns, id);
       const r = await client.connect(id, { timeoutMs: LOAD_TIMEOUT_MS });
       const task = new ShimTask(bundle, client, command, shimLog, r.task_pid, undefined);
@@ -538,5 +541,12 @@ export class TaskManager {
     for (const m of this.tasks.values()) {
       for (const t of m.values()) if (t instanceof ShimTask) t.detach();
     }
+    this.shimConnections.close();
+  }
+
+  /** berth's shared shim: a lease on its one connection (fresh: right after `start`); any
+   * other shim: a connection of the task's own. */
+  private connectShim(binary: string, address: string, ns: string, timeoutMs: number, fresh = false): Promise<ShimClient> {
+    return binary === BERTH_SHIM_BINARY ? this.shimConnections.lease(address, ns, timeoutMs, fresh) : ShimClient.connect(address, ns, timeoutMs);
   }
 }

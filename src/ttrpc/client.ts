@@ -51,7 +51,7 @@ export class TtrpcClient {
   private readonly decoder: FrameDecoder;
   private nextId = 1;
   private closedError: Error | undefined;
-  private readonly closeWaiters: (() => void)[] = [];
+  private readonly closeWaiters = new Set<() => void>();
 
   /** Connects to a ttrpc server on a unix socket path (`unix://` prefix allowed; "\0name" = abstract). */
   static connect(address: string, opts: ConnectOptions = {}): Promise<TtrpcClient> {
@@ -96,7 +96,22 @@ export class TtrpcClient {
   /** Resolves when the connection has closed. */
   waitClosed(): Promise<void> {
     if (this.closed) return Promise.resolve();
-    return new Promise((resolve) => this.closeWaiters.push(resolve));
+    return new Promise((resolve) => this.closeWaiters.add(resolve));
+  }
+
+  /**
+   * Calls fn once the connection has closed (at once if it has); returns a function that
+   * unregisters it. For users of a long-lived connection that stop caring before it
+   * closes: a waitClosed() promise per user would stay pending until then.
+   */
+  onClosed(fn: () => void): () => void {
+    if (this.closed) {
+      queueMicrotask(fn);
+      return () => undefined;
+    }
+    const once = (): void => fn();
+    this.closeWaiters.add(once);
+    return () => void this.closeWaiters.delete(once);
   }
 
   /**
@@ -202,7 +217,9 @@ export class TtrpcClient {
     this.closedError = err;
     for (const p of [...this.pending.values()]) p.reject(err);
     this.pending.clear();
-    for (const w of this.closeWaiters.splice(0)) w();
+    const waiters = [...this.closeWaiters];
+    this.closeWaiters.clear();
+    for (const w of waiters) w();
   }
 }
 
