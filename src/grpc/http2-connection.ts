@@ -27,6 +27,8 @@ const CONN_RECV_WINDOW = 16 * 1024 * 1024;
 const MAX_RECV_FRAME = 1024 * 1024;
 /** Header blocks larger than this are refused. */
 const MAX_HEADER_BLOCK = 1024 * 1024;
+/** How long a PING ack may wait for a write to go out with (onPing). */
+const PING_ACK_DELAY_MS = 5;
 
 class ConnectionError extends Error {
   constructor(readonly code: number, message: string) {
@@ -138,6 +140,9 @@ export class Http2ServerConnection {
   private prefaceSeen = false;
   private continuation: { streamId: number; flags: number; chunks: Buffer[]; size: number } | undefined;
   private out: Buffer[] = [];
+  /** PING acks waiting to go out with the next write (see onPing). */
+  private pingAcks: Buffer[] = [];
+  private pingAckTimer: NodeJS.Timeout | undefined;
   private flushScheduled = false;
   private socketBlocked = false;
   private readonly pumpQueue = new Set<H2Stream>();
@@ -186,6 +191,13 @@ export class Http2ServerConnection {
 
   private flush(): void {
     this.flushScheduled = false;
+    if (this.pingAcks.length > 0) {
+      // Acks first (RFC 9113: PING responses go before other frames).
+      this.out = this.pingAcks.concat(this.out);
+      this.pingAcks = [];
+      clearTimeout(this.pingAckTimer);
+      this.pingAckTimer = undefined;
+    }
     if (this.out.length === 0 || this.dead) {
       this.out = [];
       return;
@@ -193,6 +205,24 @@ export class Http2ServerConnection {
     const data = this.out.length === 1 ? (this.out[0] as Buffer) : Buffer.concat(this.out);
     this.out = [];
     if (!this.socket.write(data)) this.socketBlocked = true;
+  }
+
+  /**
+   * grpc-go sends a PING (its bandwidth estimator) after most responses it reads, a moment
+   * before its next request. Answered at once, each ack is a write of its own, and a
+   * wake-up of the client in the middle of preparing that request (~11 of each per `ctr
+   * run`). The ack waits for the next write instead, at most PING_ACK_DELAY_MS. Nothing
+   * waits on these acks but the estimator (which then measures a longer round trip and
+   * pings less) and keepalives, whose timeouts are seconds.
+   */
+  private onPing(payload: Buffer): void {
+    this.pingAcks.push(frameHeader(8, FRAME.PING, FLAG.ACK, 0), Buffer.from(payload));
+    if (this.flushScheduled || this.pingAckTimer) return;
+    this.pingAckTimer = setTimeout(() => {
+      this.pingAckTimer = undefined;
+      this.flush();
+    }, PING_ACK_DELAY_MS);
+    this.pingAckTimer.unref();
   }
 
   sendHeaders(streamId: number, block: Buffer, endStream: boolean): void {
@@ -320,6 +350,7 @@ export class Http2ServerConnection {
   private teardown(): void {
     if (this.dead) return;
     this.dead = true;
+    clearTimeout(this.pingAckTimer);
     for (const s of [...this.streams.values()]) {
       this.closeStream(s);
       s.onReset(H2_ERROR.CANCEL);
@@ -400,7 +431,7 @@ export class Http2ServerConnection {
         return this.onSettings(flags, sid, p);
       case FRAME.PING:
         if (p.length !== 8) throw new ConnectionError(H2_ERROR.FRAME_SIZE_ERROR, 'PING size');
-        if (!(flags & FLAG.ACK)) this.queueFrame(FRAME.PING, FLAG.ACK, 0, Buffer.from(p));
+        if (!(flags & FLAG.ACK)) this.onPing(p);
         return;
       case FRAME.GOAWAY:
         // The client will open no more streams; the ones in flight finish.

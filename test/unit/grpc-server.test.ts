@@ -252,6 +252,60 @@ describe('GrpcServer', () => {
     expect((await unary('Echo', Buffer.from('still'))).res?.toString()).toBe(':still');
   });
 
+  it('acks a PING with the next write, or on its own within a few ms', async () => {
+    const s = net.connect(sock);
+    const frames: Array<{ type: number; flags: number; stream: number; payload: Buffer; chunk: number }> = [];
+    let pending = Buffer.alloc(0);
+    let chunks = 0;
+    s.on('data', (b: Buffer) => {
+      chunks++;
+      pending = Buffer.concat([pending, b]);
+      while (pending.length >= 9 && pending.length >= 9 + pending.readUIntBE(0, 3)) {
+        const len = pending.readUIntBE(0, 3);
+        frames.push({ type: pending[3]!, flags: pending[4]!, stream: pending.readUInt32BE(5), payload: pending.subarray(9, 9 + len), chunk: chunks });
+        pending = pending.subarray(9 + len);
+      }
+    });
+    const frame = (type: number, flags: number, stream: number, payload: Buffer): Buffer => {
+      const h = Buffer.alloc(9);
+      h.writeUIntBE(payload.length, 0, 3);
+      h[3] = type;
+      h[4] = flags;
+      h.writeUInt32BE(stream, 5);
+      return Buffer.concat([h, payload]);
+    };
+    const until = async (what: string, fn: () => boolean): Promise<void> => {
+      for (let i = 0; i < 200 && !fn(); i++) await new Promise((r) => setTimeout(r, 5));
+      if (!fn()) throw new Error(`timed out waiting for ${what}`);
+    };
+    const acks = (): typeof frames => frames.filter((f) => f.type === 6 && f.flags === 1);
+    try {
+      await new Promise<void>((r) => s.once('connect', () => r()));
+      s.write(Buffer.concat([Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1'), frame(4, 0, 0, Buffer.alloc(0))]));
+      // A PING with nothing else to write: acked on its own, with its payload.
+      s.write(frame(6, 0, 0, Buffer.from('pingpng1')));
+      await until('the first ack', () => acks().length === 1);
+      expect(acks()[0]!.payload.toString()).toBe('pingpng1');
+      // A PING, then a request: the ack goes out in the same write as the response.
+      s.write(frame(6, 0, 0, Buffer.from('pingpng2')));
+      const headers = encodeHeaders([
+        [':method', 'POST'], [':scheme', 'http'], [':path', '/test.Echo/Echo'], [':authority', 'x'],
+        ['content-type', 'application/grpc'], ['te', 'trailers'],
+      ]);
+      const msg = Buffer.from('hi');
+      const body = Buffer.concat([Buffer.from([0, 0, 0, 0, msg.length]), msg]);
+      s.write(Buffer.concat([frame(1, 4, 1, headers), frame(0, 1, 1, body)]));
+      await until('the response trailers', () => frames.some((f) => f.type === 1 && f.stream === 1 && (f.flags & 1) === 1));
+      const ack2 = acks()[1]!;
+      expect(ack2.payload.toString()).toBe('pingpng2');
+      const response = frames.find((f) => f.type === 0 && f.stream === 1)!;
+      expect(response.payload.subarray(5).toString()).toBe(':hi');
+      expect(ack2.chunk).toBe(response.chunk);
+    } finally {
+      s.destroy();
+    }
+  });
+
   it('shuts down gracefully: a call in flight completes, new connections are refused', async () => {
     const s2 = new GrpcServer();
     const sock2 = path.join(dir, 's2.sock');
