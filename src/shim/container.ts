@@ -278,7 +278,19 @@ export class Container {
       socket?.close();
     }
     p.watch = new WatchedProcess(p.pid, (e) => this.onExit(p, e), this.warn);
-    this.cgroup = cgroupOfPid(p.pid);
+    // Right after Create's answer: find the container's cgroup (while its init waits in
+    // `runc init`) and watch it for OOM kills, before Start can let the process run. Off
+    // the answers of Create and Start (~0.4 ms of /proc and cgroupfs work here).
+    setImmediate(() => this.watchCgroup(p.pid));
+  }
+
+  /** The init's cgroup and its OOM watch (once; not for a deleted task). */
+  private watchCgroup(pid: number): void {
+    if (this.deleted) return;
+    this.cgroup ??= cgroupOfPid(pid);
+    if (this.cgroup && !this.oom) {
+      this.oom = watchOom(this.cgroup, () => this.host.publish(this.namespace, '/tasks/oom', 'containerd.events.TaskOOM', { container_id: this.id }), this.warn);
+    }
   }
 
   get deletedOrGone(): boolean {
@@ -400,10 +412,6 @@ export class Container {
     try {
       await this.runc.start(this.id).catch(runtimeError);
       if (p.status === 'created') p.status = 'running';
-      this.cgroup ??= cgroupOfPid(p.pid);
-      if (this.cgroup && !this.oom) {
-        this.oom = watchOom(this.cgroup, () => this.host.publish(this.namespace, '/tasks/oom', 'containerd.events.TaskOOM', { container_id: this.id }), this.warn);
-      }
       this.host.publish(this.namespace, '/tasks/start', 'containerd.events.TaskStart', { container_id: this.id, pid: p.pid });
       return p.pid;
     } finally {
