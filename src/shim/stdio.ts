@@ -290,6 +290,9 @@ export class PipeIO implements ProcessIO {
   private logger: ChildProcess | undefined;
   private done: Promise<void> = Promise.resolve();
   private closed = false;
+  /** Copies set up by prepare(), started by start(). */
+  private prepared: Array<{ reader: Reader; sink: Sink; output: boolean }> | undefined;
+  private started = false;
 
   private constructor(private readonly cfg: StdioConfig, private readonly warn: Warn, readonly binary?: { url: URL; path: string }) {
     this.runcStdio = ['ignore', 'ignore', 'ignore'];
@@ -382,24 +385,33 @@ export class PipeIO implements ProcessIO {
     for (const fd of this.containerFds.splice(0)) closeQuiet(fd);
   }
 
-  /** Opens the client's paths and starts copying (containerd: openStdin + Copy). */
-  start(): void {
-    if (this.binary) return; // the logger reads the pipes itself
-    const copies: Promise<void>[] = [];
+  /**
+   * Opens the client's paths and sets up the copies without moving a byte (start() does).
+   * Create calls this while the runtime runs `create`: the set-up then costs nothing on
+   * Create's answer, and what the runtime itself writes to the pipes (its error message
+   * when create fails) is still not passed on before it succeeded, as in containerd.
+   */
+  prepare(): void {
+    if (this.binary || this.prepared) return; // a binary:// logger reads the pipes itself
+    const prepared: Array<{ reader: Reader; sink: Sink; output: boolean }> = [];
+    this.prepared = prepared;
     const { out, err } = outputSinks(this.shimFds.stdout !== undefined ? this.cfg.stdout : '', this.shimFds.stderr !== undefined ? this.cfg.stderr : '', this.warn);
     if (out) this.sinks.push(out);
     if (err) this.sinks.push(err);
+    const paused = (r: Reader): Reader => {
+      r.stream.pause();
+      this.streams.push(r);
+      return r;
+    };
     if (out && this.shimFds.stdout !== undefined) {
-      const s = pipeReader(this.shimFds.stdout);
+      const reader = paused(pipeReader(this.shimFds.stdout));
       delete this.shimFds.stdout;
-      this.streams.push(s);
-      copies.push(copy(s, out));
+      prepared.push({ reader, sink: out, output: true });
     }
     if (err && this.shimFds.stderr !== undefined) {
-      const s = pipeReader(this.shimFds.stderr);
+      const reader = paused(pipeReader(this.shimFds.stderr));
       delete this.shimFds.stderr;
-      this.streams.push(s);
-      copies.push(copy(s, err));
+      prepared.push({ reader, sink: err, output: true });
     }
     if (this.shimFds.stdin !== undefined && this.cfg.stdin) {
       const wfd = this.shimFds.stdin;
@@ -409,8 +421,20 @@ export class PipeIO implements ProcessIO {
       const w = new net.Socket({ fd: wfd, readable: false, writable: true }); // makes wfd non-blocking
       const sink = new StreamSink(wfd, w, () => undefined, this.warn);
       this.sinks.push(sink);
-      this.streams.push(reader);
-      void copy(reader, sink);
+      prepared.push({ reader: paused(reader), sink, output: false });
+    }
+  }
+
+  /** Opens the client's paths (unless prepare() did) and starts copying (containerd:
+   * openStdin + Copy). */
+  start(): void {
+    if (this.binary || this.started) return;
+    this.started = true;
+    this.prepare();
+    const copies: Promise<void>[] = [];
+    for (const c of this.prepared ?? []) {
+      const done = copy(c.reader, c.sink);
+      if (c.output) copies.push(done);
     }
     this.done = Promise.all(copies).then(() => undefined);
   }

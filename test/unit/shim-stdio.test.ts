@@ -78,6 +78,33 @@ describe.skipIf(!nativeAvailable())('PipeIO', () => {
     fs.closeSync(efd);
   });
 
+  it('prepare() opens the paths but moves no byte until start(); close() instead drops what was written', async () => {
+    const out = fifo('o-prep');
+    const ofd = fs.openSync(out, fs.constants.O_RDWR | fs.constants.O_NONBLOCK);
+    // As while the runtime runs `create` (and writes its error there when it fails).
+    const io = await PipeIO.create(cfg({ stdout: out }), { id: 't', namespace: 'n', warn });
+    io.prepare();
+    const containerEnd = io.runcStdio[1] as number;
+    fs.writeSync(containerEnd, 'written before start\n');
+    await sleep(50);
+    const o: Buffer[] = [];
+    expect(drain(ofd, o)).toBe(0);
+    io.closeAfterStart();
+    io.start();
+    await io.outputDone;
+    drain(ofd, o);
+    expect(Buffer.concat(o).toString()).toBe('written before start\n');
+    io.close();
+
+    const failed = await PipeIO.create(cfg({ stdout: out }), { id: 't2', namespace: 'n', warn });
+    failed.prepare();
+    fs.writeSync(failed.runcStdio[1] as number, 'runtime error text\n');
+    failed.close();
+    await sleep(50);
+    expect(drain(ofd, o)).toBe(0);
+    fs.closeSync(ofd);
+  });
+
   it('back-pressure: slow readers of two FIFOs get every byte of their own stream, in order', async () => {
     const streams = ['a', 'b'].map((name) => {
       const p = fifo(`bp-${name}`);
