@@ -336,11 +336,10 @@ export class Container {
       const r = await this.runc.kill(this.id, SIGKILL, true);
       if (r.code !== 0 && killErrorKind(r.output) === 'other') this.warn(`failed to kill init's children: ${r.output.trim()}`);
     }
-    // The exit is reported once the output is passed on (bounded: a leftover child may
-    // hold the pipe) and after the start event of the process.
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([p.io.outputDone, new Promise<void>((r) => (timer = setTimeout(r, IO_DRAIN_MS)))]);
-    clearTimeout(timer);
+    // Reported after the start of the process (its event and answer), and, as containerd
+    // does, without waiting for its output to be passed on: Delete waits for that (bounded,
+    // a leftover child may hold the pipe). A client that waits for its own copies before
+    // Delete (ctr, the Go client) overlaps them with the Wait answer.
     while (p.starting) await p.starting.catch(() => undefined);
     if (p instanceof InitProcess) p.setExited(e.status, e.exitedAt);
     else (p as ExecProcess).setExited(e.status, e.exitedAt);
@@ -718,9 +717,7 @@ export class Container {
         default:
           break;
       }
-      let timer: NodeJS.Timeout | undefined;
-      await Promise.race([p.io.outputDone, new Promise<void>((r) => (timer = setTimeout(r, IO_DRAIN_MS)))]);
-      clearTimeout(timer);
+      await this.outputOf(p);
       p.status = 'deleted';
       p.watch?.release();
       p.io.close();
@@ -764,9 +761,11 @@ export class Container {
       throw err;
     }
     init.status = 'deleted';
-    // The processes are gone and their output was passed on (or given up on) before their
-    // exits were reported: closing the pipes, pidfds and the OOM watch is not part of the
-    // answer, so it happens right after it (~0.4 ms of stream teardown in this process).
+    // The output still being passed on goes out first (containerd: waitTimeout(p.wg, 2 s)).
+    // Usually it is done: clients wait for their copies before they delete.
+    await this.outputOf(init);
+    // Closing the pipes, pidfds and the OOM watch is not part of the answer, so it happens
+    // right after it (~0.4 ms of stream teardown in this process).
     setImmediate(() => this.closeAll());
     if (this.rootfs) {
       await this.rootfsUnmount;
@@ -780,6 +779,13 @@ export class Container {
       exited_at: ts(init.exitedAt),
     });
     return init;
+  }
+
+  /** Resolves once a process's output has been passed on, or after IO_DRAIN_MS. */
+  private async outputOf(p: Proc): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([p.io.outputDone, new Promise<void>((r) => (timer = setTimeout(r, IO_DRAIN_MS)))]);
+    clearTimeout(timer);
   }
 
   /** After Delete of the init: release everything the task's processes held. */

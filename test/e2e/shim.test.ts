@@ -69,6 +69,12 @@ class FifoReader {
   waitFor(re: RegExp, timeoutMs = 15_000): Promise<string> {
     return until(`${re} on ${path.basename(this.path)} (got ${JSON.stringify(this.text)})`, () => (re.test(this.text) ? this.text : undefined), timeoutMs);
   }
+  pause(): void {
+    this.sock.pause();
+  }
+  resume(): void {
+    this.sock.resume();
+  }
   close(): void {
     this.sock.destroy();
   }
@@ -294,7 +300,7 @@ describe.skipIf(!canRun)('containerd-shim-berth-v1 (shim v2 over ttrpc, real run
     const waited = await waiting;
     expect(waited.exit_status).toBe(7);
     expect(waited.exited_at.seconds).toBeGreaterThan(0);
-    // the exit is reported after the output was passed on (the FIFO may reach us a moment after the reply)
+    // Wait answers at the exit, as containerd's does: the output may reach the FIFO a moment later
     await out.waitFor(/\n/, 2000);
     await err.waitFor(/\n/, 2000);
     expect(out.text).toBe('hello from c1\n');
@@ -323,6 +329,26 @@ describe.skipIf(!canRun)('containerd-shim-berth-v1 (shim v2 over ttrpc, real run
     expect(evs[2]!.body).toMatchObject({ container_id: 'c1', id: 'c1', pid, exit_status: 7 });
     expect((evs[2]!.body['exited_at'] as { seconds: number }).seconds).toBe(waited.exited_at.seconds);
     expect(evs[3]!.body).toMatchObject({ container_id: 'c1', pid, exit_status: 7, id: '' });
+  });
+
+  it('Wait answers at the exit; Delete waits for the output still being passed on', async () => {
+    // 100 kB: more than the pipe holds, so some of it waits in the shim while nobody reads.
+    const bundle = makeBundle(NS, 'drain', ['sh', '-c', 'head -c 100000 /dev/zero | tr "\\0" x; exit 3']);
+    const out = reader('drain-stdout');
+    out.pause();
+    await create(NS, 'drain', bundle, { stdout: out.path });
+    const waiting = call<{ exit_status: number }>('Wait', { id: 'drain' });
+    await call('Start', { id: 'drain' });
+    const t0 = Date.now();
+    expect((await waiting).exit_status).toBe(3);
+    expect(Date.now() - t0).toBeLessThan(1500); // not held up by the output nobody reads
+    expect(out.text.length).toBeLessThan(100_000);
+    const deleting = call<{ exit_status: number }>('Delete', { id: 'drain' });
+    await new Promise((r) => setTimeout(r, 100));
+    out.resume();
+    expect((await deleting).exit_status).toBe(3);
+    await until('all 100 kB', () => (out.text.length >= 100_000 ? true : undefined), 5000);
+    expect(out.text).toBe('x'.repeat(100_000));
   });
 
   it('Kill, Exec (+ duplicate id), Pids, Pause/Resume, Stats on a running container', async () => {
