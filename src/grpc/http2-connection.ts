@@ -192,8 +192,10 @@ export class Http2ServerConnection {
   private flush(): void {
     this.flushScheduled = false;
     if (this.pingAcks.length > 0) {
-      // Acks first (RFC 9113: PING responses go before other frames).
-      this.out = this.pingAcks.concat(this.out);
+      // Acks after the frames of this write, which arrive in the same read anyway: grpc-go
+      // then reads a response while its ping is still unanswered and sends no new one for
+      // it, which halves its pings (and the WINDOW_UPDATE sent with each).
+      this.out = this.out.concat(this.pingAcks);
       this.pingAcks = [];
       clearTimeout(this.pingAckTimer);
       this.pingAckTimer = undefined;
