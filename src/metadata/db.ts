@@ -10,7 +10,8 @@ type Level = ClassicLevel<string, Buffer>;
 /** Keys fetched per native call when scanning: one crossing per batch, not per key. */
 const SCAN_BATCH = 1000;
 
-function fromJSON(raw: Buffer): Stored {
+/** A stored value, parsed (what get() returns for raw bytes from getRaw()). */
+export function fromJSON(raw: Buffer): Stored {
   return JSON.parse(raw.toString('utf8')) as Stored;
 }
 

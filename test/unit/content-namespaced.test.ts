@@ -96,6 +96,24 @@ describe('namespaced content: visibility, sharing, leases, GC', () => {
     await expect(content.view('b').writer({ ref: 'r3', expected: d })).rejects.toThrow(AlreadyExistsError);
   });
 
+  it('info: parsed once per stored record, always current, and a copy the caller may change', async () => {
+    const data = Buffer.from('info bytes');
+    const d = sha256(data);
+    const view = content.view('a');
+    await writeBlob(view, 'ri', data, { 'x.one': '1' });
+    const first = await view.info(d);
+    first.labels['x.one'] = 'changed by the caller';
+    first.createdAt.setTime(0);
+    const second = await view.info(d);
+    expect(second.labels).toEqual({ 'x.one': '1' });
+    expect(second.createdAt.getTime()).toBeGreaterThan(0);
+    expect(second).not.toBe(first);
+    await view.update({ digest: d, labels: { 'x.two': '2' } }, ['labels.x.two']);
+    expect((await view.info(d)).labels).toEqual({ 'x.one': '1', 'x.two': '2' });
+    await view.delete(d);
+    await expect(view.info(d)).rejects.toThrow(NotFoundError);
+  });
+
   it('writing into a shared ingest anyway turns it into a real one (containerd createAndCopy)', async () => {
     const data = Buffer.from('0123456789');
     const d = sha256(data);
