@@ -19,9 +19,9 @@
 import * as fs from 'node:fs';
 import type * as net from 'node:net';
 import { Logger } from '../log/logger';
-import { getPeerCred, prctlSetChildSubreaper } from '../native';
+import { prctlSetChildSubreaper } from '../native';
 import { TtrpcServer, type ServiceHandlers } from '../ttrpc';
-import { socketFd } from '../ttrpc/peercred';
+import { checkSameUser } from '../ttrpc/peercred';
 import type { ShimArgs } from './args';
 import { defaultRuncRoot, pidFileOf, shimSocketPath } from './address';
 import { TASK_SERVICE } from './constants';
@@ -125,8 +125,6 @@ export async function serve(args: ShimArgs): Promise<number> {
     },
   });
 
-  const euid = process.geteuid?.() ?? 0;
-  const egid = process.getegid?.() ?? 0;
   const server = new TtrpcServer({
     peerCheck: async (socket: net.Socket) => {
       connections++;
@@ -136,13 +134,7 @@ export async function serve(args: ShimArgs): Promise<number> {
         evaluate();
       });
       evaluate();
-      const fd = socketFd(socket);
-      if (fd === undefined) return new Error('ttrpc: no descriptor for the connection');
-      const cred = getPeerCred(fd);
-      if (cred.uid !== euid || cred.gid !== egid) {
-        return new Error(`ttrpc: invalid credentials: peer pid ${cred.pid} uid ${cred.uid} gid ${cred.gid}, want uid ${euid} gid ${egid}: operation not permitted`);
-      }
-      return undefined;
+      return checkSameUser(socket);
     },
     onError: (err) => log.debug('ttrpc connection error', { error: err.message }),
   });

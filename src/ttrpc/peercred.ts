@@ -1,20 +1,22 @@
 // Who is on the other end of an accepted unix socket.
 //
 // containerd's and the runc shim's ttrpc servers refuse peers whose SO_PEERCRED euid/egid
-// differ from their own (ttrpc.UnixSocketRequireSameUser). Node has no getsockopt and
-// berth's native addon has no SO_PEERCRED, so this works it out from the kernel's socket
-// tables instead:
+// differ from their own (ttrpc.UnixSocketRequireSameUser). berth reads SO_PEERCRED through
+// its native addon (the credentials the peer had when it connected, as containerd sees
+// them). Without the addon, it works them out from the kernel's socket tables instead:
 //   1. our end's inode: readlink /proc/self/fd/<fd> = "socket:[<inode>]";
 //   2. the peer socket: sock_diag (`ss -xnpH`, iproute2) lists every unix socket with its
 //      peer's inode and the processes holding it (found through /proc/<pid>/fd);
 //   3. each holder's effective uid/gid from /proc/<pid>/status.
-// Differences from SO_PEERCRED: it sees the holders' credentials now, not at connect(2)
-// time, and a socket shared by several processes must match for all of them. When the
-// holders cannot be seen (peer gone, another pid namespace, no permission to read its
-// /proc/<pid>/fd, no `ss`) the credentials are unknown and a 'same-user' check refuses.
+// That fallback sees the holders' credentials now, not at connect(2) time, a socket shared
+// by several processes must match for all of them, and it costs a process (`ss`) per
+// connection. When the holders cannot be seen (peer gone, another pid namespace, no
+// permission to read its /proc/<pid>/fd, no `ss`) the credentials are unknown and a
+// 'same-user' check refuses.
 import { execFile } from 'node:child_process';
 import { existsSync, readFileSync, readlinkSync } from 'node:fs';
 import type { Socket } from 'node:net';
+import { getPeerCred, nativeAvailable } from '../native';
 
 export interface PeerProcess {
   pid: number;
@@ -125,13 +127,32 @@ export async function peerCredentials(socket: Socket): Promise<PeerCredentials |
   return { peerInode: peer.peerInode, processes };
 }
 
-/** containerd's UnixSocketRequireSameUser: every holder's euid and egid equal ours. */
+/** containerd's UnixSocketRequireSameUser: the peer's euid and egid (SO_PEERCRED) equal
+ * ours; without the native addon, every holder's in the socket tables. */
 export async function checkSameUser(socket: Socket): Promise<Error | undefined> {
+  if (!nativeAvailable()) return checkSameUserBySocketTables(socket);
+  const fd = socketFd(socket);
+  if (fd === undefined) return new Error('ttrpc: cannot determine peer credentials: no file descriptor for the connection');
+  let cred: PeerProcess;
+  try {
+    cred = getPeerCred(fd);
+  } catch (err) {
+    return new Error(`ttrpc: cannot determine peer credentials: ${(err as Error).message}`);
+  }
+  return sameUser([cred]);
+}
+
+/** checkSameUser from the socket tables (`ss`), for when the native addon is missing. */
+export async function checkSameUserBySocketTables(socket: Socket): Promise<Error | undefined> {
   const cred = await peerCredentials(socket);
   if (cred instanceof Error) return new Error(`ttrpc: cannot determine peer credentials: ${cred.message}`);
+  return sameUser(cred.processes);
+}
+
+function sameUser(processes: readonly PeerProcess[]): Error | undefined {
   const uid = process.geteuid?.() ?? -1;
   const gid = process.getegid?.() ?? -1;
-  for (const p of cred.processes) {
+  for (const p of processes) {
     if (p.uid !== uid || p.gid !== gid) {
       return new Error(`ttrpc: invalid credentials: peer pid ${p.pid} uid ${p.uid} gid ${p.gid}, want uid ${uid} gid ${gid}: operation not permitted`);
     }
