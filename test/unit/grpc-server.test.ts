@@ -306,6 +306,62 @@ describe('GrpcServer', () => {
     }
   });
 
+  it('takes a large DATA frame that arrives in many small pieces', async () => {
+    const s = net.connect(sock);
+    const got: Buffer[] = [];
+    s.on('data', (b: Buffer) => got.push(b));
+    const frame = (type: number, flags: number, stream: number, payload: Buffer): Buffer => {
+      const h = Buffer.alloc(9);
+      h.writeUIntBE(payload.length, 0, 3);
+      h[3] = type;
+      h[4] = flags;
+      h.writeUInt32BE(stream, 5);
+      return Buffer.concat([h, payload]);
+    };
+    try {
+      await new Promise<void>((r) => s.once('connect', () => r()));
+      // Windows large enough for the 200 kB answer (INITIAL_WINDOW_SIZE, connection WINDOW_UPDATE).
+      const settings = Buffer.from([0, 4, 0, 0x10, 0, 0]);
+      const wu = Buffer.alloc(4);
+      wu.writeUInt32BE(1 << 20, 0);
+      s.write(Buffer.concat([Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1'), frame(4, 0, 0, settings), frame(8, 0, 0, wu)]));
+      const headers = encodeHeaders([
+        [':method', 'POST'], [':scheme', 'http'], [':path', '/test.Echo/Echo'], [':authority', 'x'],
+        ['content-type', 'application/grpc'], ['te', 'trailers'],
+      ]);
+      // 200 kB in one DATA frame (we allow frames up to 1 MiB), sent in 4 kB writes.
+      const msg = Buffer.alloc(200_000);
+      for (let i = 0; i < msg.length; i++) msg[i] = (i * 7) % 251;
+      const prefix = Buffer.alloc(5);
+      prefix.writeUInt32BE(msg.length, 1);
+      const bytes = Buffer.concat([frame(1, 4, 1, headers), frame(0, 1, 1, Buffer.concat([prefix, msg]))]);
+      for (let off = 0; off < bytes.length; off += 4096) {
+        s.write(bytes.subarray(off, off + 4096));
+        if (off % (64 * 1024) === 0) await new Promise((r) => setImmediate(r));
+      }
+      // The response: ':' + the message, in DATA frames on stream 1, then trailers.
+      const response = (): Buffer | undefined => {
+        const all = Buffer.concat(got);
+        const data: Buffer[] = [];
+        let end = false;
+        for (let off = 0; off + 9 <= all.length; ) {
+          const len = all.readUIntBE(off, 3);
+          if (off + 9 + len > all.length) break;
+          if (all[off + 3] === 0 && all.readUInt32BE(off + 5) === 1) data.push(all.subarray(off + 9, off + 9 + len));
+          if (all[off + 3] === 1 && all.readUInt32BE(off + 5) === 1 && (all[off + 4]! & 1) === 1) end = true;
+          off += 9 + len;
+        }
+        return end ? Buffer.concat(data) : undefined;
+      };
+      for (let i = 0; i < 400 && !response(); i++) await new Promise((r) => setTimeout(r, 5));
+      const body = response()!;
+      expect(body.readUInt32BE(1)).toBe(msg.length + 1);
+      expect(body.subarray(5).equals(Buffer.concat([Buffer.from(':'), msg]))).toBe(true);
+    } finally {
+      s.destroy();
+    }
+  });
+
   it('shuts down gracefully: a call in flight completes, new connections are refused', async () => {
     const s2 = new GrpcServer();
     const sock2 = path.join(dir, 's2.sock');
