@@ -1320,6 +1320,56 @@ static napi_value js_eventfd(napi_env env, napi_callback_info info) {
 }
 
 /* ------------------------------------------------------------------------ */
+/* Jobs on the libuv thread pool that call a JS callback(err) when done.     */
+/* Each job's struct starts with a struct async_job.                         */
+
+struct async_job {
+  napi_async_work work;
+  napi_ref callback;
+};
+
+/* Checks that cb is a function and queues `execute` (thread pool), then `complete`
+ * (event loop) with `job` as their data. Throws and returns false on failure, with
+ * nothing left queued or referenced (the caller frees its struct). */
+static bool queue_job(napi_env env, struct async_job *job, napi_value cb, const char *name,
+                      napi_async_execute_callback execute, napi_async_complete_callback complete) {
+  napi_valuetype t;
+  napi_value resource;
+  if (napi_typeof(env, cb, &t) != napi_ok || t != napi_function) {
+    throw_type_error(env, "The \"%s\" argument must be a function", "callback");
+    return false;
+  }
+  if (napi_create_reference(env, cb, 1, &job->callback) != napi_ok) {
+    throw_napi_failure(env, "napi_create_reference");
+    return false;
+  }
+  if (napi_create_string_utf8(env, name, NAPI_AUTO_LENGTH, &resource) != napi_ok ||
+      napi_create_async_work(env, NULL, resource, execute, complete, job, &job->work) != napi_ok) {
+    throw_napi_failure(env, "napi_create_async_work");
+    napi_delete_reference(env, job->callback);
+    return false;
+  }
+  if (napi_queue_async_work(env, job->work) != napi_ok) {
+    throw_napi_failure(env, "napi_queue_async_work");
+    napi_delete_async_work(env, job->work);
+    napi_delete_reference(env, job->callback);
+    return false;
+  }
+  return true;
+}
+
+/* From a job's complete: calls its callback with `arg` (an error or null; NULL when it
+ * could not be made: no call) and releases the callback and the work. */
+static void finish_job(napi_env env, struct async_job *job, napi_value arg) {
+  napi_value cb, global;
+  if (arg != NULL && napi_get_reference_value(env, job->callback, &cb) == napi_ok && cb != NULL &&
+      napi_get_global(env, &global) == napi_ok)
+    napi_call_function(env, global, cb, 1, &arg, NULL);
+  napi_delete_reference(env, job->callback);
+  napi_delete_async_work(env, job->work);
+}
+
+/* ------------------------------------------------------------------------ */
 /* removeTree(path, callback): rm -rf on a libuv thread-pool thread         */
 /*
  * fs.rm({recursive}) costs a thread-pool round trip and JavaScript per entry; this is
@@ -1334,8 +1384,7 @@ static napi_value js_eventfd(napi_env env, napi_callback_info info) {
 #define RMTREE_MAX_DEPTH 4096
 
 struct rmtree_req {
-  napi_async_work work;
-  napi_ref callback;
+  struct async_job job; /* first */
   char *path;
   int err;               /* first errno, 0 if none */
   const char *syscall;   /* of the first error */
@@ -1451,19 +1500,14 @@ static void rmtree_execute(napi_env env, void *data) {
 
 static void rmtree_complete(napi_env env, napi_status status, void *data) {
   struct rmtree_req *r = data;
-  napi_value cb, global, arg;
-  if (napi_get_reference_value(env, r->callback, &cb) == napi_ok && cb != NULL &&
-      napi_get_global(env, &global) == napi_ok) {
-    if (status == napi_cancelled)
-      arg = make_errno_error(env, ECANCELED, "rmdir", r->path, NULL);
-    else if (r->err != 0)
-      arg = make_errno_error(env, r->err, r->syscall, r->failed ? r->failed : r->path, NULL);
-    else
-      arg = null_value(env);
-    if (arg != NULL) napi_call_function(env, global, cb, 1, &arg, NULL);
-  }
-  napi_delete_reference(env, r->callback);
-  napi_delete_async_work(env, r->work);
+  napi_value arg;
+  if (status == napi_cancelled)
+    arg = make_errno_error(env, ECANCELED, "rmdir", r->path, NULL);
+  else if (r->err != 0)
+    arg = make_errno_error(env, r->err, r->syscall, r->failed ? r->failed : r->path, NULL);
+  else
+    arg = null_value(env);
+  finish_job(env, &r->job, arg);
   free(r->path);
   free(r->failed);
   free(r);
@@ -1471,33 +1515,11 @@ static void rmtree_complete(napi_env env, napi_status status, void *data) {
 
 static napi_value js_remove_tree(napi_env env, napi_callback_info info) {
   ARGS(2);
-  napi_valuetype t;
-  napi_value name;
   struct rmtree_req *r = calloc(1, sizeof *r);
   if (r == NULL) return throw_errno(env, ENOMEM, "removeTree", NULL, NULL);
-  if (!get_cstr(env, argv[0], "path", false, &r->path)) goto fail;
-  if (napi_typeof(env, argv[1], &t) != napi_ok || t != napi_function) {
-    throw_type_error(env, "The \"%s\" argument must be a function", "callback");
-    goto fail;
-  }
-  if (napi_create_reference(env, argv[1], 1, &r->callback) != napi_ok) {
-    throw_napi_failure(env, "napi_create_reference");
-    goto fail;
-  }
-  if (napi_create_string_utf8(env, "berth:removeTree", NAPI_AUTO_LENGTH, &name) != napi_ok ||
-      napi_create_async_work(env, NULL, name, rmtree_execute, rmtree_complete, r, &r->work) != napi_ok) {
-    throw_napi_failure(env, "napi_create_async_work");
-    napi_delete_reference(env, r->callback);
-    goto fail;
-  }
-  if (napi_queue_async_work(env, r->work) != napi_ok) {
-    throw_napi_failure(env, "napi_queue_async_work");
-    napi_delete_async_work(env, r->work);
-    napi_delete_reference(env, r->callback);
-    goto fail;
-  }
-  return undefined_value(env);
-fail:
+  if (get_cstr(env, argv[0], "path", false, &r->path) &&
+      queue_job(env, &r->job, argv[1], "berth:removeTree", rmtree_execute, rmtree_complete))
+    return undefined_value(env);
   free(r->path);
   free(r);
   return NULL;
@@ -1509,8 +1531,7 @@ fail:
 /* which the shim's event loop should not wait for.                          */
 
 struct umount_req {
-  napi_async_work work;
-  napi_ref callback;
+  struct async_job job; /* first */
   char *target;
   int flags;
   int err;
@@ -1524,53 +1545,20 @@ static void umount_execute(napi_env env, void *data) {
 
 static void umount_complete(napi_env env, napi_status status, void *data) {
   struct umount_req *r = data;
-  napi_value cb, global, arg;
-  if (napi_get_reference_value(env, r->callback, &cb) == napi_ok && cb != NULL &&
-      napi_get_global(env, &global) == napi_ok) {
-    if (status == napi_cancelled)
-      arg = make_errno_error(env, ECANCELED, "umount2", r->target, NULL);
-    else if (r->err != 0)
-      arg = make_errno_error(env, r->err, "umount2", r->target, NULL);
-    else
-      arg = null_value(env);
-    if (arg != NULL) napi_call_function(env, global, cb, 1, &arg, NULL);
-  }
-  napi_delete_reference(env, r->callback);
-  napi_delete_async_work(env, r->work);
+  int err = status == napi_cancelled ? ECANCELED : r->err;
+  finish_job(env, &r->job, err != 0 ? make_errno_error(env, err, "umount2", r->target, NULL) : null_value(env));
   free(r->target);
   free(r);
 }
 
 static napi_value js_umount2_async(napi_env env, napi_callback_info info) {
   ARGS(3);
-  napi_valuetype t;
-  napi_value name;
   struct umount_req *r = calloc(1, sizeof *r);
   if (r == NULL) return throw_errno(env, ENOMEM, "umount2", NULL, NULL);
-  if (!get_cstr(env, argv[0], "target", false, &r->target)) goto fail;
-  if (!get_int(env, argv[1], "flags", true, 0, &r->flags)) goto fail;
-  if (napi_typeof(env, argv[2], &t) != napi_ok || t != napi_function) {
-    throw_type_error(env, "The \"%s\" argument must be a function", "callback");
-    goto fail;
-  }
-  if (napi_create_reference(env, argv[2], 1, &r->callback) != napi_ok) {
-    throw_napi_failure(env, "napi_create_reference");
-    goto fail;
-  }
-  if (napi_create_string_utf8(env, "berth:umount2", NAPI_AUTO_LENGTH, &name) != napi_ok ||
-      napi_create_async_work(env, NULL, name, umount_execute, umount_complete, r, &r->work) != napi_ok) {
-    throw_napi_failure(env, "napi_create_async_work");
-    napi_delete_reference(env, r->callback);
-    goto fail;
-  }
-  if (napi_queue_async_work(env, r->work) != napi_ok) {
-    throw_napi_failure(env, "napi_queue_async_work");
-    napi_delete_async_work(env, r->work);
-    napi_delete_reference(env, r->callback);
-    goto fail;
-  }
-  return undefined_value(env);
-fail:
+  if (get_cstr(env, argv[0], "target", false, &r->target) &&
+      get_int(env, argv[1], "flags", true, 0, &r->flags) &&
+      queue_job(env, &r->job, argv[2], "berth:umount2", umount_execute, umount_complete))
+    return undefined_value(env);
   free(r->target);
   free(r);
   return NULL;
