@@ -97,6 +97,24 @@ const impl: UntypedServiceImplementation = {
   },
 };
 
+/** HTTP/2 client bits for the tests that speak it by hand. */
+const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
+function frame(type: number, flags: number, stream: number, payload: Buffer): Buffer {
+  const h = Buffer.alloc(9);
+  h.writeUIntBE(payload.length, 0, 3);
+  h[3] = type;
+  h[4] = flags;
+  h.writeUInt32BE(stream, 5);
+  return Buffer.concat([h, payload]);
+}
+/** The HEADERS block of a call to /test.Echo/Echo. */
+function echoHeaders(): Buffer {
+  return encodeHeaders([
+    [':method', 'POST'], [':scheme', 'http'], [':path', '/test.Echo/Echo'], [':authority', 'x'],
+    ['content-type', 'application/grpc'], ['te', 'trailers'],
+  ]);
+}
+
 let dir: string;
 let sock: string;
 let server: GrpcServer;
@@ -236,8 +254,7 @@ describe('GrpcServer', () => {
     // Not the preface: closed at once.
     await send(Buffer.from('GET / HTTP/1.1\r\nHost: x\r\n\r\n'));
     // The preface, then a frame claiming 16 MiB, then garbage: GOAWAY (type 7) and close.
-    const preface = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
-    const reply = await send(Buffer.concat([preface, Buffer.from([0xff, 0xff, 0xff, 0, 0, 0, 0, 0, 1]), Buffer.alloc(64, 0xab)]));
+    const reply = await send(Buffer.concat([PREFACE, Buffer.from([0xff, 0xff, 0xff, 0, 0, 0, 0, 0, 1]), Buffer.alloc(64, 0xab)]));
     const types: number[] = [];
     for (let off = 0; off + 9 <= reply.length; ) {
       const len = reply.readUIntBE(off, 3);
@@ -246,7 +263,7 @@ describe('GrpcServer', () => {
     }
     expect(types).toContain(7);
     // A HEADERS block that is not valid HPACK: COMPRESSION_ERROR, connection closed.
-    const bad = Buffer.concat([preface, Buffer.from([0, 0, 0, 4, 0, 0, 0, 0, 0]), Buffer.from([0, 0, 2, 1, 5, 0, 0, 0, 1, 0xbf, 0xff])]);
+    const bad = Buffer.concat([PREFACE, Buffer.from([0, 0, 0, 4, 0, 0, 0, 0, 0]), Buffer.from([0, 0, 2, 1, 5, 0, 0, 0, 1, 0xbf, 0xff])]);
     const r2 = await send(bad);
     expect(r2.length).toBeGreaterThan(0);
     expect((await unary('Echo', Buffer.from('still'))).res?.toString()).toBe(':still');
@@ -266,14 +283,6 @@ describe('GrpcServer', () => {
         pending = pending.subarray(9 + len);
       }
     });
-    const frame = (type: number, flags: number, stream: number, payload: Buffer): Buffer => {
-      const h = Buffer.alloc(9);
-      h.writeUIntBE(payload.length, 0, 3);
-      h[3] = type;
-      h[4] = flags;
-      h.writeUInt32BE(stream, 5);
-      return Buffer.concat([h, payload]);
-    };
     const until = async (what: string, fn: () => boolean): Promise<void> => {
       for (let i = 0; i < 200 && !fn(); i++) await new Promise((r) => setTimeout(r, 5));
       if (!fn()) throw new Error(`timed out waiting for ${what}`);
@@ -281,17 +290,14 @@ describe('GrpcServer', () => {
     const acks = (): typeof frames => frames.filter((f) => f.type === 6 && f.flags === 1);
     try {
       await new Promise<void>((r) => s.once('connect', () => r()));
-      s.write(Buffer.concat([Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1'), frame(4, 0, 0, Buffer.alloc(0))]));
+      s.write(Buffer.concat([PREFACE, frame(4, 0, 0, Buffer.alloc(0))]));
       // A PING with nothing else to write: acked on its own, with its payload.
       s.write(frame(6, 0, 0, Buffer.from('pingpng1')));
       await until('the first ack', () => acks().length === 1);
       expect(acks()[0]!.payload.toString()).toBe('pingpng1');
       // A PING, then a request: the ack goes out in the same write as the response.
       s.write(frame(6, 0, 0, Buffer.from('pingpng2')));
-      const headers = encodeHeaders([
-        [':method', 'POST'], [':scheme', 'http'], [':path', '/test.Echo/Echo'], [':authority', 'x'],
-        ['content-type', 'application/grpc'], ['te', 'trailers'],
-      ]);
+      const headers = echoHeaders();
       const msg = Buffer.from('hi');
       const body = Buffer.concat([Buffer.from([0, 0, 0, 0, msg.length]), msg]);
       s.write(Buffer.concat([frame(1, 4, 1, headers), frame(0, 1, 1, body)]));
@@ -310,25 +316,14 @@ describe('GrpcServer', () => {
     const s = net.connect(sock);
     const got: Buffer[] = [];
     s.on('data', (b: Buffer) => got.push(b));
-    const frame = (type: number, flags: number, stream: number, payload: Buffer): Buffer => {
-      const h = Buffer.alloc(9);
-      h.writeUIntBE(payload.length, 0, 3);
-      h[3] = type;
-      h[4] = flags;
-      h.writeUInt32BE(stream, 5);
-      return Buffer.concat([h, payload]);
-    };
     try {
       await new Promise<void>((r) => s.once('connect', () => r()));
       // Windows large enough for the 200 kB answer (INITIAL_WINDOW_SIZE, connection WINDOW_UPDATE).
       const settings = Buffer.from([0, 4, 0, 0x10, 0, 0]);
       const wu = Buffer.alloc(4);
       wu.writeUInt32BE(1 << 20, 0);
-      s.write(Buffer.concat([Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1'), frame(4, 0, 0, settings), frame(8, 0, 0, wu)]));
-      const headers = encodeHeaders([
-        [':method', 'POST'], [':scheme', 'http'], [':path', '/test.Echo/Echo'], [':authority', 'x'],
-        ['content-type', 'application/grpc'], ['te', 'trailers'],
-      ]);
+      s.write(Buffer.concat([PREFACE, frame(4, 0, 0, settings), frame(8, 0, 0, wu)]));
+      const headers = echoHeaders();
       // 200 kB in one DATA frame (we allow frames up to 1 MiB), sent in 4 kB writes.
       const msg = Buffer.alloc(200_000);
       for (let i = 0; i < msg.length; i++) msg[i] = (i * 7) % 251;
