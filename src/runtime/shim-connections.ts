@@ -9,9 +9,15 @@
 import { TtrpcClient } from '../ttrpc';
 import { ShimClient, dialPath } from './shim-client';
 
+interface Current {
+  dialing: Promise<TtrpcClient>;
+  /** Once dialled. */
+  client?: TtrpcClient;
+}
+
 export class ShimConnectionPool {
   /** The current connection per address. */
-  private readonly connections = new Map<string, Promise<TtrpcClient>>();
+  private readonly connections = new Map<string, Current>();
   /** Open leases per connection. */
   private readonly leases = new Map<TtrpcClient, number>();
   private closed = false;
@@ -43,37 +49,37 @@ export class ShimConnectionPool {
       return;
     }
     this.leases.delete(c);
-    const current = this.connections.get(address);
-    void (current ? current.then((cur) => cur !== c, () => true) : Promise.resolve(true)).then((stale) => {
-      if (stale && !this.leases.has(c)) c.close();
-    });
+    if (this.connections.get(address)?.client !== c) c.close();
   }
 
   /** Closes every connection (berthd stops; leases see their connection close). */
   close(): void {
     this.closed = true;
-    for (const p of this.connections.values()) void p.then((c) => c.close(), () => undefined);
+    for (const { dialing } of this.connections.values()) void dialing.then((c) => c.close(), () => undefined);
     this.connections.clear();
   }
 
   private connection(address: string, timeoutMs: number): Promise<TtrpcClient> {
     const existing = this.connections.get(address);
-    if (existing) return existing;
-    const forget = (): void => {
-      if (this.connections.get(address) === dialing) this.connections.delete(address);
+    if (existing) return existing.dialing;
+    const current: Current = {
+      dialing: TtrpcClient.connect(`unix://${dialPath(address)}`, { timeoutMs }).then((c) => {
+        // Not a reason for berthd to stay up (calls in flight are: its gRPC server is).
+        c.unref();
+        current.client = c;
+        c.onClosed(() => {
+          forget();
+          this.leases.delete(c);
+        });
+        if (this.closed) c.close();
+        return c;
+      }),
     };
-    const dialing = TtrpcClient.connect(`unix://${dialPath(address)}`, { timeoutMs }).then((c) => {
-      // Not a reason for berthd to stay up (calls in flight are: its gRPC server is).
-      c.unref();
-      c.onClosed(() => {
-        forget();
-        this.leases.delete(c);
-      });
-      if (this.closed) c.close();
-      return c;
-    });
-    dialing.catch(forget);
-    this.connections.set(address, dialing);
-    return dialing;
+    const forget = (): void => {
+      if (this.connections.get(address) === current) this.connections.delete(address);
+    };
+    current.dialing.catch(forget);
+    this.connections.set(address, current);
+    return current.dialing;
   }
 }
