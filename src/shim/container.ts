@@ -21,6 +21,7 @@ import { DEFAULT_RUNTIME } from './constants';
 import { WatchedProcess, isGone, type ExitInfo } from './reaper';
 import { Runc, RuncError, killErrorKind, type RunResult } from './runc';
 import { ConsoleIO, ConsoleSocket, NULL_IO, PipeIO, type ProcessIO, type StdioConfig } from './stdio';
+import { waitAtMost } from './wait';
 
 /** What a container needs from the service around it. */
 export interface ContainerHost {
@@ -83,8 +84,8 @@ export type ExecStatus = 'created' | 'running' | 'stopped' | 'deleted';
 /** containerd.v1.types.Status names. */
 export type WireStatus = 'UNKNOWN' | 'CREATED' | 'RUNNING' | 'STOPPED' | 'PAUSED' | 'PAUSING';
 
-/** How long an exit waits for the process's output to be passed on before it is reported
- * (containerd's shim waits 2 s for IO at delete). */
+/** How long Delete waits for a process's output to be passed on (containerd's shim waits
+ * 2 s for IO at delete), and for a created init that runc killed to be reaped. */
 const IO_DRAIN_MS = 2000;
 const SIGKILL = 9;
 
@@ -752,9 +753,7 @@ export class Container {
     }
     if (wasCreated && !err) {
       // runc killed the created init: collect its status for the reply
-      let timer: NodeJS.Timeout | undefined;
-      await Promise.race([init.wait(), new Promise<void>((res) => (timer = setTimeout(res, IO_DRAIN_MS)))]);
-      clearTimeout(timer);
+      await waitAtMost(init.wait(), IO_DRAIN_MS);
     }
     if (err) {
       this.deleted = false;
@@ -782,22 +781,15 @@ export class Container {
   }
 
   /** Resolves once a process's output has been passed on, or after IO_DRAIN_MS. */
-  private async outputOf(p: Proc): Promise<void> {
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([p.io.outputDone, new Promise<void>((r) => (timer = setTimeout(r, IO_DRAIN_MS)))]);
-    clearTimeout(timer);
+  private outputOf(p: Proc): Promise<void> {
+    return waitAtMost(p.io.outputDone, IO_DRAIN_MS);
   }
 
   /** After Delete of the init: release everything the task's processes held. */
   private closeAll(): void {
-    this.init.watch?.release();
+    this.release();
     this.init.io.close();
-    for (const e of this.execs.values()) {
-      e.watch?.release();
-      e.io.close();
-    }
-    this.oom?.close();
-    this.oom = undefined;
+    for (const e of this.execs.values()) e.io.close();
   }
 
   private runcLogError(): string {
@@ -813,6 +805,7 @@ export class Container {
     this.init.watch?.release();
     for (const e of this.execs.values()) e.watch?.release();
     this.oom?.close();
+    this.oom = undefined;
   }
 }
 

@@ -29,6 +29,7 @@ import type { UpdateTaskRequest__Output } from '../generated/types/containerd/ta
 import type { WaitRequest__Output } from '../generated/types/containerd/task/v2/WaitRequest';
 import { Container, toTimestamp, type ContainerHost } from './container';
 import type { EventPublisher } from './publisher';
+import { waitAtMost } from './wait';
 
 export interface TaskServiceOptions {
   log: Logger;
@@ -61,10 +62,8 @@ export class TaskService implements ContainerHost {
   private readonly cleanups = new Map<string, Promise<void>>();
 
   /** Waits (at most ms) for the background removals of deleted tasks' runtime state. */
-  async settle(ms: number): Promise<void> {
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([Promise.all(this.cleanups.values()), new Promise<void>((r) => (timer = setTimeout(r, ms)))]);
-    clearTimeout(timer);
+  settle(ms: number): Promise<void> {
+    return waitAtMost(Promise.all(this.cleanups.values()), ms);
   }
 
   containers(): IterableIterator<Container> {
