@@ -6,7 +6,8 @@
 #
 #   bash scripts/ensure-deps.sh              # everything the test suite needs
 #   bash scripts/ensure-deps.sh --runtime    # only what berthd needs to build and run
-#                                            # (skips busybox-static, golang-go, containerd-dev)
+#                                            # (skips busybox-static, Go and the Go modules,
+#                                            #  the registry and skopeo)
 #   bash scripts/ensure-deps.sh --no-build   # skip `npm run build`
 #   bash scripts/ensure-deps.sh -v           # say what was checked even when nothing to do
 #
@@ -62,8 +63,6 @@ runtime_pkgs=(
 )
 test_pkgs=(
   "busybox-static|busybox-static"              # special: a statically linked /bin/busybox
-  "golang-go|go"
-  "golang-github-containerd-containerd-dev|/usr/share/gocode/src/github.com/containerd/containerd/client.go"
   "docker-registry|/usr/bin/docker-registry"   # test/harness/registry.ts: private registry on loopback
   "skopeo|/usr/bin/skopeo"                     # test/harness/registry.ts: pushes archives into it
 )
@@ -126,6 +125,45 @@ if (( ${#missing[@]} > 0 )); then
   say "installed: ${missing[*]}"
 else
   info "Debian packages ok"
+fi
+
+# ---------------------------------------------------------------- Go and test/go's modules
+# The Go programs under test/go are one module pinned to the containerd 1.6.20 Go client
+# (test/go/go.mod, go.sum). Any Go >= 1.19 builds it: the machine's /usr/local/go, `go` on
+# PATH, or else Debian's golang-go, installed here and called by path (/usr/lib/go-1.19).
+# The modules are downloaded now, so no test pays for the download inside its timeout.
+go_ok() {
+  local v
+  v="$(GOTOOLCHAIN=local "$1" env GOVERSION 2>/dev/null)" || return 1
+  v="${v#go}"
+  local major="${v%%.*}" rest="${v#*.}"
+  local minor="${rest%%.*}"
+  [[ "$major" =~ ^[0-9]+$ && "$minor" =~ ^[0-9]+$ ]] || return 1
+  (( major > 1 || (major == 1 && minor >= 19) ))
+}
+find_go() {
+  local c
+  for c in /usr/local/go/bin/go "$(command -v go 2>/dev/null || true)" /usr/lib/go-1.19/bin/go; do
+    [[ -n "$c" && -x "$c" ]] && go_ok "$c" && { echo "$c"; return 0; }
+  done
+  return 1
+}
+if [[ $mode == test ]]; then
+  if ! go_bin="$(find_go)"; then
+    say "no Go >= 1.19 found; installing Debian's golang-go"
+    [[ $(id -u) == 0 ]] || die "Go >= 1.19 is missing and not running as root; run: sudo apt-get install -y golang-go"
+    { DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 update \
+        && DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y --no-install-recommends golang-go; } >/dev/null 2>&1 \
+      || die "apt-get install golang-go failed"
+    go_bin="$(find_go)" || die "golang-go is installed but no Go >= 1.19 was found"
+  fi
+  info "go: $go_bin ($(GOTOOLCHAIN=local "$go_bin" env GOVERSION))"
+  go_log="$(mktemp -t berth-go.XXXXXX.log)"
+  if ! (cd test/go && GOTOOLCHAIN=local GOFLAGS=-mod=readonly "$go_bin" mod download) >"$go_log" 2>&1; then
+    tail -n 40 "$go_log" >&2
+    die "downloading test/go's Go modules failed (log above, full log in $go_log)"
+  fi
+  rm -f "$go_log"
 fi
 
 # ---------------------------------------------------------------- npm ci

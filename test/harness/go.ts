@@ -1,9 +1,12 @@
-// Go test programs (test/go/<name>/, package main) built against the containerd 1.6 Go
-// client from Debian's /usr/share/gocode (golang-go, golang-github-containerd-containerd-dev):
-// GOPATH mode, no modules, no network. Binaries are cached under
-// os.tmpdir()/berth-go-cache/<sha256 of the sources + toolchain>/, so only the first run
-// on a machine pays for the build (tens of seconds on 2 cores); Go's build cache lives
-// there too, so a changed program rebuilds quickly.
+// Go test programs (test/go/<name>/, package main) built as packages of one Go module,
+// test/go/go.mod, pinned to the containerd 1.6.20 Go client and its dependencies (go.sum is
+// committed; modules come from the Go module proxy, once per machine, into Go's module
+// cache; scripts/ensure-deps.sh downloads them before the tests run). A program outside
+// test/go (a test's temp dir) is built inside a copy of that module, so it sees the same
+// pinned versions. Binaries are cached under os.tmpdir()/berth-go-cache/<sha256 of the
+// sources, go.mod, go.sum + toolchain>/, so only the first run on a machine pays for the
+// build (tens of seconds on 2 cores); Go's build cache lives there too.
+import * as childProcess from 'node:child_process';
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -11,10 +14,42 @@ import * as path from 'node:path';
 import { REPO_ROOT } from './berthd';
 import { isAlive, sleep, spawnProcess, stopChild } from './process';
 
-export const GO_BIN = '/usr/bin/go';
-export const GOCODE = '/usr/share/gocode';
-/** Where test/go programs live. */
+/** Where test/go programs live: the Go module's root. */
 export const GO_PROGRAMS_DIR = path.join(REPO_ROOT, 'test', 'go');
+
+/**
+ * The Go toolchain: /usr/local/go (the machines' Go), else `go` on PATH, else Debian's
+ * golang-go by path. test/go/go.mod says `go 1.19`, so any of them builds it.
+ */
+export const GO_BIN: string = findGo();
+
+function findGo(): string {
+  const candidates = ['/usr/local/go/bin/go'];
+  for (const dir of (process.env.PATH ?? '').split(':')) if (dir) candidates.push(path.join(dir, 'go'));
+  candidates.push('/usr/lib/go-1.19/bin/go', '/usr/bin/go');
+  for (const c of candidates) {
+    try {
+      fs.accessSync(c, fs.constants.X_OK);
+      return c;
+    } catch {
+      // next
+    }
+  }
+  return '/usr/local/go/bin/go';
+}
+
+let goVersionMemo: string | undefined;
+/** `go version` of GO_BIN (part of every cache key: another toolchain, another binary). */
+function goVersion(): string {
+  if (goVersionMemo === undefined) {
+    try {
+      goVersionMemo = childProcess.execFileSync(GO_BIN, ['version'], { encoding: 'utf8', env: { ...process.env, GOTOOLCHAIN: 'local' } }).trim();
+    } catch {
+      goVersionMemo = 'unknown';
+    }
+  }
+  return goVersionMemo;
+}
 
 /** os.tmpdir()/berth-go-cache: binaries (<sha>/<name>) and Go's build cache (gocache/). */
 export function goCacheDir(): string {
@@ -26,6 +61,11 @@ export interface BuildGoOptions {
   timeoutMs?: number;
   /** Ignore a cached binary (it is replaced). */
   force?: boolean;
+  /**
+   * Build the package's tests (`go test -c`) instead of the program: the binary runs the
+   * package's Test functions (flags -test.run, -test.v…). The _test.go files are included.
+   */
+  test?: boolean;
 }
 
 /** "basic", "test/go/basic" or an absolute path → the program's directory. */
@@ -36,50 +76,49 @@ export function goProgramDir(dir: string): string {
   return path.join(GO_PROGRAMS_DIR, dir);
 }
 
-function sourceFiles(dir: string): string[] {
+function sourceFiles(dir: string, withTests: boolean): string[] {
   return fs
     .readdirSync(dir, { withFileTypes: true })
-    .filter((e) => e.isFile() && !e.name.startsWith('.') && !e.name.endsWith('_test.go'))
+    .filter((e) => e.isFile() && !e.name.startsWith('.') && e.name.endsWith('.go') && (withTests || !e.name.endsWith('_test.go')))
     .map((e) => e.name)
     .sort();
 }
 
-/** What a cached binary depends on: the sources, the Go toolchain and the Go packages from Debian. */
-function cacheKey(dir: string, files: string[]): string {
+const MODULE_FILES = ['go.mod', 'go.sum'];
+
+/** What a cached binary depends on: the sources, the module's pins and the Go toolchain. */
+function cacheKey(dir: string, files: string[], test: boolean): string {
   const h = crypto.createHash('sha256');
-  h.update('berth-go-cache v1\0');
+  h.update(`berth-go-cache v2 ${test ? 'test' : 'main'}\0`);
   for (const f of files) {
     h.update(f + '\0');
     h.update(fs.readFileSync(path.join(dir, f)));
     h.update('\0');
   }
-  for (const marker of [
-    '/usr/lib/go/VERSION',
-    path.join(GOCODE, 'src/github.com/containerd/containerd/client.go'),
-    path.join(GOCODE, 'src/google.golang.org/grpc/server.go'),
-  ]) {
-    try {
-      const st = fs.statSync(marker);
-      h.update(`${marker} ${st.size} ${st.mtimeMs}\0`);
-      if (marker.endsWith('VERSION')) h.update(fs.readFileSync(marker));
-    } catch {
-      h.update(`${marker} missing\0`);
-    }
+  for (const f of MODULE_FILES) {
+    h.update(f + '\0');
+    h.update(fs.readFileSync(path.join(GO_PROGRAMS_DIR, f)));
+    h.update('\0');
   }
+  h.update(goVersion());
   return h.digest('hex');
 }
 
-/** The environment of `go build`: GOPATH mode against /usr/share/gocode, offline, static. */
-export function goBuildEnv(gopath: string): NodeJS.ProcessEnv {
+/**
+ * The environment of `go build`: module mode with the committed go.sum (-mod=readonly: a
+ * build never rewrites go.mod), this machine's toolchain only (GOTOOLCHAIN=local: never
+ * download another), static binaries. GOPROXY and the module cache are the machine's.
+ */
+export function goBuildEnv(): NodeJS.ProcessEnv {
   const cache = goCacheDir();
   return {
+    ...process.env,
     PATH: process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin',
     HOME: process.env.HOME ?? cache,
-    GO111MODULE: 'off',
-    GOFLAGS: '-mod=mod',
-    GOPATH: `${gopath}:${GOCODE}`,
+    GO111MODULE: 'on',
+    GOFLAGS: '-mod=readonly -buildvcs=false',
     GOCACHE: path.join(cache, 'gocache'),
-    GOPROXY: 'off',
+    GOTOOLCHAIN: 'local',
     CGO_ENABLED: '0',
   };
 }
@@ -102,15 +141,13 @@ export function buildGoProgram(dir: string, opts: BuildGoOptions = {}): Promise<
 }
 
 async function buildUncached(dir: string, opts: BuildGoOptions): Promise<string> {
-  if (!fs.existsSync(GO_BIN)) throw new Error(`${GO_BIN} not found (Debian package golang-go; run scripts/ensure-deps.sh)`);
-  if (!fs.existsSync(path.join(GOCODE, 'src/github.com/containerd/containerd/client.go'))) {
-    throw new Error(`containerd Go sources not in ${GOCODE} (Debian package golang-github-containerd-containerd-dev)`);
-  }
-  const files = sourceFiles(dir);
+  if (!fs.existsSync(GO_BIN)) throw new Error(`${GO_BIN} not found (Go; run scripts/ensure-deps.sh)`);
+  const test = opts.test === true;
+  const files = sourceFiles(dir, test);
   if (!files.some((f) => f.endsWith('.go'))) throw new Error(`no Go files in ${dir}`);
-  const name = path.basename(dir);
+  const name = path.basename(dir) + (test ? '.test' : '');
   const cache = goCacheDir();
-  const key = cacheKey(dir, files);
+  const key = cacheKey(dir, files, test);
   const outDir = path.join(cache, key);
   const bin = path.join(outDir, name);
   fs.mkdirSync(cache, { recursive: true });
@@ -153,11 +190,15 @@ async function buildUncached(dir: string, opts: BuildGoOptions): Promise<string>
   const work = fs.mkdtempSync(path.join(cache, `work-${name}-`));
   try {
     if (!opts.force && fs.existsSync(bin)) return bin;
-    const pkgDir = path.join(work, 'src', name);
+    // A copy of the module with this one package in it: the program builds with the pinned
+    // versions whether it lives in test/go or in a test's temp dir.
+    for (const f of MODULE_FILES) fs.copyFileSync(path.join(GO_PROGRAMS_DIR, f), path.join(work, f));
+    const pkgDir = path.join(work, 'prog');
     fs.mkdirSync(pkgDir, { recursive: true });
     for (const f of files) fs.copyFileSync(path.join(dir, f), path.join(pkgDir, f));
     const tmpBin = path.join(work, name);
-    const p = spawnProcess(GO_BIN, ['build', '-o', tmpBin, '.'], { cwd: pkgDir, env: goBuildEnv(work) });
+    const args = test ? ['test', '-c', '-o', tmpBin, './prog'] : ['build', '-o', tmpBin, './prog'];
+    const p = spawnProcess(GO_BIN, args, { cwd: work, env: goBuildEnv() });
     const timer = setTimeout(() => void stopChild(p, { signal: 'SIGKILL', timeoutMs: 5_000 }), opts.timeoutMs ?? 600_000);
     const st = await p.exited;
     clearTimeout(timer);
