@@ -578,7 +578,7 @@ describe.skipIf(!canRun)(`tasks through ctr: berthd (${mode.name}) next to conta
     expect((await ok(B, ['task', 'ls'])).stdout).not.toContain(missingId(B));
   });
 
-  it('task attach reopens the stdio of a running task; checkpoint fails alike (runc's own error, with criu installed or not)', async () => {
+  it('task attach reopens the stdio of a running task; checkpoint fails alike (runc\'s own error, with criu installed or not)', async () => {
     const id = idsPerSide('att');
     await both((s) => ok(s, ['run', '-d', IMAGE, id(s), 'sh', '-c', 'while true; do echo tick; sleep 0.2; done']));
     for (const s of [B, C]) {
