@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildDockerArchive, buildLayer, buildOciImage, busyboxLayer, readTar, type Layer } from '../fixtures/images';
 import { buildGoProgram, ctrOk, makeTempRoot, pushArchive, runGoProgram, startRegistry, type TempRoot } from '../harness';
-import { normalize, startPair, type Pair } from './pair';
+import { collectGarbageBoth, normalize, startPair, type Pair } from './pair';
 import { ContentWriteSession, TestClient } from './grpc-client';
 import { callMetadata, collectStream } from '../../src/client/connection';
 
@@ -44,23 +44,6 @@ async function both(args: string[], ns = 'imgs'): Promise<string> {
   return b.stdout;
 }
 
-/**
- * A full garbage collection pass on both daemons, finished before this returns: a lease
- * created and deleted with --sync. `images import --no-unpack` leaves blobs that only its
- * lease held (the docker archive's index, the OCI layout's extras); each daemon collects
- * them on its own schedule (containerd: at the next interval of its scheduler), so
- * `content ls` right after an import would list them or not by timing.
- */
-async function collectGarbage(ns = 'imgs'): Promise<void> {
-  await Promise.all(
-    [pair.berthd.address, pair.containerd.address].map(async (address) => {
-      const id = `gc-${Date.now()}`;
-      await ctrOk(address, ['leases', 'create', '--id', id], { namespace: ns });
-      await ctrOk(address, ['leases', 'rm', '--sync', id], { namespace: ns });
-    }),
-  );
-}
-
 const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
 
 beforeAll(async () => {
@@ -91,7 +74,7 @@ describe('ctr images and content on berthd, compared with containerd', () => {
     await both(['images', 'ls', `name==${OCI_NAME}`]);
     const check = await both(['images', 'check']);
     expect(check).toMatch(/complete \(3\/3\)/);
-    await collectGarbage();
+    await collectGarbageBoth(pair, 'imgs');
     await both(['content', 'ls']);
     await both(['content', 'ls', '-q']);
   });

@@ -1,7 +1,7 @@
 // Side-by-side support: a private berthd and a private real containerd, driven with the
 // same commands, outputs compared after removing what legitimately differs (times,
 // random ids, server identity).
-import { startBerthd, startContainerd, ctr, type BerthdHandle, type ContainerdHandle, type CtrResult } from '../harness';
+import { startBerthd, startContainerd, ctr, ctrOk, type BerthdHandle, type ContainerdHandle, type CtrResult } from '../harness';
 
 export interface Pair {
   berthd: BerthdHandle;
@@ -54,3 +54,22 @@ export async function ctrBoth(
   ]);
   return { berthd: outcome(b), containerd: outcome(c) };
 }
+
+let gcLeases = 0;
+/**
+ * A full garbage-collection pass on both daemons, finished before this returns: a lease
+ * created and deleted with --sync. Each daemon collects on its own schedule (containerd at
+ * the next interval of its scheduler, berthd soon after a deletion), so what ctr lists
+ * right after an operation that leaves garbage (an import's lease-only blobs, a view
+ * without a gc.root label) depends on timing unless both have just collected.
+ */
+export async function collectGarbageBoth(pair: Pair, namespace: string): Promise<void> {
+  const id = `gc-sync-${process.pid}-${++gcLeases}`;
+  await Promise.all(
+    [pair.berthd.address, pair.containerd.address].map(async (address) => {
+      await ctrOk(address, ['leases', 'create', '--id', id], { namespace });
+      await ctrOk(address, ['leases', 'rm', '--sync', id], { namespace });
+    }),
+  );
+}
+

@@ -424,9 +424,17 @@ describe.skipIf(!canRun)('containerd-shim-berth-v1 (shim v2 over ttrpc, real run
     const limitFile = fs.existsSync('/sys/fs/cgroup/cgroup.controllers') ? `/sys/fs/cgroup/${NS}/c2/memory.max` : `/sys/fs/cgroup/memory/${NS}/c2/memory.limit_in_bytes`;
     expect(fs.readFileSync(limitFile, 'utf8').trim()).toBe(String(96 << 20));
 
-    // Checkpoint needs criu
+    // Checkpoint runs runc, as containerd's runc shim does, and passes runc's error on:
+    // without criu, runc's own "CRIU version check failed"; with it, criu cannot dump in
+    // these VMs either. Either way an Unknown status, and the task goes on running.
     const hasCriu = (process.env['PATH'] ?? '').split(':').some((d) => d && fs.existsSync(path.join(d, 'criu')));
-    if (!hasCriu) await expect(call('Checkpoint', { id: 'c2', path: path.join(tmp.path, 'ckpt') })).rejects.toSatisfy((e: unknown) => statusOf(e)?.code === 12);
+    const ckpt = await call('Checkpoint', { id: 'c2', path: path.join(tmp.path, 'ckpt') }).then(
+      () => undefined,
+      (e: unknown) => statusOf(e),
+    );
+    expect(ckpt?.code).toBe(2);
+    expect(ckpt?.message).toMatch(/^runc did not terminate successfully: exit status \d+: /);
+    if (!hasCriu) expect(ckpt?.message).toContain('CRIU version check failed');
 
     // kill the init
     const waiting = call<{ exit_status: number }>('Wait', { id: 'c2' });
@@ -648,12 +656,15 @@ describe.skipIf(!canRun || !fs.existsSync('/usr/bin/containerd') || !fs.existsSy
   const ids = ['r1', 'r2', 'r3'];
   const run = (args: string[], timeoutMs = 30_000) => ctr(cd.address, args, { namespace: ns, timeoutMs });
   const shimPidFile = (): string => `${shimSocketPath(cd.address)}.pid`;
+  let sharedShimPid = 0;
 
   beforeAll(async () => {
     tmp = makeTempRoot('shim-ctrd-');
     runcRoot = path.join(tmp.path, 'runc');
     cd = await startContainerd({
-      env: { PATH: `${path.join(ROOT, 'bin')}:${process.env['PATH'] ?? '/usr/bin:/bin'}`, BERTH_SHIM_SHUTDOWN_GRACE_MS: '300' },
+      // The shim's default 3 s grace after Shutdown: long enough that the pid file is still
+      // there when the next step looks, however loaded the machine (300 ms was not).
+      env: { PATH: `${path.join(ROOT, 'bin')}:${process.env['PATH'] ?? '/usr/bin:/bin'}`, BERTH_SHIM_SHUTDOWN_GRACE_MS: '3000' },
       logLevel: 'info',
     });
     const archive = path.join(tmp.path, 'busybox.tar');
@@ -722,6 +733,7 @@ describe.skipIf(!canRun || !fs.existsSync('/usr/bin/containerd') || !fs.existsSy
     const metrics = await ctrOk(cd.address, ['tasks', 'metrics', 'r2'], { namespace: ns });
     expect(metrics.stdout).toMatch(/memory\.usage_in_bytes|memory\.current|pids\.current/);
     const shimBefore = fs.readFileSync(shimPidFile(), 'utf8');
+    sharedShimPid = Number(shimBefore.split(' ')[0]);
 
     await cd.restart(); // containerd reconnects through <bundle>/address and Task.Connect
     ls = await ctrOk(cd.address, ['tasks', 'ls'], { namespace: ns });
@@ -742,8 +754,9 @@ describe.skipIf(!canRun || !fs.existsSync('/usr/bin/containerd') || !fs.existsSy
   });
 
   it('the shim exits once containerd has deleted every task and shut it down', async () => {
-    const pid = Number(fs.readFileSync(shimPidFile(), 'utf8').split(' ')[0]);
-    expect(await waitForPidExit(pid, 10_000)).toBe(true);
+    // The pid seen while r2 ran: the file may already be gone when this test starts.
+    expect(sharedShimPid).toBeGreaterThan(0);
+    expect(await waitForPidExit(sharedShimPid, 15_000)).toBe(true);
     expect(fs.existsSync(shimSocketPath(cd.address))).toBe(false);
   });
 });

@@ -2,6 +2,7 @@
 // stop by PID (SIGTERM, then SIGKILL). Never by name.
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as stream from 'node:stream';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -67,6 +68,13 @@ export function spawnProcess(command: string, args: string[], opts: SpawnProcess
     child.stdin.end(opts.input);
   }
   let status: ExitStatus | undefined;
+  // The exit resolves once the log file holds everything the child wrote: a caller that
+  // reads the file right after `exited` must see the last lines.
+  const closeLog = (done: () => void): void => {
+    if (!log) return done();
+    log.end();
+    stream.finished(log, () => done());
+  };
   const exited = new Promise<ExitStatus>((resolve) => {
     let spawnError: Error | undefined;
     child.once('error', (e) => {
@@ -76,8 +84,8 @@ export function spawnProcess(command: string, args: string[], opts: SpawnProcess
         all.push(Buffer.from(`spawn ${command} failed: ${e.message}\n`));
         err.push(Buffer.from(`spawn ${command} failed: ${e.message}\n`));
         status = { code: null, signal: null };
-        log?.end();
-        resolve(status);
+        const st = status;
+        closeLog(() => resolve(st));
       }
     });
     // 'exit' gives the status; 'close' also waits for stdout/stderr to drain. A grandchild
@@ -88,8 +96,8 @@ export function spawnProcess(command: string, args: string[], opts: SpawnProcess
       if (resolved || !status) return;
       resolved = true;
       if (spawnError) all.push(Buffer.from(`${command}: ${spawnError.message}\n`));
-      log?.end();
-      resolve(status);
+      const st = status;
+      closeLog(() => resolve(st));
     };
     child.once('exit', (code: number | null, signal: NodeJS.Signals | null) => {
       status ??= { code, signal };
