@@ -38,6 +38,7 @@
 #include <sys/wait.h>
 #include <sys/xattr.h>
 #include <termios.h>
+#include <time.h>
 #include <unistd.h>
 
 #ifndef __NR_pidfd_open
@@ -1597,6 +1598,34 @@ static void add_const(napi_env env, napi_value obj, const char *name, int64_t va
 
 #define C(name) add_const(env, consts, #name, (int64_t)(name))
 
+/*
+ * clockRealtime(out: Float64Array) -> undefined: clock_gettime(CLOCK_REALTIME) into
+ * out[0] (seconds since the epoch) and out[1] (nanoseconds, 0..999999999).
+ * Wall time with nanoseconds, which Date (milliseconds) cannot give and hrtime (not
+ * wall time) must not stand in for. The caller owns the array, so no object is
+ * allocated per call and worker threads never share a buffer; both halves are exact
+ * in a double.
+ */
+static napi_value js_clock_realtime(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  napi_typedarray_type type;
+  size_t length = 0;
+  void *data = NULL;
+  struct timespec ts;
+  bool is_typedarray = false;
+  NAPI_CALL(env, napi_is_typedarray(env, argv[0], &is_typedarray));
+  if (is_typedarray) {
+    NAPI_CALL(env, napi_get_typedarray_info(env, argv[0], &type, &length, &data, NULL, NULL));
+  }
+  if (!is_typedarray || type != napi_float64_array || length < 2) {
+    return throw_type_error(env, "%s must be a Float64Array of length >= 2", "out");
+  }
+  if (clock_gettime(CLOCK_REALTIME, &ts) != 0) return throw_errno(env, errno, "clock_gettime", NULL, NULL);
+  ((double *)data)[0] = (double)ts.tv_sec;
+  ((double *)data)[1] = (double)ts.tv_nsec;
+  return NULL;
+}
+
 static napi_value make_constants(napi_env env) {
   napi_value consts;
   NAPI_CALL(env, napi_create_object(env, &consts));
@@ -1666,6 +1695,7 @@ NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
       {"getPeerCred", NULL, js_get_peer_cred, NULL, NULL, NULL, napi_enumerable, NULL},
       {"eventfd", NULL, js_eventfd, NULL, NULL, NULL, napi_enumerable, NULL},
       {"removeTree", NULL, js_remove_tree, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"clockRealtime", NULL, js_clock_realtime, NULL, NULL, NULL, napi_enumerable, NULL},
       {"constants", NULL, NULL, NULL, NULL, consts, napi_enumerable, NULL},
   };
   if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) {

@@ -58,6 +58,8 @@ export interface NativeBinding {
   getPeerCred(socketFd: number): { pid: number; uid: number; gid: number };
   eventfd(initval?: number, flags?: number): number;
   removeTree(path: PathArg, callback: (err: Error | null) => void): void;
+  /** clock_gettime(CLOCK_REALTIME) into out[0] (seconds) and out[1] (nanoseconds). */
+  clockRealtime(out: Float64Array): void;
   constants: Readonly<Record<string, number>>;
 }
 

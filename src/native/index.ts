@@ -22,3 +22,4 @@ export type { ReceivedFd } from './socket';
 export { setns, unshare } from './ns';
 export { pipe, setWinsize, getWinsize, getPeerCred, eventfd, EFD_CLOEXEC, EFD_NONBLOCK } from './io';
 export type { PeerCred } from './io';
+export { clockRealtimeInto } from './clock';
