@@ -3,6 +3,7 @@ import type { ServiceError } from '@grpc/grpc-js';
 import { ContainerdClient } from '../client/services';
 import { callMetadata, collectStream as collect, unary as p } from '../client/connection';
 import { fromWireTimestamp } from '../proto/timestamp';
+import { formatWall } from '../time/wall';
 import { humanSize, labelList, renderTable } from './table';
 
 // `berth`: a ctr-style debugging CLI over the TypeScript client. Works against berthd or
@@ -26,7 +27,10 @@ commands:
   --json               machine-readable output (one JSON document; events: one per line)
 `;
 
-const time = (t: { seconds: number; nanos: number } | null | undefined): string => fromWireTimestamp(t)?.toISOString() ?? '-';
+const time = (t: { seconds: number; nanos: number } | null | undefined): string => {
+  const w = fromWireTimestamp(t);
+  return w ? formatWall(w) : '-';
+};
 
 export async function main(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({

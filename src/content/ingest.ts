@@ -15,6 +15,7 @@ import { promises as fsp } from 'node:fs';
 import { join } from 'node:path';
 import { NotFoundError } from '../errdefs/errors';
 import type { IngestStatus } from './store';
+import { formatWall, laterWall, parseWall, wallFromNs, type WallTime } from '../time/wall';
 
 export const INGEST_DIR = 'ingest';
 export const TMP_SUFFIX = '.tmp';
@@ -62,15 +63,17 @@ export async function writeSmallFile(path: string, content: string): Promise<voi
   await fsp.rename(tmp, path);
 }
 
-/** Go's time.MarshalText output is RFC 3339 with nanoseconds; Date's ISO form is valid RFC 3339. */
-export function formatTimestamp(t: Date): string {
-  return t.toISOString();
+/** RFC 3339 with nanoseconds, as containerd writes these files (time.MarshalText). */
+export function formatTimestamp(t: WallTime): string {
+  return formatWall(t);
 }
 
-export function parseTimestamp(s: string, path: string): Date {
-  const ms = Date.parse(s.trim());
-  if (Number.isNaN(ms)) throw new Error(`could not parse timestamp file ${path}: ${JSON.stringify(s)}`);
-  return new Date(ms);
+/** Reads what formatTimestamp, containerd, and berth before nanoseconds (Date's
+ * milliseconds) wrote: ingests outlive daemon upgrades and are not migrated. */
+export function parseTimestamp(s: string, path: string): WallTime {
+  const t = parseWall(s.trim());
+  if (!t) throw new Error(`could not parse timestamp file ${path}: ${JSON.stringify(s)}`);
+  return t;
 }
 
 async function readOptional(path: string): Promise<string | undefined> {
@@ -91,7 +94,7 @@ async function readRequired(path: string): Promise<string> {
   }
 }
 
-async function readTimestamp(path: string, what: string): Promise<Date> {
+async function readTimestamp(path: string, what: string): Promise<WallTime> {
   try {
     return parseTimestamp(await readRequired(path), path);
   } catch (err) {
@@ -122,11 +125,12 @@ export async function readExpected(p: IngestPaths): Promise<string> {
  */
 export async function readIngestStatus(p: IngestPaths): Promise<IngestStatus> {
   let size: number;
-  let mtime: Date;
+  let mtime: WallTime;
   try {
-    const st = await fsp.stat(p.data);
-    size = st.size;
-    mtime = st.mtime;
+    // bigint: the kernel's mtime has nanoseconds, which a number of ms would round.
+    const st = await fsp.stat(p.data, { bigint: true });
+    size = Number(st.size);
+    mtime = wallFromNs(st.mtimeNs);
   } catch (err) {
     if (isErrno(err, 'ENOENT')) throw new NotFoundError(`stat ${p.data}: no such file or directory`);
     throw err;
@@ -134,7 +138,7 @@ export async function readIngestStatus(p: IngestPaths): Promise<IngestStatus> {
   const ref = await readRequired(p.ref);
   const startedAt = await readTimestamp(p.startedAt, 'startedat');
   let updatedAt = await readTimestamp(p.updatedAt, 'updatedat');
-  if (mtime.getTime() > updatedAt.getTime()) updatedAt = mtime;
+  updatedAt = laterWall(updatedAt, mtime);
   const [total, expected] = await Promise.all([readTotal(p), readExpected(p)]);
   return { ref, offset: size, total, expected, startedAt, updatedAt };
 }

@@ -16,6 +16,7 @@ import { CONTAINERD_LOCK_RETRY, RefLocks, type LockRetry } from './locks';
 import { LocalContentReader } from './reader';
 import type { ContentInfo, ContentReader, ContentStore, ContentWriter, IngestStatus, WriterOptions } from './store';
 import { openLocalWriter, type WriterHost } from './writer';
+import { wallFromNs } from '../time/wall';
 
 export const BLOBS_DIR = 'blobs';
 
@@ -140,7 +141,7 @@ export class LocalContentStore implements ContentStore, WriterHost {
     validateDigest(digest);
     let st;
     try {
-      st = await fsp.stat(this.blobPath(digest));
+      st = await fsp.stat(this.blobPath(digest), { bigint: true });
     } catch (err) {
       if (isErrno(err, 'ENOENT') || isErrno(err, 'ENOTDIR')) throw notFound(digest);
       throw err;
@@ -171,7 +172,7 @@ export class LocalContentStore implements ContentStore, WriterHost {
         const digest = `${algorithm}:${hex}`;
         let st;
         try {
-          st = await fsp.stat(join(dir, hex));
+          st = await fsp.stat(join(dir, hex), { bigint: true });
         } catch (err) {
           if (isErrno(err, 'ENOENT')) continue; // deleted meanwhile
           throw err;
@@ -357,7 +358,8 @@ function notFound(digest: string): NotFoundError {
   return new NotFoundError(`content digest ${digest}`);
 }
 
-/** containerd's local store: createdAt is the file's mtime, updatedAt its atime (both set at commit). */
-function blobInfo(digest: string, st: { size: number; mtime: Date; atime: Date }): ContentInfo {
-  return { digest, size: st.size, createdAt: st.mtime, updatedAt: st.atime, labels: {} };
+/** containerd's local store: createdAt is the file's mtime, updatedAt its atime (both set
+ * at commit), read with their nanoseconds (bigint stat). */
+function blobInfo(digest: string, st: { size: bigint; mtimeNs: bigint; atimeNs: bigint }): ContentInfo {
+  return { digest, size: Number(st.size), createdAt: wallFromNs(st.mtimeNs), updatedAt: wallFromNs(st.atimeNs), labels: {} };
 }

@@ -1,5 +1,6 @@
 import type { Readable } from 'node:stream';
 import type { Labels } from '../metadata/records';
+import type { WallTime } from '../time/wall';
 
 // The content store: blobs addressed by digest, written through resumable ingests.
 // Two implementations share this interface and one conformance suite
@@ -9,8 +10,8 @@ import type { Labels } from '../metadata/records';
 export interface ContentInfo {
   digest: string;
   size: number;
-  createdAt: Date;
-  updatedAt: Date;
+  createdAt: WallTime;
+  updatedAt: WallTime;
   labels: Labels;
 }
 
@@ -23,8 +24,8 @@ export interface IngestStatus {
   total: number;
   /** Expected digest, '' if unknown. */
   expected: string;
-  startedAt: Date;
-  updatedAt: Date;
+  startedAt: WallTime;
+  updatedAt: WallTime;
 }
 
 export interface WriterOptions {

@@ -30,6 +30,8 @@ import {
 } from './ingest';
 import type { RefLocks } from './locks';
 import type { CommitOptions, ContentInfo, ContentWriter, IngestStatus, WriterOptions } from './store';
+import { wallNow, type WallTime } from '../time/wall';
+import { utimensat } from '../native/fs';
 
 /** Chunk size for re-hashing an ingest on resume. */
 const REHASH_CHUNK = 1 << 20;
@@ -49,8 +51,8 @@ interface WriterState {
   offset: number;
   total: number;
   expected: string;
-  startedAt: Date;
-  updatedAt: Date;
+  startedAt: WallTime;
+  updatedAt: WallTime;
   /** total/expected differ from what the ingest's files say. */
   dirty: boolean;
 }
@@ -62,8 +64,8 @@ export class LocalContentWriter implements ContentWriter {
   private offset: number;
   private total: number;
   private expected: string;
-  private readonly startedAt: Date;
-  private updatedAt: Date;
+  private readonly startedAt: WallTime;
+  private updatedAt: WallTime;
   private dirty: boolean;
   private digestCache: string | undefined;
   /** Set when a write failed half-way: the running hash no longer matches the file. */
@@ -166,7 +168,7 @@ export class LocalContentWriter implements ContentWriter {
       throw err;
     }
     this.offset = pos + len;
-    this.updatedAt = new Date();
+    this.updatedAt = wallNow();
     return len;
   }
 
@@ -214,8 +216,8 @@ export class LocalContentWriter implements ContentWriter {
       await fsyncDir(blobDir);
 
       // The blob is visible; what follows is best effort, like containerd.
-      const now = new Date();
-      await fsp.utimes(target, now, now).catch((err: unknown) =>
+      const now = wallNow();
+      await setFileTimes(target, now).catch((err: unknown) =>
         this.host.logger.warn('failed to change file time to commit time', { digest: dgst, error: err }),
       );
       await fsp.chmod(target, 0o444).catch((err: unknown) =>
@@ -297,6 +299,19 @@ export async function openLocalWriter(host: WriterHost, opts: WriterOptions): Pr
   }
 }
 
+/** atime and mtime of a file set to t with its nanoseconds (utimensat through the addon;
+ * fs.utimes takes a double of seconds and rounds). Without the addon, fs.utimes. */
+async function setFileTimes(path: string, t: WallTime): Promise<void> {
+  try {
+    utimensat(path, t.seconds, t.nanos, t.seconds, t.nanos);
+    return;
+  } catch (err) {
+    if (!(err instanceof Error) || !err.message.startsWith('berth native addon')) throw err;
+  }
+  const s = t.seconds + t.nanos / 1e9;
+  await fsp.utimes(path, s, s);
+}
+
 async function start(
   host: WriterHost,
   ref: string,
@@ -305,7 +320,7 @@ async function start(
   expected: string,
   stale: boolean,
 ): Promise<LocalContentWriter> {
-  const now = new Date();
+  const now = wallNow();
   if (stale) {
     await fsp.rm(paths.total, { force: true });
     await fsp.rm(paths.expected, { force: true });

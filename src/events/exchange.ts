@@ -5,6 +5,8 @@ import type { Filter } from '../filters/filter';
 import type { AnyValue } from '../metadata/records';
 import { envelopeAdaptor } from './adaptor';
 import type { Envelope, EventDecoder } from './envelope';
+import { wallNow } from '../time/wall';
+import { toWireTimestamp } from '../proto/timestamp';
 
 /** Most envelopes a subscriber may fall behind by before it is cut off; a stuck
  * client must not grow the daemon's memory without bound. */
@@ -94,9 +96,7 @@ export class Exchange {
 
   /** Publish an event from this daemon: stamps the time now. */
   publish(namespace: string, topic: string, event: AnyValue): Envelope {
-    const ms = Date.now();
-    const seconds = Math.floor(ms / 1000);
-    const timestamp = { seconds, nanos: (ms - seconds * 1000) * 1_000_000 };
+    const timestamp = toWireTimestamp(wallNow());
     const env: Envelope = { timestamp, namespace, topic, event };
     this.validate(env);
     this.broadcast(env);

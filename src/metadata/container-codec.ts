@@ -4,6 +4,9 @@ import { decodeMessage, encodeMessage, messageType } from '../proto/registry';
 import { fromWireTimestamp, toWireTimestamp } from '../proto/timestamp';
 import type { NewContainer } from './containers';
 import type { AnyValue, ContainerRecord, Labels } from './records';
+import type { WallTime } from '../time/wall';
+
+const EPOCH: WallTime = { seconds: 0, nanos: 0 };
 
 // Container records are stored as containerd.services.containers.v1.Container in wire
 // form: the spec and extension Anys stay byte-for-byte as clients sent them, and List
@@ -54,8 +57,8 @@ export function decodeContainer(bytes: Buffer): ContainerRecord {
   const w = decodeMessage<Container__Output>(CONTAINER_TYPE, bytes);
   return {
     ...containerFromWire(w),
-    createdAt: fromWireTimestamp(w.created_at) ?? new Date(0),
-    updatedAt: fromWireTimestamp(w.updated_at) ?? new Date(0),
+    createdAt: fromWireTimestamp(w.created_at) ?? EPOCH,
+    updatedAt: fromWireTimestamp(w.updated_at) ?? EPOCH,
   };
 }
 

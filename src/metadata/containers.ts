@@ -8,8 +8,12 @@ import { objectKey, objectPrefix } from './keys';
 import { cleanLabels, setLabel } from './labels';
 import { containerFilterView, decodeContainer, encodeContainer } from './container-codec';
 import type { ContainerRecord } from './records';
+import type { WallTime } from '../time/wall';
 
 const KIND = 'containers';
+
+/** Stands in for the times while a new record is validated; the transaction sets them. */
+const UNSET: WallTime = { seconds: 0, nanos: 0 };
 
 /** Paths a full (mask-less) update replaces, as containerd does. */
 const FULL_UPDATE_PATHS = ['labels', 'spec', 'extensions', 'image', 'snapshotkey'];
@@ -72,7 +76,7 @@ export class ContainerStore {
   }
 
   async create(ns: string, c: NewContainer): Promise<ContainerRecord> {
-    const draft: ContainerRecord = { ...c, labels: cleanLabels(c.labels), createdAt: new Date(), updatedAt: new Date() };
+    const draft: ContainerRecord = { ...c, labels: cleanLabels(c.labels), createdAt: UNSET, updatedAt: UNSET };
     validateContainer(draft, 'create container failed validation');
     return this.db.update(async (tx) => {
       await tx.ensureNamespace(ns);

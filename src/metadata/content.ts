@@ -21,7 +21,8 @@ import type {
 import { fromJSON, type MetadataDB, type Stored, type WriteTx } from './db';
 import { dec, objectKey, objectPrefix } from './keys';
 import { cleanLabels, setLabel, validateInfoLabels } from './labels';
-import { dateFrom, labelsFrom } from './codec';
+import { labelsFrom, storeTime, timeFrom } from './codec';
+import { addWallMs, parseWall, type WallTime } from '../time/wall';
 import { dropLeaseResourceInTx, leaseResourceInTx } from './leases';
 import { RwLock } from './rwlock';
 import type { Labels } from './records';
@@ -49,8 +50,8 @@ function infoFrom(digest: string, s: Stored): ContentInfo {
     digest,
     size: (s.size as number) ?? 0,
     labels: labelsFrom(s),
-    createdAt: dateFrom(s, 'createdAt'),
-    updatedAt: dateFrom(s, 'updatedAt'),
+    createdAt: timeFrom(s, 'createdAt'),
+    updatedAt: timeFrom(s, 'updatedAt'),
   };
 }
 
@@ -78,7 +79,7 @@ export class NamespacedContentStore {
       info = infoFrom(digest, fromJSON(raw));
       this.parsedInfo.set(raw, info);
     }
-    return { digest, size: info.size, labels: { ...info.labels }, createdAt: new Date(info.createdAt), updatedAt: new Date(info.updatedAt) };
+    return { digest, size: info.size, labels: { ...info.labels }, createdAt: info.createdAt, updatedAt: info.updatedAt };
   }
 
   /** The content store as seen from a namespace, writing under an optional lease. */
@@ -151,7 +152,7 @@ class NamespaceContentView implements ContentStore {
         }
       }
       validateInfoLabels(labels);
-      const next = { ...s, labels, updatedAt: tx.now.toISOString() };
+      const next = { ...s, labels, updatedAt: storeTime(tx.now) };
       tx.put(key, next);
       return infoFrom(info.digest, next);
     });
@@ -215,13 +216,13 @@ class NamespaceContentView implements ContentStore {
         const existing = (await tx.get(key)) as IngestRecord | undefined;
         const record: IngestRecord = existing ?? {
           bref: `${this.ns}/${randomBytes(6).toString('hex')}/${opts.ref}`,
-          startedAt: tx.now.toISOString(),
+          startedAt: storeTime(tx.now),
         };
         if (this.lease) {
           await leaseResourceInTx(tx, this.ns, this.lease, { type: 'ingests', id: opts.ref });
           delete record.expireAt;
         } else {
-          record.expireAt = new Date(tx.now.getTime() + UNLEASED_INGEST_TTL_MS).toISOString();
+          record.expireAt = storeTime(addWallMs(tx.now, UNLEASED_INGEST_TTL_MS));
         }
         if (shared) record.shared = shared;
         else delete record.shared;
@@ -281,7 +282,7 @@ class NamespaceContentView implements ContentStore {
 
 async function ingestStatus(local: ContentStore, ref: string, record: IngestRecord): Promise<IngestStatus> {
   if (record.shared) {
-    const at = new Date(record.startedAt);
+    const at: WallTime = parseWall(record.startedAt) ?? { seconds: 0, nanos: 0 };
     return { ref, offset: record.shared.size, total: record.shared.size, expected: record.shared.digest, startedAt: at, updatedAt: at };
   }
   const st = await local.status(record.bref);
@@ -408,7 +409,7 @@ class NamespacedWriter implements ContentWriter {
           rec = existing;
         } else {
           await tx.ensureNamespace(this.ns);
-          const at = tx.now.toISOString();
+          const at = storeTime(tx.now);
           rec = { size: committedSize, labels, createdAt: at, updatedAt: at };
           tx.put(key, rec);
         }

@@ -1,6 +1,9 @@
 import { ClassicLevel } from 'classic-level';
 import { FailedPreconditionError } from '../errdefs/errors';
 import { namespaceKey, prefixEnd, SCHEMA_KEY, SCHEMA_VERSION } from './keys';
+import { MIGRATIONS } from './migrations';
+import { wallNow, type WallTime } from '../time/wall';
+import { storeTime } from './codec';
 
 /** A JSON value as stored under a key. */
 export type Stored = Record<string, unknown>;
@@ -105,7 +108,9 @@ export class WriteTx {
     private readonly view: CommittedView,
     /** Writes of earlier transactions that are committed but not yet flushed to disk. */
     private readonly unflushed: ReadonlyMap<string, Buffer | null>,
-    readonly now: Date,
+    /** The wall clock when the transaction began: after its caller's call started, so
+     * times recorded from it are never earlier than the client's own clock before it. */
+    readonly now: WallTime,
   ) {}
 
   async getRaw(key: string): Promise<Buffer | undefined> {
@@ -166,7 +171,7 @@ export class WriteTx {
     const key = namespaceKey(ns);
     if (this.touched.has(key) || (await this.has(key))) return;
     this.touched.add(key);
-    const at = this.now.toISOString();
+    const at = storeTime(this.now);
     this.put(key, { labels: {}, createdAt: at, updatedAt: at });
   }
 
@@ -227,13 +232,28 @@ export class MetadataDB {
       await this.level.put(SCHEMA_KEY, Buffer.from(String(SCHEMA_VERSION)), { sync: true });
       return;
     }
-    const version = Number(raw.toString('utf8'));
+    let version = Number(raw.toString('utf8'));
     if (version > SCHEMA_VERSION) {
       throw new FailedPreconditionError(
         `metadata schema version ${version} is newer than this berthd supports (${SCHEMA_VERSION}); refusing to open`,
       );
     }
-    // Older versions would be migrated here, in one batch per step.
+    // Older schemas step up one version at a time, each step one synced batch that also
+    // records the new version: a crash leaves either the old records or the new ones.
+    while (version < SCHEMA_VERSION) {
+      const step = MIGRATIONS.get(version);
+      if (!step) throw new FailedPreconditionError(`metadata schema version ${version} cannot be migrated`);
+      const ops: Array<{ type: 'put'; key: string; value: Buffer } | { type: 'del'; key: string }> = [];
+      for await (const [key, value] of scanLevel(this.level, '')) {
+        if (key === SCHEMA_KEY) continue;
+        const next = step(key, value);
+        if (next === null) ops.push({ type: 'del', key });
+        else if (next !== value) ops.push({ type: 'put', key, value: next });
+      }
+      version += 1;
+      ops.push({ type: 'put', key: SCHEMA_KEY, value: Buffer.from(String(version)) });
+      await this.level.batch(ops, { sync: true });
+    }
   }
 
   // Reads are answered from the in-memory view of what is on disk (CommittedView).
@@ -267,7 +287,7 @@ export class MetadataDB {
    */
   update<T>(fn: (tx: WriteTx) => Promise<T>): Promise<T> {
     const run = async (): Promise<{ result: T; durable: Promise<void> }> => {
-      const tx = new WriteTx(this.view, this.unflushed, new Date());
+      const tx = new WriteTx(this.view, this.unflushed, wallNow());
       const result = await fn(tx);
       const writes = tx.writes();
       return { result, durable: writes.size > 0 ? this.enqueue(writes) : Promise.resolve() };

@@ -6,6 +6,7 @@ import { dec, enc, leaseResourcePrefix, namespaceIndexPrefix, objectKey, objectP
 import { snapshotRecordFrom } from './snapshots';
 import type { SnapshotterBackend } from '../snapshotter/snapshotter';
 import { leaseExpiry } from './leases';
+import { compareWall, parseWall, type WallTime } from '../time/wall';
 import { decodeContainer } from './container-codec';
 import type { Labels } from './records';
 
@@ -65,7 +66,7 @@ export interface DoomedSnapshot {
 async function collectNamespace(
   tx: WriteTx,
   ns: string,
-  now: Date,
+  now: WallTime,
   result: GcResult,
   abortRefs: string[],
   doomedSnapshots: DoomedSnapshot[],
@@ -114,7 +115,7 @@ async function collectNamespace(
     const expire = leaseExpiry(labels);
     const resPrefix = leaseResourcePrefix(ns, id);
     const resources = await tx.scanRaw(resPrefix);
-    if (expire && expire.getTime() <= now.getTime()) {
+    if (expire && compareWall(expire, now) <= 0) {
       tx.del(k);
       for (const [rk] of resources) tx.del(rk);
       result.leases++;
@@ -178,8 +179,8 @@ async function collectNamespace(
   const ingestPrefix = objectPrefix(ns, 'ingests');
   for (const [k, s] of await scanKeys(tx, ingestPrefix)) {
     const ref = dec(k.slice(ingestPrefix.length));
-    const expireAt = typeof s.expireAt === 'string' ? new Date(s.expireAt) : undefined;
-    const alive = liveIngests.has(ref) || (expireAt !== undefined && expireAt.getTime() > now.getTime());
+    const expireAt = typeof s.expireAt === 'string' ? parseWall(s.expireAt) : undefined;
+    const alive = liveIngests.has(ref) || (expireAt !== undefined && compareWall(expireAt, now) > 0);
     if (!alive) {
       tx.del(k);
       if (!s.shared) abortRefs.push(s.bref as string);
@@ -228,7 +229,7 @@ export class GarbageCollector {
     const abortRefs: string[] = [];
     const doomed: DoomedSnapshot[] = [];
     await this.db.update(async (tx) => {
-      const now = new Date();
+      const now = tx.now;
       for (const [k] of await tx.scanRaw(namespaceIndexPrefix)) {
         await collectNamespace(tx, dec(k.slice(namespaceIndexPrefix.length)), now, result, abortRefs, doomed);
       }

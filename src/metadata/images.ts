@@ -6,7 +6,7 @@ import { adaptFields } from '../filters/adaptors';
 import type { MetadataDB, Stored } from './db';
 import { dec, objectKey, objectPrefix } from './keys';
 import { cleanLabels, setLabel } from './labels';
-import { dateFrom, labelsFrom } from './codec';
+import { labelsFrom, storeTime, timeFrom } from './codec';
 import type { DescriptorRecord, ImageRecord } from './records';
 
 const KIND = 'images';
@@ -17,8 +17,8 @@ function toStored(i: ImageRecord): Stored {
   return {
     labels: i.labels,
     target: { ...i.target },
-    createdAt: i.createdAt.toISOString(),
-    updatedAt: i.updatedAt.toISOString(),
+    createdAt: storeTime(i.createdAt),
+    updatedAt: storeTime(i.updatedAt),
   };
 }
 
@@ -28,8 +28,8 @@ function fromStored(name: string, s: Stored): ImageRecord {
     name,
     labels: labelsFrom(s),
     target: { mediaType: t.mediaType ?? '', digest: t.digest ?? '', size: t.size ?? 0, annotations: { ...(t.annotations ?? {}) } },
-    createdAt: dateFrom(s, 'createdAt'),
-    updatedAt: dateFrom(s, 'updatedAt'),
+    createdAt: timeFrom(s, 'createdAt'),
+    updatedAt: timeFrom(s, 'updatedAt'),
   };
 }
 

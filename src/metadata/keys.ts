@@ -1,5 +1,6 @@
-// LevelDB key layout, schema version 1. Every key starts with "v1/" so a future schema
-// can live beside it during a migration.
+// LevelDB key layout. Every key starts with "v1/" so a future layout can live beside it
+// during a migration. Schema versions (the value under SCHEMA_KEY) change the records,
+// not this layout: 1 stored times with milliseconds, 2 with nanoseconds (migrations.ts).
 //
 //   v1/~namespaces/<ns>                          namespace record (labels, timestamps)
 //   v1/<ns>/containers/<id>                      container record
@@ -11,7 +12,7 @@
 // resource ids, snapshotter names) are percent-encoded so "/" stays a separator.
 
 export const SCHEMA_KEY = 'berth/schema';
-export const SCHEMA_VERSION = 1;
+export const SCHEMA_VERSION = 2;
 
 const ROOT = 'v1/';
 

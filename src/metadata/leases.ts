@@ -4,7 +4,8 @@ import { adaptFields } from '../filters/adaptors';
 import type { MetadataDB, Stored, WriteTx } from './db';
 import { dec, leaseResourceKey, leaseResourcePrefix, objectKey, objectPrefix } from './keys';
 import { cleanLabels } from './labels';
-import { dateFrom, labelsFrom } from './codec';
+import { labelsFrom, storeTime, timeFrom } from './codec';
+import { parseWall, type WallTime } from '../time/wall';
 import type { Labels, LeaseRecord, LeaseResource } from './records';
 
 const KIND = 'leases';
@@ -12,7 +13,7 @@ export const EXPIRE_LABEL = 'containerd.io/gc.expire';
 const DIGEST_RE = /^sha256:[a-f0-9]{64}$/;
 
 function toRecord(id: string, s: Stored): LeaseRecord {
-  return { id, labels: labelsFrom(s), createdAt: dateFrom(s, 'createdAt') };
+  return { id, labels: labelsFrom(s), createdAt: timeFrom(s, 'createdAt') };
 }
 
 /** containerd's parseLeaseResource: the resource types a lease can hold. */
@@ -34,12 +35,11 @@ function checkResource(r: LeaseResource): LeaseResource {
   }
 }
 
-/** When a lease stops protecting anything: its gc.expire label, if it parses. */
-export function leaseExpiry(labels: Labels): Date | undefined {
+/** When a lease stops protecting anything: its gc.expire label, if it parses as
+ * RFC 3339 (containerd: time.Parse(time.RFC3339, …); fraction digits allowed). */
+export function leaseExpiry(labels: Labels): WallTime | undefined {
   const v = labels[EXPIRE_LABEL];
-  if (!v) return undefined;
-  const t = new Date(v);
-  return Number.isNaN(t.getTime()) ? undefined : t;
+  return v ? parseWall(v) : undefined;
 }
 
 export class LeaseStore {
@@ -51,7 +51,7 @@ export class LeaseStore {
       await tx.ensureNamespace(ns);
       const key = objectKey(ns, KIND, id);
       if (await tx.has(key)) throw new AlreadyExistsError(`lease "${id}"`);
-      const rec = { labels: cleanLabels(labels), createdAt: tx.now.toISOString() };
+      const rec = { labels: cleanLabels(labels), createdAt: storeTime(tx.now) };
       tx.put(key, rec);
       return toRecord(id, rec);
     });

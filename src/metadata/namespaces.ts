@@ -11,7 +11,7 @@ import { validateLabels } from '../identifiers/labels';
 import type { MetadataDB, Stored, WriteTx } from './db';
 import { dec, namespaceIndexPrefix, namespaceKey, namespacePrefix } from './keys';
 import { cleanLabels, setLabel } from './labels';
-import { dateFrom, labelsFrom } from './codec';
+import { labelsFrom, storeTime, timeFrom } from './codec';
 import type { Labels, NamespaceRecord } from './records';
 
 /** Object kinds whose presence makes a namespace non-empty, in containerd's report order.
@@ -24,7 +24,7 @@ const BLOCKING_KINDS: Array<{ kind: string; describe: (rest: string) => string }
 ];
 
 function toRecord(name: string, s: Stored): NamespaceRecord {
-  return { name, labels: labelsFrom(s), createdAt: dateFrom(s, 'createdAt'), updatedAt: dateFrom(s, 'updatedAt') };
+  return { name, labels: labelsFrom(s), createdAt: timeFrom(s, 'createdAt'), updatedAt: timeFrom(s, 'updatedAt') };
 }
 
 function validateNamespaceLabels(labels: Labels): void {
@@ -40,7 +40,7 @@ export class NamespaceStore {
     return this.db.update(async (tx) => {
       const key = namespaceKey(name);
       if (await tx.has(key)) throw new AlreadyExistsError(`namespace "${name}"`);
-      const at = tx.now.toISOString();
+      const at = storeTime(tx.now);
       const rec = { labels: cleanLabels(labels), createdAt: at, updatedAt: at };
       tx.put(key, rec);
       return toRecord(name, rec);
@@ -94,7 +94,7 @@ export class NamespaceStore {
       } else {
         next = cleanLabels(labels);
       }
-      const rec = { ...s, labels: next, updatedAt: tx.now.toISOString() };
+      const rec = { ...s, labels: next, updatedAt: storeTime(tx.now) };
       tx.put(key, rec);
       return toRecord(name, rec);
     });

@@ -1,5 +1,7 @@
 // Domain records kept by the metadata store. These are berth's own shapes (camelCase,
-// Dates, Buffers); services translate them to and from the wire messages.
+// WallTimes, Buffers); services translate them to and from the wire messages.
+
+import type { WallTime } from '../time/wall';
 
 export type Labels = Record<string, string>;
 
@@ -12,8 +14,8 @@ export interface AnyValue {
 export interface NamespaceRecord {
   name: string;
   labels: Labels;
-  createdAt: Date;
-  updatedAt: Date;
+  createdAt: WallTime;
+  updatedAt: WallTime;
 }
 
 export interface ContainerRuntime {
@@ -30,14 +32,14 @@ export interface ContainerRecord {
   snapshotter: string;
   snapshotKey: string;
   extensions: Record<string, AnyValue>;
-  createdAt: Date;
-  updatedAt: Date;
+  createdAt: WallTime;
+  updatedAt: WallTime;
 }
 
 export interface LeaseRecord {
   id: string;
   labels: Labels;
-  createdAt: Date;
+  createdAt: WallTime;
 }
 
 /** A resource held by a lease: type is `content`, `ingests` or `snapshots/<snapshotter>`. */
@@ -58,6 +60,6 @@ export interface ImageRecord {
   name: string;
   labels: Labels;
   target: DescriptorRecord;
-  createdAt: Date;
-  updatedAt: Date;
+  createdAt: WallTime;
+  updatedAt: WallTime;
 }

@@ -11,7 +11,8 @@ import type { Mount, SnapshotInfo, Snapshotter, SnapshotterBackend, Usage } from
 import type { MetadataDB, Stored, WriteTx } from './db';
 import { dec, enc, objectPrefix } from './keys';
 import { cleanLabels, setLabel, validateInfoLabels } from './labels';
-import { dateFrom, labelsFrom } from './codec';
+import { labelsFrom, storeTime, timeFrom } from './codec';
+import type { WallTime } from '../time/wall';
 import { leaseResourceInTx } from './leases';
 import type { Labels } from './records';
 
@@ -124,8 +125,8 @@ class NamespaceSnapshotView implements Snapshotter {
       parent: rec.parent,
       kind: b.kind,
       labels: { ...rec.labels },
-      createdAt: new Date(rec.createdAt),
-      updatedAt: new Date(rec.updatedAt),
+      createdAt: timeFrom(rec as unknown as Stored, 'createdAt'),
+      updatedAt: timeFrom(rec as unknown as Stored, 'updatedAt'),
     };
   }
 
@@ -149,7 +150,7 @@ class NamespaceSnapshotView implements Snapshotter {
         }
       }
       validateInfoLabels(labels);
-      const next: SnapshotRecord = { ...current, labels, updatedAt: tx.now.toISOString() };
+      const next: SnapshotRecord = { ...current, labels, updatedAt: storeTime(tx.now) };
       tx.put(recordKey(this.ns, this.sn.name, info.name), next as unknown as Stored);
       return next;
     });
@@ -195,7 +196,7 @@ class NamespaceSnapshotView implements Snapshotter {
         tx.put(childKey(this.ns, this.sn.name, parent, key), {});
       }
       await leaseResourceInTx(tx, this.ns, this.lease, { type: `snapshots/${this.sn.name}`, id: key });
-      const at = tx.now.toISOString();
+      const at = storeTime(tx.now);
       const rec: SnapshotRecord = { bkey, parent, labels: clean, createdAt: at, updatedAt: at };
       tx.put(rk, rec as unknown as Stored);
     });
@@ -220,7 +221,7 @@ class NamespaceSnapshotView implements Snapshotter {
     const rec = await this.db.update(async (tx) => {
       const current = await this.sn.record(this.ns, key, tx);
       if (await tx.has(nk)) throw new AlreadyExistsError(`snapshot "${name}"`);
-      const at = tx.now.toISOString();
+      const at = storeTime(tx.now);
       const next: SnapshotRecord = { bkey: nameBkey, parent: current.parent, labels: clean, createdAt: at, updatedAt: at };
       tx.put(nk, next as unknown as Stored);
       await leaseResourceInTx(tx, this.ns, this.lease, { type: `snapshots/${this.sn.name}`, id: name });
@@ -288,6 +289,6 @@ class NamespaceSnapshotView implements Snapshotter {
 }
 
 /** Labels and times of records, for GC. */
-export function snapshotRecordFrom(s: Stored): { bkey: string; parent: string; labels: Labels; createdAt: Date } {
-  return { bkey: s.bkey as string, parent: (s.parent as string) ?? '', labels: labelsFrom(s), createdAt: dateFrom(s, 'createdAt') };
+export function snapshotRecordFrom(s: Stored): { bkey: string; parent: string; labels: Labels; createdAt: WallTime } {
+  return { bkey: s.bkey as string, parent: (s.parent as string) ?? '', labels: labelsFrom(s), createdAt: timeFrom(s, 'createdAt') };
 }

@@ -13,6 +13,7 @@ import type { AnyValue } from '../metadata/records';
 import { removeTree, unmountAll } from '../native';
 import { packAny } from '../proto/any';
 import { toWireTimestamp } from '../proto/timestamp';
+import { wallNow } from '../time/wall';
 import { ADDRESS_FILE, Bundle, SHIM_BINARY_PATH_FILE } from './bundle';
 import { fromShim, isClosed, wrapError } from './errors';
 import { BERTH_SHIM_BINARY, type RuntimeResolver } from './resolve';
@@ -346,10 +347,10 @@ export class TaskManager {
     try {
       const { exit, warnings } = await command.delete(CLEANUP_TIMEOUT_MS);
       if (warnings.trim() !== '') log.warn('cleanup warnings', { warnings: warnings.trim() });
-      return { pid: exit.pid, exitStatus: exit.exitStatus, exitedAt: exit.exitedAt ?? toWireTimestamp(new Date()) };
+      return { pid: exit.pid, exitStatus: exit.exitStatus, exitedAt: exit.exitedAt ?? toWireTimestamp(wallNow()) };
     } catch (err) {
       log.warn('failed to clean up after shim disconnected', { error: err as Error });
-      return { pid: fallbackPid, exitStatus: 255, exitedAt: toWireTimestamp(new Date()) };
+      return { pid: fallbackPid, exitStatus: 255, exitedAt: toWireTimestamp(wallNow()) };
     }
   }
 

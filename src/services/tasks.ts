@@ -39,6 +39,7 @@ import type { ContainerRecord } from '../metadata/records';
 import { anyToWire, type WireAny } from '../proto/any';
 import { decodeMessage, encodeMessage } from '../proto/registry';
 import { toWireTimestamp } from '../proto/timestamp';
+import { wallNow } from '../time/wall';
 import type { ProcessState, RuntimeTask } from '../runtime';
 import {
   MEDIA_TYPE_CHECKPOINT,
@@ -305,7 +306,7 @@ export function tasksService(deps: ServiceDeps): TasksHandlers {
       const tasks = deps.tasks.list(ns).filter((t) => filter.match(adaptFields({ id: t.id, namespace: t.namespace })));
       const metrics = await Promise.all(
         tasks.map(async (t): Promise<Metric | undefined> => {
-          const collected = new Date();
+          const collected = wallNow();
           try {
             const data = await t.stats({ signal });
             return { timestamp: toWireTimestamp(collected), id: t.id, data };

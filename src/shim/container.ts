@@ -22,6 +22,8 @@ import { WatchedProcess, isGone, type ExitInfo } from './reaper';
 import { Runc, RuncError, killErrorKind, type RunResult } from './runc';
 import { ConsoleIO, ConsoleSocket, NULL_IO, PipeIO, type ProcessIO, type StdioConfig } from './stdio';
 import { waitAtMost } from './wait';
+import { toWireTimestamp } from '../proto/timestamp';
+import type { WallTime } from '../time/wall';
 
 /** What a container needs from the service around it. */
 export interface ContainerHost {
@@ -92,7 +94,7 @@ const SIGKILL = 9;
 export abstract class Proc {
   pid = 0;
   exitStatus = 0;
-  exitedAt: Date | undefined;
+  exitedAt: WallTime | undefined;
   io: ProcessIO = NULL_IO;
   watch: WatchedProcess | undefined;
   /** The pid was reaped; the exit is being reported (output drained first). */
@@ -132,7 +134,7 @@ export class InitProcess extends Proc {
     if (this.pausing) return 'PAUSING';
     return this.status === 'deleted' ? 'STOPPED' : (this.status.toUpperCase() as WireStatus);
   }
-  setExited(status: number, at: Date): void {
+  setExited(status: number, at: WallTime): void {
     this.exitStatus = status;
     this.exitedAt = at;
     if (this.status !== 'deleted') this.status = 'stopped';
@@ -154,7 +156,7 @@ export class ExecProcess extends Proc {
     if (ps === 'PAUSED' || ps === 'PAUSING') return ps;
     return this.status === 'deleted' ? 'STOPPED' : (this.status.toUpperCase() as WireStatus);
   }
-  setExited(status: number, at: Date): void {
+  setExited(status: number, at: WallTime): void {
     this.exitStatus = status;
     this.exitedAt = at;
     if (this.status !== 'deleted') this.status = 'stopped';
@@ -833,11 +835,9 @@ export function shouldKillAllOnExit(bundle: string): boolean {
   }
 }
 
-function ts(d: Date | undefined): { seconds: number; nanos: number } {
-  if (!d) return { seconds: -62135596800, nanos: 0 };
-  const ms = d.getTime();
-  const seconds = Math.floor(ms / 1000);
-  return { seconds, nanos: (ms - seconds * 1000) * 1_000_000 };
+/** An exit time on the wire; Go's zero time for "not exited". */
+function ts(t: WallTime | undefined): { seconds: number; nanos: number } {
+  return toWireTimestamp(t);
 }
 export { ts as toTimestamp };
 

@@ -11,6 +11,7 @@ import { defaultRuncRoot } from './address';
 import { DEFAULT_RUNTIME, EXIT_STATUS_KILLED } from './constants';
 import { Runc } from './runc';
 import { encodeDeleteResponse } from './wire';
+import { wallNow } from '../time/wall';
 
 export async function deleteCommand(args: ShimArgs): Promise<number> {
   let bundle = args.bundle;
@@ -19,7 +20,7 @@ export async function deleteCommand(args: ShimArgs): Promise<number> {
       bundle = process.cwd();
     } catch {
       // the bundle is already gone (containerd removes it concurrently): nothing left to clean
-      fs.writeSync(1, encodeDeleteResponse(0, EXIT_STATUS_KILLED, new Date()));
+      fs.writeSync(1, encodeDeleteResponse(0, EXIT_STATUS_KILLED, wallNow()));
       return 0;
     }
   }
@@ -40,7 +41,7 @@ export async function deleteCommand(args: ShimArgs): Promise<number> {
   }
   const pid = Number(readText(path.join(bundle, 'init.pid')) || '0');
   if (!Number.isInteger(pid) || pid <= 0) warn('failed to read init pid file');
-  fs.writeSync(1, encodeDeleteResponse(Number.isInteger(pid) && pid > 0 ? pid : 0, EXIT_STATUS_KILLED, new Date()));
+  fs.writeSync(1, encodeDeleteResponse(Number.isInteger(pid) && pid > 0 ? pid : 0, EXIT_STATUS_KILLED, wallNow()));
   return 0;
 }
 

@@ -10,6 +10,8 @@
 import { Code, TtrpcClient, statusOf } from '../ttrpc';
 import { encodeMessage } from '../proto/registry';
 import type { Logger } from '../log/logger';
+import { toWireTimestamp } from '../proto/timestamp';
+import { wallNow, type WallTime } from '../time/wall';
 
 export const EVENTS_SERVICE = 'containerd.services.events.ttrpc.v1.Events';
 const FORWARD_TYPE = 'containerd.services.events.ttrpc.v1.ForwardRequest';
@@ -55,13 +57,11 @@ export class EventPublisher {
     this.publishEncoded(namespace, topic, typeUrl, value);
   }
 
-  publishEncoded(namespace: string, topic: string, typeUrl: string, value: Buffer, at = new Date()): void {
+  publishEncoded(namespace: string, topic: string, typeUrl: string, value: Buffer, at: WallTime = wallNow()): void {
     if (this.closed) return;
-    const ms = at.getTime();
-    const seconds = Math.floor(ms / 1000);
     const payload = encodeMessage(FORWARD_TYPE, {
       envelope: {
-        timestamp: { seconds, nanos: (ms - seconds * 1000) * 1_000_000 },
+        timestamp: toWireTimestamp(at),
         namespace,
         topic,
         event: { type_url: typeUrl, value },

@@ -10,12 +10,14 @@
 // failing with ECHILD (not our child: no subreaper) are reported as exit status 255.
 import * as fs from 'node:fs';
 import { WNOHANG, isNativeError, pidfdOpen, pidfdSendSignal, waitidPidfd, watchFd, type FdWatcher } from '../native';
+import { wallNow, type WallTime } from '../time/wall';
 
 export interface ExitInfo {
   pid: number;
   /** The exit code, or 128 + signal. */
   status: number;
-  exitedAt: Date;
+  /** When the shim saw the exit (the pidfd turned readable), with nanoseconds. */
+  exitedAt: WallTime;
 }
 
 export const UNKNOWN_EXIT_STATUS = 255;
@@ -37,7 +39,7 @@ export class WatchedProcess {
       this.fd = -1;
       this.done = true;
       onWarn?.(`pidfd_open(${pid}): ${(err as Error).message}: exit status unknown`);
-      setImmediate(() => onExit({ pid, status: UNKNOWN_EXIT_STATUS, exitedAt: new Date() }));
+      setImmediate(() => onExit({ pid, status: UNKNOWN_EXIT_STATUS, exitedAt: wallNow() }));
       return;
     }
     watchedPids.add(pid);
@@ -57,7 +59,7 @@ export class WatchedProcess {
         }
       }
       if (status === undefined) return; // spurious wake-up
-      const exitedAt = new Date();
+      const exitedAt = wallNow();
       this.release();
       onExit({ pid, status, exitedAt });
     });

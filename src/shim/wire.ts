@@ -2,6 +2,8 @@
 // those short-lived processes never load the proto registry (reference §10.3, §10.7).
 // test/unit/shim-wire.test.ts checks them against the registry.
 
+import type { WallTime } from '../time/wall';
+
 function varint(out: number[], v: number): void {
   // non-negative integers up to 2^53
   while (v > 0x7f) {
@@ -23,10 +25,8 @@ function int64(out: number[], v: number): void {
 }
 
 /** containerd.task.v2.DeleteResponse{1 pid, 2 exit_status, 3 exited_at Timestamp}. */
-export function encodeDeleteResponse(pid: number, exitStatus: number, exitedAt: Date): Buffer {
-  const ms = exitedAt.getTime();
-  const seconds = Math.floor(ms / 1000);
-  const nanos = (ms - seconds * 1000) * 1_000_000;
+export function encodeDeleteResponse(pid: number, exitStatus: number, exitedAt: WallTime): Buffer {
+  const { seconds, nanos } = exitedAt;
   const ts: number[] = [];
   if (seconds !== 0) {
     ts.push(0x08);

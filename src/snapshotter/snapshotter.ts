@@ -1,4 +1,5 @@
 import type { Labels } from '../metadata/records';
+import type { WallTime } from '../time/wall';
 
 // The snapshotter interface (containerd's snapshots.Snapshotter). Implementations: the
 // backends OverlaySnapshotter and NativeSnapshotter (own storage under
@@ -15,8 +16,8 @@ export interface SnapshotInfo {
   parent: string;
   kind: SnapshotKind;
   labels: Labels;
-  createdAt: Date;
-  updatedAt: Date;
+  createdAt: WallTime;
+  updatedAt: WallTime;
 }
 
 export interface Usage {

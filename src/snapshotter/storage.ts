@@ -25,6 +25,8 @@ import { adaptorFunc } from '../filters/adaptors';
 import { MetadataDB, type Stored, type WriteTx } from '../metadata/db';
 import { cleanLabels, setLabel } from '../metadata/labels';
 import type { Labels } from '../metadata/records';
+import { storeTime, timeFrom } from '../metadata/codec';
+import type { WallTime } from '../time/wall';
 import type { SnapshotInfo, SnapshotKind, Usage } from './snapshotter';
 
 const SNAP_PREFIX = 'v1/snapshots/';
@@ -39,8 +41,8 @@ export interface SnapshotRecord {
   /** Key of the committed parent, '' for none. */
   parent: string;
   labels: Labels;
-  createdAt: Date;
-  updatedAt: Date;
+  createdAt: WallTime;
+  updatedAt: WallTime;
   /** Usage recorded at commit (0 for active and view snapshots). */
   size: number;
   inodes: number;
@@ -105,8 +107,8 @@ function decode(v: Stored): SnapshotRecord {
     kind: isKind(v['kind']) ? v['kind'] : 'active',
     parent: typeof v['parent'] === 'string' ? v['parent'] : '',
     labels,
-    createdAt: new Date(String(v['createdAt'])),
-    updatedAt: new Date(String(v['updatedAt'])),
+    createdAt: timeFrom(v, 'createdAt'),
+    updatedAt: timeFrom(v, 'updatedAt'),
     size: Number(v['size'] ?? 0),
     inodes: Number(v['inodes'] ?? 0),
   };
@@ -118,8 +120,8 @@ function encode(r: SnapshotRecord): Stored {
     kind: r.kind,
     parent: r.parent,
     labels: r.labels,
-    createdAt: r.createdAt.toISOString(),
-    updatedAt: r.updatedAt.toISOString(),
+    createdAt: storeTime(r.createdAt),
+    updatedAt: storeTime(r.updatedAt),
     size: r.size,
     inodes: r.inodes,
   };
@@ -131,8 +133,8 @@ export function toInfo(name: string, r: SnapshotRecord): SnapshotInfo {
     parent: r.parent,
     kind: r.kind,
     labels: { ...r.labels },
-    createdAt: new Date(r.createdAt.getTime()),
-    updatedAt: new Date(r.updatedAt.getTime()),
+    createdAt: r.createdAt,
+    updatedAt: r.updatedAt,
   };
 }
 

@@ -16,6 +16,16 @@ import {
 } from '../../src/errdefs/errors';
 import type { ContentInfo, ContentStore, ContentWriter } from '../../src/content/store';
 import { SYNC_READ_MAX } from '../../src/content/local';
+import { compareWall, formatWall, wallNow, type WallTime } from '../../src/time/wall';
+
+/** before <= t <= after, to the nanosecond (containerd's content/testsuite checks so). */
+function expectBetween(what: string, t: WallTime, before: WallTime, after: WallTime): void {
+  expect(compareWall(t, before), `${what} ${formatWall(t)} earlier than ${formatWall(before)}`).toBeGreaterThanOrEqual(0);
+  expect(compareWall(t, after), `${what} ${formatWall(t)} later than ${formatWall(after)}`).toBeLessThanOrEqual(0);
+}
+
+const isWallTime = (t: WallTime): boolean =>
+  Number.isInteger(t.seconds) && Number.isInteger(t.nanos) && t.nanos >= 0 && t.nanos < 1e9;
 
 export interface ContentStoreFixture {
   store: ContentStore;
@@ -141,8 +151,8 @@ export function contentStoreConformance(
         const got = await store.info(sha256(data));
         expect(got.digest).toBe(sha256(data));
         expect(got.size).toBe(data.length);
-        expect(got.createdAt).toBeInstanceOf(Date);
-        expect(got.updatedAt).toBeInstanceOf(Date);
+        expect(isWallTime(got.createdAt)).toBe(true);
+        expect(isWallTime(got.updatedAt)).toBe(true);
         expect(got.labels).toEqual({});
 
         const r = await store.reader(sha256(data));
@@ -180,6 +190,30 @@ export function contentStoreConformance(
         const info = await w.commit({});
         expect(info.digest).toBe(sha256(data));
         expect(info.size).toBe(4096);
+      });
+
+      it('times have nanoseconds and lie within the calls that set them', async () => {
+        // As containerd's suite: a time cut to milliseconds would fall before `pre`.
+        const data = randomBytes(64);
+        const preStart = wallNow();
+        const w = await writer('times', data.length, sha256(data));
+        const postStart = wallNow();
+        let st = await w.status();
+        expectBetween('startedAt', st.startedAt, preStart, postStart);
+        expectBetween('updatedAt', st.updatedAt, preStart, postStart);
+        const preUpdate = wallNow();
+        await w.write(data, 0);
+        const postUpdate = wallNow();
+        st = await w.status();
+        expectBetween('startedAt', st.startedAt, preStart, postStart);
+        expectBetween('updatedAt after write', st.updatedAt, preUpdate, postUpdate);
+        const preCommit = wallNow();
+        const info = await w.commit({ size: data.length, expected: sha256(data) });
+        const postCommit = wallNow();
+        expectBetween('createdAt', info.createdAt, preCommit, postCommit);
+        const got = await store.info(sha256(data));
+        expectBetween('stored createdAt', got.createdAt, preCommit, postCommit);
+        expectBetween('stored updatedAt', got.updatedAt, preCommit, postCommit);
       });
 
       it('writes different refs concurrently', async () => {
@@ -302,13 +336,13 @@ export function contentStoreConformance(
         expect(st.ref).toBe('resume');
         expect(st.offset).toBe(half);
         expect(st.total).toBe(data.length);
-        expect(st.startedAt.getTime()).toBeLessThanOrEqual(st.updatedAt.getTime());
+        expect(compareWall(st.startedAt, st.updatedAt)).toBeLessThanOrEqual(0);
 
         const w2 = await writer('resume', data.length);
         const st2 = await w2.status();
         expect(st2.offset).toBe(half);
         expect(st2.total).toBe(data.length);
-        expect(st2.startedAt.getTime()).toBe(st.startedAt.getTime());
+        expect(st2.startedAt).toEqual(st.startedAt);
         expect(w2.digest()).toBe(sha256(data.subarray(0, half)));
         await writeAll(w2, data);
         expect(w2.digest()).toBe(sha256(data));
@@ -458,8 +492,8 @@ export function contentStoreConformance(
         for (const s of all) {
           expect(s.offset).toBe(3);
           expect(s.total).toBe(10);
-          expect(s.startedAt).toBeInstanceOf(Date);
-          expect(s.updatedAt).toBeInstanceOf(Date);
+          expect(isWallTime(s.startedAt)).toBe(true);
+          expect(isWallTime(s.updatedAt)).toBe(true);
         }
         await expect(store.listStatuses(['ref=='])).rejects.toBeInstanceOf(InvalidArgumentError);
       });
@@ -617,6 +651,12 @@ export function contentStoreConformance(
           const u3 = await store.update({ digest: d, labels: {} }, ['labels.c']);
           expect(u3.labels).toEqual({});
           expect((await store.info(d)).labels).toEqual({});
+          const before = wallNow();
+          const u4 = await store.update({ digest: d, labels: { e: '5' } }, ['labels.e']);
+          const after = wallNow();
+          expectBetween('updatedAt', u4.updatedAt, before, after);
+          expect((await store.info(d)).updatedAt).toEqual(u4.updatedAt);
+          expect(compareWall(u4.createdAt, before)).toBeLessThan(0);
         });
 
         it('update of a missing blob → NotFound, of a bad field → InvalidArgument', async () => {

@@ -8,6 +8,7 @@ import { ContainerStore, type NewContainer } from '../../src/metadata/containers
 import { LeaseStore } from '../../src/metadata/leases';
 import { AlreadyExistsError, FailedPreconditionError, InvalidArgumentError, NotFoundError, NotImplementedError } from '../../src/errdefs/errors';
 import { objectKey } from '../../src/metadata/keys';
+import { compareWall } from '../../src/time/wall';
 
 // Conformance suite for the metadata store: the behaviour containerd's bolt metadata
 // store has, run against berth's LevelDB implementation.
@@ -103,7 +104,7 @@ describe('containers', () => {
   it('create makes the namespace implicitly and stores the spec byte for byte', async () => {
     const ext = { typeUrl: 'x.y/Z', value: Buffer.from([0, 1, 2, 255]) };
     const c = await containers.create('default', container('c1', { labels: { l: 'v', gone: '' }, extensions: { e: ext } }));
-    expect(c.createdAt.getTime()).toBeGreaterThan(0);
+    expect(c.createdAt.seconds).toBeGreaterThan(0);
     const got = await containers.get('default', 'c1');
     expect(got.spec?.value.equals(spec.value)).toBe(true);
     expect(got.spec?.typeUrl).toBe(spec.typeUrl);
@@ -167,7 +168,7 @@ describe('containers', () => {
     c = await containers.update('d', container('c', { labels: { n: 'm' }, snapshotter: 'overlayfs' }), []);
     expect(c.labels).toEqual({ n: 'm' });
     expect(c.image).toBe('');
-    expect(c.updatedAt.getTime()).toBeGreaterThanOrEqual(c.createdAt.getTime());
+    expect(compareWall(c.updatedAt, c.createdAt)).toBeGreaterThanOrEqual(0);
     await expect(containers.update('d', container('missing'), [])).rejects.toThrow(NotFoundError);
   });
 

@@ -10,6 +10,7 @@ import { errorFromStatus, TtrpcClosedError } from '../../src/ttrpc/errors';
 import { decodeMessage } from '../../src/proto/registry';
 import { EventPublisher, MAX_RETRIES, QUEUE_MAX, ttrpcForwarder, type QueuedEvent } from '../../src/shim/publisher';
 import type { ForwardRequest__Output } from '../../src/generated/types/containerd/services/events/ttrpc/v1/ForwardRequest';
+import { compareWall, wallNow } from '../../src/time/wall';
 
 const topicOf = (ev: QueuedEvent): string => ev.topic;
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -131,7 +132,7 @@ describe('ttrpcForwarder', () => {
     server = await listen();
     const fwd = ttrpcForwarder(addr);
     const p = new EventPublisher(fwd.send, { retryDelayMs: () => 20 });
-    const before = Date.now();
+    const before = wallNow();
     p.publish('ns1', '/tasks/exit', 'containerd.events.TaskExit', { container_id: 'c', id: 'c', pid: 42, exit_status: 7, exited_at: { seconds: 5, nanos: 6 } });
     expect(await p.flush(2000)).toBe(true);
     const env = got[0]!.req.envelope!;
@@ -140,7 +141,7 @@ describe('ttrpcForwarder', () => {
     expect(env.topic).toBe('/tasks/exit');
     expect(env.event!.type_url).toBe('containerd.events.TaskExit');
     expect(decodeMessage('containerd.events.TaskExit', env.event!.value)).toEqual({ container_id: 'c', id: 'c', pid: 42, exit_status: 7, exited_at: { seconds: 5, nanos: 6 } });
-    expect(env.timestamp!.seconds * 1000).toBeGreaterThanOrEqual(Math.floor(before / 1000) * 1000);
+    expect(compareWall({ seconds: env.timestamp!.seconds, nanos: env.timestamp!.nanos }, before)).toBeGreaterThanOrEqual(0);
 
     await server.close(); // daemon restarts
     p.publish('ns2', '/tasks/oom', 'containerd.events.TaskOOM', { container_id: 'c' });

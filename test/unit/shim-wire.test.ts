@@ -5,20 +5,20 @@ import { decodeAny, encodeDeleteResponse, shimCgroupFromOptions } from '../../sr
 
 describe('shim wire helpers', () => {
   it('encodeDeleteResponse equals the registry encoding', () => {
-    const at = new Date(Date.UTC(2024, 0, 2, 3, 4, 5, 678));
+    const at = { seconds: Date.UTC(2024, 0, 2, 3, 4, 5) / 1000, nanos: 678_901_234 };
     for (const [pid, status] of [[18682, 137], [0, 0], [1, 255], [4194304, 1]] as const) {
       const mine = encodeDeleteResponse(pid, status, at);
       // Go (and this encoder) omit zero fields; protobufjs writes what is set
       const ref = encodeMessage('containerd.task.v2.DeleteResponse', {
         ...(pid ? { pid } : {}),
         ...(status ? { exit_status: status } : {}),
-        exited_at: { seconds: Math.floor(at.getTime() / 1000), nanos: 678_000_000 },
+        exited_at: at,
       });
       expect(mine.toString('hex')).toBe(ref.toString('hex'));
-      expect(decodeMessage('containerd.task.v2.DeleteResponse', mine)).toEqual({ pid, exit_status: status, exited_at: { seconds: 1704164645, nanos: 678_000_000 } });
+      expect(decodeMessage('containerd.task.v2.DeleteResponse', mine)).toEqual({ pid, exit_status: status, exited_at: { seconds: 1704164645, nanos: 678_901_234 } });
     }
     // before 1970: negative seconds as int64
-    const old = encodeDeleteResponse(1, 137, new Date(-1500));
+    const old = encodeDeleteResponse(1, 137, { seconds: -2, nanos: 500_000_000 });
     expect(decodeMessage('containerd.task.v2.DeleteResponse', old)).toEqual({ pid: 1, exit_status: 137, exited_at: { seconds: -2, nanos: 500_000_000 } });
   });
 

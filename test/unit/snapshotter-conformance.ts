@@ -21,6 +21,13 @@ import {
 } from '../../src/errdefs/errors';
 import { llistxattr, lgetxattr, mountAll, unmountAll } from '../../src/native';
 import type { Mount, SnapshotInfo, Snapshotter } from '../../src/snapshotter/snapshotter';
+import { compareWall, formatWall, wallNow, type WallTime } from '../../src/time/wall';
+
+/** before <= t <= after, to the nanosecond (containerd's suite checks the same). */
+function expectBetween(t: WallTime, before: WallTime, after: WallTime): void {
+  expect(compareWall(t, before), `${formatWall(t)} before ${formatWall(before)}`).toBeGreaterThanOrEqual(0);
+  expect(compareWall(t, after), `${formatWall(t)} after ${formatWall(after)}`).toBeLessThanOrEqual(0);
+}
 
 export interface SnapshotterFixture {
   sn: Snapshotter;
@@ -374,9 +381,9 @@ export function snapshotterConformance(
     }
 
     it('update: labels replaced, per-key updates, timestamps, immutable fields refused', async () => {
-      const t1 = Date.now();
+      const t1 = wallNow();
       await baseSnapshots();
-      const t2 = Date.now();
+      const t2 = wallNow();
       const cases = [
         { name: 'c1', kind: 'committed', parent: '' },
         { name: 'c2', kind: 'committed', parent: 'c1' },
@@ -387,20 +394,18 @@ export function snapshotterConformance(
       ] as const;
       for (const tc of cases) {
         let st = await sn.stat(tc.name);
-        expect(st.createdAt.getTime()).toBeGreaterThanOrEqual(t1);
-        expect(st.createdAt.getTime()).toBeLessThanOrEqual(t2);
-        expect(st.updatedAt.getTime()).toBe(st.createdAt.getTime());
+        expectBetween(st.createdAt, t1, t2);
+        expect(st.updatedAt).toEqual(st.createdAt);
         expect(st).toMatchObject({ name: tc.name, kind: tc.kind, parent: tc.parent });
 
-        const createdAt = st.createdAt.getTime();
+        const createdAt = st.createdAt;
         const rootTime = new Date().toISOString();
         let expected: Record<string, string> = { l1: 'v1', l2: 'v2', l3: 'v3', 'containerd.io/gc.root': rootTime };
-        const u1 = Date.now();
+        const u1 = wallNow();
         st = await sn.update({ name: tc.name, labels: expected }, []);
-        const u2 = Date.now();
-        expect(st.createdAt.getTime()).toBe(createdAt);
-        expect(st.updatedAt.getTime()).toBeGreaterThanOrEqual(u1);
-        expect(st.updatedAt.getTime()).toBeLessThanOrEqual(u2);
+        const u2 = wallNow();
+        expect(st.createdAt).toEqual(createdAt);
+        expectBetween(st.updatedAt, u1, u2);
         expect(st).toMatchObject({ name: tc.name, kind: tc.kind, parent: tc.parent });
         expect(st.labels).toEqual(expected);
 

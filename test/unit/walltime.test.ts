@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { clockRealtimeInto } from '../../src/native/clock';
+import { fromWireTimestamp, GO_ZERO_SECONDS, toWireTimestamp } from '../../src/proto/timestamp';
 import {
   addWallMs,
   compareWall,
@@ -84,5 +85,14 @@ describe('wall time with nanoseconds', () => {
     expect(compareWall(a, { ...a })).toBe(0);
     expect(compareWall({ seconds: 4, nanos: 999_999_999 }, a)).toBeLessThan(0);
     expect(laterWall(a, b)).toBe(b);
+  });
+
+  it('maps to and from the wire Timestamp, with Go zero time as unset', () => {
+    const t = { seconds: 1704164645, nanos: 123_456_789 };
+    expect(toWireTimestamp(t)).toEqual(t);
+    expect(toWireTimestamp(undefined)).toEqual({ seconds: GO_ZERO_SECONDS, nanos: 0 });
+    expect(fromWireTimestamp({ seconds: GO_ZERO_SECONDS, nanos: 0 })).toBeUndefined();
+    expect(fromWireTimestamp(null)).toBeUndefined();
+    expect(fromWireTimestamp(t)).toEqual(t);
   });
 });
