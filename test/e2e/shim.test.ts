@@ -12,6 +12,14 @@ import { decodeMessage, encodeMessage } from '../../src/proto/registry';
 import { decodeMetrics, METRICS_V1, METRICS_V2 } from '../../src/shim/metrics';
 import { shimSocketPath } from '../../src/shim/address';
 import type { ForwardRequest__Output } from '../../src/generated/types/containerd/services/events/ttrpc/v1/ForwardRequest';
+import { compareWall, formatWall, wallNow, type WallTime } from '../../src/time/wall';
+
+/** before <= t <= after to the nanosecond, t as decoded from a google.protobuf.Timestamp. */
+function expectWithin(what: string, t: { seconds: number; nanos?: number } | undefined, before: WallTime, after: WallTime): void {
+  const w = { seconds: t?.seconds ?? 0, nanos: t?.nanos ?? 0 };
+  expect(compareWall(w, before), `${what} ${formatWall(w)} earlier than ${formatWall(before)}`).toBeGreaterThanOrEqual(0);
+  expect(compareWall(w, after), `${what} ${formatWall(w)} later than ${formatWall(after)}`).toBeLessThanOrEqual(0);
+}
 
 // containerd-shim-berth-v1 driven as containerd drives a shim: `start` (twice: one
 // process serves every task of a daemon), then containerd.task.v2.Task over ttrpc from
@@ -41,6 +49,7 @@ interface Event {
   metaNamespace?: string;
   typeUrl: string;
   seconds: number;
+  nanos: number;
   body: Record<string, unknown>;
 }
 
@@ -116,6 +125,7 @@ describe.skipIf(!canRun)('containerd-shim-berth-v1 (shim v2 over ttrpc, real run
           metaNamespace: ctx.namespace,
           typeUrl,
           seconds: env.timestamp?.seconds ?? 0,
+          nanos: env.timestamp?.nanos ?? 0,
           body: decodeMessage<Record<string, unknown>>(typeUrl, env.event?.value ?? Buffer.alloc(0)),
         });
         return {};
@@ -290,7 +300,8 @@ describe.skipIf(!canRun)('containerd-shim-berth-v1 (shim v2 over ttrpc, real run
     const t1 = process.hrtime.bigint();
     let st = await call<{ status: string; pid: number; bundle: string; stdout: string }>('State', { id: 'c1' });
     expect(st).toMatchObject({ status: 'CREATED', pid, bundle, stdout: out.path });
-    const waiting = call<{ exit_status: number; exited_at: { seconds: number } }>('Wait', { id: 'c1' });
+    const waiting = call<{ exit_status: number; exited_at: { seconds: number; nanos: number } }>('Wait', { id: 'c1' });
+    const beforeStart = wallNow();
     const started = await call<{ pid: number }>('Start', { id: 'c1' });
     const t2 = process.hrtime.bigint();
     measurements['createMs'] = Math.round(Number(t1 - t0) / 1e5) / 10;
@@ -298,8 +309,11 @@ describe.skipIf(!canRun)('containerd-shim-berth-v1 (shim v2 over ttrpc, real run
     measurements['createToStartReturnedMs'] = Math.round(Number(t2 - t0) / 1e5) / 10;
     expect(started.pid).toBe(pid);
     const waited = await waiting;
+    const afterWait = wallNow();
     expect(waited.exit_status).toBe(7);
-    expect(waited.exited_at.seconds).toBeGreaterThan(0);
+    // The exit time is the shim's wall clock at the exit, with nanoseconds: after Start
+    // was called, before Wait's answer arrived.
+    expectWithin('Wait exited_at', waited.exited_at, beforeStart, afterWait);
     // Wait answers at the exit, as containerd's does: the output may reach the FIFO a moment later
     await out.waitFor(/\n/, 2000);
     await err.waitFor(/\n/, 2000);
@@ -324,10 +338,14 @@ describe.skipIf(!canRun)('containerd-shim-berth-v1 (shim v2 over ttrpc, real run
       expect(e.metaNamespace).toBe(NS);
       expect(e.seconds).toBeGreaterThan(0);
     }
+    // Envelopes are stamped when the shim publishes: /tasks/start within Start, /tasks/exit
+    // at or after the exit and before Wait answered (both carry nanoseconds).
+    expectWithin('TaskStart envelope', evs[1], beforeStart, afterWait);
+    expectWithin('TaskExit envelope', evs[2], waited.exited_at, afterWait);
     expect(evs[0]!.body).toMatchObject({ container_id: 'c1', bundle, pid, io: { stdout: out.path, stderr: err.path, terminal: false } });
     expect(evs[1]!.body).toMatchObject({ container_id: 'c1', pid });
     expect(evs[2]!.body).toMatchObject({ container_id: 'c1', id: 'c1', pid, exit_status: 7 });
-    expect((evs[2]!.body['exited_at'] as { seconds: number }).seconds).toBe(waited.exited_at.seconds);
+    expect(evs[2]!.body['exited_at']).toEqual(waited.exited_at);
     expect(evs[3]!.body).toMatchObject({ container_id: 'c1', pid, exit_status: 7, id: '' });
   });
 
@@ -619,11 +637,13 @@ describe.skipIf(!canRun)('containerd-shim-berth-v1 (shim v2 over ttrpc, real run
   it('`delete` cleans up after a task whose shim is unreachable: runc delete --force, DeleteResponse{137} on stdout', async () => {
     const bundle = path.join(tmp.path, 'state', NS, 'live');
     const pid = Number(fs.readFileSync(path.join(bundle, 'init.pid'), 'utf8'));
+    const before = wallNow();
     const r = spawnSync(BIN, ['-namespace', NS, '-address', grpc, '-publish-binary', '/usr/bin/containerd', '-id', 'live', 'delete'], { cwd: bundle, env: env() });
+    const after = wallNow();
     expect(r.status).toBe(0);
-    const resp = decodeMessage<{ pid: number; exit_status: number; exited_at: { seconds: number } }>('containerd.task.v2.DeleteResponse', r.stdout);
+    const resp = decodeMessage<{ pid: number; exit_status: number; exited_at: { seconds: number; nanos: number } }>('containerd.task.v2.DeleteResponse', r.stdout);
     expect(resp).toMatchObject({ pid, exit_status: 137 });
-    expect(Math.abs(resp.exited_at.seconds - Date.now() / 1000)).toBeLessThan(30);
+    expectWithin('delete exited_at', resp.exited_at, before, after);
     expect(await waitForPidExit(pid, 5000)).toBe(true);
     expect(fs.existsSync(path.join(runcRoot, NS, 'live'))).toBe(false);
     // the serving shim saw the exit; deleting the task there now succeeds
