@@ -57,19 +57,19 @@ export async function ctrBoth(
 
 let gcLeases = 0;
 /**
- * A full garbage-collection pass on both daemons, finished before this returns: a lease
+ * A full garbage-collection pass on one daemon, finished before this returns: a lease
  * created and deleted with --sync. Each daemon collects on its own schedule (containerd at
  * the next interval of its scheduler, berthd soon after a deletion), so what ctr lists
  * right after an operation that leaves garbage (an import's lease-only blobs, a view
- * without a gc.root label) depends on timing unless both have just collected.
+ * without a gc.root label) depends on timing unless the daemon has just collected.
  */
-export async function collectGarbageBoth(pair: Pair, namespace: string): Promise<void> {
+export async function collectGarbage(address: string, namespace: string): Promise<void> {
   const id = `gc-sync-${process.pid}-${++gcLeases}`;
-  await Promise.all(
-    [pair.berthd.address, pair.containerd.address].map(async (address) => {
-      await ctrOk(address, ['leases', 'create', '--id', id], { namespace });
-      await ctrOk(address, ['leases', 'rm', '--sync', id], { namespace });
-    }),
-  );
+  await ctrOk(address, ['leases', 'create', '--id', id], { namespace });
+  await ctrOk(address, ['leases', 'rm', '--sync', id], { namespace });
 }
 
+/** collectGarbage on both daemons of the pair. */
+export async function collectGarbageBoth(pair: Pair, namespace: string): Promise<void> {
+  await Promise.all([collectGarbage(pair.berthd.address, namespace), collectGarbage(pair.containerd.address, namespace)]);
+}

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildLayer, buildOciImage, busyboxLayer, opaqueWhiteout, readTar, whiteout, type LayerEntry } from '../fixtures/images';
 import { buildGoProgram, ctr, ctrOk, makeTempRoot, pushArchive, runGoProgram, startRegistry, type TempRoot } from '../harness';
-import { collectGarbageBoth, normalize, startPair, type Pair } from './pair';
+import { collectGarbage, collectGarbageBoth, normalize, startPair, type Pair } from './pair';
 import { describeTree } from './tree';
 import { unmountAll } from '../../src/native';
 
@@ -70,6 +70,10 @@ async function topChainId(address: string, ns: string, snapshotter: string): Pro
 /** Mount a read-only view of `parent` via `ctr snapshots view` + `mounts`, describe it. */
 async function viewTree(address: string, ns: string, snapshotter: string, parent: string): Promise<ReturnType<typeof describeTree>> {
   const key = `tree-view-${snapshotter}`;
+  // `ctr snapshots view` sets no gc.root label: after an import or pull released its lease,
+  // a pending collection would take the view while it is read. Collect first; nothing is
+  // deleted between here and the view's removal, so no pass runs meanwhile.
+  await collectGarbage(address, ns);
   await ctrOk(address, ['snapshots', '--snapshotter', snapshotter, 'view', key, parent], { namespace: ns });
   const dir = join(tmp.path, `${ns}-${snapshotter}-${address.length}-${Date.now()}`);
   mkdirSync(dir);
