@@ -45,6 +45,12 @@ import { prepareSocketPath, removeSocket, secureSocket } from './socket';
 import { serverUuid } from './identity';
 import { buildInfo } from './version';
 
+/**
+ * After a restart with running tasks, how long shims' events wait for a first subscriber
+ * (dockerd reconnects with a back-off of up to 3 s). Well within a shim's retries (~15 s).
+ */
+const FORWARD_HOLD_MS = 5000;
+
 /** A running berthd: stores opened, services bound, ready for clients. */
 export class Daemon {
   private constructor(
@@ -59,6 +65,7 @@ export class Daemon {
     /** Where shims forward events. */
     private readonly ttrpcServer: TtrpcServer,
     private readonly tasks: TaskManager,
+    private readonly exchange: Exchange,
   ) {}
 
   static async start(cfg: BerthConfig, log: Logger): Promise<Daemon> {
@@ -156,11 +163,15 @@ export class Daemon {
       // Shims forward events here; it listens before reconnecting so that events they
       // queued while berthd was down arrive, and before the first task is created.
       await prepareSocketPath(ttrpcAddress(cfg));
+      exchange.holdForwards();
       ttrpcServer = await startTtrpcEventsServer(ttrpcAddress(cfg), deps, log.with({ component: 'ttrpc' }));
       // Reconnect to the shims of tasks that outlived the previous berthd (containerd
       // does this before serving, so the first Tasks.List already sees them).
       await tasks.load();
       log.info('tasks loaded', { tasks: tasks.size });
+      // Events of running tasks wait (in their shims) for a subscriber to come back, for a
+      // few seconds at most; with no task there is nothing to wait for.
+      exchange.releaseForwards(tasks.size > 0 ? FORWARD_HOLD_MS : 0);
 
       await server.listen(cfg.grpc.address);
       secureSocket(cfg.grpc.address, cfg.grpc.uid, cfg.grpc.gid);
@@ -168,7 +179,7 @@ export class Daemon {
       // as containerd's startup_delay does.
       setTimeout(() => gc.schedule(), 100).unref();
       log.info('serving', { address: cfg.grpc.address, root: cfg.root, state: cfg.state, version: deps.version.version });
-      return new Daemon(cfg, log, server, db, lock, gc, [...backends.values()].map((b) => () => b.close()), ttrpcServer, tasks);
+      return new Daemon(cfg, log, server, db, lock, gc, [...backends.values()].map((b) => () => b.close()), ttrpcServer, tasks, exchange);
     } catch (err) {
       tasks?.close();
       await ttrpcServer?.close().catch(() => undefined);
@@ -180,7 +191,11 @@ export class Daemon {
 
   /** Stop serving: refuse new calls, give running ones a moment, then close everything. */
   async stop(graceMs = 2000): Promise<void> {
-    this.log.info('stopping');
+    this.log.info('stopping', { subscribers: this.exchange.subscriberCount });
+    // First cut the event streams: a subscriber would otherwise hold the drain below for
+    // the whole grace period while events kept reaching a client that can no longer act
+    // on them. Shims now keep their events queued until the next berthd takes them.
+    this.exchange.shutdown();
     await new Promise<void>((resolve) => {
       const force = setTimeout(() => {
         this.server.forceShutdown();

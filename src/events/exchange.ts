@@ -42,6 +42,16 @@ export class Subscription implements AsyncIterable<Envelope> {
     this.backlog.push(env);
   }
 
+  /**
+   * @internal Ends the subscription at once with err: what is still queued is dropped,
+   * and the stream fails with err (the daemon is going away).
+   */
+  abort(err: Error): void {
+    if (this.closed) return;
+    this.backlog.length = 0;
+    this.fail(err);
+  }
+
   private fail(err: Error): void {
     this.error = err;
     this.close();
@@ -91,6 +101,9 @@ export class Subscription implements AsyncIterable<Envelope> {
  */
 export class Exchange {
   private readonly subscribers = new Set<Subscription>();
+  private stopping: Error | null = null;
+  /** Set while forwarded events wait for a subscriber after a restart (see holdForwards). */
+  private hold: { timer: NodeJS.Timeout | undefined } | null = null;
 
   constructor(private readonly decode: EventDecoder) {}
 
@@ -112,13 +125,68 @@ export class Exchange {
     }
     const env: Envelope = { ...input, timestamp: ts };
     this.validate(env);
+    // Refused, not dropped: a shim keeps the event queued and retries, so an exit that
+    // happens while the daemon stops reaches the subscribers of the next one.
+    if (this.stopping) throw this.stopping;
+    if (this.hold) throw new UnavailableError('no event subscriber yet after restart');
     this.broadcast(env);
+  }
+
+  /**
+   * Refuse forwarded events with Unavailable until the first client subscribes, or at
+   * most `maxMs` after `release(maxMs)` is called. Started before the shims can reach a
+   * restarted daemon: the events they queued while it was down (an exit during the last
+   * shutdown) go to the clients that subscribe again — dockerd comes back a moment after
+   * the socket does — instead of to nobody. The shims retry with back-off, so a held
+   * event arrives at their next try after the hold ends.
+   */
+  holdForwards(): void {
+    if (this.stopping || this.hold) return;
+    this.hold = { timer: undefined };
+  }
+
+  /** Ends the hold after maxMs (0: now), if no subscriber ended it before. */
+  releaseForwards(maxMs = 0): void {
+    const hold = this.hold;
+    if (!hold) return;
+    if (hold.timer) clearTimeout(hold.timer);
+    if (maxMs <= 0) {
+      this.hold = null;
+      return;
+    }
+    hold.timer = setTimeout(() => {
+      if (this.hold === hold) this.hold = null;
+    }, maxMs);
+    hold.timer.unref();
   }
 
   subscribe(filter: Filter): Subscription {
     const sub = new Subscription(filter, (s) => this.subscribers.delete(s));
+    if (this.stopping) {
+      sub.abort(this.stopping);
+      return sub;
+    }
     this.subscribers.add(sub);
+    this.releaseForwards();
     return sub;
+  }
+
+  /**
+   * The daemon is stopping: every subscription ends now with Unavailable (as containerd
+   * cuts its streams), and nothing more reaches a subscriber — its client can make no
+   * more calls to act on an event. Forwarded events are refused with Unavailable from now
+   * on; events the daemon publishes itself reach nobody.
+   */
+  shutdown(): void {
+    if (this.stopping) return;
+    this.stopping = new UnavailableError('daemon is shutting down');
+    this.releaseForwards();
+    for (const sub of [...this.subscribers]) sub.abort(this.stopping);
+    this.subscribers.clear();
+  }
+
+  get shuttingDown(): boolean {
+    return this.stopping !== null;
   }
 
   get subscriberCount(): number {
