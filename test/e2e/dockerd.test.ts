@@ -23,6 +23,7 @@ import {
 import { buildDockerArchive, busyboxLayer, writeArchive } from '../fixtures/images';
 import { callMetadata } from '../../src/client/connection';
 import { ContainerdClient } from '../../src/client/services';
+import type { TasksClient } from '../../src/generated/types/containerd/services/tasks/v1/Tasks';
 
 // dockerd 20.10 (Debian's docker.io) on berthd, and the same dockerd on a real containerd
 // 1.6 side by side: every docker command tried must behave as it does on containerd.
@@ -442,7 +443,7 @@ describe.skipIf(!haveDocker)('dockerd on berthd, side by side with dockerd on co
     // A Tasks.Wait for the victim keeps berthd's shutdown open until the victim has exited,
     // so the exit happens while berthd is stopping, after dockerd's stream was cut.
     const client = new ContainerdClient(s.daemon.address);
-    const tasks = client.conn.service<{ Wait(req: object, md: unknown, cb: (err: Error | null) => void): void }>('containerd.services.tasks.v1.Tasks');
+    const tasks = client.conn.service<TasksClient>('containerd.services.tasks.v1.Tasks');
     const waited = new Promise<void>((resolve) => tasks.Wait({ container_id: id }, callMetadata(NS), () => resolve()));
     try {
       // Calls on one connection are dispatched in order: once Version answers, Wait is in.

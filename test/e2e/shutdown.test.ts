@@ -37,7 +37,7 @@ async function sigtermWithSubscriber(daemon: DaemonHandle, tag: string): Promise
     const t0 = Date.now();
     const code = await daemon.stop(10_000);
     const stopMs = Date.now() - t0;
-    const st = await Promise.race([stream.exited, new Promise<undefined>((r) => setTimeout(r, 5000))]);
+    const st = await Promise.race([stream.exited, new Promise<undefined>((r) => setTimeout(() => r(undefined), 5000))]);
     return { stopMs, code, ctrCode: st ? st.code : null, ctrStderr: stream.stderr() };
   } finally {
     await stream.stop();
