@@ -117,19 +117,25 @@ export class Exchange {
   }
 
   /** Re-broadcast a complete envelope (from a shim or another daemon) unchanged. */
-  forward(input: Omit<Envelope, 'timestamp'> & { timestamp: Envelope['timestamp'] | undefined }): void {
+  forward(input: Omit<Envelope, 'timestamp' | 'event'> & { timestamp: Envelope['timestamp'] | undefined; event: Envelope['event'] | undefined }): void {
+    // containerd checks namespace, then topic, then timestamp: the first failure is the
+    // error a client sees, so the order is part of the wire behaviour.
+    this.validate(input);
     // Unset means an absent field or Go's zero time.Time (year 1).
     const ts = input.timestamp;
     if (!ts || (ts.seconds === -62135596800 && ts.nanos === 0)) {
       throw new InvalidArgumentError('timestamp must be set on forwarded event');
     }
-    const env: Envelope = { ...input, timestamp: ts };
-    this.validate(env);
+    // An absent event passes containerd's checks and then crashes its exchange (it reads
+    // the event's type URL); an error is the closest answer that keeps us running. A present
+    // but empty Any is a valid event and goes out as it came in.
+    const event = input.event;
+    if (!event) throw new InvalidArgumentError('envelope event must be set');
     // Refused, not dropped: a shim keeps the event queued and retries, so an exit that
     // happens while the daemon stops reaches the subscribers of the next one.
     if (this.stopping) throw this.stopping;
     if (this.hold) throw new UnavailableError('no event subscriber yet after restart');
-    this.broadcast(env);
+    this.broadcast({ ...input, timestamp: ts, event });
   }
 
   /**
@@ -193,7 +199,7 @@ export class Exchange {
     return this.subscribers.size;
   }
 
-  private validate(env: Envelope): void {
+  private validate(env: Pick<Envelope, 'namespace' | 'topic'>): void {
     withContext('event envelope has invalid namespace', () => validateIdentifier(env.namespace));
     withContext(`envelope topic "${env.topic}"`, () => validateTopic(env.topic));
   }

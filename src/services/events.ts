@@ -26,8 +26,8 @@ export function envelopeToWire(env: Envelope): WireEnvelope {
 /** Shared by the gRPC and ttrpc Forward endpoints. */
 export function forwardEnvelope(deps: ServiceDeps, wire: ForwardRequest__Output['envelope']): void {
   if (!wire) throw new InvalidArgumentError('envelope must be set');
-  const event = anyFromWire(wire.event);
-  if (!event) throw new InvalidArgumentError('envelope event must be set');
+  // Only presence matters here: containerd forwards an empty Any (no type URL, no value).
+  const event = wire.event ? { typeUrl: wire.event.type_url, value: Buffer.from(wire.event.value) } : undefined;
   deps.exchange.forward({
     timestamp: wire.timestamp ?? undefined,
     namespace: wire.namespace,

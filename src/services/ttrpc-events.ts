@@ -14,13 +14,12 @@ export function ttrpcEventsHandlers(deps: ServiceDeps): ServiceHandlers {
   return {
     Forward: async (req: ForwardRequest__Output, ctx: TtrpcCallContext) => {
       const env = req.envelope;
-      // The envelope names its namespace; a shim that leaves it out still says it in the
-      // request metadata (containerd-namespace-ttrpc).
-      const namespace = env && env.namespace !== '' ? env.namespace : (ctx.namespace ?? '');
+      // The envelope alone counts, as in containerd: an empty envelope namespace is an
+      // invalid namespace even when the request metadata names one.
       try {
-        forwardEnvelope(deps, env && { ...env, namespace });
+        forwardEnvelope(deps, env);
       } catch (err) {
-        deps.log.debug('ttrpc forward rejected', { topic: env?.topic, namespace, error: err as Error });
+        deps.log.debug('ttrpc forward rejected', { topic: env?.topic, namespace: env?.namespace, metadataNamespace: ctx.namespace, error: err as Error });
         throw err;
       }
       return {};

@@ -45,20 +45,25 @@ const until = async (n: number): Promise<void> => {
 };
 
 describe('ttrpc Events/Forward', () => {
-  it('re-broadcasts a shim\'s envelope unchanged, namespace from the envelope or the request metadata', async () => {
+  it('re-broadcasts a shim\'s envelope unchanged; the namespace comes from the envelope alone', async () => {
     const event = packAny('containerd.events.TaskStart', { container_id: 'c1', pid: 42 });
     const ts = { seconds: 1_700_000_000, nanos: 123 };
     await client.call(TTRPC_EVENTS_SERVICE, 'Forward', { envelope: { timestamp: ts, namespace: 'ns1', topic: '/tasks/start', event: { type_url: event.typeUrl, value: event.value } } });
-    await client.call(
-      TTRPC_EVENTS_SERVICE,
-      'Forward',
-      { envelope: { timestamp: ts, namespace: '', topic: '/tasks/start', event: { type_url: event.typeUrl, value: event.value } } },
-      { namespace: 'from-md' },
-    );
+    // As containerd: the request metadata does not stand in for an empty envelope namespace.
+    await expect(
+      client.call(
+        TTRPC_EVENTS_SERVICE,
+        'Forward',
+        { envelope: { timestamp: ts, namespace: '', topic: '/tasks/start', event: { type_url: event.typeUrl, value: event.value } } },
+        { namespace: 'from-md' },
+      ),
+    ).rejects.toThrow('event envelope has invalid namespace: identifier must not be empty');
+    // A present but empty event Any is forwarded as it is.
+    await client.call(TTRPC_EVENTS_SERVICE, 'Forward', { envelope: { timestamp: ts, namespace: 'ns2', topic: '/tasks/start', event: { type_url: '', value: Buffer.alloc(0) } } });
     await until(2);
-    expect(seen.map((e) => [e.namespace, e.topic, e.timestamp])).toEqual([
-      ['ns1', '/tasks/start', ts],
-      ['from-md', '/tasks/start', ts],
+    expect(seen.map((e) => [e.namespace, e.topic, e.timestamp, e.event.typeUrl, e.event.value.length])).toEqual([
+      ['ns1', '/tasks/start', ts, 'containerd.events.TaskStart', event.value.length],
+      ['ns2', '/tasks/start', ts, '', 0],
     ]);
     expect(unpackAny(seen[0]!.event)).toMatchObject({ container_id: 'c1', pid: 42 });
   });
