@@ -5,3 +5,4 @@ export { RuntimeResolver, BERTH_SHIM_BINARY, BERTHD_BINARY, BERTH_SHIM_RUNTIMES,
 export { StoppedTask } from './stopped-task';
 export { ShimTask } from './shim-task';
 export type { CallOpts, CreateOpts, ExitInfo, ProcessInfo, ProcessState, RuntimeTask, TaskIO, TaskStatus } from './types';
+export { LEGACY_LINUX_RUNTIME, isLegacyLinuxRuntime, legacyLinuxShimOptions } from './legacy-linux';

@@ -4,12 +4,14 @@
 // Order:
 //   1. [runtimes."<name>"] shim = "…" in the config (absolute path, or a name on PATH);
 //   2. an absolute path is used as is (it must exist);
-//   3. io.containerd.runc.v2 and io.containerd.berth.v1 → <repo>/bin/containerd-shim-berth-v1;
+//   3. io.containerd.runc.v2, io.containerd.berth.v1 and the legacy
+//      io.containerd.runtime.v1.linux (legacy-linux.ts) → <repo>/bin/containerd-shim-berth-v1;
 //   4. io.containerd.<name>.<version> → containerd-shim-<name>-<version> on PATH, then in
 //      the directory of berthd's own executable (<repo>/bin).
 import { accessSync, constants, statSync } from 'node:fs';
 import * as path from 'node:path';
 import { InvalidArgumentError, UnknownError } from '../errdefs/errors';
+import { LEGACY_LINUX_RUNTIME } from './legacy-linux';
 
 /** Repository (or install) root: dist/runtime/ → ../.. */
 export const INSTALL_ROOT = path.resolve(__dirname, '..', '..');
@@ -20,7 +22,7 @@ export const BERTH_SHIM_BINARY = path.join(BIN_DIR, 'containerd-shim-berth-v1');
 export const BERTHD_BINARY = path.join(BIN_DIR, 'berthd');
 
 /** Runtime names that run berth's shim unless the config maps them elsewhere. */
-export const BERTH_SHIM_RUNTIMES: readonly string[] = ['io.containerd.runc.v2', 'io.containerd.berth.v1'];
+export const BERTH_SHIM_RUNTIMES: readonly string[] = ['io.containerd.runc.v2', 'io.containerd.berth.v1', LEGACY_LINUX_RUNTIME];
 
 /** containerd's shim.BinaryName: the last two dot-separated parts; '' if there are fewer. */
 export function shimBinaryName(runtime: string): string {

@@ -16,6 +16,7 @@ import { toWireTimestamp } from '../proto/timestamp';
 import { wallNow } from '../time/wall';
 import { ADDRESS_FILE, Bundle, SHIM_BINARY_PATH_FILE } from './bundle';
 import { fromShim, isClosed, wrapError } from './errors';
+import { isLegacyLinuxRuntime } from './legacy-linux';
 import { BERTH_SHIM_BINARY, type RuntimeResolver } from './resolve';
 import { ShimConnectionPool } from './shim-connections';
 import { ShimClient, dialPath } from './shim-client';
@@ -181,7 +182,8 @@ export class TaskManager {
       } catch (err) {
         this.unregister(task);
         await this.cleanupFailedCreate(task);
-        throw wrapError('failed to create shim task', fromShim(err));
+        // containerd's v1 runtime hands the shim's error back as it is.
+        throw isLegacyLinuxRuntime(opts.runtime) ? fromShim(err) : wrapError('failed to create shim task', fromShim(err));
       }
       task.pid = pid;
       if (this.cfg.log.enabled('debug')) {

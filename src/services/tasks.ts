@@ -41,6 +41,7 @@ import { decodeMessage, encodeMessage } from '../proto/registry';
 import { toWireTimestamp } from '../proto/timestamp';
 import { wallNow } from '../time/wall';
 import type { ProcessState, RuntimeTask } from '../runtime';
+import { isLegacyLinuxRuntime, legacyLinuxShimOptions } from '../runtime/legacy-linux';
 import {
   MEDIA_TYPE_CHECKPOINT,
   checkpointTempDir,
@@ -160,11 +161,13 @@ export function tasksService(deps: ServiceDeps): TasksHandlers {
         checkpoint = tempCheckpoint;
         await extractCheckpoint(deps.content.view(ns), req.checkpoint.digest, tempCheckpoint);
       }
+      const runtime = req.runtime_path !== '' ? req.runtime_path : c.runtime.name;
+      const containerOptions = anyToWire(c.runtime.options);
       try {
         const { pid } = await deps.tasks.create(ns, c.id, {
           spec: c.spec?.value ?? Buffer.alloc(0),
-          runtime: req.runtime_path !== '' ? req.runtime_path : c.runtime.name,
-          options: reqOptions ?? anyToWire(c.runtime.options),
+          runtime,
+          options: isLegacyLinuxRuntime(runtime) ? legacyLinuxShimOptions(reqOptions, containerOptions) : (reqOptions ?? containerOptions),
           rootfs: req.rootfs.map((m) => ({ type: m.type, source: m.source, options: m.options })),
           io: { stdin: req.stdin, stdout: req.stdout, stderr: req.stderr, terminal: req.terminal },
           checkpoint,
