@@ -84,3 +84,17 @@ export function legacyLinuxShimOptions(task: WireAny | null, container: WireAny 
   if (!any) return null;
   return { type_url: RUNC_V1_OPTIONS, value: encodeMessage(RUNC_V1_OPTIONS, merged) };
 }
+
+/**
+ * shim_cgroup of the options a shim's `start` gets ('' if none): containerd.runc.v1.Options
+ * (io.containerd.runc.v2; the v1 runtime's options arrive folded into it, see above).
+ */
+export function shimCgroupOf(options: WireAny | null): string {
+  if (!options || typeName(options) !== RUNC_V1_OPTIONS) return '';
+  try {
+    return decodeMessage<{ shim_cgroup: string }>(RUNC_V1_OPTIONS, options.value).shim_cgroup;
+  } catch {
+    // undecodable: the shim says so when it gets them
+    return '';
+  }
+}

@@ -156,10 +156,14 @@ export class ShimCommand {
     return { ...(this.config.env ?? process.env), GOMAXPROCS: '2', TTRPC_ADDRESS: this.config.ttrpcAddress };
   }
 
-  /** `start`: launches the shim; resolves to the address it printed. */
-  async start(options: AnyValue | undefined, timeoutMs = 60_000): Promise<string> {
+  /**
+   * `start`: launches the shim; resolves to the address it printed. ownProcess: berth's
+   * shim only, which then starts a process for this task alone (`-own-process`).
+   */
+  async start(options: AnyValue | undefined, timeoutMs = 60_000, ownProcess = false): Promise<string> {
     const args = [...this.baseArgs(), '-id', this.bundle.id];
     if (this.config.debug) args.push('-debug');
+    if (ownProcess) args.push('-own-process');
     args.push('start');
     const input = options ? encodeMessage('google.protobuf.Any', { type_url: options.typeUrl, value: options.value }) : undefined;
     const r = await runCommand(this.config.binary, args, { cwd: this.bundle.path, env: this.env(), input, timeoutMs });

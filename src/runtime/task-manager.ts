@@ -16,7 +16,7 @@ import { toWireTimestamp } from '../proto/timestamp';
 import { wallNow } from '../time/wall';
 import { ADDRESS_FILE, Bundle, SHIM_BINARY_PATH_FILE } from './bundle';
 import { fromShim, isClosed, wrapError } from './errors';
-import { isLegacyLinuxRuntime } from './legacy-linux';
+import { isLegacyLinuxRuntime, shimCgroupOf } from './legacy-linux';
 import { BERTH_SHIM_BINARY, type RuntimeResolver } from './resolve';
 import { ShimConnectionPool } from './shim-connections';
 import { ShimClient, dialPath } from './shim-client';
@@ -251,10 +251,13 @@ export class TaskManager {
       }
       const command = this.command(bundle, binary);
       shimLog = this.openShimLog(binary, bundle, ns, id);
-      client = await this.reuseSharedShim(binary, bundle, ns);
+      // A task that asks for a shim cgroup gets a shim process of its own in that cgroup,
+      // as with containerd's shim per task; the shared shim must not move for one task.
+      const ownProcess = binary === BERTH_SHIM_BINARY && shimCgroupOf(opts.options) !== '';
+      if (!ownProcess) client = await this.reuseSharedShim(binary, bundle, ns);
       // Another task is starting the shared shim already: use the one it starts rather
       // than running `start` too (a burst of creates would start a Node process each).
-      const inFlight = client ? undefined : this.startingShared.get(binary);
+      const inFlight = client || ownProcess ? undefined : this.startingShared.get(binary);
       if (inFlight) {
         const address = await inFlight.catch(() => undefined);
         if (address) client = await this.reuseSharedShim(binary, bundle, ns);
@@ -262,9 +265,9 @@ export class TaskManager {
       if (!client) {
         let address: string;
         const options = opts.options ? { typeUrl: opts.options.type_url, value: opts.options.value } : undefined;
-        this.cfg.log.debug('running shim start', { namespace: ns, id, binary });
-        const starting = command.start(options, START_TIMEOUT_MS);
-        const shared = binary === BERTH_SHIM_BINARY && !this.startingShared.has(binary);
+        this.cfg.log.debug('running shim start', { namespace: ns, id, binary, ownProcess });
+        const starting = command.start(options, START_TIMEOUT_MS, ownProcess);
+        const shared = binary === BERTH_SHIM_BINARY && !ownProcess && !this.startingShared.has(binary);
         if (shared) {
           this.startingShared.set(binary, starting);
           void starting.then(
@@ -278,7 +281,7 @@ export class TaskManager {
           throw wrapError('start failed', err);
         }
         client = await this.connectShim(binary, address, ns, 10_000, true);
-        if (binary === BERTH_SHIM_BINARY) this.sharedShims.set(binary, address);
+        if (binary === BERTH_SHIM_BINARY && !ownProcess) this.sharedShims.set(binary, address);
       }
       await bundle.writeFile(SHIM_BINARY_PATH_FILE, binary);
       return new ShimTask(bundle, client, command, shimLog, 0, opts.io);

@@ -29,9 +29,14 @@ export function stripUnix(address: string): string {
   return address.startsWith('unix://') ? address.slice('unix://'.length) : address;
 }
 
-/** The shared shim's socket path for a daemon's gRPC address (see the file header). */
-export function shimSocketPath(grpcAddress: string): string {
-  const hash = createHash('sha256').update(SHIM_HASH_PREFIX + grpcAddress).digest('hex');
+/**
+ * The shared shim's socket path for a daemon's gRPC address (see the file header). With
+ * `task` (a task that runs in a shim process of its own, `-own-process`): that process's
+ * socket, in the same directory, the hash also covering the task's namespace and id.
+ */
+export function shimSocketPath(grpcAddress: string, task?: { namespace: string; id: string }): string {
+  const key = task ? `${grpcAddress}\n${task.namespace}/${task.id}` : grpcAddress;
+  const hash = createHash('sha256').update(SHIM_HASH_PREFIX + key).digest('hex');
   const p = stripUnix(grpcAddress);
   if (p.startsWith('/')) {
     const candidate = `${p.slice(0, p.lastIndexOf('/'))}/s/${hash}`;
@@ -43,6 +48,11 @@ export function shimSocketPath(grpcAddress: string): string {
 /** The address `start` prints and writes to `<bundle>/address`. */
 export function shimAddress(grpcAddress: string): string {
   return `unix://${shimSocketPath(grpcAddress)}`;
+}
+
+/** The socket a `start` or `serve` with these arguments uses. */
+export function shimSocketPathOf(args: { address: string; ownProcess: boolean; namespace: string; id: string }): string {
+  return shimSocketPath(args.address, args.ownProcess ? { namespace: args.namespace, id: args.id } : undefined);
 }
 
 /**

@@ -11,6 +11,12 @@ export interface ShimArgs {
   /** containerd ≥1.7 passes -bundle; 1.6 runs start/delete with cwd = bundle. */
   bundle: string;
   debug: boolean;
+  /**
+   * berth only (berthd passes it for a task with its own shim cgroup): `start` and `serve`
+   * use a process of this task's own (socket keyed by namespace and id) instead of the
+   * daemon's shared one.
+   */
+  ownProcess: boolean;
   version: boolean;
   /** start | delete | serve | '' */
   action: string;
@@ -25,12 +31,12 @@ const STRING_FLAGS: Record<string, keyof ShimArgs> = {
   bundle: 'bundle',
   socket: 'rest', // accepted and ignored (shim v2 `-socket` of later releases)
 };
-const BOOL_FLAGS: Record<string, 'debug' | 'version'> = { debug: 'debug', v: 'version' };
+const BOOL_FLAGS: Record<string, 'debug' | 'version' | 'ownProcess'> = { debug: 'debug', v: 'version', 'own-process': 'ownProcess' };
 
 export class UsageError extends Error {}
 
 export function parseShimArgs(argv: readonly string[]): ShimArgs {
-  const out: ShimArgs = { namespace: '', address: '', publishBinary: '', id: '', bundle: '', debug: false, version: false, action: '', rest: [] };
+  const out: ShimArgs = { namespace: '', address: '', publishBinary: '', id: '', bundle: '', debug: false, ownProcess: false, version: false, action: '', rest: [] };
   let i = 0;
   for (; i < argv.length; i++) {
     const a = argv[i]!;

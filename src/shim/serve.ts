@@ -23,7 +23,7 @@ import { prctlSetChildSubreaper } from '../native';
 import { TtrpcServer, type ServiceHandlers } from '../ttrpc';
 import { checkSameUser } from '../ttrpc/peercred';
 import type { ShimArgs } from './args';
-import { defaultRuncRoot, pidFileOf, shimSocketPath } from './address';
+import { defaultRuncRoot, pidFileOf, shimSocketPathOf } from './address';
 import { TASK_SERVICE } from './constants';
 import { EventPublisher, ttrpcForwarder } from './publisher';
 import { OrphanReaper } from './reaper';
@@ -46,7 +46,7 @@ export function processStartTime(pid: number | 'self' = 'self'): string {
 }
 
 export async function serve(args: ShimArgs): Promise<number> {
-  const sock = shimSocketPath(args.address);
+  const sock = shimSocketPathOf(args);
   const pidFile = pidFileOf(sock);
   const log = new Logger(args.debug ? 'debug' : 'info', { shim: process.pid }, (line) => {
     try {
@@ -84,7 +84,9 @@ export async function serve(args: ShimArgs): Promise<number> {
   const publisher = new EventPublisher(forwarder.send, { log });
 
   // ---- idle policy
-  const graceMs = envMs('BERTH_SHIM_SHUTDOWN_GRACE_MS', 3000);
+  // A task's own shim is not reused by another task: it goes as soon as its task is
+  // deleted, as containerd's runc shim does (and its cgroup can be removed).
+  const graceMs = args.ownProcess ? 0 : envMs('BERTH_SHIM_SHUTDOWN_GRACE_MS', 3000);
   const idleMs = envMs('BERTH_SHIM_IDLE_MS', 60_000);
   let connections = 0;
   let connectionsOpened = 0;

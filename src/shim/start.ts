@@ -9,32 +9,48 @@
 //      a concurrent start that lost the race to listen gets "taken" and goes back to 1;
 //   3. for a new process only: apply Options.shim_cgroup from the options on stdin and set
 //      its oom_score_adj to the daemon's + 1, as containerd's runc shim does.
+// With -own-process (berthd, for a task that asks for its own shim cgroup) all of this is
+// about the task's own process and socket (address.ts), and shim_cgroup also applies
+// when that process already serves.
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { isatty } from 'node:tty';
 import type { ShimArgs } from './args';
-import { logFileOf, shimSocketPath } from './address';
+import { logFileOf, pidFileOf, shimSocketPathOf } from './address';
 import { shimCgroupFromOptions } from './wire';
 
 const READY_TIMEOUT_MS = 30_000;
 
 export async function startCommand(args: ShimArgs): Promise<number> {
-  const sock = shimSocketPath(args.address);
+  const sock = shimSocketPathOf(args);
   const address = `unix://${sock}`;
   const bundle = args.bundle || process.cwd();
   for (let attempt = 0; attempt < 5; attempt++) {
     if (await canConnect(sock)) {
+      // A task's own shim still serving (its task was recreated with the same id before it
+      // went): it is this task's process all the same, so it goes where this task asks.
+      if (args.ownProcess) {
+        const cg = cgroupOf(readStdinOptions());
+        const pid = servingPid(sock);
+        if (cg && pid) joinCgroup(cg, pid);
+      }
       writeAddress(bundle, address);
       fs.writeSync(1, address);
       return 0;
     }
     const result = await spawnServer(args, sock);
     if (result.kind === 'ready') {
-      const options = readStdinOptions();
-      const cg = options.length > 0 ? shimCgroupFromOptions(options) : '';
-      if (cg) joinCgroup(cg, result.pid);
+      const cg = cgroupOf(readStdinOptions());
+      try {
+        if (cg) joinCgroup(cg, result.pid);
+      } catch (err) {
+        // As containerd's shim start: a task's own process that cannot go where it was
+        // asked to is killed (a shared one may already serve someone else).
+        if (args.ownProcess) killQuietly(result.pid);
+        throw err;
+      }
       adjustOomScore(result.pid);
       writeAddress(bundle, address);
       fs.writeSync(1, address);
@@ -76,6 +92,7 @@ function spawnServer(args: ShimArgs, sock: string): Promise<SpawnResult> {
   const logFd = fs.openSync(logFileOf(sock), 'a', 0o600);
   const script = process.argv[1] ?? path.join(__dirname, 'main.js');
   const argv = [...process.execArgv, ...serveNodeFlags(), script, '-address', args.address];
+  if (args.ownProcess) argv.push('-namespace', args.namespace, '-id', args.id, '-own-process');
   if (args.debug) argv.push('-debug');
   argv.push('serve');
   let child: ChildProcess;
@@ -129,7 +146,38 @@ function serveNodeFlags(): string[] {
   return ['--max-semi-space-size=1', '--jitless', '--no-expose-wasm'];
 }
 
+function killQuietly(pid: number): void {
+  try {
+    process.kill(pid, 'SIGKILL');
+  } catch {
+    // gone already
+  }
+}
+
+function cgroupOf(options: Buffer): string {
+  return options.length > 0 ? shimCgroupFromOptions(options) : '';
+}
+
+/** The pid in <socket>.pid ("<pid> <starttime>"), or 0. */
+function servingPid(sock: string): number {
+  try {
+    const pid = Number(fs.readFileSync(pidFileOf(sock), 'utf8').trim().split(/\s+/)[0]);
+    return Number.isInteger(pid) && pid > 0 ? pid : 0;
+  } catch {
+    return 0;
+  }
+}
+
+/** stdin is read once: a second read would find it empty. */
+let stdinOptions: Buffer | undefined;
+
 function readStdinOptions(): Buffer {
+  if (stdinOptions) return stdinOptions;
+  stdinOptions = readStdinOnce();
+  return stdinOptions;
+}
+
+function readStdinOnce(): Buffer {
   try {
     if (isatty(0)) return Buffer.alloc(0);
     return fs.readFileSync(0);

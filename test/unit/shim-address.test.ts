@@ -8,7 +8,7 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SHIM_SOCKET_FALLBACK_DIR, defaultRuncRoot, shimAddress, shimSocketPath } from '../../src/shim/address';
+import { SHIM_SOCKET_FALLBACK_DIR, defaultRuncRoot, shimAddress, shimSocketPath, shimSocketPathOf } from '../../src/shim/address';
 import { parseShimArgs, UsageError } from '../../src/shim/args';
 import { processStartTime } from '../../src/shim/serve';
 
@@ -23,6 +23,15 @@ describe('shimSocketPath', () => {
     // unix:// is stripped for the directory but part of the hashed address
     expect(shimSocketPath('unix:///x/d.sock')).toBe(`/x/s/${hash('unix:///x/d.sock')}`);
     expect(shimSocketPath('/d.sock')).toBe(`/s/${hash('/d.sock')}`);
+  });
+
+  it('gives a task with its own process a socket of its own, in the same directory', () => {
+    const own = shimSocketPath('/run/berth/berthd.sock', { namespace: 'ns', id: 'c1' });
+    expect(own).toBe(`/run/berth/s/${hash('/run/berth/berthd.sock\nns/c1')}`);
+    expect(own).not.toBe(shimSocketPath('/run/berth/berthd.sock'));
+    expect(shimSocketPath('/run/berth/berthd.sock', { namespace: 'ns', id: 'c2' })).not.toBe(own);
+    expect(shimSocketPathOf({ address: '/run/berth/berthd.sock', ownProcess: true, namespace: 'ns', id: 'c1' })).toBe(own);
+    expect(shimSocketPathOf({ address: '/run/berth/berthd.sock', ownProcess: false, namespace: 'ns', id: 'c1' })).toBe(shimSocketPath('/run/berth/berthd.sock'));
   });
 
   it('falls back to /run/berth/s for relative addresses and when sun_path would overflow', () => {
@@ -47,8 +56,9 @@ describe('defaultRuncRoot', () => {
 describe('parseShimArgs (Go flag rules)', () => {
   it('parses containerd\'s start and delete invocations', () => {
     expect(parseShimArgs(['-namespace', 'default', '-address', '/run/containerd/containerd.sock', '-publish-binary', '/usr/bin/containerd', '-id', 'c1', '-debug', 'start'])).toEqual({
-      namespace: 'default', address: '/run/containerd/containerd.sock', publishBinary: '/usr/bin/containerd', id: 'c1', bundle: '', debug: true, version: false, action: 'start', rest: [],
+      namespace: 'default', address: '/run/containerd/containerd.sock', publishBinary: '/usr/bin/containerd', id: 'c1', bundle: '', debug: true, ownProcess: false, version: false, action: 'start', rest: [],
     });
+    expect(parseShimArgs(['-address', '/a', '-namespace', 'n', '-id', 'x', '-own-process', 'start'])).toMatchObject({ ownProcess: true, action: 'start' });
     const d = parseShimArgs(['--namespace=n', '-address=/a', '-id', 'x', '-bundle', '/b', 'delete', 'extra']);
     expect(d).toMatchObject({ namespace: 'n', address: '/a', id: 'x', bundle: '/b', action: 'delete', rest: ['extra'], debug: false });
     expect(parseShimArgs(['-debug=false', '-v'])).toMatchObject({ debug: false, version: true, action: '' });
@@ -118,6 +128,13 @@ describe('bin/containerd-shim-berth-v1 start: the sh fast path', () => {
     const viaNode = start({ ...process.env });
     expect(viaNode.status).toBe(0); // Node connects: something serves there
     expect(viaNode.stdout).toBe(`unix://${sock}`);
+  });
+
+  it('a start for a task\'s own process goes to Node, even with the shared shim serving', () => {
+    fs.writeFileSync(`${sock}.pid`, `${process.pid} ${processStartTime()}\n`);
+    const r = start({ PATH: toolsOnly }, ['-own-process']); // no node on that PATH
+    expect(r.status).not.toBe(0);
+    expect(r.stdout).toBe('');
   });
 
   it('other actions go to Node', () => {
