@@ -104,8 +104,8 @@ async function removeTask(s: Side, id: string): Promise<void> {
   await run(s, ['containers', 'rm', id]);
 }
 
-const startDetached = (s: Side, id: string, shimCgroup: string | undefined) =>
-  runGoProgram(bin, ['-address', s.address, '-namespace', s.ns, '-image', IMAGE, '-id', id, '-detach', ...(shimCgroup ? ['-shim-cgroup', shimCgroup] : []), '--', 'sleep', '300']);
+const startDetached = (s: Side, id: string, shimCgroup: string | undefined, extra: string[] = []) =>
+  runGoProgram(bin, ['-address', s.address, '-namespace', s.ns, '-image', IMAGE, '-id', id, '-detach', ...(shimCgroup ? ['-shim-cgroup', shimCgroup] : []), ...extra, '--', 'sleep', '300']);
 
 describe.skipIf(!canRun)('WithShimCgroup on berthd next to containerd', () => {
   beforeAll(async () => {
@@ -168,6 +168,24 @@ describe.skipIf(!canRun)('WithShimCgroup on berthd next to containerd', () => {
 
     for (const s of [B, C]) await removeTask(s, ids.get(s)!);
     // Like containerd's shim, berth's own shim for the task exits once the task is deleted.
+    expect(await waitEmpty(B.cgroup, 10_000)).toBe(true);
+    expect(await waitEmpty(C.cgroup, 10_000)).toBe(true);
+  }, 120_000);
+
+  it('io.containerd.runtime.v1.linux: the shim cgroup of its CreateOptions is honoured too', async () => {
+    // The Go client sends shim_cgroup in containerd.linux.runc.CreateOptions for this runtime.
+    const ids = new Map([B, C].map((s) => [s, track(s, 'cgv1')]));
+    const extra = ['-runtime', 'io.containerd.runtime.v1.linux', '-legacy-runc', RUNC];
+    const started = await Promise.all([B, C].map((s) => startDetached(s, ids.get(s)!, s.cgroup, extra)));
+    for (const r of started) expect(r.lines[0], r.stderr).toMatchObject({ step: 'started' });
+    const [bProcs, cProcs] = [procsIn(B.cgroup), procsIn(C.cgroup)];
+    for (const procs of [bProcs, cProcs]) {
+      expect(procs[0]).toHaveLength(1);
+      for (const p of procs) expect(p).toEqual(procs[0]);
+    }
+    expect(cmdline(cProcs[0]![0]!)).toMatch(/^\S*containerd-shim /);
+    expect(bProcs[0]![0]).toBe(berthShimPid(ids.get(B)!));
+    for (const s of [B, C]) await removeTask(s, ids.get(s)!);
     expect(await waitEmpty(B.cgroup, 10_000)).toBe(true);
     expect(await waitEmpty(C.cgroup, 10_000)).toBe(true);
   }, 120_000);
