@@ -18,8 +18,7 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import * as tty from 'node:tty';
-import { pipe, recvFd, setWinsize } from '../native';
+import { pipe, recvFd, setWinsize, watchFd, type FdWatcher } from '../native';
 import { socketFd } from '../ttrpc/peercred';
 import { trackChild } from './reaper';
 
@@ -532,10 +531,140 @@ export class ConsoleSocket {
   }
 }
 
+/**
+ * The pty master's output, read with our own readiness watch rather than a libuv tty
+ * stream. libuv takes a short read seen together with POLLHUP for end of file, and a pty
+ * master reports POLLHUP as soon as the last slave closed, while the kernel may still
+ * hold output for it (a read returns at most what the line discipline has moved into its
+ * 4 KiB buffer, the rest follows from the tty's flip buffers): a process that printed a
+ * lot just before it exited lost its last few KiB. Linux answers a read of the master
+ * with EIO only once everything buffered has been read (it flushes the pending input
+ * first), so this reads until EIO.
+ */
+class PtyOutput {
+  private watcher: FdWatcher | undefined;
+  private ended = false;
+  readonly done: Promise<void>;
+  private resolveDone!: () => void;
+
+  constructor(private readonly fd: number, private readonly sink: Sink | undefined) {
+    this.done = new Promise((r) => (this.resolveDone = r));
+    this.watch();
+  }
+
+  private watch(): void {
+    if (this.ended || this.watcher) return;
+    try {
+      this.watcher = watchFd(this.fd, (err) => (err ? this.end() : this.onReadable()));
+    } catch {
+      this.end(); // the master is gone (closed by close())
+    }
+  }
+
+  private unwatch(): void {
+    this.watcher?.close();
+    this.watcher = undefined;
+  }
+
+  /** Reads what is there (level-triggered: called again while more is). */
+  private onReadable(): void {
+    for (let i = 0; i < 32 && !this.ended; i++) {
+      let n: number;
+      try {
+        n = fs.readSync(this.fd, SHARED, 0, SHARED.length, null);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'EAGAIN') return;
+        this.end(); // EIO: the last slave closed and nothing is left
+        return;
+      }
+      if (n === 0) {
+        this.end();
+        return;
+      }
+      if (this.sink && !this.sink.write(SHARED.subarray(0, n), () => this.watch())) {
+        // the client's FIFO is full: read again once the rest is written
+        this.unwatch();
+        return;
+      }
+    }
+  }
+
+  /** The output is over (EIO) or the console is being closed. */
+  end(): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.unwatch();
+    if (this.sink) void this.sink.end().then(this.resolveDone);
+    else this.resolveDone();
+  }
+}
+
+/** Writes the client's stdin to the pty master (non-blocking once PtyOutput watches it).
+ * A full terminal input queue (the process does not read) is retried on a timer. */
+class PtyInputSink implements Sink {
+  private queued: Buffer | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private closed = false;
+
+  constructor(private readonly fd: number, private readonly warn: Warn) {}
+
+  write(chunk: Buffer, resume: () => void): boolean {
+    if (this.closed) return true;
+    const rest = this.writeNow(chunk);
+    if (!rest) return true;
+    this.queued = Buffer.from(rest);
+    this.retry(resume, 2);
+    return false;
+  }
+
+  /** Writes what it can; returns the unwritten rest (undefined: all written or discarded). */
+  private writeNow(chunk: Buffer): Buffer | undefined {
+    let off = 0;
+    while (off < chunk.length) {
+      try {
+        off += fs.writeSync(this.fd, chunk, off);
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code === 'EAGAIN') return chunk.subarray(off);
+        // EIO: the process and its terminal are gone; EBADF: closed
+        if (code !== 'EIO' && code !== 'EBADF') this.warn(`stdio write: ${(err as Error).message}`);
+        this.closed = true;
+        return undefined;
+      }
+    }
+    return undefined;
+  }
+
+  private retry(resume: () => void, ms: number): void {
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      const rest = this.closed || !this.queued ? undefined : this.writeNow(this.queued);
+      if (rest) {
+        this.queued = rest;
+        this.retry(resume, Math.min(ms * 2, 50));
+        return;
+      }
+      this.queued = undefined;
+      if (!this.closed) resume();
+    }, ms);
+  }
+
+  end(): Promise<void> {
+    this.destroy();
+    return Promise.resolve();
+  }
+
+  destroy(): void {
+    this.closed = true;
+    this.queued = undefined;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+}
+
 /** Stdio through a pty: master ↔ the client's stdin/stdout paths (stderr is the terminal too). */
 export class ConsoleIO implements ProcessIO {
-  private readonly master: tty.ReadStream;
-  private readonly reader: Reader;
+  private readonly output: PtyOutput;
   private stdinHold = -1;
   private readonly others: Reader[] = [];
   private readonly sinks: Sink[] = [];
@@ -543,32 +672,33 @@ export class ConsoleIO implements ProcessIO {
   private closed = false;
 
   constructor(private readonly fd: number, cfg: StdioConfig, warn: Warn) {
-    this.reader = { stream: undefined as unknown as net.Socket };
-    this.master = new tty.ReadStream(fd, { onread: onread(this.reader) } as unknown as net.SocketConstructorOpts);
-    this.reader.stream = this.master;
-    this.master.on('error', () => undefined); // EIO when the last slave closes: the copy ends
     let out: Sink | undefined;
     try {
       out = outputSinks(cfg.stdout, '', warn).out;
     } catch (err) {
-      this.master.destroy();
+      closeQuiet(fd);
       throw err;
     }
     if (out) this.sinks.push(out);
-    this.outputDone = out ? copy(this.reader, out) : (this.master.resume(), Promise.resolve());
+    // Without a stdout path the output is read and dropped (the process must not block).
+    this.output = new PtyOutput(fd, out);
+    this.outputDone = this.output.done;
     if (cfg.stdin) {
-      const { reader, hold } = openStdin(cfg.stdin);
-      this.stdinHold = hold;
-      this.others.push(reader);
-      // the master is non-blocking once libuv owns it: writes go straight to it
-      const sink = new StreamSink(fd, this.master, () => undefined, warn);
-      // containerd shuts the console down when stdin ends (pkg/process CopyConsole)
-      void copy(reader, { write: (c, r) => sink.write(c, r), end: async () => this.shutdown(), destroy: () => undefined });
+      let opened: { reader: Reader; hold: number };
+      try {
+        opened = openStdin(cfg.stdin);
+      } catch (err) {
+        this.close();
+        throw err;
+      }
+      this.stdinHold = opened.hold;
+      this.others.push(opened.reader);
+      const sink = new PtyInputSink(fd, warn);
+      this.sinks.push(sink);
+      // containerd shuts the console down when stdin ends; here the output is still read
+      // to its end first (closing the master would drop what the process has written).
+      void copy(opened.reader, sink);
     }
-  }
-
-  private shutdown(): void {
-    this.master.destroy();
   }
 
   closeStdin(): void {
@@ -586,8 +716,9 @@ export class ConsoleIO implements ProcessIO {
     this.closed = true;
     this.closeStdin();
     for (const r of this.others) r.stream.destroy();
+    this.output.end();
     for (const s of this.sinks) s.destroy();
-    this.master.destroy();
+    closeQuiet(this.fd);
   }
 }
 
