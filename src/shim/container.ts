@@ -86,8 +86,9 @@ export type ExecStatus = 'created' | 'running' | 'stopped' | 'deleted';
 /** containerd.v1.types.Status names. */
 export type WireStatus = 'UNKNOWN' | 'CREATED' | 'RUNNING' | 'STOPPED' | 'PAUSED' | 'PAUSING';
 
-/** How long Delete waits for a process's output to be passed on (containerd's shim waits
- * 2 s for IO at delete), and for a created init that runc killed to be reaped. */
+/** How long an exit's report and Delete wait for a process's output to be passed on
+ * (containerd's shim waits 2 s for IO at delete), and Delete for a created init that runc
+ * killed to be reaped. */
 const IO_DRAIN_MS = 2000;
 const SIGKILL = 9;
 
@@ -339,11 +340,15 @@ export class Container {
       const r = await this.runc.kill(this.id, SIGKILL, true);
       if (r.code !== 0 && killErrorKind(r.output) === 'other') this.warn(`failed to kill init's children: ${r.output.trim()}`);
     }
-    // Reported after the start of the process (its event and answer), and, as containerd
-    // does, without waiting for its output to be passed on: Delete waits for that (bounded,
-    // a leftover child may hold the pipe). A client that waits for its own copies before
-    // Delete (ctr, the Go client) overlaps them with the Wait answer.
+    // Reported after the start of the process (its event and answer), and once its output
+    // has been passed on: read to the end of its pipes or pty and written to the client's
+    // FIFOs. A client that deletes the process as soon as Wait answers (the Go client
+    // deletes an exec before it waits for its copies) then finds nothing left to copy.
+    // Usually that costs nothing: the kernel closes the process's ends of its pipes and
+    // terminal before its pidfd becomes readable. Bounded, as Delete's wait: a leftover
+    // child that inherited them may hold them open.
     while (p.starting) await p.starting.catch(() => undefined);
+    await this.outputOf(p);
     if (p instanceof InitProcess) p.setExited(e.status, e.exitedAt);
     else (p as ExecProcess).setExited(e.status, e.exitedAt);
     if (this.deleted || (p instanceof ExecProcess && p.status === 'deleted')) return;
