@@ -1,0 +1,175 @@
+// largeio runs processes that print a lot through the containerd 1.6 Go client and
+// prints, for every run, the sha256 and length of the bytes the client received: the
+// flow of containerd's integration test for large TTY output (exec with a terminal,
+// Start, the Wait channel, the exit status, process.Delete, then process.IO().Wait()),
+// with or without a terminal, as an exec or as the task's init process.
+//
+//	largeio -address SOCK -namespace NS -image REF -id ID -case exec-tty|exec-pipe|init-tty|init-pipe
+//	        [-n RUNS] [-fifodir DIR] -- ARGS...
+//
+// One JSON line per run: {"case","run","code","len","sha256"}; the last line is
+// {"step":"done"}. On a failure: {"step":…,"error":…} and exit status 1. The container
+// (and its snapshot) is removed before it exits.
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/containerd/containerd"
+	"github.com/containerd/containerd/cio"
+	"github.com/containerd/containerd/namespaces"
+	"github.com/containerd/containerd/oci"
+)
+
+// lockedBuffer: cio's copy goroutine writes while main may read.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) sum() (int, string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	h := sha256.Sum256(b.buf.Bytes())
+	return b.buf.Len(), hex.EncodeToString(h[:])
+}
+
+func emit(v map[string]interface{}) {
+	b, _ := json.Marshal(v)
+	fmt.Println(string(b))
+}
+
+func check(step string, err error) {
+	if err == nil {
+		return
+	}
+	emit(map[string]interface{}{"step": step, "error": err.Error()})
+	fmt.Fprintf(os.Stderr, "largeio: %s: %v\n", step, err)
+	os.Exit(1)
+}
+
+// creator: stdout into out; without a terminal stderr into errOut (containerd's shim
+// wants both pipes named), with one the terminal is both.
+func creator(out, errOut *lockedBuffer, tty bool, fifoDir string) cio.Creator {
+	if tty {
+		return cio.NewCreator(cio.WithStreams(nil, out, nil), cio.WithTerminal, cio.WithFIFODir(fifoDir))
+	}
+	return cio.NewCreator(cio.WithStreams(nil, out, errOut), cio.WithFIFODir(fifoDir))
+}
+
+func report(c string, run int, code uint32, out, errOut *lockedBuffer, tty bool) {
+	n, sum := out.sum()
+	line := map[string]interface{}{"case": c, "run": run, "code": code, "len": n, "sha256": sum}
+	if !tty {
+		line["stderr"], _ = errOut.sum()
+	}
+	emit(line)
+}
+
+func main() {
+	address := flag.String("address", "", "daemon socket")
+	ns := flag.String("namespace", "", "namespace")
+	image := flag.String("image", "", "image reference")
+	id := flag.String("id", "", "container id")
+	which := flag.String("case", "exec-tty", "exec-tty, exec-pipe, init-tty or init-pipe")
+	runs := flag.Int("n", 1, "runs")
+	fifoDir := flag.String("fifodir", os.TempDir(), "where the client makes its FIFOs")
+	timeout := flag.Duration("timeout", 120*time.Second, "overall timeout")
+	flag.Parse()
+	args := flag.Args()
+	if len(args) == 0 {
+		check("args", fmt.Errorf("no command"))
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
+	defer cancel()
+	ctx = namespaces.WithNamespace(ctx, *ns)
+	client, err := containerd.New(*address)
+	check("connect", err)
+	defer client.Close()
+	img, err := client.GetImage(ctx, *image)
+	check("image", err)
+
+	tty := *which == "exec-tty" || *which == "init-tty"
+	switch *which {
+	case "exec-tty", "exec-pipe":
+		c, err := client.NewContainer(ctx, *id, containerd.WithNewSnapshot(*id+"-snap", img),
+			containerd.WithNewSpec(oci.WithImageConfig(img), oci.WithProcessArgs("sleep", "600")))
+		check("container", err)
+		defer c.Delete(context.Background(), containerd.WithSnapshotCleanup) //nolint:errcheck
+		task, err := c.NewTask(ctx, cio.NullIO)
+		check("task", err)
+		defer func() {
+			ch, err := task.Wait(ctx)
+			if err == nil && task.Kill(ctx, syscall.SIGKILL) == nil {
+				<-ch
+			}
+			task.Delete(ctx) //nolint:errcheck
+		}()
+		check("start", task.Start(ctx))
+		spec, err := c.Spec(ctx)
+		check("spec", err)
+		for i := 0; i < *runs; i++ {
+			pspec := *spec.Process
+			pspec.Args = args
+			pspec.Terminal = tty
+			out, errOut := &lockedBuffer{}, &lockedBuffer{}
+			execID := fmt.Sprintf("large-%d", i)
+			p, err := task.Exec(ctx, execID, &pspec, creator(out, errOut, tty, *fifoDir))
+			check("exec", err)
+			ch, err := p.Wait(ctx)
+			check("wait", err)
+			check("exec-start", p.Start(ctx))
+			st := <-ch
+			code, _, err := st.Result()
+			check("result", err)
+			_, err = p.Delete(ctx)
+			check("exec-delete", err)
+			p.IO().Wait()
+			report(*which, i, code, out, errOut, tty)
+		}
+	case "init-tty", "init-pipe":
+		for i := 0; i < *runs; i++ {
+			cid := fmt.Sprintf("%s-%d", *id, i)
+			specOpts := []oci.SpecOpts{oci.WithImageConfig(img), oci.WithProcessArgs(args...)}
+			if tty {
+				specOpts = append(specOpts, oci.WithTTY)
+			}
+			c, err := client.NewContainer(ctx, cid, containerd.WithNewSnapshot(cid+"-snap", img), containerd.WithNewSpec(specOpts...))
+			check("container", err)
+			out, errOut := &lockedBuffer{}, &lockedBuffer{}
+			task, err := c.NewTask(ctx, creator(out, errOut, tty, *fifoDir))
+			check("task", err)
+			ch, err := task.Wait(ctx)
+			check("wait", err)
+			check("start", task.Start(ctx))
+			st := <-ch
+			code, _, err := st.Result()
+			check("result", err)
+			// Delete waits for the client's copies (io.Wait) before it deletes the task.
+			_, err = task.Delete(ctx)
+			check("task-delete", err)
+			report(*which, i, code, out, errOut, tty)
+			check("container-delete", c.Delete(ctx, containerd.WithSnapshotCleanup))
+		}
+	default:
+		check("case", fmt.Errorf("unknown case %q", *which))
+	}
+	emit(map[string]interface{}{"step": "done"})
+}
