@@ -40,21 +40,55 @@ interface Digest {
   sha256: string;
 }
 
+/** What a run delivered: length, sha256 and its last 64 bytes (where a short one stopped). */
+interface Got extends Digest {
+  tail: string;
+}
+
+interface Expected {
+  text: string;
+  digest: Digest;
+}
+
 function digest(b: Buffer | string): Digest {
   const buf = typeof b === 'string' ? Buffer.from(b, 'latin1') : b;
   return { len: buf.length, sha256: createHash('sha256').update(buf).digest('hex') };
 }
 
+function got(b: Buffer | string): Got {
+  const buf = typeof b === 'string' ? Buffer.from(b, 'latin1') : b;
+  return { ...digest(buf), tail: buf.subarray(-64).toString('latin1') };
+}
+
+function expected(text: string): Expected {
+  return { text, digest: digest(text) };
+}
+
+const numbers = (sep: string): string => Array.from({ length: COUNT }, (_, i) => String(i + 1)).join(sep);
 /** `seq 1 COUNT` through pipes: one number a line. */
-const LINES = Array.from({ length: COUNT }, (_, i) => String(i + 1)).join('\n') + '\n';
 const PIPE_CMD = ['busybox', 'seq', '1', String(COUNT)];
-const PIPE_EXPECTED = digest(LINES);
+const PIPE = expected(numbers('\n') + '\n');
 /** `seq -s " " COUNT` through a terminal: one long line, its "\n" turned into "\r\n" by the pty. */
 const TTY_CMD = ['busybox', 'seq', '-s', ' ', String(COUNT)];
-const TTY_EXPECTED = digest(Array.from({ length: COUNT }, (_, i) => String(i + 1)).join(' ') + '\r\n');
+const TTY = expected(numbers(' ') + '\r\n');
 /** The same through ctr -t under script(1): script's own terminal (not raw under ctr, on
  * either daemon) adds a "\r" before each "\n" once more. */
-const CTR_TTY_EXPECTED = digest(Array.from({ length: COUNT }, (_, i) => String(i + 1)).join(' ') + '\r\r\n');
+const CTR_TTY = expected(numbers(' ') + '\r\r\n');
+
+/**
+ * The run delivered exactly `want`. containerd 1.6.20's runc shim itself sometimes drops
+ * the end of an init's terminal output (it shuts the console down when the init exits,
+ * ~1 run in 10 here): with `shortTailKnown` (containerd, init with a terminal) a strict
+ * prefix of `want` is accepted there and reported. berthd is always held to every byte.
+ */
+function expectWhole(what: string, g: Got, want: Expected, shortTailKnown = false): void {
+  const exact = g.len === want.digest.len && g.sha256 === want.digest.sha256;
+  if (!exact && shortTailKnown && g.len > 0 && g.len < want.digest.len && want.text.slice(g.len - g.tail.length, g.len) === g.tail) {
+    console.warn(`${what}: containerd delivered ${g.len} of ${want.digest.len} bytes (its known loss of a terminal's tail)`);
+    return;
+  }
+  expect({ what, len: g.len, sha256: g.sha256, tail: g.tail }).toEqual({ what, ...want.digest, tail: want.text.slice(-64) });
+}
 
 interface Side {
   name: 'berthd' | 'containerd';
@@ -154,9 +188,9 @@ describe.skipIf(!canRun)('large outputs arrive whole on berthd (berth shim) as o
       return r;
     });
     for (const [i, r] of [...rm, ...keep].entries()) {
-      const what = `${i % 2 ? 'containerd' : 'berthd'} ${i < 2 ? '--rm' : 'no --rm'}`;
+      const what = `${i % 2 ? 'containerd' : 'berthd'} ctr run ${i < 2 ? '--rm' : 'without --rm'}`;
       expect(r.code, `${what}: ${r.stderr}`).toBe(0);
-      expect(digest(r.stdout), what).toEqual(PIPE_EXPECTED);
+      expectWhole(what, got(r.stdout), PIPE);
       expect(r.stderr, what).toBe('');
     }
   }, 60_000);
@@ -170,9 +204,9 @@ describe.skipIf(!canRun)('large outputs arrive whole on berthd (berth shim) as o
       return r;
     });
     for (const [i, r] of [...rm, ...keep].entries()) {
-      const what = `${i % 2 ? 'containerd' : 'berthd'} ${i < 2 ? '--rm' : 'no --rm'} (ends ${JSON.stringify(r.output.subarray(-16).toString('latin1'))})`;
+      const what = `${i % 2 ? 'containerd' : 'berthd'} ctr run -t ${i < 2 ? '--rm' : 'without --rm'}`;
       expect(r.code, what).toBe(0);
-      expect(digest(r.output), what).toEqual(CTR_TTY_EXPECTED);
+      expectWhole(what, got(r.output), CTR_TTY, i % 2 === 1);
     }
   }, 60_000);
 
@@ -186,15 +220,15 @@ describe.skipIf(!canRun)('large outputs arrive whole on berthd (berth shim) as o
       return { pipe, tty };
     });
     for (const [i, r] of results.entries()) {
-      const what = `${i ? 'containerd' : 'berthd'} (tty output ends ${JSON.stringify(r.tty.output.subarray(-16).toString('latin1'))})`;
+      const what = `${i ? 'containerd' : 'berthd'} ctr task exec`;
       expect(r.pipe.code, `${what}: ${r.pipe.stderr}`).toBe(0);
-      expect(digest(r.pipe.stdout), what).toEqual(PIPE_EXPECTED);
-      expect(r.tty.code, what).toBe(0);
-      expect(digest(r.tty.output), what).toEqual(CTR_TTY_EXPECTED);
+      expectWhole(what, got(r.pipe.stdout), PIPE);
+      expect(r.tty.code, `${what} -t`).toBe(0);
+      expectWhole(`${what} -t`, got(r.tty.output), CTR_TTY);
     }
   }, 60_000);
 
-  /** Runs test/go/largeio on one side; returns its per-run digests. */
+/** Runs test/go/largeio on one side; returns its per-run digests. */
   async function goRuns(s: Side, which: string, n: number, cmd: string[]): Promise<Array<Record<string, unknown>>> {
     const bin = await goBin;
     const id = track(s, uid(which));
@@ -206,12 +240,15 @@ describe.skipIf(!canRun)('large outputs arrive whole on berthd (berth shim) as o
     return r.lines.filter((l) => l.case === which);
   }
 
+  /** One Go run's line as Got. */
+  const goGot = (r: Record<string, unknown>): Got => ({ len: Number(r.len), sha256: String(r.sha256), tail: String(r.tail) });
+
   it('Go client: exec with a terminal, Wait, Delete, IO().Wait() — 5 times', async () => {
     const runs = await both((s) => goRuns(s, 'exec-tty', 5, TTY_CMD));
     for (const [i, side] of runs.entries()) {
       const name = i ? 'containerd' : 'berthd';
-      expect(side, name).toHaveLength(5);
-      for (const r of side) expect({ side: name, run: r.run, code: r.code, len: r.len, sha256: r.sha256 }).toEqual({ side: name, run: r.run, code: 0, ...TTY_EXPECTED });
+      expect(side.map((r) => [r.run, r.code]), name).toEqual([0, 1, 2, 3, 4].map((n) => [n, 0]));
+      for (const r of side) expectWhole(`${name} exec-tty run ${String(r.run)}`, goGot(r), TTY);
     }
   }, 90_000);
 
@@ -223,11 +260,15 @@ describe.skipIf(!canRun)('large outputs arrive whole on berthd (berth shim) as o
     ]);
     for (const [i, side] of runs.entries()) {
       const name = i ? 'containerd' : 'berthd';
-      expect(side.map((r) => r.case), name).toEqual(['exec-pipe', 'exec-pipe', 'init-tty', 'init-tty', 'init-pipe', 'init-pipe']);
+      expect(side.map((r) => [r.case, r.code]), name).toEqual(['exec-pipe', 'exec-pipe', 'init-tty', 'init-tty', 'init-pipe', 'init-pipe'].map((c) => [c, 0]));
       for (const r of side) {
-        const want = String(r.case).endsWith('tty') ? TTY_EXPECTED : { ...PIPE_EXPECTED, stderr: 0 };
-        const got = { side: name, case: r.case, run: r.run, code: r.code, len: r.len, sha256: r.sha256, ...(r.stderr !== undefined ? { stderr: r.stderr } : {}) };
-        expect(got).toEqual({ side: name, case: r.case, run: r.run, code: 0, ...want });
+        const what = `${name} ${String(r.case)} run ${String(r.run)}`;
+        if (r.case === 'init-tty') {
+          expectWhole(what, goGot(r), TTY, name === 'containerd');
+        } else {
+          expectWhole(what, goGot(r), PIPE);
+          expect(r.stderr, what).toBe(0);
+        }
       }
     }
   }, 90_000);

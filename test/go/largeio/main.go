@@ -7,7 +7,8 @@
 //	largeio -address SOCK -namespace NS -image REF -id ID -case exec-tty|exec-pipe|init-tty|init-pipe
 //	        [-n RUNS] [-fifodir DIR] -- ARGS...
 //
-// One JSON line per run: {"case","run","code","len","sha256"}; the last line is
+// One JSON line per run: {"case","run","code","len","sha256","tail"} (+"stderr", its
+// length, without a terminal); the last line is
 // {"step":"done"}. On a failure: {"step":…,"error":…} and exit status 1. The container
 // (and its snapshot) is removed before it exits.
 package main
@@ -50,6 +51,17 @@ func (b *lockedBuffer) sum() (int, string) {
 	return b.buf.Len(), hex.EncodeToString(h[:])
 }
 
+// tail: the last 64 bytes received (where a short output stopped).
+func (b *lockedBuffer) tail() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	all := b.buf.Bytes()
+	if len(all) > 64 {
+		all = all[len(all)-64:]
+	}
+	return string(all)
+}
+
 func emit(v map[string]interface{}) {
 	b, _ := json.Marshal(v)
 	fmt.Println(string(b))
@@ -75,7 +87,7 @@ func creator(out, errOut *lockedBuffer, tty bool, fifoDir string) cio.Creator {
 
 func report(c string, run int, code uint32, out, errOut *lockedBuffer, tty bool) {
 	n, sum := out.sum()
-	line := map[string]interface{}{"case": c, "run": run, "code": code, "len": n, "sha256": sum}
+	line := map[string]interface{}{"case": c, "run": run, "code": code, "len": n, "sha256": sum, "tail": out.tail()}
 	if !tty {
 		line["stderr"], _ = errOut.sum()
 	}
