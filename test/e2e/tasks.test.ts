@@ -46,116 +46,6 @@ const canRun =
 const RUN_ID = `${process.pid}-${randomBytes(2).toString('hex')}`;
 const IMAGE = 'docker.io/library/berth-tasks:1';
 
-/** The Go client flow of reference §7: NewContainer → NewTask → Wait/Start → Delete. */
-const GO_TASK_PROGRAM = `package main
-
-import (
-	"bytes"
-	"context"
-	"encoding/json"
-	"flag"
-	"fmt"
-	"os"
-	"strings"
-	"sync"
-	"time"
-
-	"github.com/containerd/containerd"
-	"github.com/containerd/containerd/cio"
-	"github.com/containerd/containerd/errdefs"
-	"github.com/containerd/containerd/namespaces"
-	"github.com/containerd/containerd/oci"
-)
-
-// safeBuffer: cio's copy goroutine writes while main reads.
-type safeBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *safeBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *safeBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-func emit(v map[string]interface{}) {
-	b, _ := json.Marshal(v)
-	fmt.Println(string(b))
-}
-
-func fail(step string, err error) {
-	emit(map[string]interface{}{"step": step, "error": err.Error(), "notfound": errdefs.IsNotFound(err)})
-	os.Exit(1)
-}
-
-func main() {
-	address := flag.String("address", "", "socket")
-	ns := flag.String("namespace", "", "namespace")
-	image := flag.String("image", "", "image")
-	id := flag.String("id", "", "container id")
-	flag.Parse()
-	client, err := containerd.New(*address)
-	if err != nil {
-		fail("connect", err)
-	}
-	defer client.Close()
-	ctx := namespaces.WithNamespace(context.Background(), *ns)
-	img, err := client.GetImage(ctx, *image)
-	if err != nil {
-		fail("image", err)
-	}
-	c, err := client.NewContainer(ctx, *id, containerd.WithNewSnapshot(*id+"-snap", img),
-		containerd.WithNewSpec(oci.WithImageConfig(img), oci.WithProcessArgs("sh", "-c", "echo from go; exit 5")))
-	if err != nil {
-		fail("container", err)
-	}
-	out := &safeBuffer{}
-	t, err := c.NewTask(ctx, cio.NewCreator(cio.WithStreams(nil, out, out)))
-	if err != nil {
-		fail("task", err)
-	}
-	ch, err := t.Wait(ctx)
-	if err != nil {
-		fail("wait", err)
-	}
-	st, _ := t.Status(ctx)
-	emit(map[string]interface{}{"step": "created", "status": string(st.Status), "pid": t.Pid() > 0})
-	if err := t.Start(ctx); err != nil {
-		fail("start", err)
-	}
-	ex := <-ch
-	code, _, err := ex.Result()
-	if err != nil {
-		fail("result", err)
-	}
-	st, _ = t.Status(ctx)
-	emit(map[string]interface{}{"step": "exited", "code": code, "status": string(st.Status)})
-	// The exit can be reported before the shim has copied the last output into the FIFO,
-	// and Delete closes the client's end: give the copy a moment (a client-side race,
-	// the same with any daemon).
-	for i := 0; i < 200 && !strings.Contains(out.String(), "from go"); i++ {
-		time.Sleep(10 * time.Millisecond)
-	}
-	es, err := t.Delete(ctx)
-	if err != nil {
-		fail("delete", err)
-	}
-	emit(map[string]interface{}{"step": "deleted", "code": es.ExitCode(), "output": out.String()})
-	_, err = c.Task(ctx, nil)
-	emit(map[string]interface{}{"step": "task-after", "notfound": errdefs.IsNotFound(err)})
-	if err := c.Delete(ctx, containerd.WithSnapshotCleanup); err != nil {
-		fail("container-delete", err)
-	}
-	emit(map[string]interface{}{"step": "done"})
-}
-`;
 
 interface Side {
   name: 'berthd' | 'containerd';
@@ -615,10 +505,7 @@ describe.skipIf(!canRun)(`tasks through ctr: berthd (${mode.name}) next to conta
   });
 
   it('the Go client runs a task the same way on both (NewTask, Wait, Start, Delete)', async () => {
-    const dir = path.join(tmp.path, 'gotask');
-    fs.mkdirSync(dir, { recursive: true });
-    fs.writeFileSync(path.join(dir, 'main.go'), GO_TASK_PROGRAM);
-    const bin = await buildGoProgram(dir);
+    const bin = await buildGoProgram('gotask');
     const [b, c] = await Promise.all(
       [B, C].map((s) => runGoProgram(bin, ['-address', s.address, '-namespace', s.ns, '-image', IMAGE, '-id', track(s, uid('go'))])),
     );

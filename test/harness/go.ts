@@ -1,9 +1,9 @@
 // Go test programs (test/go/<name>/, package main) built as packages of one Go module,
 // test/go/go.mod, pinned to the containerd 1.6.20 Go client and its dependencies (go.sum is
 // committed; modules come from the Go module proxy, once per machine, into Go's module
-// cache; scripts/ensure-deps.sh downloads them before the tests run). A program outside
-// test/go (a test's temp dir) is built inside a copy of that module, so it sees the same
-// pinned versions. Binaries are cached under os.tmpdir()/berth-go-cache/<sha256 of the
+// cache; scripts/ensure-deps.sh downloads them before the tests run). Every program is built
+// inside a copy of that module holding it and test/go/internal (the packages programs
+// share), so a program in a test's temp dir sees the same pinned versions and packages. Binaries are cached under os.tmpdir()/berth-go-cache/<sha256 of the
 // sources, go.mod, go.sum + toolchain>/, so only the first run on a machine pays for the
 // build (tens of seconds on 2 cores); Go's build cache lives there too.
 import * as childProcess from 'node:child_process';
@@ -85,6 +85,17 @@ function sourceFiles(dir: string, withTests: boolean): string[] {
 }
 
 const MODULE_FILES = ['go.mod', 'go.sum'];
+/** test/go/internal: packages the programs share (berth.test/go/internal/...). */
+const SHARED_DIR = 'internal';
+
+/** Every file below dir, relative to it, sorted (for the cache key and the copy). */
+function filesBelow(dir: string): string[] {
+  if (!fs.existsSync(dir)) return [];
+  return (fs.readdirSync(dir, { recursive: true, withFileTypes: true }) as fs.Dirent[])
+    .filter((e) => e.isFile())
+    .map((e) => path.relative(dir, path.join(e.parentPath, e.name)))
+    .sort();
+}
 
 /** What a cached binary depends on: the sources, the module's pins and the Go toolchain. */
 function cacheKey(dir: string, files: string[], test: boolean): string {
@@ -95,7 +106,8 @@ function cacheKey(dir: string, files: string[], test: boolean): string {
     h.update(fs.readFileSync(path.join(dir, f)));
     h.update('\0');
   }
-  for (const f of MODULE_FILES) {
+  const shared = filesBelow(path.join(GO_PROGRAMS_DIR, SHARED_DIR)).map((f) => path.join(SHARED_DIR, f));
+  for (const f of [...MODULE_FILES, ...shared]) {
     h.update(f + '\0');
     h.update(fs.readFileSync(path.join(GO_PROGRAMS_DIR, f)));
     h.update('\0');
@@ -193,6 +205,7 @@ async function buildUncached(dir: string, opts: BuildGoOptions): Promise<string>
     // A copy of the module with this one package in it: the program builds with the pinned
     // versions whether it lives in test/go or in a test's temp dir.
     for (const f of MODULE_FILES) fs.copyFileSync(path.join(GO_PROGRAMS_DIR, f), path.join(work, f));
+    fs.cpSync(path.join(GO_PROGRAMS_DIR, SHARED_DIR), path.join(work, SHARED_DIR), { recursive: true });
     const pkgDir = path.join(work, 'prog');
     fs.mkdirSync(pkgDir, { recursive: true });
     for (const f of files) fs.copyFileSync(path.join(dir, f), path.join(pkgDir, f));

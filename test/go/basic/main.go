@@ -12,6 +12,7 @@
 package main
 
 import (
+	"berth.test/go/internal/jsonl"
 	"context"
 	"encoding/json"
 	"flag"
@@ -20,46 +21,19 @@ import (
 	"sort"
 	"time"
 
-	eventstypes "github.com/containerd/containerd/api/events"
 	"github.com/containerd/containerd"
+	eventstypes "github.com/containerd/containerd/api/events"
 	"github.com/containerd/containerd/containers"
 	"github.com/containerd/containerd/errdefs"
 	"github.com/containerd/containerd/leases"
 	"github.com/containerd/containerd/namespaces"
 	"github.com/containerd/typeurl"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
-	"google.golang.org/grpc/status"
 )
-
-type result map[string]interface{}
-
-func emit(v result) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		panic(err)
-	}
-	fmt.Println(string(b))
-}
-
-func codeOf(err error) string {
-	if st, ok := status.FromError(err); ok && st.Code().String() != "Unknown" {
-		return st.Code().String()
-	}
-	return status.Code(errdefs.ToGRPC(err)).String()
-}
-
-func check(step string, err error) {
-	if err == nil {
-		return
-	}
-	emit(result{"step": step, "error": err.Error(), "code": codeOf(err)})
-	fmt.Fprintf(os.Stderr, "basic: %s: %v\n", step, err)
-	os.Exit(1)
-}
 
 func expect(step string, ok bool, format string, args ...interface{}) {
 	if !ok {
-		check(step, fmt.Errorf("unexpected: "+format, args...))
+		jsonl.Check(step, fmt.Errorf("unexpected: "+format, args...))
 	}
 }
 
@@ -85,52 +59,52 @@ func main() {
 	ctx = namespaces.WithNamespace(ctx, *ns)
 
 	client, err := containerd.New(*address, containerd.WithDefaultNamespace(*ns), containerd.WithTimeout(10*time.Second))
-	check("connect", err)
+	jsonl.Check("connect", err)
 	defer client.Close()
 
 	// ---- version
 	v, err := client.Version(ctx)
-	check("version", err)
-	emit(result{"step": "version", "version": v.Version, "revision": v.Revision})
+	jsonl.Check("version", err)
+	jsonl.Emit(jsonl.Result{"step": "version", "version": v.Version, "revision": v.Revision})
 
 	// ---- namespaces
 	nss := client.NamespaceService()
-	check("namespace.create", nss.Create(ctx, *ns, map[string]string{"berth.test/a": "1"}))
-	emit(result{"step": "namespace.create", "name": *ns})
+	jsonl.Check("namespace.create", nss.Create(ctx, *ns, map[string]string{"berth.test/a": "1"}))
+	jsonl.Emit(jsonl.Result{"step": "namespace.create", "name": *ns})
 	err = nss.Create(ctx, *ns, nil)
 	expect("namespace.create-again", errdefs.IsAlreadyExists(err), "second Create: want AlreadyExists, got %v", err)
-	emit(result{"step": "namespace.create-again", "code": codeOf(err)})
+	jsonl.Emit(jsonl.Result{"step": "namespace.create-again", "code": jsonl.Code(err)})
 	names, err := nss.List(ctx)
-	check("namespace.list", err)
+	jsonl.Check("namespace.list", err)
 	expect("namespace.list", contains(names, *ns), "%q not in %v", *ns, names)
-	emit(result{"step": "namespace.list", "names": names})
-	check("namespace.setlabel", nss.SetLabel(ctx, *ns, "berth.test/b", "2"))
-	check("namespace.setlabel", nss.SetLabel(ctx, *ns, "berth.test/a", ""))
+	jsonl.Emit(jsonl.Result{"step": "namespace.list", "names": names})
+	jsonl.Check("namespace.setlabel", nss.SetLabel(ctx, *ns, "berth.test/b", "2"))
+	jsonl.Check("namespace.setlabel", nss.SetLabel(ctx, *ns, "berth.test/a", ""))
 	labels, err := nss.Labels(ctx, *ns)
-	check("namespace.labels", err)
+	jsonl.Check("namespace.labels", err)
 	expect("namespace.labels", len(labels) == 1 && labels["berth.test/b"] == "2", "labels %v", labels)
-	emit(result{"step": "namespace.labels", "labels": labels})
+	jsonl.Emit(jsonl.Result{"step": "namespace.labels", "labels": labels})
 
 	// ---- leases
 	lm := client.LeasesService()
 	l, err := lm.Create(ctx, leases.WithRandomID(), leases.WithExpiration(time.Hour), leases.WithLabels(map[string]string{"berth.test/l": "x"}))
-	check("lease.create", err)
-	emit(result{"step": "lease.create", "id": l.ID, "labels": l.Labels})
+	jsonl.Check("lease.create", err)
+	jsonl.Emit(jsonl.Result{"step": "lease.create", "id": l.ID, "labels": l.Labels})
 	ls, err := lm.List(ctx)
-	check("lease.list", err)
+	jsonl.Check("lease.list", err)
 	var ids []string
 	for _, x := range ls {
 		ids = append(ids, x.ID)
 	}
 	expect("lease.list", contains(ids, l.ID), "lease %q not in %v", l.ID, ids)
 	filtered, err := lm.List(ctx, `labels."berth.test/l"==x`)
-	check("lease.list-filter", err)
+	jsonl.Check("lease.list-filter", err)
 	expect("lease.list-filter", len(filtered) == 1 && filtered[0].ID == l.ID, "filtered %v", filtered)
-	emit(result{"step": "lease.list", "ids": ids})
-	check("lease.delete", lm.Delete(ctx, l))
+	jsonl.Emit(jsonl.Result{"step": "lease.list", "ids": ids})
+	jsonl.Check("lease.delete", lm.Delete(ctx, l))
 	err = lm.Delete(ctx, l)
 	expect("lease.delete-again", errdefs.IsNotFound(err), "second Delete: want NotFound, got %v", err)
-	emit(result{"step": "lease.delete", "id": l.ID, "again": codeOf(err)})
+	jsonl.Emit(jsonl.Result{"step": "lease.delete", "id": l.ID, "again": jsonl.Code(err)})
 
 	// ---- subscribe (and make sure the subscription is live before creating anything:
 	// publish probes until one comes back)
@@ -140,18 +114,18 @@ func main() {
 	probes := 0
 	for ready := false; !ready; {
 		probes++
-		check("subscribe.probe", client.EventService().Publish(ctx, probeTopic, &eventstypes.NamespaceUpdate{Name: *ns}))
+		jsonl.Check("subscribe.probe", client.EventService().Publish(ctx, probeTopic, &eventstypes.NamespaceUpdate{Name: *ns}))
 		select {
 		case e := <-events:
 			ready = e.Topic == probeTopic
 		case err := <-errs:
-			check("subscribe", err)
+			jsonl.Check("subscribe", err)
 		case <-time.After(200 * time.Millisecond):
 		case <-ctx.Done():
-			check("subscribe", ctx.Err())
+			jsonl.Check("subscribe", ctx.Err())
 		}
 	}
-	emit(result{"step": "subscribe", "probes": probes})
+	jsonl.Emit(jsonl.Result{"step": "subscribe", "probes": probes})
 
 	// ---- containers
 	cs := client.ContainerService()
@@ -161,7 +135,7 @@ func main() {
 		Root:     &specs.Root{Path: "rootfs"},
 		Hostname: "basic",
 	})
-	check("container.spec", err)
+	jsonl.Check("container.spec", err)
 	id := "basic-c1"
 	created, err := cs.Create(ctx, containers.Container{
 		ID:      id,
@@ -170,9 +144,9 @@ func main() {
 		Runtime: containers.RuntimeInfo{Name: "io.containerd.runc.v2"},
 		Spec:    spec,
 	})
-	check("container.create", err)
+	jsonl.Check("container.create", err)
 	expect("container.create", created.ID == id && !created.CreatedAt.IsZero(), "created %+v", created)
-	emit(result{"step": "container.create", "id": created.ID, "spec_type_url": created.Spec.TypeUrl})
+	jsonl.Emit(jsonl.Result{"step": "container.create", "id": created.ID, "spec_type_url": created.Spec.TypeUrl})
 
 	for seen := false; !seen; {
 		select {
@@ -181,7 +155,7 @@ func main() {
 				continue
 			}
 			ev, err := typeurl.UnmarshalAny(e.Event)
-			check("event", err)
+			jsonl.Check("event", err)
 			cc, ok := ev.(*eventstypes.ContainerCreate)
 			expect("event", ok, "event type %T", ev)
 			expect("event", cc.ID == id && e.Namespace == *ns, "event %+v in %q", cc, e.Namespace)
@@ -189,12 +163,12 @@ func main() {
 			if cc.Runtime != nil {
 				runtime = cc.Runtime.Name
 			}
-			emit(result{"step": "event", "topic": e.Topic, "namespace": e.Namespace, "id": cc.ID, "image": cc.Image, "runtime": runtime})
+			jsonl.Emit(jsonl.Result{"step": "event", "topic": e.Topic, "namespace": e.Namespace, "id": cc.ID, "image": cc.Image, "runtime": runtime})
 			seen = true
 		case err := <-errs:
-			check("event", err)
+			jsonl.Check("event", err)
 		case <-time.After(10 * time.Second):
-			check("event", fmt.Errorf("no /containers/create event within 10s"))
+			jsonl.Check("event", fmt.Errorf("no /containers/create event within 10s"))
 		}
 	}
 	subCancel()
@@ -203,15 +177,15 @@ func main() {
 	expect("container.create-again", errdefs.IsAlreadyExists(err), "second Create: want AlreadyExists, got %v", err)
 
 	got, err := cs.Get(ctx, id)
-	check("container.get", err)
+	jsonl.Check("container.get", err)
 	var back specs.Spec
-	check("container.get", json.Unmarshal(got.Spec.Value, &back))
+	jsonl.Check("container.get", json.Unmarshal(got.Spec.Value, &back))
 	expect("container.get", got.Image == created.Image && got.Runtime.Name == "io.containerd.runc.v2" && back.Hostname == "basic",
 		"got %+v", got)
-	emit(result{"step": "container.get", "id": got.ID, "image": got.Image, "runtime": got.Runtime.Name, "labels": got.Labels, "hostname": back.Hostname})
+	jsonl.Emit(jsonl.Result{"step": "container.get", "id": got.ID, "image": got.Image, "runtime": got.Runtime.Name, "labels": got.Labels, "hostname": back.Hostname})
 
 	list, err := cs.List(ctx)
-	check("container.list", err)
+	jsonl.Check("container.list", err)
 	var cids []string
 	for _, c := range list {
 		cids = append(cids, c.ID)
@@ -219,30 +193,30 @@ func main() {
 	sort.Strings(cids)
 	expect("container.list", contains(cids, id), "%q not in %v", id, cids)
 	byLabel, err := cs.List(ctx, `labels."berth.test/c"==1`)
-	check("container.list-filter", err)
+	jsonl.Check("container.list-filter", err)
 	expect("container.list-filter", len(byLabel) == 1, "filtered %d", len(byLabel))
-	emit(result{"step": "container.list", "ids": cids})
+	jsonl.Emit(jsonl.Result{"step": "container.list", "ids": cids})
 
 	got.Labels = map[string]string{"berth.test/c": "2", "berth.test/d": "x"}
 	got.Image = "ignored:because-not-in-fieldpaths"
 	updated, err := cs.Update(ctx, got, "labels.berth.test/c")
-	check("container.update", err)
+	jsonl.Check("container.update", err)
 	expect("container.update", updated.Labels["berth.test/c"] == "2" && updated.Labels["berth.test/d"] == "" && updated.Image == created.Image,
 		"updated %+v", updated)
 	expect("container.update", updated.UpdatedAt.After(created.UpdatedAt) || updated.UpdatedAt.Equal(created.UpdatedAt), "updated_at went back")
-	emit(result{"step": "container.update", "labels": updated.Labels, "image": updated.Image})
+	jsonl.Emit(jsonl.Result{"step": "container.update", "labels": updated.Labels, "image": updated.Image})
 
-	check("container.delete", cs.Delete(ctx, id))
+	jsonl.Check("container.delete", cs.Delete(ctx, id))
 	_, err = cs.Get(ctx, id)
 	expect("container.get-deleted", errdefs.IsNotFound(err), "Get after Delete: want NotFound, got %v", err)
-	emit(result{"step": "container.delete", "id": id, "get_after": codeOf(err)})
+	jsonl.Emit(jsonl.Result{"step": "container.delete", "id": id, "get_after": jsonl.Code(err)})
 
 	// ---- namespace delete (empty now)
-	check("namespace.delete", nss.Delete(ctx, *ns))
+	jsonl.Check("namespace.delete", nss.Delete(ctx, *ns))
 	names, err = nss.List(ctx)
-	check("namespace.list", err)
+	jsonl.Check("namespace.list", err)
 	expect("namespace.delete", !contains(names, *ns), "%q still in %v", *ns, names)
-	emit(result{"step": "namespace.delete", "name": *ns})
+	jsonl.Emit(jsonl.Result{"step": "namespace.delete", "name": *ns})
 
-	emit(result{"step": "done", "ok": true})
+	jsonl.Emit(jsonl.Result{"step": "done", "ok": true})
 }

@@ -12,10 +12,10 @@
 package main
 
 import (
+	"berth.test/go/internal/jsonl"
 	"bytes"
 	"context"
 	"encoding/base64"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
@@ -31,7 +31,6 @@ import (
 	"github.com/containerd/containerd/namespaces"
 	digest "github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
-	"google.golang.org/grpc/status"
 )
 
 // multi is a repeatable string flag.
@@ -68,7 +67,8 @@ type state struct {
 	lease  string
 }
 
-type result map[string]interface{}
+// result is one JSON line of output.
+type result = jsonl.Result
 
 type stepFunc func(ctx context.Context, s *state) (result, error)
 
@@ -125,24 +125,24 @@ func main() {
 
 	client, err := containerd.New(o.address, containerd.WithDefaultNamespace(o.namespace), containerd.WithTimeout(10*time.Second))
 	if err != nil {
-		fail("connect", err)
+		jsonl.Fail("connect", err)
 	}
 	defer client.Close()
 
 	s := &state{client: client, opts: o, lease: o.lease, size: -1}
 	if err := s.loadData(); err != nil {
-		fail("args", err)
+		jsonl.Fail("args", err)
 	}
 	for _, n := range names {
 		r, err := steps[n](ctx, s)
 		if err != nil {
-			fail(n, err)
+			jsonl.Fail(n, err)
 		}
 		if r == nil {
 			r = result{}
 		}
 		r["step"] = n
-		emit(r)
+		jsonl.Emit(r)
 	}
 }
 
@@ -153,28 +153,6 @@ func stepNames() string {
 	}
 	sort.Strings(ns)
 	return strings.Join(ns, ", ")
-}
-
-func emit(v interface{}) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		panic(err)
-	}
-	fmt.Println(string(b))
-}
-
-// codeOf is the gRPC code name of err ("NotFound", "AlreadyExists", …).
-func codeOf(err error) string {
-	if st, ok := status.FromError(err); ok && st.Code().String() != "Unknown" {
-		return st.Code().String()
-	}
-	return status.Code(errdefs.ToGRPC(err)).String()
-}
-
-func fail(step string, err error) {
-	emit(result{"step": step, "error": err.Error(), "code": codeOf(err)})
-	fmt.Fprintf(os.Stderr, "contentclient: %s: %v\n", step, err)
-	os.Exit(1)
 }
 
 func (s *state) loadData() error {

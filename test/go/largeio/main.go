@@ -14,11 +14,11 @@
 package main
 
 import (
+	"berth.test/go/internal/jsonl"
 	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
@@ -62,20 +62,6 @@ func (b *lockedBuffer) tail() string {
 	return string(all)
 }
 
-func emit(v map[string]interface{}) {
-	b, _ := json.Marshal(v)
-	fmt.Println(string(b))
-}
-
-func check(step string, err error) {
-	if err == nil {
-		return
-	}
-	emit(map[string]interface{}{"step": step, "error": err.Error()})
-	fmt.Fprintf(os.Stderr, "largeio: %s: %v\n", step, err)
-	os.Exit(1)
-}
-
 // creator: stdout into out; without a terminal stderr into errOut (containerd's shim
 // wants both pipes named), with one the terminal is both.
 func creator(out, errOut *lockedBuffer, tty bool, fifoDir string) cio.Creator {
@@ -91,7 +77,7 @@ func report(c string, run int, code uint32, out, errOut *lockedBuffer, tty bool)
 	if !tty {
 		line["stderr"], _ = errOut.sum()
 	}
-	emit(line)
+	jsonl.Emit(line)
 }
 
 func main() {
@@ -106,27 +92,27 @@ func main() {
 	flag.Parse()
 	args := flag.Args()
 	if len(args) == 0 {
-		check("args", fmt.Errorf("no command"))
+		jsonl.Check("args", fmt.Errorf("no command"))
 	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
 	defer cancel()
 	ctx = namespaces.WithNamespace(ctx, *ns)
 	client, err := containerd.New(*address)
-	check("connect", err)
+	jsonl.Check("connect", err)
 	defer client.Close()
 	img, err := client.GetImage(ctx, *image)
-	check("image", err)
+	jsonl.Check("image", err)
 
 	tty := *which == "exec-tty" || *which == "init-tty"
 	switch *which {
 	case "exec-tty", "exec-pipe":
 		c, err := client.NewContainer(ctx, *id, containerd.WithNewSnapshot(*id+"-snap", img),
 			containerd.WithNewSpec(oci.WithImageConfig(img), oci.WithProcessArgs("sleep", "600")))
-		check("container", err)
+		jsonl.Check("container", err)
 		defer c.Delete(context.Background(), containerd.WithSnapshotCleanup) //nolint:errcheck
 		task, err := c.NewTask(ctx, cio.NullIO)
-		check("task", err)
+		jsonl.Check("task", err)
 		defer func() {
 			ch, err := task.Wait(ctx)
 			if err == nil && task.Kill(ctx, syscall.SIGKILL) == nil {
@@ -134,9 +120,9 @@ func main() {
 			}
 			task.Delete(ctx) //nolint:errcheck
 		}()
-		check("start", task.Start(ctx))
+		jsonl.Check("start", task.Start(ctx))
 		spec, err := c.Spec(ctx)
-		check("spec", err)
+		jsonl.Check("spec", err)
 		for i := 0; i < *runs; i++ {
 			pspec := *spec.Process
 			pspec.Args = args
@@ -144,15 +130,15 @@ func main() {
 			out, errOut := &lockedBuffer{}, &lockedBuffer{}
 			execID := fmt.Sprintf("large-%d", i)
 			p, err := task.Exec(ctx, execID, &pspec, creator(out, errOut, tty, *fifoDir))
-			check("exec", err)
+			jsonl.Check("exec", err)
 			ch, err := p.Wait(ctx)
-			check("wait", err)
-			check("exec-start", p.Start(ctx))
+			jsonl.Check("wait", err)
+			jsonl.Check("exec-start", p.Start(ctx))
 			st := <-ch
 			code, _, err := st.Result()
-			check("result", err)
+			jsonl.Check("result", err)
 			_, err = p.Delete(ctx)
-			check("exec-delete", err)
+			jsonl.Check("exec-delete", err)
 			p.IO().Wait()
 			report(*which, i, code, out, errOut, tty)
 		}
@@ -164,24 +150,24 @@ func main() {
 				specOpts = append(specOpts, oci.WithTTY)
 			}
 			c, err := client.NewContainer(ctx, cid, containerd.WithNewSnapshot(cid+"-snap", img), containerd.WithNewSpec(specOpts...))
-			check("container", err)
+			jsonl.Check("container", err)
 			out, errOut := &lockedBuffer{}, &lockedBuffer{}
 			task, err := c.NewTask(ctx, creator(out, errOut, tty, *fifoDir))
-			check("task", err)
+			jsonl.Check("task", err)
 			ch, err := task.Wait(ctx)
-			check("wait", err)
-			check("start", task.Start(ctx))
+			jsonl.Check("wait", err)
+			jsonl.Check("start", task.Start(ctx))
 			st := <-ch
 			code, _, err := st.Result()
-			check("result", err)
+			jsonl.Check("result", err)
 			// Delete waits for the client's copies (io.Wait) before it deletes the task.
 			_, err = task.Delete(ctx)
-			check("task-delete", err)
+			jsonl.Check("task-delete", err)
 			report(*which, i, code, out, errOut, tty)
-			check("container-delete", c.Delete(ctx, containerd.WithSnapshotCleanup))
+			jsonl.Check("container-delete", c.Delete(ctx, containerd.WithSnapshotCleanup))
 		}
 	default:
-		check("case", fmt.Errorf("unknown case %q", *which))
+		jsonl.Check("case", fmt.Errorf("unknown case %q", *which))
 	}
-	emit(map[string]interface{}{"step": "done"})
+	jsonl.Emit(map[string]interface{}{"step": "done"})
 }

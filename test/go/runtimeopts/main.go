@@ -11,13 +11,9 @@
 package main
 
 import (
-	"bytes"
+	"berth.test/go/internal/jsonl"
 	"context"
-	"encoding/json"
 	"flag"
-	"fmt"
-	"os"
-	"sync"
 	"time"
 
 	"github.com/containerd/containerd"
@@ -26,43 +22,6 @@ import (
 	"github.com/containerd/containerd/oci"
 	"github.com/containerd/containerd/runtime/linux/runctypes"
 )
-
-type result map[string]interface{}
-
-func emit(v result) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		panic(err)
-	}
-	fmt.Println(string(b))
-}
-
-func check(step string, err error) {
-	if err == nil {
-		return
-	}
-	emit(result{"step": step, "error": err.Error()})
-	fmt.Fprintf(os.Stderr, "runtimeopts: %s: %v\n", step, err)
-	os.Exit(1)
-}
-
-// safeBuffer: cio's copy goroutine writes while main reads.
-type safeBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *safeBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *safeBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 func main() {
 	address := flag.String("address", "", "daemon socket")
@@ -76,13 +35,13 @@ func main() {
 	flag.Parse()
 
 	client, err := containerd.New(*address, containerd.WithTimeout(10*time.Second))
-	check("connect", err)
+	jsonl.Check("connect", err)
 	defer client.Close()
 	ctx, cancel := context.WithTimeout(namespaces.WithNamespace(context.Background(), *ns), 60*time.Second)
 	defer cancel()
 
 	img, err := client.GetImage(ctx, *image)
-	check("image", err)
+	jsonl.Check("image", err)
 	var runtimeOpts interface{}
 	if *legacyRunc != "" {
 		runtimeOpts = &runctypes.RuncOptions{Runtime: *legacyRunc}
@@ -93,13 +52,13 @@ func main() {
 		containerd.WithRuntime(*runtime, runtimeOpts),
 		containerd.WithNewSpec(oci.WithImageConfig(img), oci.WithProcessArgs(flag.Args()...)),
 	)
-	check("container", err)
+	jsonl.Check("container", err)
 
 	var taskOpts []containerd.NewTaskOpts
 	if *shimCgroup != "" {
 		taskOpts = append(taskOpts, containerd.WithShimCgroup(*shimCgroup))
 	}
-	out := &safeBuffer{}
+	out := &jsonl.SafeBuffer{}
 	creator := cio.NewCreator(cio.WithStreams(nil, out, out))
 	if *detach {
 		creator = cio.NullIO
@@ -108,20 +67,20 @@ func main() {
 	if err != nil {
 		// As ctr run does: the container goes when its task cannot be made.
 		_ = container.Delete(ctx, containerd.WithSnapshotCleanup)
-		check("task", err)
+		jsonl.Check("task", err)
 	}
 	exitCh, err := task.Wait(ctx)
-	check("wait", err)
-	check("start", task.Start(ctx))
+	jsonl.Check("wait", err)
+	jsonl.Check("start", task.Start(ctx))
 	if *detach {
-		emit(result{"step": "started", "pid": task.Pid()})
+		jsonl.Emit(jsonl.Result{"step": "started", "pid": task.Pid()})
 		return
 	}
 	st := <-exitCh
 	code, _, err := st.Result()
-	check("exit", err)
+	jsonl.Check("exit", err)
 	_, err = task.Delete(ctx)
-	check("delete", err)
-	check("container-delete", container.Delete(ctx, containerd.WithSnapshotCleanup))
-	emit(result{"step": "exited", "code": code, "output": out.String()})
+	jsonl.Check("delete", err)
+	jsonl.Check("container-delete", container.Delete(ctx, containerd.WithSnapshotCleanup))
+	jsonl.Emit(jsonl.Result{"step": "exited", "code": code, "output": out.String()})
 }

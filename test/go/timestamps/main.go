@@ -18,16 +18,16 @@
 package main
 
 import (
+	"berth.test/go/internal/jsonl"
 	"bytes"
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
 	"time"
 
-	eventstypes "github.com/containerd/containerd/api/events"
 	"github.com/containerd/containerd"
+	eventstypes "github.com/containerd/containerd/api/events"
 	"github.com/containerd/containerd/containers"
 	"github.com/containerd/containerd/content"
 	"github.com/containerd/containerd/images"
@@ -39,25 +39,6 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
-
-type result map[string]interface{}
-
-func emit(v result) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		panic(err)
-	}
-	fmt.Println(string(b))
-}
-
-func check(step string, err error) {
-	if err == nil {
-		return
-	}
-	emit(result{"step": step, "error": err.Error()})
-	fmt.Fprintf(os.Stderr, "timestamps: %s: %v\n", step, err)
-	os.Exit(1)
-}
 
 // tally counts, per kind of time, how many were checked and how many fell outside.
 type tally struct {
@@ -95,11 +76,11 @@ func (t *tally) same(kind string, got, want time.Time) {
 
 func (t *tally) report() {
 	for _, k := range t.order {
-		r := result{"step": k, "checked": t.checked[k], "outside": t.outside[k]}
+		r := jsonl.Result{"step": k, "checked": t.checked[k], "outside": t.outside[k]}
 		if f, ok := t.first[k]; ok {
 			r["first"] = f
 		}
-		emit(r)
+		jsonl.Emit(r)
 	}
 }
 
@@ -115,7 +96,7 @@ func main() {
 	defer cancel()
 	ctx = namespaces.WithNamespace(ctx, *ns)
 	client, err := containerd.New(*address, containerd.WithDefaultNamespace(*ns), containerd.WithTimeout(10*time.Second))
-	check("connect", err)
+	jsonl.Check("connect", err)
 	defer client.Close()
 	t := newTally()
 
@@ -126,12 +107,12 @@ func main() {
 		before := time.Now()
 		l, err := lm.Create(ctx, leases.WithID(fmt.Sprintf("ts-lease-%d", i)))
 		after := time.Now()
-		check("lease.create", err)
+		jsonl.Check("lease.create", err)
 		t.within("lease.created", l.CreatedAt, before, after)
 		if i == 0 {
 			held = l
 		} else {
-			check("lease.delete", lm.Delete(ctx, l))
+			jsonl.Check("lease.delete", lm.Delete(ctx, l))
 		}
 	}
 	lctx := leases.WithLease(ctx, held.ID)
@@ -148,23 +129,23 @@ func main() {
 		before := time.Now()
 		err := client.EventService().Publish(ctx, "/berth-ts/probe", &eventstypes.ContainerCreate{ID: id})
 		after := time.Now()
-		check("event.publish", err)
+		jsonl.Check("event.publish", err)
 		probes[id] = span{before, after}
 		select {
 		case e := <-events:
 			ev, err := typeurl.UnmarshalAny(e.Event)
-			check("event.decode", err)
+			jsonl.Check("event.decode", err)
 			if cc, ok := ev.(*eventstypes.ContainerCreate); ok && e.Topic == "/berth-ts/probe" {
 				s := probes[cc.ID]
 				t.within("event.publish", e.Timestamp, s.before, s.after)
 				live = true
 			}
 		case err := <-errs:
-			check("event.subscribe", err)
+			jsonl.Check("event.subscribe", err)
 		case <-time.After(200 * time.Millisecond):
 		}
 		if i > 200 {
-			check("event.subscribe", fmt.Errorf("no probe event came back"))
+			jsonl.Check("event.subscribe", fmt.Errorf("no probe event came back"))
 		}
 	}
 	// Probes published after the subscription went live are still on their way.
@@ -173,7 +154,7 @@ func main() {
 			select {
 			case e := <-events:
 				ev, err := typeurl.UnmarshalAny(e.Event)
-				check("event.decode", err)
+				jsonl.Check("event.decode", err)
 				id := ""
 				if cc, ok := ev.(*eventstypes.ContainerCreate); ok {
 					id = cc.ID
@@ -183,9 +164,9 @@ func main() {
 					return
 				}
 			case err := <-errs:
-				check("event.subscribe", err)
+				jsonl.Check("event.subscribe", err)
 			case <-time.After(10 * time.Second):
-				check("event.wait", fmt.Errorf("event did not arrive within 10s"))
+				jsonl.Check("event.wait", fmt.Errorf("event did not arrive within 10s"))
 			}
 		}
 	}
@@ -199,34 +180,34 @@ func main() {
 		preStart := time.Now()
 		w, err := cs.Writer(lctx, content.WithRef(fmt.Sprintf("ts-ref-%d", i)), content.WithDescriptor(desc))
 		postStart := time.Now()
-		check("content.writer", err)
+		jsonl.Check("content.writer", err)
 		st, err := w.Status()
-		check("content.status", err)
+		jsonl.Check("content.status", err)
 		t.within("content.status.started", st.StartedAt, preStart, postStart)
 		t.within("content.status.updated-at-start", st.UpdatedAt, preStart, postStart)
 		preUpdate := time.Now()
 		_, err = w.Write(data)
 		postUpdate := time.Now()
-		check("content.write", err)
+		jsonl.Check("content.write", err)
 		st, err = w.Status()
-		check("content.status", err)
+		jsonl.Check("content.status", err)
 		t.within("content.status.started", st.StartedAt, preStart, postStart)
 		t.within("content.status.updated-after-write", st.UpdatedAt, preUpdate, postUpdate)
 		preCommit := time.Now()
-		check("content.commit", w.Commit(lctx, desc.Size, dgst, content.WithLabels(map[string]string{"berth.test/i": "1"})))
+		jsonl.Check("content.commit", w.Commit(lctx, desc.Size, dgst, content.WithLabels(map[string]string{"berth.test/i": "1"})))
 		postCommit := time.Now()
 		info, err := cs.Info(ctx, dgst)
-		check("content.info", err)
+		jsonl.Check("content.info", err)
 		t.within("content.info.created", info.CreatedAt, preCommit, postCommit)
 		t.within("content.info.updated", info.UpdatedAt, preCommit, postCommit)
 		preLabel := time.Now()
 		up, err := cs.Update(ctx, content.Info{Digest: dgst, Labels: map[string]string{"berth.test/u": "2"}}, "labels.berth.test/u")
 		postLabel := time.Now()
-		check("content.update", err)
+		jsonl.Check("content.update", err)
 		t.within("content.update.updated", up.UpdatedAt, preLabel, postLabel)
 		t.same("content.update.created-unchanged", up.CreatedAt, info.CreatedAt)
 		info, err = cs.Info(ctx, dgst)
-		check("content.info", err)
+		jsonl.Check("content.info", err)
 		t.same("content.info.updated-as-returned", info.UpdatedAt, up.UpdatedAt)
 	}
 
@@ -237,37 +218,37 @@ func main() {
 		before := time.Now()
 		_, err := sn.Prepare(lctx, key, "")
 		after := time.Now()
-		check("snapshot.prepare", err)
+		jsonl.Check("snapshot.prepare", err)
 		info, err := sn.Stat(ctx, key)
-		check("snapshot.stat", err)
+		jsonl.Check("snapshot.stat", err)
 		t.within("snapshot.prepare.created", info.Created, before, after)
 		t.within("snapshot.prepare.updated", info.Updated, before, after)
 		preLabel := time.Now()
 		up, err := sn.Update(ctx, snapshots.Info{Name: key, Labels: map[string]string{"berth.test/s": "1"}}, "labels.berth.test/s")
 		postLabel := time.Now()
-		check("snapshot.update", err)
+		jsonl.Check("snapshot.update", err)
 		t.within("snapshot.update.updated", up.Updated, preLabel, postLabel)
 		t.same("snapshot.update.created-unchanged", up.Created, info.Created)
 		name := fmt.Sprintf("ts-committed-%d", i)
 		preCommit := time.Now()
-		check("snapshot.commit", sn.Commit(lctx, name, key))
+		jsonl.Check("snapshot.commit", sn.Commit(lctx, name, key))
 		postCommit := time.Now()
 		info, err = sn.Stat(ctx, name)
-		check("snapshot.stat", err)
+		jsonl.Check("snapshot.stat", err)
 		t.within("snapshot.commit.created", info.Created, preCommit, postCommit)
-		check("snapshot.remove", sn.Remove(ctx, name))
+		jsonl.Check("snapshot.remove", sn.Remove(ctx, name))
 	}
 
 	// ---- containers: create (+ its event), update
 	spec, err := typeurl.MarshalAny(&specs.Spec{Version: specs.Version, Root: &specs.Root{Path: "rootfs"}})
-	check("container.spec", err)
+	jsonl.Check("container.spec", err)
 	ctrs := client.ContainerService()
 	for i := 0; i < *rounds; i++ {
 		id := fmt.Sprintf("ts-c%d", i)
 		before := time.Now()
 		c, err := ctrs.Create(ctx, containers.Container{ID: id, Runtime: containers.RuntimeInfo{Name: "io.containerd.runc.v2"}, Spec: spec})
 		after := time.Now()
-		check("container.create", err)
+		jsonl.Check("container.create", err)
 		t.within("container.create.created", c.CreatedAt, before, after)
 		t.within("container.create.updated", c.UpdatedAt, before, after)
 		// The event is published inside the Create call, so it is stamped within it too.
@@ -280,13 +261,13 @@ func main() {
 		c.Labels = map[string]string{"berth.test/c": "1"}
 		up, err := ctrs.Update(ctx, c, "labels.berth.test/c")
 		postUp := time.Now()
-		check("container.update", err)
+		jsonl.Check("container.update", err)
 		t.within("container.update.updated", up.UpdatedAt, preUp, postUp)
 		t.same("container.update.created-unchanged", up.CreatedAt, c.CreatedAt)
 		got, err := ctrs.Get(ctx, id)
-		check("container.get", err)
+		jsonl.Check("container.get", err)
 		t.same("container.get.updated-as-returned", got.UpdatedAt, up.UpdatedAt)
-		check("container.delete", ctrs.Delete(ctx, id))
+		jsonl.Check("container.delete", ctrs.Delete(ctx, id))
 	}
 
 	// ---- images: create, update
@@ -297,24 +278,24 @@ func main() {
 		before := time.Now()
 		img, err := is.Create(ctx, images.Image{Name: name, Target: target})
 		after := time.Now()
-		check("image.create", err)
+		jsonl.Check("image.create", err)
 		t.within("image.create.created", img.CreatedAt, before, after)
 		t.within("image.create.updated", img.UpdatedAt, before, after)
 		preUp := time.Now()
 		img.Labels = map[string]string{"berth.test/i": "1"}
 		up, err := is.Update(ctx, img, "labels.berth.test/i")
 		postUp := time.Now()
-		check("image.update", err)
+		jsonl.Check("image.update", err)
 		t.within("image.update.updated", up.UpdatedAt, preUp, postUp)
 		t.same("image.update.created-unchanged", up.CreatedAt, img.CreatedAt)
 		got, err := is.Get(ctx, name)
-		check("image.get", err)
+		jsonl.Check("image.get", err)
 		t.same("image.get.updated-as-returned", got.UpdatedAt, up.UpdatedAt)
-		check("image.delete", is.Delete(ctx, name))
+		jsonl.Check("image.delete", is.Delete(ctx, name))
 	}
 
 	subCancel()
 	t.report()
-	check("lease.delete", lm.Delete(ctx, held))
-	emit(result{"step": "done"})
+	jsonl.Check("lease.delete", lm.Delete(ctx, held))
+	jsonl.Emit(jsonl.Result{"step": "done"})
 }

@@ -10,10 +10,9 @@
 package main
 
 import (
+	"berth.test/go/internal/jsonl"
 	"context"
-	"encoding/json"
 	"flag"
-	"fmt"
 	"io/ioutil"
 	"os"
 	"path/filepath"
@@ -23,29 +22,7 @@ import (
 	"github.com/containerd/containerd/mount"
 	"github.com/containerd/containerd/namespaces"
 	"github.com/containerd/containerd/oci"
-	"google.golang.org/grpc/status"
 )
-
-func emit(v map[string]interface{}) {
-	b, _ := json.Marshal(v)
-	fmt.Println(string(b))
-}
-
-func codeOf(err error) string {
-	if st, ok := status.FromError(err); ok && st.Code().String() != "Unknown" {
-		return st.Code().String()
-	}
-	return status.Code(errdefs.ToGRPC(err)).String()
-}
-
-func check(step string, err error) {
-	if err == nil {
-		return
-	}
-	emit(map[string]interface{}{"step": step, "error": err.Error(), "code": codeOf(err)})
-	fmt.Fprintf(os.Stderr, "unpack: %s: %v\n", step, err)
-	os.Exit(1)
-}
 
 func main() {
 	address := flag.String("address", "", "daemon socket")
@@ -55,47 +32,47 @@ func main() {
 	flag.Parse()
 
 	client, err := containerd.New(*address)
-	check("connect", err)
+	jsonl.Check("connect", err)
 	defer client.Close()
 	ctx := namespaces.WithNamespace(context.Background(), *ns)
 
 	image, err := client.GetImage(ctx, *ref)
-	check("image.get", err)
-	emit(map[string]interface{}{"step": "image.get", "name": image.Name(), "target": image.Target().Digest.String()})
+	jsonl.Check("image.get", err)
+	jsonl.Emit(map[string]interface{}{"step": "image.get", "name": image.Name(), "target": image.Target().Digest.String()})
 
 	unpacked, err := image.IsUnpacked(ctx, *snapshotter)
-	check("isunpacked.before", err)
-	emit(map[string]interface{}{"step": "isunpacked.before", "unpacked": unpacked})
+	jsonl.Check("isunpacked.before", err)
+	jsonl.Emit(map[string]interface{}{"step": "isunpacked.before", "unpacked": unpacked})
 
-	check("unpack", image.Unpack(ctx, *snapshotter))
+	jsonl.Check("unpack", image.Unpack(ctx, *snapshotter))
 	unpacked, err = image.IsUnpacked(ctx, *snapshotter)
-	check("isunpacked.after", err)
-	emit(map[string]interface{}{"step": "unpack", "unpacked": unpacked})
+	jsonl.Check("isunpacked.after", err)
+	jsonl.Emit(map[string]interface{}{"step": "unpack", "unpacked": unpacked})
 
 	id := "go-unpack-c1"
 	container, err := client.NewContainer(ctx, id,
 		containerd.WithSnapshotter(*snapshotter),
 		containerd.WithNewSnapshot(id+"-snap", image),
 		containerd.WithNewSpec(oci.WithImageConfig(image), oci.WithProcessArgs("/bin/true")))
-	check("newcontainer", err)
+	jsonl.Check("newcontainer", err)
 	info, err := container.Info(ctx)
-	check("container.info", err)
-	emit(map[string]interface{}{"step": "newcontainer", "snapshotter": info.Snapshotter, "snapshot_key": info.SnapshotKey, "image": info.Image})
+	jsonl.Check("container.info", err)
+	jsonl.Emit(map[string]interface{}{"step": "newcontainer", "snapshotter": info.Snapshotter, "snapshot_key": info.SnapshotKey, "image": info.Image})
 
 	mounts, err := client.SnapshotService(*snapshotter).Mounts(ctx, info.SnapshotKey)
-	check("snapshot.mounts", err)
+	jsonl.Check("snapshot.mounts", err)
 	dir, err := ioutil.TempDir("", "go-unpack-")
-	check("tempdir", err)
-	check("mount", mount.All(mounts, dir))
+	jsonl.Check("tempdir", err)
+	jsonl.Check("mount", mount.All(mounts, dir))
 	motd, readErr := ioutil.ReadFile(filepath.Join(dir, "etc", "motd"))
 	_, shErr := os.Stat(filepath.Join(dir, "bin", "sh"))
-	check("unmount", mount.UnmountAll(dir, 0))
+	jsonl.Check("unmount", mount.UnmountAll(dir, 0))
 	os.Remove(dir)
-	check("read", readErr)
-	emit(map[string]interface{}{"step": "rootfs", "motd": string(motd), "has_sh": shErr == nil, "mount_type": mounts[0].Type})
+	jsonl.Check("read", readErr)
+	jsonl.Emit(map[string]interface{}{"step": "rootfs", "motd": string(motd), "has_sh": shErr == nil, "mount_type": mounts[0].Type})
 
-	check("container.delete", container.Delete(ctx, containerd.WithSnapshotCleanup))
+	jsonl.Check("container.delete", container.Delete(ctx, containerd.WithSnapshotCleanup))
 	_, err = client.SnapshotService(*snapshotter).Stat(ctx, id+"-snap")
-	emit(map[string]interface{}{"step": "deleted", "snapshot_gone": errdefs.IsNotFound(err)})
-	emit(map[string]interface{}{"step": "done", "ok": true})
+	jsonl.Emit(map[string]interface{}{"step": "deleted", "snapshot_gone": errdefs.IsNotFound(err)})
+	jsonl.Emit(map[string]interface{}{"step": "done", "ok": true})
 }
