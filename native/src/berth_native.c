@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/file.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
@@ -1626,6 +1627,82 @@ static napi_value js_clock_realtime(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* ------------------------------------------------------------------------ */
+/* daemon helpers: the root lock and a log sink that never blocks            */
+
+/*
+ * flockTry(fd, exclusive) -> bool: flock(fd, LOCK_EX|LOCK_NB) (or LOCK_SH). false when
+ * another open file description holds a conflicting lock (EWOULDBLOCK); other errors
+ * throw. The kernel drops the lock when the last descriptor of that description closes,
+ * i.e. when the process dies, however it dies: no stale-pid guessing.
+ */
+static napi_value js_flock_try(napi_env env, napi_callback_info info) {
+  ARGS(2);
+  int fd = 0;
+  bool exclusive = true;
+  char desc[32];
+  napi_value ret;
+  if (!get_int(env, argv[0], "fd", false, 0, &fd)) return NULL;
+  NAPI_CALL(env, napi_get_value_bool(env, argv[1], &exclusive));
+  for (;;) {
+    if (flock(fd, (exclusive ? LOCK_EX : LOCK_SH) | LOCK_NB) == 0) break;
+    if (errno == EINTR) continue;
+    if (errno == EWOULDBLOCK) {
+      NAPI_CALL(env, napi_get_boolean(env, false, &ret));
+      return ret;
+    }
+    snprintf(desc, sizeof desc, "fd %d", fd);
+    return throw_errno(env, errno, "flock", desc, NULL);
+  }
+  NAPI_CALL(env, napi_get_boolean(env, true, &ret));
+  return ret;
+}
+
+/* setNonBlocking(fd, on): set or clear O_NONBLOCK on fd's open file description. */
+static napi_value js_set_nonblocking(napi_env env, napi_callback_info info) {
+  ARGS(2);
+  int fd = 0, flags;
+  bool on = true;
+  char desc[32];
+  if (!get_int(env, argv[0], "fd", false, 0, &fd)) return NULL;
+  NAPI_CALL(env, napi_get_value_bool(env, argv[1], &on));
+  snprintf(desc, sizeof desc, "fd %d", fd);
+  flags = fcntl(fd, F_GETFL);
+  if (flags < 0) return throw_errno(env, errno, "fcntl", desc, "F_GETFL");
+  flags = on ? (flags | O_NONBLOCK) : (flags & ~O_NONBLOCK);
+  if (fcntl(fd, F_SETFL, flags) != 0) return throw_errno(env, errno, "fcntl", desc, "F_SETFL");
+  return undefined_value(env);
+}
+
+/*
+ * sendNoWait(fd, buffer) -> bytes sent: send(MSG_DONTWAIT|MSG_NOSIGNAL) on a socket, so
+ * a full socket buffer answers EAGAIN (thrown) instead of blocking, without changing the
+ * flags of a description other processes may share.
+ */
+static napi_value js_send_nowait(napi_env env, napi_callback_info info) {
+  ARGS(2);
+  int fd = 0;
+  void *data = NULL;
+  size_t len = 0;
+  bool is_buffer = false;
+  ssize_t n;
+  char desc[32];
+  napi_value ret;
+  if (!get_int(env, argv[0], "fd", false, 0, &fd)) return NULL;
+  NAPI_CALL(env, napi_is_buffer(env, argv[1], &is_buffer));
+  if (!is_buffer) return throw_type_error(env, "The \"%s\" argument must be a Buffer", "buffer");
+  NAPI_CALL(env, napi_get_buffer_info(env, argv[1], &data, &len));
+  do {
+    n = send(fd, data, len, MSG_DONTWAIT | MSG_NOSIGNAL);
+  } while (n < 0 && errno == EINTR);
+  if (n < 0) {
+    snprintf(desc, sizeof desc, "fd %d", fd);
+    return throw_errno(env, errno, "send", desc, NULL);
+  }
+  NAPI_CALL(env, napi_create_int64(env, (int64_t)n, &ret));
+  return ret;
+}
+
 static napi_value make_constants(napi_env env) {
   napi_value consts;
   NAPI_CALL(env, napi_create_object(env, &consts));
@@ -1696,6 +1773,9 @@ NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
       {"eventfd", NULL, js_eventfd, NULL, NULL, NULL, napi_enumerable, NULL},
       {"removeTree", NULL, js_remove_tree, NULL, NULL, NULL, napi_enumerable, NULL},
       {"clockRealtime", NULL, js_clock_realtime, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"flockTry", NULL, js_flock_try, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"setNonBlocking", NULL, js_set_nonblocking, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"sendNoWait", NULL, js_send_nowait, NULL, NULL, NULL, napi_enumerable, NULL},
       {"constants", NULL, NULL, NULL, NULL, consts, napi_enumerable, NULL},
   };
   if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) {

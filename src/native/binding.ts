@@ -60,6 +60,9 @@ export interface NativeBinding {
   removeTree(path: PathArg, callback: (err: Error | null) => void): void;
   /** clock_gettime(CLOCK_REALTIME) into out[0] (seconds) and out[1] (nanoseconds). */
   clockRealtime(out: Float64Array): void;
+  flockTry(fd: number, exclusive: boolean): boolean;
+  setNonBlocking(fd: number, on: boolean): void;
+  sendNoWait(fd: number, buffer: Buffer): number;
   constants: Readonly<Record<string, number>>;
 }
 

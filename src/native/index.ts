@@ -23,3 +23,4 @@ export { setns, unshare } from './ns';
 export { pipe, setWinsize, getWinsize, getPeerCred, eventfd, EFD_CLOEXEC, EFD_NONBLOCK } from './io';
 export type { PeerCred } from './io';
 export { clockRealtimeInto } from './clock';
+export { flockTry, setNonBlocking, sendNoWait } from './lock';
