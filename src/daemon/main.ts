@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
 import { BerthError } from '../errdefs/errors';
+import { errorChainText } from '../errdefs/fs';
 import { isLogLevel, Logger } from '../log/logger';
 import { DEFAULT_CONFIG_TOML, loadConfig } from './config';
 import type { Daemon } from './daemon';
@@ -81,6 +82,11 @@ export async function main(argv: string[]): Promise<void> {
     cfg.log.level = level;
   }
 
+  // Logging goes through its own fd sink; these streams are only written by Node itself
+  // (warnings) or by fail(). A failed write on them emits 'error', which unhandled would
+  // end the daemon: a log sink must never do that.
+  process.stderr.on('error', () => undefined);
+  process.stdout.on('error', () => undefined);
   const log = new Logger(cfg.log.level, { pid: process.pid });
   process.on('unhandledRejection', (reason) => {
     log.error('unhandled rejection', { error: reason instanceof Error ? reason.stack : String(reason) });
@@ -92,8 +98,9 @@ export async function main(argv: string[]): Promise<void> {
     const { Daemon: DaemonClass } = await import('./daemon');
     daemon = await DaemonClass.start(cfg, log);
   } catch (err) {
-    log.error('failed to start', { error: err instanceof BerthError ? err.message : (err as Error).stack });
-    fail(err instanceof BerthError ? err.context : (err as Error).message);
+    // The whole cause chain: classic-level keeps LevelDB's own words in a cause.
+    log.error('failed to start', { error: err instanceof BerthError ? err.message : errorChainText(err), stack: (err as Error).stack });
+    fail(err instanceof BerthError ? err.context : errorChainText(err));
   }
 
   let stopping = false;

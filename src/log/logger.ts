@@ -1,6 +1,8 @@
 // Structured logging: one JSON object per line on stderr, levels honoured. Kept tiny
 // on purpose — berthd's hot paths log at debug, which costs one comparison when off.
 
+import { stderrLineSink } from './sink';
+
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 const RANK: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
 
@@ -14,7 +16,9 @@ export class Logger {
   constructor(
     private level: LogLevel = 'info',
     private readonly fields: LogFields = {},
-    private readonly sink: (line: string) => void = (line) => process.stderr.write(line),
+    // Never process.stderr: its 'error' event (ENOSPC on a file) kills the process and a
+    // stalled pipe reader blocks the event loop. The fd sink drops and counts instead.
+    private readonly sink: (line: string) => void = (line) => stderrLineSink().write(line),
   ) {}
 
   with(fields: LogFields): Logger {
