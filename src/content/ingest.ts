@@ -14,6 +14,7 @@ import { createHash } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import { join } from 'node:path';
 import { NotFoundError } from '../errdefs/errors';
+import { onPath } from '../errdefs/fs';
 import type { IngestStatus } from './store';
 import { formatWall, laterWall, parseWall, wallFromNs, type WallTime } from '../time/wall';
 
@@ -59,8 +60,8 @@ export function isErrno(err: unknown, code: string): boolean {
 /** Replace a small file atomically (no fsync: a lost file only makes the ingest restart). */
 export async function writeSmallFile(path: string, content: string): Promise<void> {
   const tmp = path + TMP_SUFFIX;
-  await fsp.writeFile(tmp, content, { mode: 0o644 });
-  await fsp.rename(tmp, path);
+  await onPath('write', tmp, fsp.writeFile(tmp, content, { mode: 0o644 }));
+  await onPath('rename', `${tmp} ${path}`, fsp.rename(tmp, path));
 }
 
 /** RFC 3339 with nanoseconds, as containerd writes these files (time.MarshalText). */

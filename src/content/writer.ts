@@ -19,6 +19,7 @@ import {
   verbatim,
 } from '../errdefs/errors';
 import type { Logger } from '../log/logger';
+import { fsError, onPath } from '../errdefs/fs';
 import { digestOf, newDigester, validateDigest } from './digest';
 import {
   formatTimestamp,
@@ -164,8 +165,10 @@ export class LocalContentWriter implements ContentWriter {
         written += bytesWritten;
       }
     } catch (err) {
-      this.failure = err;
-      throw err;
+      // Named like containerd's "write <ingest>/data: no space left on device".
+      const failure = fsError(err, 'write', this.paths.data);
+      this.failure = failure;
+      throw failure;
     }
     this.offset = pos + len;
     this.updatedAt = wallNow();
@@ -182,7 +185,7 @@ export class LocalContentWriter implements ContentWriter {
       let size: number;
       try {
         if (this.failure !== undefined) throw this.failure;
-        await fh.sync();
+        await onPath('sync', this.paths.data, fh.sync());
         size = (await fh.stat()).size;
       } finally {
         await fh.close();
@@ -202,7 +205,7 @@ export class LocalContentWriter implements ContentWriter {
 
       const target = this.host.blobPath(dgst);
       const blobDir = dirname(target);
-      await fsp.mkdir(blobDir, { recursive: true });
+      await onPath('mkdir', blobDir, fsp.mkdir(blobDir, { recursive: true }));
       if (await exists(target)) {
         await this.removeIngest();
         throw new AlreadyExistsError(`content ${dgst}`);
@@ -211,9 +214,9 @@ export class LocalContentWriter implements ContentWriter {
         await fsp.rename(this.paths.data, target);
       } catch (err) {
         if (isErrno(err, 'ENOENT')) throw new NotFoundError(`ingest ref ${JSON.stringify(this.ref)}`);
-        throw err;
+        throw fsError(err, 'rename', `${this.paths.data} ${target}`);
       }
-      await fsyncDir(blobDir);
+      await onPath('sync', blobDir, fsyncDir(blobDir));
 
       // The blob is visible; what follows is best effort, like containerd.
       const now = wallNow();
@@ -282,7 +285,7 @@ export async function openLocalWriter(host: WriterHost, opts: WriterOptions): Pr
     try {
       await fsp.mkdir(paths.dir, { mode: 0o755 });
     } catch (err) {
-      if (!isErrno(err, 'EEXIST')) throw err;
+      if (!isErrno(err, 'EEXIST')) throw fsError(err, 'mkdir', paths.dir);
       created = false;
     }
     if (!created) {
@@ -331,7 +334,7 @@ async function start(
   if (total > 0) await writeSmallFile(paths.total, String(total));
   if (expected) await writeSmallFile(paths.expected, expected);
   // The data file last: an ingest without data is incomplete and LocalContentStore.open drops it.
-  const fh = await fsp.open(paths.data, 'w', 0o644);
+  const fh = await onPath('open', paths.data, fsp.open(paths.data, 'w', 0o644));
   return new LocalContentWriter(host, ref, paths, {
     fh,
     hash: newDigester(),

@@ -38,7 +38,8 @@ import { TASKS_SERVICE, tasksService } from '../services/tasks';
 import { startTtrpcEventsServer } from '../services/ttrpc-events';
 import { BERTHD_BINARY, RuntimeResolver, TaskManager } from '../runtime';
 import type { TtrpcServer } from '../ttrpc';
-import { FailedPreconditionError, NotFoundError } from '../errdefs/errors';
+import { BerthError, FailedPreconditionError, NotFoundError, UnknownError } from '../errdefs/errors';
+import { errorChainText, fsError, levelError } from '../errdefs/fs';
 import { ttrpcAddress, type BerthConfig } from './config';
 import { RootLock } from './lock';
 import { prepareSocketPath, removeSocket, secureSocket } from './socket';
@@ -69,14 +70,19 @@ export class Daemon {
   ) {}
 
   static async start(cfg: BerthConfig, log: Logger): Promise<Daemon> {
-    mkdirSync(cfg.root, { recursive: true, mode: 0o711 });
-    mkdirSync(cfg.state, { recursive: true, mode: 0o711 });
+    for (const dir of [cfg.root, cfg.state]) {
+      try {
+        mkdirSync(dir, { recursive: true, mode: 0o711 });
+      } catch (err) {
+        throw fsError(err, 'mkdir', dir);
+      }
+    }
     const lock = RootLock.acquire(cfg.root);
     let db: MetadataDB | undefined;
     let ttrpcServer: TtrpcServer | undefined;
     let tasks: TaskManager | undefined;
     try {
-      db = await openMetadata(join(cfg.root, 'meta'), cfg.root);
+      db = await openMetadata(join(cfg.root, 'meta'), cfg.root, log);
       const namespaces = new NamespaceStore(db);
       const containers = new ContainerStore(db);
       const leases = new LeaseStore(db);
@@ -218,15 +224,24 @@ export class Daemon {
   }
 }
 
-async function openMetadata(dir: string, root: string): Promise<MetadataDB> {
+/**
+ * Open LevelDB under dir. A failure names the database and carries LevelDB's own words
+ * (classic-level hides them in a cause): a held LOCK is another process; a full disk reads
+ * as containerd's "write <file>: no space left on device".
+ */
+async function openMetadata(dir: string, root: string, log: Logger): Promise<MetadataDB> {
   try {
     return await MetadataDB.open(dir);
   } catch (err) {
-    const msg = (err as Error).message + String((err as { cause?: Error }).cause?.message ?? '');
-    if (/LOCK|lock/.test(msg)) {
-      throw new FailedPreconditionError(`the metadata database under ${root} is in use by another process`);
+    const chain = errorChainText(err);
+    log.error('metadata database failed to open', { path: dir, error: chain });
+    if (err instanceof BerthError) throw err;
+    const disk = levelError(err, dir);
+    if (disk instanceof UnknownError) throw new UnknownError(`open metadata database ${dir}: ${disk.message}`);
+    if (/\block\b.*LOCK|already held by process|Resource temporarily unavailable/.test(chain)) {
+      throw new FailedPreconditionError(`the metadata database under ${root} is in use by another process (${chain})`);
     }
-    throw err;
+    throw new UnknownError(`open metadata database ${dir}: ${chain}`);
   }
 }
 

@@ -1,5 +1,6 @@
 import { ClassicLevel } from 'classic-level';
 import { FailedPreconditionError } from '../errdefs/errors';
+import { levelError } from '../errdefs/fs';
 import { namespaceKey, prefixEnd, SCHEMA_KEY, SCHEMA_VERSION } from './keys';
 import { MIGRATIONS } from './migrations';
 import { wallNow, type WallTime } from '../time/wall';
@@ -229,7 +230,11 @@ export class MetadataDB {
   private async checkSchema(): Promise<void> {
     const raw = await this.level.get(SCHEMA_KEY);
     if (raw === undefined) {
-      await this.level.put(SCHEMA_KEY, Buffer.from(String(SCHEMA_VERSION)), { sync: true });
+      try {
+        await this.level.put(SCHEMA_KEY, Buffer.from(String(SCHEMA_VERSION)), { sync: true });
+      } catch (err) {
+        throw levelError(err, this.level.location);
+      }
       return;
     }
     let version = Number(raw.toString('utf8'));
@@ -335,8 +340,10 @@ export class MetadataDB {
         group.waiters.forEach((w) => w.resolve());
       } catch (err) {
         // The disk refused the batch: nobody in this group was acknowledged. Their writes
-        // leave memory too, so later transactions stop seeing them.
-        group.waiters.forEach((w) => w.reject(err));
+        // leave memory too, so later transactions stop seeing them. A full disk reads as
+        // containerd's "write <file>: no space left on device".
+        const failure = levelError(err, this.level.location);
+        group.waiters.forEach((w) => w.reject(failure));
       } finally {
         // Forget what is now on disk, unless a later transaction overwrote it meanwhile
         // (then memory still holds the newer value, which the next flush writes).
