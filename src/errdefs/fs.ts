@@ -41,6 +41,18 @@ export function fsError(err: unknown, op: string, path: string): unknown {
   return new UnknownError(`${op} ${path}: ${text}`);
 }
 
+/**
+ * fsError for an error from a path-based Node call (mkdir, mkdtemp, rename, open…), which
+ * carries its own syscall and path: the op and file come from the error itself.
+ */
+export function nodeFsError(err: unknown, fallbackOp: string, fallbackPath: string): unknown {
+  const e = err as { syscall?: unknown; path?: unknown; dest?: unknown };
+  const op = typeof e.syscall === 'string' ? e.syscall : fallbackOp;
+  let path = typeof e.path === 'string' ? e.path : fallbackPath;
+  if (typeof e.dest === 'string') path = `${path} ${e.dest}`;
+  return fsError(err, op, path);
+}
+
 /** Await p; a failing-disk error it rejects with is rewritten by fsError(op, path). */
 export async function onPath<T>(op: string, path: string, p: Promise<T>): Promise<T> {
   try {

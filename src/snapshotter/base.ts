@@ -12,6 +12,7 @@ import type { Mount, SnapshotInfo, SnapshotKind, SnapshotterBackend, Usage } fro
 import { SnapshotStorage, wrapError, type ActiveSnapshot } from './storage';
 import { diskUsage } from './usage';
 import { removeTree } from '../native';
+import { nodeFsError } from '../errdefs/fs';
 
 export interface BackendOptions {
   logger?: Logger;
@@ -181,7 +182,8 @@ export abstract class DirSnapshotter implements SnapshotterBackend {
       // reach the disk.
       const dir = td || final;
       if (dir) await fsp.rm(dir, { recursive: true, force: true }).catch(() => undefined);
-      throw err;
+      // A full disk reads as containerd's "mkdir <dir>: no space left on device".
+      throw nodeFsError(err, 'mkdir', dir || this.snapshotsDir);
     } finally {
       for (const n of names) this.inflight.delete(n);
     }
