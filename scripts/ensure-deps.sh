@@ -65,6 +65,8 @@ test_pkgs=(
   "busybox-static|busybox-static"              # special: a statically linked /bin/busybox
   "docker-registry|/usr/bin/docker-registry"   # test/harness/registry.ts: private registry on loopback
   "skopeo|/usr/bin/skopeo"                     # test/harness/registry.ts: pushes archives into it
+  # test/unit/proto-contract.test.ts: grpc's health.proto (containerd's own protos come from Go's module cache)
+  "golang-google-grpc-dev|/usr/share/gocode/src/google.golang.org/grpc/debian/missing-sources/grpc/grpc-proto/master/grpc/health/v1/health.proto"
   "docker.io|/usr/sbin/dockerd"                # test/e2e/dockerd.test.ts: dockerd 20.10 (and its /usr/bin/docker) on berthd
 )
 # The native addon (native/) is built by node-gyp during `npm ci` once it has a binding.gyp.

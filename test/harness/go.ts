@@ -265,3 +265,24 @@ export async function runGoProgram(bin: string, args: string[], opts: GoRunOptio
   }
   return { code: st.code, signal: st.signal, stdout: p.stdout(), stderr: p.stderr(), lines, timedOut };
 }
+
+/**
+ * Where the Go module cache holds `modulePath` at the version test/go/go.mod pins (its
+ * sources, .proto files included), downloading it first if needed; undefined when Go or
+ * the module is not available. Synchronous: test files call it while they are collected.
+ */
+export function goModuleDirSync(modulePath: string): string | undefined {
+  try {
+    const out = childProcess.execFileSync(GO_BIN, ['mod', 'download', '-json', modulePath], {
+      cwd: GO_PROGRAMS_DIR,
+      env: goBuildEnv(),
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'pipe'],
+      timeout: 300_000,
+    });
+    const info = JSON.parse(out) as { Dir?: string; Error?: string };
+    return info.Dir && fs.existsSync(info.Dir) ? info.Dir : undefined;
+  } catch {
+    return undefined;
+  }
+}

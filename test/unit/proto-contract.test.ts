@@ -1,6 +1,7 @@
 // Contract test: our proto/ (as compiled into src/generated/descriptor.json) against containerd 1.6's
-// real .proto files. containerd's files come from Debian's golang-github-containerd-containerd-dev and
-// are compiled with protoc into a FileDescriptorSet in a temp dir; both sides are reduced to the
+// real .proto files. containerd's files come from the containerd v1.6.20 module that test/go/go.mod
+// pins (Go's module cache; gogo's protos from the modules it pins too; grpc's health.proto from
+// Debian's golang-google-grpc-dev) and are compiled with protoc into a FileDescriptorSet in a temp dir; both sides are reduced to the
 // same normalized model (fields: name, number, scalar/enum/message type, repeated, map key/value,
 // oneof; enum values; service methods with request/response types and streaming) and compared.
 import { spawnSync } from 'node:child_process';
@@ -10,15 +11,33 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as protobuf from 'protobufjs';
 import * as descriptorExt from 'protobufjs/ext/descriptor';
+import { goModuleDirSync } from '../harness/go';
 
 const repo = path.resolve(__dirname, '..', '..');
 const protoDir = path.join(repo, 'proto');
 const descriptorJson = path.join(repo, 'src', 'generated', 'descriptor.json');
 
-const gocode = '/usr/share/gocode/src';
 const ctrdRel = 'github.com/containerd/containerd';
+const healthDir = '/usr/share/gocode/src/google.golang.org/grpc/debian/missing-sources/grpc/grpc-proto/master';
+
+/**
+ * containerd's .proto files import each other by Go import path ("github.com/containerd/
+ * containerd/api/types/mount.proto") and gogo's as "gogoproto/gogo.proto"; the module cache
+ * names directories path@version. So protoc gets a GOPATH-like tree of links into the cache:
+ * <gocode>/github.com/containerd/containerd, …/gogo/protobuf, …/gogo/googleapis.
+ */
+const gocode = fs.mkdtempSync(path.join(os.tmpdir(), 'proto-contract-src-'));
+const moduleLinks: Array<[string, string | undefined]> = [
+  [ctrdRel, goModuleDirSync(ctrdRel)],
+  ['github.com/gogo/protobuf', goModuleDirSync('github.com/gogo/protobuf')],
+  ['github.com/gogo/googleapis', goModuleDirSync('github.com/gogo/googleapis')],
+];
+for (const [rel, dir] of moduleLinks) {
+  if (!dir) continue;
+  fs.mkdirSync(path.dirname(path.join(gocode, rel)), { recursive: true });
+  fs.symlinkSync(dir, path.join(gocode, rel));
+}
 const ctrdDir = path.join(gocode, ctrdRel);
-const healthDir = path.join(gocode, 'google.golang.org/grpc/debian/missing-sources/grpc/grpc-proto/master');
 
 /** containerd files whose every message/enum/service must exist in ours. */
 const requiredPrefixes = [
@@ -255,11 +274,15 @@ function haveProtoc(): boolean {
   return !r.error && r.status === 0;
 }
 const protocOk = haveProtoc();
-const sourcesOk = fs.existsSync(path.join(ctrdDir, 'api', 'services'));
+const healthOk = fs.existsSync(path.join(healthDir, 'grpc/health/v1/health.proto'));
+const sourcesOk = fs.existsSync(path.join(ctrdDir, 'api', 'services')) && healthOk;
+afterAll(() => fs.rmSync(gocode, { recursive: true, force: true }));
 const skipReason = !protocOk
   ? 'protoc not found (apt-get install protobuf-compiler)'
   : !sourcesOk
-    ? `containerd sources missing at ${ctrdDir} (apt-get install golang-github-containerd-containerd-dev)`
+    ? healthOk
+      ? `containerd v1.6.20 sources missing at ${ctrdDir} (Go's module cache: run scripts/ensure-deps.sh)`
+      : `grpc's health.proto missing in ${healthDir} (apt-get install golang-google-grpc-dev)`
     : '';
 
 function listProtos(dir: string, rel: string): string[] {
@@ -299,14 +322,15 @@ function buildContainerdDescriptorSets(tmp: string): Buffer[] {
     `${ctrdRel}/runtime/v2/runc/options/oci.proto`,
     `${ctrdRel}/runtime/linux/runctypes/runc.proto`,
   ].filter(exists);
-  const inc = [gocode, path.join(gocode, 'github.com/gogo/protobuf'), path.join(gocode, 'github.com/gogo/googleapis'), '/usr/include'];
+  // gogo's module carries the well-known types (google/protobuf/*.proto) under protobuf/.
+  const inc = [gocode, path.join(gocode, 'github.com/gogo/protobuf'), path.join(gocode, 'github.com/gogo/protobuf/protobuf'), path.join(gocode, 'github.com/gogo/googleapis'), '/usr/include'];
   if (fs.existsSync(path.join(healthDir, 'grpc/health/v1/health.proto'))) {
     inc.push(healthDir);
     files.push('grpc/health/v1/health.proto');
   }
   const sets = [protoc(tmp, 'containerd.pb', inc, files)];
   const runtimeoptions = `${ctrdRel}/pkg/runtimeoptions/v1/api.proto`;
-  if (exists(runtimeoptions)) sets.push(protoc(tmp, 'runtimeoptions.pb', [gocode, '/usr/include'], [runtimeoptions]));
+  if (exists(runtimeoptions)) sets.push(protoc(tmp, 'runtimeoptions.pb', [gocode, path.join(gocode, 'github.com/gogo/protobuf/protobuf'), '/usr/include'], [runtimeoptions]));
   return sets;
 }
 

@@ -8,8 +8,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseProcCgroup, readStats, statsV1, statsV2 } from '../../src/shim/cgroups';
 import { METRICS_V1, METRICS_V2, decodeMetrics, encodeMetrics, metricsType } from '../../src/shim/metrics';
 import type * as protobuf from 'protobufjs/light';
+import { goModuleDirSync } from '../harness/go';
 
-const GO_CGROUPS = '/usr/share/gocode/src/github.com/containerd/cgroups';
+// containerd/cgroups at the version test/go/go.mod pins (containerd 1.6.20's), from Go's module cache.
+const GO_CGROUPS = goModuleDirSync('github.com/containerd/cgroups') ?? '/nonexistent/github.com/containerd/cgroups';
 
 let dir: string;
 beforeAll(() => {
