@@ -4,7 +4,7 @@
 // reference clients compare against.
 import * as net from 'node:net';
 import { Metadata, status as Status, type MethodDefinition, type ServiceDefinition, type UntypedServiceImplementation } from '@grpc/grpc-js';
-import { Http2ServerConnection, type H2Stream } from './http2-connection';
+import { H2_ERROR, Http2ServerConnection, type H2Stream } from './http2-connection';
 import { CallCore, DuplexCall, UnaryCall, WritableCall, type CallStatus, type Serialize } from './server-call';
 
 export interface GrpcServerOptions {
@@ -26,13 +26,24 @@ interface Route {
 const RESERVED = new Set(['content-type', 'te', 'grpc-timeout', 'grpc-encoding', 'grpc-accept-encoding', 'content-length']);
 
 const TIMEOUT_UNITS: Record<string, number> = { H: 3_600_000, M: 60_000, S: 1000, m: 1, u: 0.001, n: 0.000001 };
+/** setTimeout's largest delay (a signed 32-bit count of ms); larger ones fire at once. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
-/** grpc-timeout ("100m", "5S", ...) → absolute deadline in ms since the epoch, or Infinity. */
-export function parseGrpcTimeout(v: string | undefined, now = Date.now()): number {
-  if (!v) return Infinity;
-  const m = /^(\d{1,8})([HMSmun])$/.exec(v);
-  if (!m) return Infinity;
-  return now + Number(m[1]) * (TIMEOUT_UNITS[m[2] as string] as number);
+/**
+ * grpc-timeout ("100m", "5S", ...) → absolute deadline in ms since the epoch (Infinity: no
+ * header), or null when it is malformed. The largest, 99999999H, is ~11,400 years: still a
+ * valid Date. The rules are
+ * grpc-go 1.47's decodeTimeout (what containerd 1.6 serves with): 2–9 characters, a unit
+ * of H/M/S/m/u/n, before it an integer as strconv.ParseInt reads it — so up to 8 digits
+ * and, as there, an optional sign ("-1S" is a deadline already past).
+ */
+export function parseGrpcTimeout(v: string | undefined, now = Date.now()): number | null {
+  if (v === undefined) return Infinity;
+  if (v.length < 2 || v.length > 9) return null;
+  const unit = TIMEOUT_UNITS[v[v.length - 1] as string];
+  const digits = v.slice(0, -1);
+  if (unit === undefined || !/^[+-]?[0-9]+$/.test(digits)) return null;
+  return now + Number(digits) * unit;
 }
 
 class TooLarge extends Error {
@@ -154,6 +165,13 @@ export class GrpcServer {
   }
 
   private dispatch(stream: H2Stream): void {
+    const deadline = parseGrpcTimeout(stream.header('grpc-timeout'));
+    if (deadline === null) {
+      // grpc-go 1.47 (containerd 1.6) resets the stream with PROTOCOL_ERROR and no status,
+      // before it looks at the method.
+      stream.reset(H2_ERROR.PROTOCOL_ERROR);
+      return;
+    }
     const path = stream.header(':path') ?? '';
     const ct = stream.header('content-type') ?? '';
     if (stream.header(':method') !== 'POST' || !ct.startsWith('application/grpc')) {
@@ -186,17 +204,20 @@ export class GrpcServer {
         }
       }
     }
-    const deadline = parseGrpcTimeout(stream.header('grpc-timeout'));
     let onCancel: () => void = () => undefined;
     const core = new CallCore(stream, md, deadline, this.maxSend, () => onCancel());
     let timer: NodeJS.Timeout | undefined;
-    if (Number.isFinite(deadline)) {
-      timer = setTimeout(() => {
-        core.finish({ code: Status.DEADLINE_EXCEEDED, details: 'context deadline exceeded' });
-        core.cancel();
-      }, Math.max(0, deadline - Date.now()));
+    const expire = (): void => {
+      core.finish({ code: Status.DEADLINE_EXCEEDED, details: 'context deadline exceeded' });
+      core.cancel();
+    };
+    // Deadlines beyond setTimeout's range (e.g. "1000H") are waited out in steps.
+    const arm = (): void => {
+      const left = Math.max(0, deadline - Date.now());
+      timer = left > MAX_TIMER_MS ? setTimeout(arm, MAX_TIMER_MS) : setTimeout(expire, left);
       timer.unref();
-    }
+    };
+    if (Number.isFinite(deadline)) arm();
     const clear = (): void => {
       if (timer) clearTimeout(timer);
       timer = undefined;
