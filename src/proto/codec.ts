@@ -188,8 +188,29 @@ export function planOf(type: protobuf.Type): MessagePlan {
 
 const EMPTY = Buffer.alloc(0);
 
-function truncated(pos: number, n: number, end: number): RangeError {
-  return new RangeError(`index out of range: ${pos} + ${n} > ${end}`);
+/**
+ * Bytes that are not a valid encoding of the message. A RangeError, as protobufjs throws
+ * for truncated input; the texts are those of the gogo-generated Unmarshal methods
+ * containerd 1.6 decodes its API with, which its clients see after "grpc: error
+ * unmarshalling request: ".
+ */
+export class ProtoDecodeError extends RangeError {}
+
+function truncated(): ProtoDecodeError {
+  return new ProtoDecodeError('unexpected EOF');
+}
+
+/** Go's field name for a field (gogo names them so in its errors): lowerCamel → UpperCamel. */
+function goFieldName(name: string): string {
+  return name.charAt(0).toUpperCase() + name.slice(1);
+}
+
+function shortName(fullName: string): string {
+  return fullName.slice(fullName.lastIndexOf('.') + 1);
+}
+
+function wrongWireType(wt: number, f: FieldPlan): ProtoDecodeError {
+  return new ProtoDecodeError(`proto: wrong wireType = ${wt} for field ${goFieldName(f.name)}`);
 }
 
 class Reader {
@@ -208,7 +229,7 @@ class Reader {
     let pos = this.pos;
     let value = 0;
     for (let shift = 0; shift < 35; shift += 7) {
-      if (pos >= this.end) throw truncated(pos, 1, this.end);
+      if (pos >= this.end) throw truncated();
       const b = buf[pos++] as number;
       value |= (b & 0x7f) << shift;
       if (b < 0x80) {
@@ -218,23 +239,23 @@ class Reader {
     }
     // Bytes 6-10 of a 64-bit varint carry bits above 32: skip them.
     for (let i = 0; i < 5; i++) {
-      if (pos >= this.end) throw truncated(pos, 1, this.end);
+      if (pos >= this.end) throw truncated();
       if ((buf[pos++] as number) < 0x80) {
         this.pos = pos;
         return value >>> 0;
       }
     }
-    throw new Error('invalid varint encoding');
+    throw new ProtoDecodeError('proto: integer overflow');
   }
 
   /** A 64-bit varint as [low 32 bits, high 32 bits]. */
-  private varint64(): [number, number] {
+  varint64(): [number, number] {
     const buf = this.buf;
     let lo = 0;
     let hi = 0;
     let pos = this.pos;
     for (let i = 0; i < 10; i++) {
-      if (pos >= this.end) throw truncated(pos, 1, this.end);
+      if (pos >= this.end) throw truncated();
       const b = buf[pos++] as number;
       if (i < 4) lo |= (b & 0x7f) << (7 * i);
       else if (i === 4) {
@@ -246,7 +267,7 @@ class Reader {
         return [lo >>> 0, hi >>> 0];
       }
     }
-    throw new Error('invalid varint encoding');
+    throw new ProtoDecodeError('proto: integer overflow');
   }
 
   int64(unsigned: boolean): number {
@@ -264,14 +285,14 @@ class Reader {
   }
 
   fixed32(): number {
-    if (this.pos + 4 > this.end) throw truncated(this.pos, 4, this.end);
+    if (this.pos + 4 > this.end) throw truncated();
     const v = this.buf.readUInt32LE(this.pos);
     this.pos += 4;
     return v;
   }
 
   fixed64(signed: boolean): number {
-    if (this.pos + 8 > this.end) throw truncated(this.pos, 8, this.end);
+    if (this.pos + 8 > this.end) throw truncated();
     const lo = this.buf.readUInt32LE(this.pos);
     const hi = this.buf.readUInt32LE(this.pos + 4);
     this.pos += 8;
@@ -279,14 +300,14 @@ class Reader {
   }
 
   float(): number {
-    if (this.pos + 4 > this.end) throw truncated(this.pos, 4, this.end);
+    if (this.pos + 4 > this.end) throw truncated();
     const v = this.buf.readFloatLE(this.pos);
     this.pos += 4;
     return v;
   }
 
   double(): number {
-    if (this.pos + 8 > this.end) throw truncated(this.pos, 8, this.end);
+    if (this.pos + 8 > this.end) throw truncated();
     const v = this.buf.readDoubleLE(this.pos);
     this.pos += 8;
     return v;
@@ -294,8 +315,10 @@ class Reader {
 
   /** The end of a length-delimited field starting here (its length read). */
   delimited(): number {
-    const n = this.uint32();
-    if (this.pos + n > this.end) throw truncated(this.pos, n, this.end);
+    // All 64 bits: a length of 2^32 + 3 is not a length of 3.
+    const [n, hi] = this.varint64();
+    if (hi >= 0x80000000) throw new ProtoDecodeError('proto: negative length found during unmarshaling');
+    if (hi !== 0 || this.pos + n > this.end) throw truncated();
     return this.pos + n;
   }
 
@@ -305,14 +328,14 @@ class Reader {
         this.varint64();
         return;
       case WIRE_I64:
-        if (this.pos + 8 > this.end) throw truncated(this.pos, 8, this.end);
+        if (this.pos + 8 > this.end) throw truncated();
         this.pos += 8;
         return;
       case WIRE_LEN:
         this.pos = this.delimited();
         return;
       case WIRE_I32:
-        if (this.pos + 4 > this.end) throw truncated(this.pos, 4, this.end);
+        if (this.pos + 4 > this.end) throw truncated();
         this.pos += 4;
         return;
       case 3: {
@@ -325,7 +348,7 @@ class Reader {
         }
       }
       default:
-        throw new Error(`invalid wire type ${wireType} at offset ${this.pos}`);
+        throw new ProtoDecodeError(`proto: illegal wireType ${wireType}`);
     }
   }
 }
@@ -451,15 +474,19 @@ function decodeFields(r: Reader, plan: MessagePlan): Plain {
   while (r.pos < r.end) {
     const t = r.uint32();
     const wt = t & 7;
+    if (wt === 4) throw new ProtoDecodeError(`proto: ${shortName(plan.fullName)}: wiretype end group for non-group`);
+    if (t >>> 3 === 0) throw new ProtoDecodeError(`proto: ${shortName(plan.fullName)}: illegal tag 0 (wire type ${wt})`);
     const f = plan.byId.get(t >>> 3);
     if (f === undefined) {
-      if (t >>> 3 === 0) throw new Error(`illegal tag 0 at offset ${r.pos}`);
       r.skip(wt);
       continue;
     }
+    // A known field with another wire type is an error, as in containerd's gogo-generated
+    // decoders (protobuf-go would keep it as an unknown field; containerd 1.6 answers
+    // INTERNAL "grpc: error unmarshalling request: proto: wrong wireType = ...").
     if (f.map) {
-      if (wt !== WIRE_LEN) r.skip(wt);
-      else readMapEntry(r, f, out[f.name] as Plain);
+      if (wt !== WIRE_LEN) throw wrongWireType(wt, f);
+      readMapEntry(r, f, out[f.name] as Plain);
       continue;
     }
     const expected = wireTypeOf(f.kind);
@@ -471,12 +498,11 @@ function decodeFields(r: Reader, plan: MessagePlan): Plain {
         while (r.pos < end) list.push(readScalar(r, f));
         if (r.pos !== end) throw new RangeError(`packed field ${plan.fullName}.${f.name} overruns its length`);
       } else if (wt === expected) list.push(readScalar(r, f));
-      else r.skip(wt);
+      else throw wrongWireType(wt, f);
       continue;
     }
-    // A wire type that does not match the field's is skipped, as protobuf-go does.
-    if (wt === expected) out[f.name] = readScalar(r, f);
-    else r.skip(wt);
+    if (wt !== expected) throw wrongWireType(wt, f);
+    out[f.name] = readScalar(r, f);
   }
   return out;
 }

@@ -94,3 +94,20 @@ describe('grpc-timeout', () => {
     }
   });
 });
+
+describe('request decoding', () => {
+  it('answers INTERNAL "grpc: error unmarshalling request: ..." for wrong wire types, bad varints and lengths', async () => {
+    const ok = await call('/test.T/Mount', encodeMessage('containerd.types.Mount', { type: 'bind' }));
+    expect(ok.code).toBe('0');
+    const cases: Array<[number[], string]> = [
+      [[(1 << 3) | 0, 5], 'proto: wrong wireType = 0 for field Type'],
+      [[(1 << 3) | 2, 9, 0x78], 'unexpected EOF'],
+      [[(9 << 3) | 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01], 'proto: integer overflow'],
+      [[(9 << 3) | 0, 0xff], 'unexpected EOF'],
+    ];
+    for (const [bytes, msg] of cases) {
+      const r = await call('/test.T/Mount', Buffer.from(bytes));
+      expect(r).toMatchObject({ code: '13', message: `grpc: error unmarshalling request: ${msg}` });
+    }
+  });
+});

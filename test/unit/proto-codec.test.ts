@@ -153,7 +153,7 @@ describe('proto codec against protobufjs', () => {
     }
   });
 
-  it('rejects truncated input as protobufjs does, and skips unknown fields and mismatched wire types', () => {
+  it('rejects truncated input as protobufjs does, skips unknown fields, rejects mismatched wire types as gogo does', () => {
     const t = root.lookupType('containerd.types.Mount');
     const plan = planOf(t);
     const bytes = pbEncode(t, { type: 'overlay', source: 'overlay', options: ['lowerdir=/a', 'upperdir=/b'] });
@@ -167,9 +167,28 @@ describe('proto codec against protobufjs', () => {
       }
       if (pbFailed) expect(() => decodePlain(plan, part), `cut at ${cut}`).toThrow(RangeError);
     }
-    // field 99 (varint), field 1 as a varint instead of a string, then type "x"
-    const odd = Buffer.from([(99 << 3) | 0, 0x96, 0x01, (1 << 3) | 0, 5, (1 << 3) | 2, 1, 0x78]);
-    expect(decodePlain(plan, odd)).toMatchObject({ type: 'x', source: '' });
+    // A tag of field 99 is two bytes of varint.
+    const tag99 = (wt: number): number[] => [((99 << 3) | wt) & 0x7f | 0x80, (99 << 3) >> 7];
+    // field 99 (varint, unknown: skipped), then type "x"
+    expect(decodePlain(plan, Buffer.from([...tag99(0), 0x96, 0x01, (1 << 3) | 2, 1, 0x78]))).toMatchObject({ type: 'x', source: '' });
+    // field 1 (a string) as a varint
+    expect(() => decodePlain(plan, Buffer.from([(1 << 3) | 0, 5, (1 << 3) | 2, 1, 0x78]))).toThrow('proto: wrong wireType = 0 for field Type');
+    // repeated string field 4 as fixed32
+    expect(() => decodePlain(plan, Buffer.from([(4 << 3) | 5, 1, 2, 3, 4]))).toThrow('proto: wrong wireType = 5 for field Options');
+    // a map field (Container.labels) as a varint
+    const c = planOf(root.lookupType('containerd.services.containers.v1.Container'));
+    expect(() => decodePlain(c, Buffer.from([(2 << 3) | 0, 1]))).toThrow('proto: wrong wireType = 0 for field Labels');
+    const bad: Array<[string, number[], string]> = [
+      ['an 11-byte varint', [...tag99(0), ...Array<number>(10).fill(0xff), 0x01], 'proto: integer overflow'],
+      ['a truncated varint', [...tag99(0), 0x96], 'unexpected EOF'],
+      ['a length beyond the buffer', [(1 << 3) | 2, 5, 0x78], 'unexpected EOF'],
+      ['a length of 2^32 + 1 (not 1)', [(1 << 3) | 2, 0x81, 0x80, 0x80, 0x80, 0x10, 0x78], 'unexpected EOF'],
+      ['a negative length', [(1 << 3) | 2, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01, 0x78], 'proto: negative length found during unmarshaling'],
+      ['wire type 7', [...tag99(7), 0], 'proto: illegal wireType 7'],
+      ['an end group', [...tag99(4)], 'proto: Mount: wiretype end group for non-group'],
+      ['tag 0', [0, 1], 'proto: Mount: illegal tag 0 (wire type 0)'],
+    ];
+    for (const [what, b, msg] of bad) expect(() => decodePlain(plan, Buffer.from(b)), what).toThrow(msg);
   });
 
   it('throws protobufjs-style errors for values of the wrong shape', () => {
