@@ -128,6 +128,8 @@ export class HpackDecoder {
   decode(block: Buffer): Array<[string, string]> {
     const c: Cursor = { buf: block, pos: 0 };
     const out: Array<[string, string]> = [];
+    // RFC 7541 §4.2: table size updates come first in a block, before any field.
+    let fieldsSeen = false;
     while (c.pos < block.length) {
       const b = block[c.pos] as number;
       if (b & 0x80) {
@@ -140,6 +142,7 @@ export class HpackDecoder {
         this.add(name, value);
         out.push([name, value]);
       } else if (b & 0x20) {
+        if (fieldsSeen) throw new HpackError('dynamic table size update after a header field');
         const size = readInt(c, 5);
         if (size > this.maxTableSize) throw new HpackError('table size update above the limit');
         this.limit = size;
@@ -150,6 +153,7 @@ export class HpackDecoder {
         const name = idx === 0 ? readString(c) : this.entry(idx)[0];
         out.push([name, readString(c)]);
       }
+      fieldsSeen = out.length > 0;
     }
     return out;
   }

@@ -32,11 +32,55 @@ const EMPTY = Buffer.alloc(0);
 const PARTIAL_MIN = 64 * 1024;
 /** How long a PING ack may wait for a write to go out with (onPing). */
 const PING_ACK_DELAY_MS = 5;
+/** After a connection error: how long the GOAWAY may take to go out before the socket is destroyed. */
+const CLOSE_GRACE_MS = 1000;
 
 class ConnectionError extends Error {
   constructor(readonly code: number, message: string) {
     super(message);
   }
+}
+
+/** Pseudo-headers a request may carry (RFC 9113 §8.3.1); :status is a response's. */
+const REQUEST_PSEUDO = new Set([':method', ':scheme', ':path', ':authority']);
+/** Connection-specific fields, malformed in HTTP/2 (RFC 9113 §8.2.2). */
+const CONNECTION_SPECIFIC = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade']);
+/** A field name: no controls, SP, uppercase or bytes above 0x7e (RFC 9113 §8.2.1). */
+const VALID_NAME = /^[\x21-\x40\x5b-\x7e]+$/;
+/** A field value: no NUL, CR or LF (RFC 9113 §8.2.1). */
+const INVALID_VALUE = /[\0\r\n]/;
+
+/** Why a request's header block is malformed (RFC 9113 §8.1.1, §8.2, §8.3), or undefined. */
+function requestProblem(fields: ReadonlyArray<readonly [string, string]>): string | undefined {
+  const pseudo = new Set<string>();
+  let regular = false;
+  for (const [n, v] of fields) {
+    if (!VALID_NAME.test(n)) return `invalid field name ${JSON.stringify(n)}`;
+    if (INVALID_VALUE.test(v)) return `invalid value of ${n}`;
+    if (n.charCodeAt(0) === 0x3a) {
+      if (regular) return `pseudo-header ${n} after a regular field`;
+      if (!REQUEST_PSEUDO.has(n)) return `pseudo-header ${n} in a request`;
+      if (pseudo.has(n)) return `duplicate ${n}`;
+      pseudo.add(n);
+      if (n === ':path' && v === '') return 'empty :path';
+      continue;
+    }
+    regular = true;
+    if (CONNECTION_SPECIFIC.has(n)) return `connection-specific field ${n}`;
+    if (n === 'te' && v !== 'trailers') return `te: ${v}`;
+    if (n === 'content-length' && !/^[0-9]{1,15}$/.test(v)) return `content-length: ${v}`;
+  }
+  for (const n of [':method', ':scheme', ':path']) if (!pseudo.has(n)) return `missing ${n}`;
+  return undefined;
+}
+
+/** Trailers carry no pseudo-headers, and only valid fields (RFC 9113 §8.1). */
+function trailersProblem(fields: ReadonlyArray<readonly [string, string]>): string | undefined {
+  for (const [n, v] of fields) {
+    if (!VALID_NAME.test(n) || INVALID_VALUE.test(v)) return `invalid trailer ${JSON.stringify(n)}`;
+    if (n.charCodeAt(0) === 0x3a) return `pseudo-header ${n} in trailers`;
+  }
+  return undefined;
 }
 
 function frameHeader(length: number, type: number, flags: number, streamId: number): Buffer {
@@ -70,6 +114,11 @@ export class H2Stream {
   headersSent = false;
   sendWindow: number;
   recvUnacked = 0;
+  /** What the client may still send before a WINDOW_UPDATE from us. */
+  recvWindow = STREAM_RECV_WINDOW;
+  /** The request's content-length, if it sent one, and the DATA bytes counted against it. */
+  contentLength: number | undefined;
+  dataLength = 0;
   /** Bytes delivered but held back from the peer's window while the reader is paused. */
   readonly queue: Pending[] = [];
   trailers: Buffer | undefined;
@@ -136,6 +185,9 @@ export class Http2ServerConnection {
   private peerMaxFrame = 16_384;
   private connSendWindow = DEFAULT_WINDOW;
   private connRecvUnacked = 0;
+  /** What the client may still send on the connection (the WINDOW_UPDATE in the
+   * constructor raises it to CONN_RECV_WINDOW). */
+  private connRecvWindow = DEFAULT_WINDOW;
   private readonly decoder = new HpackDecoder(4096);
   private readonly streams = new Map<number, H2Stream>();
   private lastStreamId = 0;
@@ -254,6 +306,11 @@ export class Http2ServerConnection {
 
   sendWindowUpdate(streamId: number, increment: number): void {
     if (increment <= 0) return;
+    if (streamId === 0) this.connRecvWindow += increment;
+    else {
+      const s = this.streams.get(streamId);
+      if (s) s.recvWindow += increment;
+    }
     const p = Buffer.allocUnsafe(4);
     p.writeUInt32BE(increment, 0);
     this.queueFrame(FRAME.WINDOW_UPDATE, 0, streamId, p);
@@ -349,12 +406,28 @@ export class Http2ServerConnection {
     this.socket.end();
   }
 
+  /** A connection error: GOAWAY, then the socket closed both ways once it is written
+   * (or after CLOSE_GRACE_MS if the peer does not read), so nothing more is read. */
   private fail(code: number, message: string): void {
     this.opts.onError?.(new Error(`http2: ${message}`));
     this.sendGoaway(code, message);
     this.flush();
-    this.socket.end();
+    const socket = this.socket;
+    socket.end(() => socket.destroy());
+    setTimeout(() => socket.destroy(), CLOSE_GRACE_MS).unref();
     this.teardown();
+  }
+
+  /** A stream error (RFC 9113 §5.4.2): RST_STREAM, and the call, if any, cancelled. */
+  private streamError(sid: number, code: number, why: string): void {
+    this.opts.onError?.(new Error(`http2: stream ${sid}: ${why}`));
+    const s = this.streams.get(sid);
+    if (!s) {
+      this.sendReset(sid, code);
+      return;
+    }
+    s.reset(code);
+    s.onReset(code);
   }
 
   private teardown(): void {
@@ -446,9 +519,13 @@ export class Http2ServerConnection {
         return;
       }
       case FRAME.PRIORITY:
+        if (sid === 0) throw new ConnectionError(H2_ERROR.PROTOCOL_ERROR, 'PRIORITY on stream 0');
+        if (p.length !== 5) this.streamError(sid, H2_ERROR.FRAME_SIZE_ERROR, 'PRIORITY size');
         return;
       case FRAME.RST_STREAM: {
+        if (sid === 0) throw new ConnectionError(H2_ERROR.PROTOCOL_ERROR, 'RST_STREAM on stream 0');
         if (p.length !== 4) throw new ConnectionError(H2_ERROR.FRAME_SIZE_ERROR, 'RST_STREAM size');
+        if (sid > this.lastStreamId) throw new ConnectionError(H2_ERROR.PROTOCOL_ERROR, `RST_STREAM on idle stream ${sid}`);
         const s = this.streams.get(sid);
         if (s) {
           this.closeStream(s);
@@ -459,10 +536,12 @@ export class Http2ServerConnection {
       case FRAME.SETTINGS:
         return this.onSettings(flags, sid, p);
       case FRAME.PING:
+        if (sid !== 0) throw new ConnectionError(H2_ERROR.PROTOCOL_ERROR, 'PING on a stream');
         if (p.length !== 8) throw new ConnectionError(H2_ERROR.FRAME_SIZE_ERROR, 'PING size');
         if (!(flags & FLAG.ACK)) this.onPing(p);
         return;
       case FRAME.GOAWAY:
+        if (sid !== 0) throw new ConnectionError(H2_ERROR.PROTOCOL_ERROR, 'GOAWAY on a stream');
         // The client will open no more streams; the ones in flight finish.
         this.goingAway = true;
         if (this.streams.size === 0) this.endSocket();
@@ -470,6 +549,7 @@ export class Http2ServerConnection {
       case FRAME.WINDOW_UPDATE: {
         if (p.length !== 4) throw new ConnectionError(H2_ERROR.FRAME_SIZE_ERROR, 'WINDOW_UPDATE size');
         const inc = p.readUInt32BE(0) & 0x7fffffff;
+        if (sid > this.lastStreamId) throw new ConnectionError(H2_ERROR.PROTOCOL_ERROR, `WINDOW_UPDATE on idle stream ${sid}`);
         if (sid === 0) {
           if (inc === 0 || this.connSendWindow + inc > MAX_WINDOW) throw new ConnectionError(H2_ERROR.FLOW_CONTROL_ERROR, 'connection window');
           this.connSendWindow += inc;
@@ -497,7 +577,10 @@ export class Http2ServerConnection {
 
   private onSettings(flags: number, sid: number, p: Buffer): void {
     if (sid !== 0) throw new ConnectionError(H2_ERROR.PROTOCOL_ERROR, 'SETTINGS on a stream');
-    if (flags & FLAG.ACK) return;
+    if (flags & FLAG.ACK) {
+      if (p.length !== 0) throw new ConnectionError(H2_ERROR.FRAME_SIZE_ERROR, 'SETTINGS ack with a payload');
+      return;
+    }
     if (p.length % 6 !== 0) throw new ConnectionError(H2_ERROR.FRAME_SIZE_ERROR, 'SETTINGS size');
     for (let i = 0; i < p.length; i += 6) {
       const id = p.readUInt16BE(i);
@@ -510,6 +593,8 @@ export class Http2ServerConnection {
           s.sendWindow += delta;
           if (delta > 0 && s.queue.length > 0) this.pumpQueue.add(s);
         }
+      } else if (id === SETTING.ENABLE_PUSH) {
+        if (v > 1) throw new ConnectionError(H2_ERROR.PROTOCOL_ERROR, 'enable push');
       } else if (id === SETTING.MAX_FRAME_SIZE) {
         if (v < 16_384 || v > 16_777_215) throw new ConnectionError(H2_ERROR.PROTOCOL_ERROR, 'max frame size');
         this.peerMaxFrame = v;
@@ -531,7 +616,10 @@ export class Http2ServerConnection {
   private onHeadersFrame(flags: number, sid: number, p: Buffer): void {
     if (sid === 0 || sid % 2 === 0) throw new ConnectionError(H2_ERROR.PROTOCOL_ERROR, `HEADERS on stream ${sid}`);
     let block = this.unpad(flags, p);
-    if (flags & FLAG.PRIORITY) block = block.subarray(5);
+    if (flags & FLAG.PRIORITY) {
+      if (block.length < 5) throw new ConnectionError(H2_ERROR.FRAME_SIZE_ERROR, 'HEADERS priority');
+      block = block.subarray(5);
+    }
     if (flags & FLAG.END_HEADERS) this.onHeaderBlock(sid, flags, block);
     else this.continuation = { streamId: sid, flags, chunks: [Buffer.from(block)], size: block.length };
   }
@@ -540,8 +628,15 @@ export class Http2ServerConnection {
     const fields = this.decoder.decode(block); // always decoded: it updates the dynamic table
     const existing = this.streams.get(sid);
     if (existing) {
-      // Trailers from the client: only END_STREAM matters.
-      if (flags & FLAG.END_STREAM) this.remoteEnd(existing);
+      // Trailers from the client: they end the stream, and carry no pseudo-headers.
+      if (existing.remoteEnded) return this.streamError(sid, H2_ERROR.STREAM_CLOSED, 'HEADERS after END_STREAM');
+      if (!(flags & FLAG.END_STREAM)) return this.streamError(sid, H2_ERROR.PROTOCOL_ERROR, 'second HEADERS without END_STREAM');
+      const problem = trailersProblem(fields);
+      if (problem !== undefined) return this.streamError(sid, H2_ERROR.PROTOCOL_ERROR, problem);
+      if (existing.contentLength !== undefined && existing.dataLength !== existing.contentLength) {
+        return this.streamError(sid, H2_ERROR.PROTOCOL_ERROR, `content-length ${existing.contentLength}, DATA ${existing.dataLength}`);
+      }
+      this.remoteEnd(existing);
       return;
     }
     if (sid <= this.lastStreamId) return; // a stream already closed
@@ -550,14 +645,21 @@ export class Http2ServerConnection {
       this.sendReset(sid, H2_ERROR.REFUSED_STREAM);
       return;
     }
+    const problem = requestProblem(fields);
+    if (problem !== undefined) return this.streamError(sid, H2_ERROR.PROTOCOL_ERROR, problem);
     const s = new H2Stream(sid, this);
     for (const [n, v] of fields) {
       const l = s.headers.get(n);
       if (l) l.push(v);
       else s.headers.set(n, [v]);
     }
+    const cl = s.header('content-length');
+    if (cl !== undefined) s.contentLength = Number(cl);
     this.streams.set(sid, s);
-    if (flags & FLAG.END_STREAM) s.remoteEnded = true;
+    if (flags & FLAG.END_STREAM) {
+      if (s.contentLength !== undefined && s.contentLength !== 0) return this.streamError(sid, H2_ERROR.PROTOCOL_ERROR, 'content-length without DATA');
+      s.remoteEnded = true;
+    }
     this.opts.onStream(s);
     if (s.remoteEnded && !s.closed) s.onEnd();
   }
@@ -565,13 +667,23 @@ export class Http2ServerConnection {
   private onDataFrame(flags: number, sid: number, p: Buffer): void {
     if (sid === 0) throw new ConnectionError(H2_ERROR.PROTOCOL_ERROR, 'DATA on stream 0');
     this.connRecvUnacked += p.length;
+    this.connRecvWindow -= p.length;
+    if (this.connRecvWindow < 0) throw new ConnectionError(H2_ERROR.FLOW_CONTROL_ERROR, 'DATA beyond the connection window');
     const s = this.streams.get(sid);
-    if (!s || s.remoteEnded) {
+    if (!s) {
       // Late data for a stream we already finished: only the connection window counts it.
       if (sid > this.lastStreamId) throw new ConnectionError(H2_ERROR.PROTOCOL_ERROR, 'DATA on an idle stream');
       return;
     }
+    if (s.remoteEnded) return this.streamError(sid, H2_ERROR.STREAM_CLOSED, 'DATA after END_STREAM');
+    s.recvWindow -= p.length;
+    if (s.recvWindow < 0) return this.streamError(sid, H2_ERROR.FLOW_CONTROL_ERROR, 'DATA beyond the stream window');
     const data = this.unpad(flags, p);
+    if (s.contentLength !== undefined) {
+      s.dataLength += data.length;
+      const short = (flags & FLAG.END_STREAM) !== 0 && s.dataLength < s.contentLength;
+      if (s.dataLength > s.contentLength || short) return this.streamError(sid, H2_ERROR.PROTOCOL_ERROR, `content-length ${s.contentLength}, DATA ${s.dataLength}`);
+    }
     const padding = p.length - data.length;
     if (padding > 0) s.consumed(padding);
     if (data.length > 0) s.onData(data);

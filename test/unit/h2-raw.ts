@@ -76,9 +76,11 @@ export class RawConn {
     });
   }
 
-  /** Connects and sends the preface and an empty SETTINGS (unless `preface` is false). */
-  static async open(sock: string, preface = true): Promise<RawConn> {
-    const s = net.connect(sock);
+  /** Connects and sends the preface and an empty SETTINGS (unless `preface` is false).
+   * halfOpen: the socket stays open for writing when the server ends its side, so that
+   * 'close' means the server closed the connection both ways. */
+  static async open(sock: string, preface = true, halfOpen = false): Promise<RawConn> {
+    const s = net.connect({ path: sock, allowHalfOpen: halfOpen });
     await new Promise<void>((resolve, reject) => {
       s.once('connect', () => resolve());
       s.once('error', reject);
@@ -110,7 +112,13 @@ export class RawConn {
 
   /** The GOAWAY error code once the server has closed the socket (undefined: no GOAWAY). */
   async goawayAndClose(ms = 2000): Promise<{ code: number | undefined; closed: boolean }> {
-    const closed = await this.until(() => this.closed, ms);
+    // Once the GOAWAY is here, keep writing (PINGs): a server that only half-closed keeps
+    // reading them, one that closed fully makes the writes fail and the socket close.
+    await this.until(() => this.frames.some((f) => f.type === T.GOAWAY) || this.closed, ms);
+    const closed = await this.until(() => {
+      this.send(frame(T.PING, 0, 0, Buffer.alloc(8)));
+      return this.closed;
+    }, ms);
     const g = this.frames.find((f) => f.type === T.GOAWAY);
     return { code: g?.payload.readUInt32BE(4), closed };
   }
