@@ -34,6 +34,15 @@ const PARTIAL_MIN = 64 * 1024;
 const PING_ACK_DELAY_MS = 5;
 /** After a connection error: how long the GOAWAY may take to go out before the socket is destroyed. */
 const CLOSE_GRACE_MS = 1000;
+/**
+ * How long a new connection may take to send the client preface and its SETTINGS. grpc-go's
+ * server allows 120 s (its ConnectionTimeout default) for the whole handshake, TLS included;
+ * over a local unix socket without TLS a client writes its preface at once, so 10 s is
+ * generous for a loaded machine and keeps silent sockets from piling up 12 times sooner.
+ * There is no idle timeout once the handshake is done: grpc-go's MaxConnectionIdle is
+ * infinite by default, and dockerd keeps one idle connection open for its lifetime.
+ */
+export const HANDSHAKE_TIMEOUT_MS = 10_000;
 
 class ConnectionError extends Error {
   constructor(readonly code: number, message: string) {
@@ -176,6 +185,9 @@ export class H2Stream {
 
 export interface ConnectionOptions {
   onStream: (s: H2Stream) => void;
+  /** The connection is closed unless the client's preface and first SETTINGS arrive within
+   * this many ms (default HANDSHAKE_TIMEOUT_MS). */
+  handshakeTimeoutMs?: number;
   onClose: () => void;
   onError?: (err: Error) => void;
 }
@@ -198,6 +210,9 @@ export class Http2ServerConnection {
   private partialSize = 0;
   private partialNeeded = 0;
   private prefaceSeen = false;
+  /** The client's first frame (which must be SETTINGS) has arrived. */
+  private settingsSeen = false;
+  private handshakeTimer: NodeJS.Timeout | undefined;
   private continuation: { streamId: number; flags: number; chunks: Buffer[]; size: number } | undefined;
   private out: Buffer[] = [];
   /** PING acks waiting to go out with the next write (see onPing). */
@@ -220,6 +235,11 @@ export class Http2ServerConnection {
     s.writeUInt32BE(0, 14);
     this.queueFrame(FRAME.SETTINGS, 0, 0, s);
     this.sendWindowUpdate(0, CONN_RECV_WINDOW - DEFAULT_WINDOW);
+    this.handshakeTimer = setTimeout(() => {
+      this.opts.onError?.(new Error('http2: no client preface and SETTINGS within the handshake timeout'));
+      socket.destroy();
+    }, opts.handshakeTimeoutMs ?? HANDSHAKE_TIMEOUT_MS);
+    this.handshakeTimer.unref();
     socket.on('data', (d: Buffer) => this.receive(d));
     socket.on('drain', () => {
       this.socketBlocked = false;
@@ -434,6 +454,7 @@ export class Http2ServerConnection {
     if (this.dead) return;
     this.dead = true;
     clearTimeout(this.pingAckTimer);
+    clearTimeout(this.handshakeTimer);
     for (const s of [...this.streams.values()]) {
       this.closeStream(s);
       s.onReset(H2_ERROR.CANCEL);
@@ -500,6 +521,13 @@ export class Http2ServerConnection {
   }
 
   private frame(type: number, flags: number, sid: number, p: Buffer): void {
+    if (!this.settingsSeen) {
+      // RFC 9113 §3.4: the preface ends with the client's SETTINGS.
+      if (type !== FRAME.SETTINGS || (flags & FLAG.ACK) !== 0) throw new ConnectionError(H2_ERROR.PROTOCOL_ERROR, 'the client preface must end with SETTINGS');
+      this.settingsSeen = true;
+      clearTimeout(this.handshakeTimer);
+      this.handshakeTimer = undefined;
+    }
     if (this.continuation && type !== FRAME.CONTINUATION) throw new ConnectionError(H2_ERROR.PROTOCOL_ERROR, 'expected CONTINUATION');
     switch (type) {
       case FRAME.DATA:

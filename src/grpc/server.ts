@@ -10,6 +10,9 @@ import { CallCore, DuplexCall, UnaryCall, WritableCall, type CallStatus, type Se
 export interface GrpcServerOptions {
   maxReceiveMessageLength?: number;
   maxSendMessageLength?: number;
+  /** Closes connections that have not sent the HTTP/2 preface and SETTINGS by then
+   * (default HANDSHAKE_TIMEOUT_MS, 10 s; see there why). */
+  handshakeTimeoutMs?: number;
   /** Transport problems worth a log line (bad frames, socket errors). */
   onError?: (err: Error) => void;
 }
@@ -143,6 +146,7 @@ export class GrpcServer {
     }
     const conn: Http2ServerConnection = new Http2ServerConnection(socket, {
       onStream: (s) => this.dispatch(s),
+      handshakeTimeoutMs: this.opts.handshakeTimeoutMs,
       onClose: () => {
         this.connections.delete(conn);
         if (this.connections.size === 0 && this.onDrained) {

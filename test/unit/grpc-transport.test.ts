@@ -294,3 +294,38 @@ describe('flow control of what the client sends', () => {
     expect(m.destroyed()).toBe(true);
   });
 });
+
+describe('handshake timeout', () => {
+  it('closes connections without the preface and SETTINGS in time; keeps handshaken idle ones', async () => {
+    const s2 = new GrpcServer({ handshakeTimeoutMs: 300 });
+    s2.addService(DEF, impl);
+    const sock2 = path.join(dir, 'h.sock');
+    await s2.listen(sock2);
+    try {
+      const silent = await RawConn.open(sock2, false);
+      const prefaceOnly = await RawConn.open(sock2, false);
+      prefaceOnly.send(PREFACE);
+      const partial = await RawConn.open(sock2, false);
+      partial.send(PREFACE.subarray(0, 10));
+      const good = await RawConn.open(sock2);
+      const t0 = Date.now();
+      for (const c of [silent, prefaceOnly, partial]) expect(await c.until(() => c.closed, 3000)).toBe(true);
+      expect(Date.now() - t0).toBeGreaterThanOrEqual(250);
+      // The handshaken connection outlives the timeout and serves a call.
+      await new Promise((r) => setTimeout(r, 400));
+      expect(good.closed).toBe(false);
+      good.send(frame(T.HEADERS, 4, 1, block(callHeaders(DELAY))), frame(T.DATA, 1, 1, body('1')));
+      expect((await good.status(1)).code).toBe('0');
+      good.close();
+    } finally {
+      s2.forceShutdown();
+    }
+  });
+
+  it('fails a connection whose first frame is not SETTINGS with PROTOCOL_ERROR', async () => {
+    const c = await RawConn.open(sock, false, true);
+    c.send(PREFACE, frame(T.PING, 0, 0, Buffer.alloc(8)));
+    expect(await c.goawayAndClose()).toEqual({ code: E.PROTOCOL_ERROR, closed: true });
+    c.close();
+  });
+});
