@@ -1,6 +1,8 @@
 // Filter values and their evaluation against an object seen through an Adaptor
 // (containerd filters/filter.go semantics).
 
+import type { GoRegexp } from './regexp';
+
 export interface FieldValue {
   value: string;
   present: boolean;
@@ -26,9 +28,9 @@ export class Selector implements Filter {
   readonly operator: Operator;
   readonly value: string;
   /** Compiled pattern for '~='. */
-  readonly regexp: RegExp | undefined;
+  readonly regexp: GoRegexp | undefined;
 
-  constructor(fieldpath: readonly string[], operator: Operator, value = '', regexp?: RegExp) {
+  constructor(fieldpath: readonly string[], operator: Operator, value = '', regexp?: GoRegexp) {
     if (operator === '~=' && !regexp) throw new TypeError('a ~= selector needs a compiled regexp');
     this.fieldpath = Object.freeze([...fieldpath]);
     this.operator = operator;
@@ -47,7 +49,7 @@ export class Selector implements Filter {
         // containerd compares whatever the adaptor returned; adaptors return "" for absent fields.
         return value !== this.value;
       case '~=':
-        return (this.regexp as RegExp).test(value);
+        return (this.regexp as GoRegexp).test(value);
     }
   }
 }

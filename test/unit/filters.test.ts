@@ -589,6 +589,16 @@ describe('Go regexp translation', () => {
     expect(m('^$', '')).toBe(true);
   });
 
+  it('matches in time linear in the input, whatever the pattern (a backtracking engine: ~4 s for the first at 28)', () => {
+    const t0 = Date.now();
+    expect(m('(a+)+$', `${'a'.repeat(28)}b`)).toBe(false);
+    expect(m('(a|aa)+$', `${'a'.repeat(40)}b`)).toBe(false);
+    expect(m('^(\\w+\\s?)*$', `${'word '.repeat(30)}!`)).toBe(false);
+    expect(m('(a+)+$', `${'a'.repeat(10_000)}b`)).toBe(false);
+    expect(m('(a+)+$', 'a'.repeat(10_000))).toBe(true);
+    expect(Date.now() - t0).toBeLessThan(1000);
+  });
+
   it('rejects what Go rejects', () => {
     expect(goErr('(')).toBe('error parsing regexp: missing closing ): `(`');
     expect(goErr('a)')).toBe('error parsing regexp: unexpected ): `a)`');
