@@ -176,6 +176,11 @@ export class GrpcServer {
       stream.reset(H2_ERROR.PROTOCOL_ERROR);
       return;
     }
+    if (deadline <= Date.now()) {
+      // Already past ("-1S", "0S"): the handler is not run, as grpc-go's context is done.
+      this.fail(stream, { code: Status.DEADLINE_EXCEEDED, details: 'context deadline exceeded' });
+      return;
+    }
     const path = stream.header(':path') ?? '';
     const ct = stream.header('content-type') ?? '';
     if (stream.header(':method') !== 'POST' || !ct.startsWith('application/grpc')) {
