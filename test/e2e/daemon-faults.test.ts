@@ -6,7 +6,7 @@ import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_pr
 import { closeSync, constants, mkdirSync, openSync, readFileSync, readSync, rmSync, statfsSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { BERTHD_BIN, ctr, ctrOk, makeTempRoot, startBerthd, waitForSocket, type BerthdHandle, type TempRoot } from '../harness';
+import { BERTHD_BIN, ctr, ctrOk, makeTempRoot, startBerthd, waitForSocket, type TempRoot } from '../harness';
 import { waitForPidExit } from '../harness/process';
 import { ContainerdClient } from '../../src/client/services';
 import { callMetadata, unary } from '../../src/client/connection';
@@ -195,8 +195,8 @@ describe('berthd on a full disk', () => {
     const t = tempDir('berth-faults-nearfull-');
     const disk = mountTmpfs(join(t.path, 'disk'), 2048);
     const root = join(disk, 'root');
-    let d: BerthdHandle | undefined = await startBerthd({ root, state: join(t.path, 'state'), logLevel: 'info' });
-    undo.push(() => d?.cleanup());
+    const d = await startBerthd({ root, state: join(t.path, 'state'), logLevel: 'info' });
+    undo.push(() => d.cleanup()); // also removes the harness's own temp dir (socket, log)
     await ctrOk(d.address, ['namespaces', 'create', 'kept']);
     await d.stop();
     fill(disk, 256);
@@ -211,7 +211,6 @@ describe('berthd on a full disk', () => {
     await ctrOk(d.address, ['version']);
     expect(d.running()).toBe(true);
     expect(await d.stop()).toBe(0);
-    d = undefined;
   });
 });
 
