@@ -6,5 +6,7 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 60_000,
     pool: 'forks',
+    // Removes the empty cgroups a run leaves (runc's per-namespace parents).
+    globalSetup: ['test/harness/global-setup.ts'],
   },
 });
