@@ -6,7 +6,8 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 60_000,
     pool: 'forks',
-    // Removes the empty cgroups a run leaves (runc's per-namespace parents).
+    // Removes what a run leaves in fixed host places: empty cgroups and runc state dirs of
+    // its namespaces, ctr FIFO dirs, dead shim sockets (test/harness/global-setup.ts).
     globalSetup: ['test/harness/global-setup.ts'],
   },
 });

@@ -1,26 +1,10 @@
 import { spawn } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildOciImage, busyboxLayer } from '../fixtures/images';
-import {
-  CTR_BIN,
-  RUNC,
-  buildGoProgram,
-  ctr,
-  ctrOk,
-  makeTempRoot,
-  removeFifoDirs,
-  removeRuncLeftovers,
-  runGoProgram,
-  startBerthd,
-  startContainerd,
-  type BerthdHandle,
-  type ContainerdHandle,
-  type CtrResult,
-  type TempRoot,
-} from '../harness';
+import { CTR_BIN, RUNC, buildGoProgram, ctrOk, runGoProgram } from '../harness';
+import { ctrOn as run, removeTask, SideBySide, uid, type Side } from './sides';
 
 // No byte of a process's output is lost (issue 11): several MB printed through pipes and
 // through a terminal, by a task's init and by an exec, with and without --rm, through the
@@ -31,7 +15,6 @@ import {
 
 const canRun = process.getuid?.() === 0 && fs.existsSync(RUNC) && fs.existsSync('/bin/busybox') && fs.existsSync('/usr/bin/script');
 
-const RUN_ID = `${process.pid}-${randomBytes(2).toString('hex')}`;
 const IMAGE = 'docker.io/library/berth-large-output:1';
 const COUNT = 1_000_000;
 
@@ -90,37 +73,10 @@ function expectWhole(what: string, g: Got, want: Expected, shortTailKnown = fals
   expect({ what, len: g.len, sha256: g.sha256, tail: g.tail }).toEqual({ what, ...want.digest, tail: want.text.slice(-64) });
 }
 
-interface Side {
-  name: 'berthd' | 'containerd';
-  address: string;
-  ns: string;
-}
-
-let tmp: TempRoot;
-let berthd: BerthdHandle;
-let containerd: ContainerdHandle;
+let pair: SideBySide;
 let B: Side;
-let C: Side;
-const used = new Map<Side, Set<string>>();
-
-function track(side: Side, id: string): string {
-  let s = used.get(side);
-  if (!s) used.set(side, (s = new Set()));
-  s.add(id);
-  return id;
-}
-
-function uid(name: string): string {
-  return `${name}-${randomBytes(3).toString('hex')}`;
-}
-
-function run(side: Side, args: string[], timeoutMs = 30_000): Promise<CtrResult> {
-  return ctr(side.address, args, { namespace: side.ns, timeoutMs });
-}
-
-function both<T>(fn: (s: Side) => Promise<T>): Promise<[T, T]> {
-  return Promise.all([fn(B), fn(C)]);
-}
+const track = (s: Side, id: string): string => pair.track(s, id);
+const both = <T>(fn: (s: Side) => Promise<T>): Promise<[T, T]> => pair.both(fn);
 
 /** ctr under script(1), so it has a terminal; resolves with the raw bytes script saw. */
 function underPty(side: Side, args: string[], timeoutMs = 30_000): Promise<{ code: number | null; output: Buffer }> {
@@ -140,43 +96,20 @@ function underPty(side: Side, args: string[], timeoutMs = 30_000): Promise<{ cod
   });
 }
 
-async function removeTask(side: Side, id: string): Promise<void> {
-  await run(side, ['task', 'kill', '-s', 'SIGKILL', id]);
-  await run(side, ['task', 'rm', '-f', id], 20_000);
-  await run(side, ['containers', 'rm', id]);
-}
-
 describe.skipIf(!canRun)('large outputs arrive whole on berthd (berth shim) as on containerd', () => {
   let goBin: Promise<string>;
 
   beforeAll(async () => {
     goBin = buildGoProgram('largeio');
     goBin.catch(() => undefined);
-    tmp = makeTempRoot('berth-large-');
-    [berthd, containerd] = await Promise.all([startBerthd(), startContainerd()]);
-    B = { name: 'berthd', address: berthd.address, ns: `lo-${RUN_ID}-b` };
-    C = { name: 'containerd', address: containerd.address, ns: `lo-${RUN_ID}-c` };
-    const base = await busyboxLayer();
-    const img = await buildOciImage({ name: IMAGE, layers: [base], config: { Cmd: ['/bin/sh'], Env: ['PATH=/bin'] } });
-    const tar = path.join(tmp.path, 'image.tar');
-    fs.writeFileSync(tar, img.archive);
-    await both((s) => ctrOk(s.address, ['images', 'import', tar], { namespace: s.ns, timeoutMs: 60_000 }));
-    fs.mkdirSync(path.join(tmp.path, 'fifo-b'));
-    fs.mkdirSync(path.join(tmp.path, 'fifo-c'));
+    pair = await SideBySide.start({ prefix: 'lo', image: IMAGE });
+    ({ B } = pair);
+    fs.mkdirSync(path.join(pair.tmp.path, 'fifo-b'));
+    fs.mkdirSync(path.join(pair.tmp.path, 'fifo-c'));
   }, 600_000);
 
   afterAll(async () => {
-    for (const side of [B, C]) {
-      if (!side) continue;
-      for (const id of used.get(side) ?? []) await removeTask(side, id).catch(() => undefined);
-    }
-    await Promise.all([berthd?.cleanup(), containerd?.cleanup()]);
-    for (const side of [B, C]) {
-      if (!side) continue;
-      removeRuncLeftovers(side.ns);
-      removeFifoDirs(used.get(side) ?? new Set());
-    }
-    await tmp?.cleanup();
+    await pair?.cleanup();
   }, 120_000);
 
   it('ctr run through pipes, with and without --rm', async () => {
@@ -233,7 +166,7 @@ describe.skipIf(!canRun)('large outputs arrive whole on berthd (berth shim) as o
     const bin = await goBin;
     const id = track(s, uid(which));
     if (which.startsWith('init')) for (let i = 0; i < n; i++) track(s, `${id}-${i}`);
-    const fifoDir = path.join(tmp.path, s === B ? 'fifo-b' : 'fifo-c');
+    const fifoDir = path.join(pair.tmp.path, s === B ? 'fifo-b' : 'fifo-c');
     const r = await runGoProgram(bin, ['-address', s.address, '-namespace', s.ns, '-image', IMAGE, '-id', id, '-case', which, '-n', String(n), '-fifodir', fifoDir, '--', ...cmd], { timeoutMs: 90_000 });
     expect(r.code, `${s.name}: ${r.stdout}${r.stderr}`).toBe(0);
     expect(r.lines.at(-1)).toEqual({ step: 'done' });

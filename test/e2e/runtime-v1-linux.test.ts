@@ -1,68 +1,33 @@
 // io.containerd.runtime.v1.linux through the Go client (ctr refuses --runc-binary for it),
 // side by side: berthd runs it with its own shim, honouring containerd.linux.runc.RuncOptions;
 // errors and results must read as containerd 1.6's v1 runtime gives them.
-import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildOciImage, busyboxLayer } from '../fixtures/images';
-import { buildGoProgram, runGoProgram, waitForPidExit, ctr, ctrOk, makeTempRoot, RUNC, removeFifoDirs, removeRuncLeftovers, startBerthd, startContainerd, type BerthdHandle, type ContainerdHandle, type CtrResult, type TempRoot } from '../harness';
-import { normalize } from './pair';
+import { buildGoProgram, runGoProgram, waitForPidExit, RUNC } from '../harness';
+import { ctrOn as run, SideBySide, uid, type Side } from './sides';
 
-const RUN_ID = `${process.pid}-${randomBytes(2).toString('hex')}`;
 const IMAGE = 'docker.io/library/berth-v1:1';
 const V1 = 'io.containerd.runtime.v1.linux';
 const canRun = process.getuid?.() === 0 && fs.existsSync(RUNC) && fs.existsSync('/usr/bin/containerd-shim');
 
-interface Side { name: 'berthd' | 'containerd'; address: string; ns: string }
-let tmp: TempRoot;
-let berthd: BerthdHandle;
-let containerd: ContainerdHandle;
+let pair: SideBySide;
 let B: Side;
 let C: Side;
-const used = new Map<Side, Set<string>>();
-
-function track(s: Side, name: string): string {
-  const id = `${name}-${randomBytes(3).toString('hex')}`;
-  let set = used.get(s);
-  if (!set) used.set(s, (set = new Set()));
-  set.add(id);
-  return id;
-}
+const track = (s: Side, name: string): string => pair.track(s, uid(name));
 /** Where each daemon keeps the task bundles of a side's namespace. */
 function bundles(s: Side): string {
-  return s.name === 'berthd' ? path.join(berthd.state, 'tasks', s.ns) : path.join(containerd.state, V1, s.ns);
+  return s.name === 'berthd' ? path.join(pair.berthd.state, 'tasks', s.ns) : path.join(pair.containerd.state, V1, s.ns);
 }
-const run = (s: Side, args: string[], timeoutMs = 30_000): Promise<CtrResult> => ctr(s.address, args, { namespace: s.ns, timeoutMs });
 
 describe.skipIf(!canRun)(`runtime ${V1} on berthd next to containerd`, () => {
   beforeAll(async () => {
-    tmp = makeTempRoot('berth-v1-');
-    [berthd, containerd] = await Promise.all([startBerthd(), startContainerd()]);
-    B = { name: 'berthd', address: berthd.address, ns: `v1-${RUN_ID}-b` };
-    C = { name: 'containerd', address: containerd.address, ns: `v1-${RUN_ID}-c` };
-    const img = await buildOciImage({ name: IMAGE, layers: [await busyboxLayer()], config: { Cmd: ['/bin/sh'], Env: ['PATH=/bin'] } });
-    const tar = path.join(tmp.path, 'image.tar');
-    fs.writeFileSync(tar, img.archive);
-    await Promise.all([B, C].map((s) => ctrOk(s.address, ['images', 'import', tar], { namespace: s.ns, timeoutMs: 60_000 })));
+    pair = await SideBySide.start({ prefix: 'v1', image: IMAGE });
+    ({ B, C } = pair);
   }, 120_000);
 
   afterAll(async () => {
-    for (const s of [B, C]) {
-      if (!s) continue;
-      for (const id of used.get(s) ?? []) {
-        await run(s, ['task', 'kill', '-s', 'SIGKILL', id]);
-        await run(s, ['task', 'rm', '-f', id]);
-        await run(s, ['containers', 'rm', id]);
-      }
-    }
-    await Promise.all([berthd?.cleanup(), containerd?.cleanup()]);
-    for (const s of [B, C]) {
-      if (!s) continue;
-      removeRuncLeftovers(s.ns);
-      removeFifoDirs(used.get(s) ?? new Set());
-    }
-    await tmp?.cleanup();
+    await pair?.cleanup();
   }, 120_000);
 
   let bin: string;
@@ -99,7 +64,7 @@ describe.skipIf(!canRun)(`runtime ${V1} on berthd next to containerd`, () => {
     expect(started.lines[0]).toMatchObject({ step: 'started' });
     const pid = Number(started.lines[0]?.pid);
     expect(pid).toBeGreaterThan(0);
-    await berthd.restart();
+    await pair.berthd.restart();
     const ls = await run(B, ['task', 'ls']);
     expect(ls.stdout).toMatch(new RegExp(`^${id}\\s+${pid}\\s+RUNNING`, 'm'));
     expect((await run(B, ['task', 'kill', '-s', 'SIGKILL', id])).code).toBe(0);

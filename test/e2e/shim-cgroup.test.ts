@@ -6,24 +6,8 @@ import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildOciImage, busyboxLayer } from '../fixtures/images';
-import {
-  buildGoProgram,
-  runGoProgram,
-  ctr,
-  ctrOk,
-  makeTempRoot,
-  sleep,
-  RUNC,
-  removeFifoDirs,
-  removeRuncLeftovers,
-  startBerthd,
-  startContainerd,
-  type BerthdHandle,
-  type ContainerdHandle,
-  type CtrResult,
-  type TempRoot,
-} from '../harness';
+import { buildGoProgram, runGoProgram, sleep, RUNC } from '../harness';
+import { ctrOn as run, removeTask, SideBySide, uid, type Side as PlainSide } from './sides';
 
 const RUN_ID = `${process.pid}-${randomBytes(2).toString('hex')}`;
 const IMAGE = 'docker.io/library/berth-shimcg:1';
@@ -33,29 +17,15 @@ const UNIFIED = fs.existsSync(path.join(CGROUP_ROOT, 'cgroup.controllers'));
 const V1_HIERARCHIES = ['pids', 'memory'];
 const canRun = process.getuid?.() === 0 && fs.existsSync(RUNC) && fs.existsSync('/usr/bin/containerd-shim-runc-v2') && (UNIFIED || V1_HIERARCHIES.every((h) => fs.existsSync(path.join(CGROUP_ROOT, h))));
 
-interface Side {
-  name: 'berthd' | 'containerd';
-  address: string;
-  ns: string;
+interface Side extends PlainSide {
   /** The shim cgroup of this side's tasks, e.g. /berth-shimcg-<run>-b. */
-  cgroup: string;
+  readonly cgroup: string;
 }
-let tmp: TempRoot;
-let berthd: BerthdHandle;
-let containerd: ContainerdHandle;
+let pair: SideBySide<Side>;
 let B: Side;
 let C: Side;
 let bin: string;
-const used = new Map<Side, Set<string>>();
-
-function track(s: Side, name: string): string {
-  const id = `${name}-${randomBytes(3).toString('hex')}`;
-  let set = used.get(s);
-  if (!set) used.set(s, (set = new Set()));
-  set.add(id);
-  return id;
-}
-const run = (s: Side, args: string[], timeoutMs = 30_000): Promise<CtrResult> => ctr(s.address, args, { namespace: s.ns, timeoutMs });
+const track = (s: Side, name: string): string => pair.track(s, uid(name));
 
 /** The directories of a cgroup path: one (v2) or one per hierarchy used (v1). */
 function cgroupDirs(cg: string): string[] {
@@ -85,7 +55,7 @@ function cmdline(pid: number): string {
 
 /** berthd: the pid of the shim serving a task, from its bundle's address and <socket>.pid. */
 function berthShimPid(id: string): number {
-  const address = fs.readFileSync(path.join(berthd.state, 'tasks', B.ns, id, 'address'), 'utf8').trim();
+  const address = fs.readFileSync(path.join(pair.berthd.state, 'tasks', B.ns, id, 'address'), 'utf8').trim();
   return Number(fs.readFileSync(`${address.replace(/^unix:\/\//, '')}.pid`, 'utf8').trim().split(/\s+/)[0]);
 }
 
@@ -98,39 +68,22 @@ async function waitEmpty(cg: string, timeoutMs: number): Promise<boolean> {
   }
 }
 
-async function removeTask(s: Side, id: string): Promise<void> {
-  await run(s, ['task', 'kill', '-s', 'SIGKILL', id]);
-  await run(s, ['task', 'rm', '-f', id]);
-  await run(s, ['containers', 'rm', id]);
-}
-
 const startDetached = (s: Side, id: string, shimCgroup: string | undefined, extra: string[] = []) =>
   runGoProgram(bin, ['-address', s.address, '-namespace', s.ns, '-image', IMAGE, '-id', id, '-detach', ...(shimCgroup ? ['-shim-cgroup', shimCgroup] : []), ...extra, '--', 'sleep', '300']);
 
 describe.skipIf(!canRun)('WithShimCgroup on berthd next to containerd', () => {
   beforeAll(async () => {
-    tmp = makeTempRoot('berth-shimcg-');
-    [berthd, containerd] = await Promise.all([startBerthd(), startContainerd()]);
-    B = { name: 'berthd', address: berthd.address, ns: `scg-${RUN_ID}-b`, cgroup: `/berth-shimcg-${RUN_ID}-b` };
-    C = { name: 'containerd', address: containerd.address, ns: `scg-${RUN_ID}-c`, cgroup: `/berth-shimcg-${RUN_ID}-c` };
+    const cg = `/berth-shimcg-${RUN_ID}`;
+    pair = await SideBySide.start({ prefix: 'scg', image: IMAGE, sides: ({ B, C }) => ({ B: { ...B, cgroup: `${cg}-b` }, C: { ...C, cgroup: `${cg}-c` } }) });
+    ({ B, C } = pair);
     for (const s of [B, C]) for (const d of cgroupDirs(s.cgroup)) fs.mkdirSync(d);
-    const img = await buildOciImage({ name: IMAGE, layers: [await busyboxLayer()], config: { Cmd: ['/bin/sh'], Env: ['PATH=/bin'] } });
-    const tar = path.join(tmp.path, 'image.tar');
-    fs.writeFileSync(tar, img.archive);
-    await Promise.all([B, C].map((s) => ctrOk(s.address, ['images', 'import', tar], { namespace: s.ns, timeoutMs: 60_000 })));
     bin = await buildGoProgram('runtimeopts');
   }, 300_000);
 
   afterAll(async () => {
+    await pair?.cleanup();
     for (const s of [B, C]) {
       if (!s) continue;
-      for (const id of used.get(s) ?? []) await removeTask(s, id);
-    }
-    await Promise.all([berthd?.cleanup(), containerd?.cleanup()]);
-    for (const s of [B, C]) {
-      if (!s) continue;
-      removeRuncLeftovers(s.ns);
-      removeFifoDirs(used.get(s) ?? new Set());
       // Shims leave their cgroup when they exit; give the last ones a moment.
       await waitEmpty(s.cgroup, 10_000).catch(() => false);
       for (const d of cgroupDirs(s.cgroup)) {
@@ -141,7 +94,6 @@ describe.skipIf(!canRun)('WithShimCgroup on berthd next to containerd', () => {
         }
       }
     }
-    await tmp?.cleanup();
   }, 120_000);
 
   it('puts the task\'s shim, and only it, in the cgroup; it leaves with the task', async () => {
@@ -195,7 +147,7 @@ describe.skipIf(!canRun)('WithShimCgroup on berthd next to containerd', () => {
     expect((await startDetached(B, id, B.cgroup)).lines[0]).toMatchObject({ step: 'started' });
     const shim = berthShimPid(id);
     expect(procsIn(B.cgroup)[0]).toEqual([shim]);
-    await berthd.restart();
+    await pair.berthd.restart();
     expect((await run(B, ['task', 'ls'])).stdout).toMatch(new RegExp(`^${id}\\s+\\d+\\s+RUNNING`, 'm'));
     // Driven through the same shim after the restart.
     expect((await run(B, ['task', 'exec', '--exec-id', 'after', id, 'true'])).code).toBe(0);

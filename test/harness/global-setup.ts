@@ -6,8 +6,16 @@
 // empty cgroups behind on the host. At the end of the run, remove the cgroup directories
 // that appeared during it and are empty now; rmdir(2) refuses a cgroup that still has
 // processes or children, so nothing in use can be taken away.
+//
+// Likewise for what containerd's runc shim keeps in fixed places whatever the daemon's root
+// (/run/containerd/runc/<namespace>, /run/containerd/fifo/<n>, /run/containerd/s/<socket>):
+// entries that appeared during the run and are now empty directories, or sockets nobody
+// listens on (a shim killed by a test), are removed.
 import * as fs from 'node:fs';
+import * as net from 'node:net';
 import * as path from 'node:path';
+
+const SHIM_DIRS = ['/run/containerd/runc', '/run/containerd/fifo', '/run/containerd/s'];
 
 const CGROUP_ROOT = '/sys/fs/cgroup';
 
@@ -45,15 +53,53 @@ function removeIfEmpty(dir: string): void {
   }
 }
 
+function entries(dir: string): string[] {
+  try {
+    return fs.readdirSync(dir).map((e) => path.join(dir, e));
+  } catch {
+    return [];
+  }
+}
+
+/** True when something accepts connections on the unix socket at p. */
+function listening(p: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const c = net.connect(p);
+    c.once('connect', () => {
+      c.destroy();
+      resolve(true);
+    });
+    c.once('error', () => resolve(false));
+  });
+}
+
+async function removeIfStale(p: string): Promise<void> {
+  let st: fs.Stats;
+  try {
+    st = fs.lstatSync(p);
+  } catch {
+    return;
+  }
+  try {
+    if (st.isDirectory()) fs.rmdirSync(p); // fails unless empty
+    else if (st.isSocket() && !(await listening(p))) fs.rmSync(p);
+  } catch {
+    // not empty, or gone
+  }
+}
+
 let before: Set<string> | undefined;
 
 export function setup(): void {
-  before = new Set(hierarchyRoots().flatMap(childCgroups));
+  before = new Set([...hierarchyRoots().flatMap(childCgroups), ...SHIM_DIRS.flatMap(entries)]);
 }
 
-export function teardown(): void {
+export async function teardown(): Promise<void> {
   if (!before || process.getuid?.() !== 0) return;
   for (const dir of hierarchyRoots().flatMap(childCgroups)) {
     if (!before.has(dir)) removeIfEmpty(dir);
+  }
+  for (const p of SHIM_DIRS.flatMap(entries)) {
+    if (!before.has(p)) await removeIfStale(p);
   }
 }
