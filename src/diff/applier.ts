@@ -13,6 +13,7 @@
 import { createHash, type Hash } from 'node:crypto';
 import * as fs from 'node:fs';
 import { UnknownError } from '../errdefs/errors';
+import { fsError } from '../errdefs/fs';
 import { isNativeError, S_IFBLK, S_IFCHR, S_IFIFO, XATTR_CREATE } from '../native';
 import {
   chmod, createExclusive, lchown, link, listXattrs, getXattr, lstat, lstatNs, mkdir, mknod, readdirSorted,
@@ -246,7 +247,13 @@ export class LayerApplier implements TarSink {
     const f = this.file;
     if (f === null) return;
     let off = 0;
-    while (off < chunk.length) off += fs.writeSync(f.fd, chunk, off, chunk.length - off);
+    try {
+      while (off < chunk.length) off += fs.writeSync(f.fd, chunk, off, chunk.length - off);
+    } catch (err) {
+      // A write names no file in Node's error; containerd's names it ("write <path>: no
+      // space left on device"), and so must ours for a full disk.
+      throw fsError(err, 'write', fromBytePath(f.path));
+    }
   }
 
   end(): void {
@@ -277,12 +284,16 @@ export class LayerApplier implements TarSink {
     const perm = h.mode & 0o777;
     let fd: number;
     try {
-      fd = createExclusive(path, perm);
+      try {
+        fd = createExclusive(path, perm);
+      } catch (err) {
+        if (!isNativeError(err, 'EEXIST')) throw err;
+        // Something is there (a file, a directory, a symlink — never followed): replace it.
+        this.remove(path);
+        fd = createExclusive(path, perm);
+      }
     } catch (err) {
-      if (!isNativeError(err, 'EEXIST')) throw err;
-      // Something is there (a file, a directory, a symlink — never followed): replace it.
-      this.remove(path);
-      fd = createExclusive(path, perm);
+      throw fsError(err, 'open', fromBytePath(path));
     }
     this.file = { fd, path, h };
   }

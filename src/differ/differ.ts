@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { createHash } from 'node:crypto';
 import { PassThrough } from 'node:stream';
 import { createGzip } from 'node:zlib';
-import { AlreadyExistsError, InvalidArgumentError, NotImplementedError, UnknownError } from '../errdefs/errors';
+import { AlreadyExistsError, BerthError, InvalidArgumentError, NotImplementedError, UnknownError, wrapContext } from '../errdefs/errors';
 import type { Labels } from '../metadata/records';
 import { writeDiff } from '../diff/compare';
 import type { ContentStore } from '../content/store';
@@ -127,12 +127,28 @@ export class Differ {
     await fsp.mkdir(dir, { mode: 0o700 });
     let mounted = false;
     try {
-      mountAll(mounts.map((m) => ({ type: m.type, source: m.source, target: m.target, options: [...m.options] })), dir);
+      try {
+        mountAll(mounts.map((m) => ({ type: m.type, source: m.source, target: m.target, options: [...m.options] })), dir);
+      } catch (err) {
+        throw contextOf(`failed to mount ${dir}`, err);
+      }
       mounted = true;
-      return await fn(dir);
+      try {
+        return await fn(dir);
+      } catch (err) {
+        // containerd's mount.WithTempMount says where the callback failed, and so do we:
+        // clients see "mount callback failed on <dir>: write <dir>/<file>: …".
+        throw contextOf(`mount callback failed on ${dir}`, err);
+      }
     } finally {
       if (mounted) await unmountAll(dir);
       await fsp.rmdir(dir).catch(() => undefined);
     }
   }
+}
+
+/** err with Go's "<prefix>: %w": a berth error keeps its class; anything else is Unknown. */
+function contextOf(prefix: string, err: unknown): BerthError {
+  if (err instanceof BerthError) return wrapContext(prefix, err);
+  return new UnknownError(`${prefix}: ${err instanceof Error ? err.message : String(err)}`);
 }

@@ -24,6 +24,11 @@ export interface ContainerdOptions {
   logLevel?: 'trace' | 'debug' | 'info' | 'warn' | 'error';
   /** How long to wait for the socket (default 20 s). */
   startTimeoutMs?: number;
+  /**
+   * Called once root and state exist, before containerd starts (e.g. to mount a small
+   * tmpfs on root); mounts made there are unmounted by cleanup with the rest.
+   */
+  beforeStart?: (dirs: { root: string; state: string }) => void;
 }
 
 export interface ContainerdHandle extends DaemonHandle {
@@ -137,6 +142,7 @@ export async function startContainerd(opts: ContainerdOptions = {}): Promise<Con
   const logFile = path.join(dir, 'containerd.log');
   for (const d of [root, state, path.join(dir, 'tmp'), path.join(dir, 'opt')]) fs.mkdirSync(d, { recursive: true });
   fs.writeFileSync(configPath, containerdConfig(dir, opts.extraConfig));
+  opts.beforeStart?.({ root, state });
 
   // Shim sockets and runc state dirs outside the temp dir that belong to this instance,
   // collected while the bundles still exist.
