@@ -10,6 +10,8 @@ export interface BerthConfig {
   state: string;
   grpc: {
     address: string;
+    /** "host:port" of an extra plaintext (h2c) TCP listener, as containerd's; "" = none. */
+    tcp_address: string;
     uid: number;
     gid: number;
     max_recv_message_size: number;
@@ -43,6 +45,9 @@ state = "/run/berth"
 [grpc]
 # The containerd-compatible gRPC API. Clients: ctr -a <address>, dockerd --containerd <address>.
 address = "/run/berth/berthd.sock"
+# An extra TCP listener ("host:port", "[v6]:port"), as containerd's [grpc] tcp_address:
+# plaintext HTTP/2 without authentication, so only for loopback or a trusted network.
+tcp_address = ""
 # Owner of the socket; its mode is 0660.
 uid = 0
 gid = 0
@@ -145,10 +150,21 @@ export function loadConfig(file: string | undefined, required: boolean): BerthCo
   const cfg = merge(base, fixed, '') as unknown as BerthConfig;
   cfg.runtimes = runtimes === undefined ? {} : parseRuntimes(runtimes);
   if (cfg.version !== 1) throw new InvalidArgumentError(`unsupported config version ${cfg.version} in ${file}`);
+  if (cfg.grpc.tcp_address !== '') parseTcpAddress(cfg.grpc.tcp_address);
   if (!isLogLevel(cfg.log.level)) throw new InvalidArgumentError(`log.level must be debug, info, warn or error`);
   return cfg;
 }
 
 export function ttrpcAddress(cfg: BerthConfig): string {
   return cfg.ttrpc.address || `${cfg.grpc.address}.ttrpc`;
+}
+
+/** "host:port" or "[v6]:port" (Go's net.SplitHostPort form, as containerd reads it) → parts. */
+export function parseTcpAddress(addr: string): { host: string; port: number } {
+  const m = /^(?:\[([^\]]*)\]|([^:[\]]*)):(\d{1,5})$/.exec(addr);
+  const port = m ? Number(m[3]) : NaN;
+  if (!m || port > 65535) {
+    throw new InvalidArgumentError(`grpc.tcp_address must be "host:port", got "${addr}"`);
+  }
+  return { host: m[1] ?? m[2] ?? '', port };
 }

@@ -40,7 +40,7 @@ import { BERTHD_BINARY, RuntimeResolver, TaskManager } from '../runtime';
 import type { TtrpcServer } from '../ttrpc';
 import { BerthError, FailedPreconditionError, NotFoundError, UnknownError } from '../errdefs/errors';
 import { errorChainText, fsError, levelError } from '../errdefs/fs';
-import { ttrpcAddress, type BerthConfig } from './config';
+import { parseTcpAddress, ttrpcAddress, type BerthConfig } from './config';
 import { RootLock } from './lock';
 import { prepareSocketPath, removeSocket, secureSocket } from './socket';
 import { serverUuid } from './identity';
@@ -181,6 +181,15 @@ export class Daemon {
 
       await server.listen(cfg.grpc.address);
       secureSocket(cfg.grpc.address, cfg.grpc.uid, cfg.grpc.gid);
+      if (cfg.grpc.tcp_address !== '') {
+        const { host, port } = parseTcpAddress(cfg.grpc.tcp_address);
+        // A port in use fails the start, as in containerd; the unix listener goes too.
+        const bound = await server.listenTcp(host, port).catch((err: unknown) => {
+          server.forceShutdown();
+          throw err;
+        });
+        log.info('serving tcp', { address: `${bound.address}:${bound.port}` });
+      }
       // Expired leases left from before a restart are collected shortly after start-up,
       // as containerd's startup_delay does.
       setTimeout(() => gc.schedule(), 100).unref();

@@ -121,6 +121,24 @@ export class GrpcServer {
     });
   }
 
+  /**
+   * Listens on TCP (plaintext HTTP/2, as containerd's tcp_address). Port 0 picks one; the
+   * bound address is returned. Nagle is off: a unary answer is a few small frames that
+   * would otherwise wait for the peer's delayed ACK (Go's net package turns it off too).
+   */
+  listenTcp(host: string, port: number): Promise<net.AddressInfo> {
+    const server = net.createServer({ noDelay: true }, (socket) => this.accept(socket));
+    return new Promise((resolve, reject) => {
+      server.once('error', reject);
+      server.listen({ host, port }, () => {
+        server.off('error', reject);
+        server.on('error', (err) => this.opts.onError?.(err));
+        this.listeners.push(server);
+        resolve(server.address() as net.AddressInfo);
+      });
+    });
+  }
+
   /** Stop accepting; let calls in flight finish (GOAWAY), then call back. */
   tryShutdown(cb: () => void): void {
     this.shuttingDown = true;

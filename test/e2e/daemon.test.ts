@@ -143,10 +143,11 @@ describe('berthd process', () => {
 describe('berthd configuration', () => {
   it('config default prints the TOML it runs with', () => {
     const out = execFileSync(process.execPath, [BERTHD_BIN, 'config', 'default']).toString();
-    const cfg = parse(out) as { root: string; state: string; grpc: { address: string; max_recv_message_size: number } };
+    const cfg = parse(out) as { root: string; state: string; grpc: { address: string; tcp_address: string; max_recv_message_size: number } };
     expect(cfg.root).toBe('/var/lib/berth');
     expect(cfg.state).toBe('/run/berth');
     expect(cfg.grpc.address).toBe('/run/berth/berthd.sock');
+    expect(cfg.grpc.tcp_address).toBe('');
     expect(cfg.grpc.max_recv_message_size).toBe(16 * 1024 * 1024);
   });
 

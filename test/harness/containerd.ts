@@ -18,6 +18,8 @@ export const CONTAINERD_BIN = '/usr/bin/containerd';
 export interface ContainerdOptions {
   /** TOML appended to the generated config (e.g. extra [plugins."…"] tables). */
   extraConfig?: string;
+  /** [grpc] tcp_address ("127.0.0.1:<port>"): a plaintext h2c listener, loopback only in tests. */
+  tcpAddress?: string;
   /** Merged over process.env. */
   env?: NodeJS.ProcessEnv;
   /** containerd's --log-level (default 'debug'). */
@@ -45,7 +47,7 @@ export interface ContainerdHandle extends DaemonHandle {
 const toml = (s: string): string => JSON.stringify(s);
 
 /** The config used by startContainerd, for a given temp dir. */
-export function containerdConfig(dir: string, extra = ''): string {
+export function containerdConfig(dir: string, extra = '', tcpAddress = ''): string {
   const root = path.join(dir, 'root');
   const state = path.join(dir, 'state');
   const address = path.join(dir, 'containerd.sock');
@@ -69,7 +71,7 @@ oom_score = 0
 
 [grpc]
   address = ${toml(address)}
-  tcp_address = ""
+  tcp_address = ${toml(tcpAddress)}
 
 [ttrpc]
   address = ${toml(address + '.ttrpc')}
@@ -141,7 +143,7 @@ export async function startContainerd(opts: ContainerdOptions = {}): Promise<Con
   const configPath = path.join(dir, 'config.toml');
   const logFile = path.join(dir, 'containerd.log');
   for (const d of [root, state, path.join(dir, 'tmp'), path.join(dir, 'opt')]) fs.mkdirSync(d, { recursive: true });
-  fs.writeFileSync(configPath, containerdConfig(dir, opts.extraConfig));
+  fs.writeFileSync(configPath, containerdConfig(dir, opts.extraConfig, opts.tcpAddress));
   opts.beforeStart?.({ root, state });
 
   // Shim sockets and runc state dirs outside the temp dir that belong to this instance,
