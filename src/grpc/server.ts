@@ -83,6 +83,14 @@ class MessageReader {
   }
 }
 
+/** "application/grpc" or "application/grpc+<codec>"/"application/grpc;<params>", as grpc-go
+ * accepts it (not "application/grpcfoo"). */
+function isGrpcContentType(ct: string): boolean {
+  const v = ct.toLowerCase();
+  if (!v.startsWith('application/grpc')) return false;
+  return v.length === 16 || v[16] === '+' || v[16] === ';';
+}
+
 export class GrpcServer {
   private readonly routes = new Map<string, Route>();
   private readonly serviceNames = new Set<string>();
@@ -187,6 +195,13 @@ export class GrpcServer {
   }
 
   private dispatch(stream: H2Stream): void {
+    const ct = stream.header('content-type') ?? '';
+    if (!isGrpcContentType(ct)) {
+      // Not a gRPC request at all (a browser, curl, h2spec's GETs): grpc-go 1.47 (containerd
+      // 1.6) resets the stream with PROTOCOL_ERROR and answers nothing, and so does berthd.
+      stream.reset(H2_ERROR.PROTOCOL_ERROR);
+      return;
+    }
     const deadline = parseGrpcTimeout(stream.header('grpc-timeout'));
     if (deadline === null) {
       // grpc-go 1.47 (containerd 1.6) resets the stream with PROTOCOL_ERROR and no status,
@@ -200,8 +215,7 @@ export class GrpcServer {
       return;
     }
     const path = stream.header(':path') ?? '';
-    const ct = stream.header('content-type') ?? '';
-    if (stream.header(':method') !== 'POST' || !ct.startsWith('application/grpc')) {
+    if (stream.header(':method') !== 'POST') {
       this.fail(stream, { code: Status.INTERNAL, details: `grpc: invalid gRPC request (method ${stream.header(':method') ?? ''}, content-type ${JSON.stringify(ct)})` });
       return;
     }
