@@ -213,7 +213,7 @@ export class Http2ServerConnection {
   /** The client's first frame (which must be SETTINGS) has arrived. */
   private settingsSeen = false;
   private handshakeTimer: NodeJS.Timeout | undefined;
-  private continuation: { streamId: number; flags: number; chunks: Buffer[]; size: number } | undefined;
+  private continuation: { streamId: number; flags: number; chunks: Buffer[]; size: number; selfDependent: boolean } | undefined;
   private out: Buffer[] = [];
   /** PING acks waiting to go out with the next write (see onPing). */
   private pingAcks: Buffer[] = [];
@@ -542,13 +542,15 @@ export class Http2ServerConnection {
         if (c.size > MAX_HEADER_BLOCK) throw new ConnectionError(H2_ERROR.PROTOCOL_ERROR, 'header block too large');
         if (flags & FLAG.END_HEADERS) {
           this.continuation = undefined;
-          this.onHeaderBlock(c.streamId, c.flags, Buffer.concat(c.chunks));
+          this.onHeaderBlock(c.streamId, c.flags, Buffer.concat(c.chunks), c.selfDependent);
         }
         return;
       }
       case FRAME.PRIORITY:
         if (sid === 0) throw new ConnectionError(H2_ERROR.PROTOCOL_ERROR, 'PRIORITY on stream 0');
-        if (p.length !== 5) this.streamError(sid, H2_ERROR.FRAME_SIZE_ERROR, 'PRIORITY size');
+        if (p.length !== 5) return this.streamError(sid, H2_ERROR.FRAME_SIZE_ERROR, 'PRIORITY size');
+        // Priorities are otherwise ignored, but a stream cannot depend on itself (RFC 9113 §5.3.1).
+        if ((p.readUInt32BE(0) & 0x7fffffff) === sid) this.streamError(sid, H2_ERROR.PROTOCOL_ERROR, 'stream depends on itself');
         return;
       case FRAME.RST_STREAM: {
         if (sid === 0) throw new ConnectionError(H2_ERROR.PROTOCOL_ERROR, 'RST_STREAM on stream 0');
@@ -578,14 +580,20 @@ export class Http2ServerConnection {
         if (p.length !== 4) throw new ConnectionError(H2_ERROR.FRAME_SIZE_ERROR, 'WINDOW_UPDATE size');
         const inc = p.readUInt32BE(0) & 0x7fffffff;
         if (sid > this.lastStreamId) throw new ConnectionError(H2_ERROR.PROTOCOL_ERROR, `WINDOW_UPDATE on idle stream ${sid}`);
+        // An increment of 0 is a PROTOCOL_ERROR (RFC 9113 §6.9), not a flow-control error; on
+        // a stream it is a stream error even when berthd has already finished the stream.
+        if (inc === 0) {
+          if (sid === 0) throw new ConnectionError(H2_ERROR.PROTOCOL_ERROR, 'WINDOW_UPDATE of 0');
+          return this.streamError(sid, H2_ERROR.PROTOCOL_ERROR, 'WINDOW_UPDATE of 0');
+        }
         if (sid === 0) {
-          if (inc === 0 || this.connSendWindow + inc > MAX_WINDOW) throw new ConnectionError(H2_ERROR.FLOW_CONTROL_ERROR, 'connection window');
+          if (this.connSendWindow + inc > MAX_WINDOW) throw new ConnectionError(H2_ERROR.FLOW_CONTROL_ERROR, 'connection window');
           this.connSendWindow += inc;
           for (const s of this.streams.values()) if (s.queue.length > 0) this.pumpQueue.add(s);
         } else {
           const s = this.streams.get(sid);
           if (!s) return;
-          if (inc === 0 || s.sendWindow + inc > MAX_WINDOW) {
+          if (s.sendWindow + inc > MAX_WINDOW) {
             s.reset(H2_ERROR.FLOW_CONTROL_ERROR);
             s.onReset(H2_ERROR.FLOW_CONTROL_ERROR);
             return;
@@ -644,16 +652,23 @@ export class Http2ServerConnection {
   private onHeadersFrame(flags: number, sid: number, p: Buffer): void {
     if (sid === 0 || sid % 2 === 0) throw new ConnectionError(H2_ERROR.PROTOCOL_ERROR, `HEADERS on stream ${sid}`);
     let block = this.unpad(flags, p);
+    let selfDependent = false;
     if (flags & FLAG.PRIORITY) {
       if (block.length < 5) throw new ConnectionError(H2_ERROR.FRAME_SIZE_ERROR, 'HEADERS priority');
+      selfDependent = (block.readUInt32BE(0) & 0x7fffffff) === sid;
       block = block.subarray(5);
     }
-    if (flags & FLAG.END_HEADERS) this.onHeaderBlock(sid, flags, block);
-    else this.continuation = { streamId: sid, flags, chunks: [Buffer.from(block)], size: block.length };
+    if (flags & FLAG.END_HEADERS) this.onHeaderBlock(sid, flags, block, selfDependent);
+    else this.continuation = { streamId: sid, flags, chunks: [Buffer.from(block)], size: block.length, selfDependent };
   }
 
-  private onHeaderBlock(sid: number, flags: number, block: Buffer): void {
+  private onHeaderBlock(sid: number, flags: number, block: Buffer, selfDependent = false): void {
     const fields = this.decoder.decode(block); // always decoded: it updates the dynamic table
+    if (selfDependent) {
+      // A stream error (RFC 9113 §5.3.1): the request is refused, never dispatched.
+      if (!this.streams.has(sid)) this.lastStreamId = Math.max(this.lastStreamId, sid);
+      return this.streamError(sid, H2_ERROR.PROTOCOL_ERROR, 'stream depends on itself');
+    }
     const existing = this.streams.get(sid);
     if (existing) {
       // Trailers from the client: they end the stream, and carry no pseudo-headers.
@@ -697,6 +712,9 @@ export class Http2ServerConnection {
     this.connRecvUnacked += p.length;
     this.connRecvWindow -= p.length;
     if (this.connRecvWindow < 0) throw new ConnectionError(H2_ERROR.FLOW_CONTROL_ERROR, 'DATA beyond the connection window');
+    // A bad pad length is a connection error (RFC 9113 §6.1) whatever the stream's state,
+    // so it is checked before a DATA frame for a finished stream is dropped.
+    const data = this.unpad(flags, p);
     const s = this.streams.get(sid);
     if (!s) {
       // Late data for a stream we already finished: only the connection window counts it.
@@ -706,7 +724,6 @@ export class Http2ServerConnection {
     if (s.remoteEnded) return this.streamError(sid, H2_ERROR.STREAM_CLOSED, 'DATA after END_STREAM');
     s.recvWindow -= p.length;
     if (s.recvWindow < 0) return this.streamError(sid, H2_ERROR.FLOW_CONTROL_ERROR, 'DATA beyond the stream window');
-    const data = this.unpad(flags, p);
     if (s.contentLength !== undefined) {
       s.dataLength += data.length;
       const short = (flags & FLAG.END_STREAM) !== 0 && s.dataLength < s.contentLength;
