@@ -91,6 +91,13 @@ function readString(c: Cursor): string {
   return (huffman ? huffmanDecode(raw) : raw).toString('latin1');
 }
 
+function skipString(c: Cursor): void {
+  if (c.pos >= c.buf.length) throw new HpackError('truncated string');
+  const len = readInt(c, 7);
+  if (c.pos + len > c.buf.length) throw new HpackError('truncated string');
+  c.pos += len;
+}
+
 /** One connection's decoding context (its dynamic table lives across header blocks). */
 export class HpackDecoder {
   /** Newest first. */
@@ -124,37 +131,69 @@ export class HpackDecoder {
     this.evict();
   }
 
-  /** Decodes one complete header block into [name, value] pairs, in order. */
-  decode(block: Buffer): Array<[string, string]> {
+  /**
+   * Decodes one complete header block into [name, value] pairs, in order. The decoded size
+   * (RFC 9113 §6.5.2: name + value + 32 per field) and the number of fields are bounded
+   * while decoding: a block of a few hundred KB can reference one large table entry
+   * hundreds of thousands of times (an "HPACK bomb"), so the fields are never built past
+   * the bound. The rest of the block is still walked, without building strings, so that
+   * the dynamic table stays in step with the client's; then `truncated` is true and the
+   * fields are incomplete (the caller refuses the stream, as grpc-go does).
+   */
+  decode(block: Buffer, maxListSize = Infinity, maxFields = Infinity): Array<[string, string]> & { truncated?: boolean } {
     const c: Cursor = { buf: block, pos: 0 };
-    const out: Array<[string, string]> = [];
-    // RFC 7541 §4.2: table size updates come first in a block, before any field.
+    const out: Array<[string, string]> & { truncated?: boolean } = [];
+    let listSize = 0;
+    let truncated = false;
+    const emit = (name: string, value: string): void => {
+      if (truncated) return;
+      listSize += name.length + value.length + 32;
+      if (listSize > maxListSize || out.length >= maxFields) {
+        truncated = true;
+        out.length = 0; // nothing of a refused block is kept
+        return;
+      }
+      out.push([name, value]);
+    };
+    // RFC 7541 §4.2: table size updates come first in a block, before any field; at most
+    // two (a minimum and a final size), since this endpoint never changes its setting.
     let fieldsSeen = false;
+    let sizeUpdates = 0;
     while (c.pos < block.length) {
       const b = block[c.pos] as number;
       if (b & 0x80) {
         const [n, v] = this.entry(readInt(c, 7));
-        out.push([n, v]);
+        emit(n, v);
       } else if (b & 0x40) {
         const idx = readInt(c, 6);
         const name = idx === 0 ? readString(c) : this.entry(idx)[0];
         const value = readString(c);
         this.add(name, value);
-        out.push([name, value]);
+        emit(name, value);
       } else if (b & 0x20) {
         if (fieldsSeen) throw new HpackError('dynamic table size update after a header field');
+        if (++sizeUpdates > 2) throw new HpackError('more than two dynamic table size updates');
         const size = readInt(c, 5);
         if (size > this.maxTableSize) throw new HpackError('table size update above the limit');
         this.limit = size;
         this.evict();
+        continue;
       } else {
-        // literal without indexing (0000) or never indexed (0001)
+        // literal without indexing (0000) or never indexed (0001): not kept in the table, so
+        // once the block is refused its strings are skipped, not decoded
         const idx = readInt(c, 4);
-        const name = idx === 0 ? readString(c) : this.entry(idx)[0];
-        out.push([name, readString(c)]);
+        if (truncated) {
+          if (idx === 0) skipString(c);
+          else this.entry(idx);
+          skipString(c);
+        } else {
+          const name = idx === 0 ? readString(c) : this.entry(idx)[0];
+          emit(name, readString(c));
+        }
       }
-      fieldsSeen = out.length > 0;
+      fieldsSeen = true;
     }
+    if (truncated) out.truncated = true;
     return out;
   }
 }
