@@ -14,7 +14,7 @@ import { HpackDecoder, HpackError, encodeHeaders } from './hpack';
 export const FRAME = { DATA: 0, HEADERS: 1, PRIORITY: 2, RST_STREAM: 3, SETTINGS: 4, PUSH_PROMISE: 5, PING: 6, GOAWAY: 7, WINDOW_UPDATE: 8, CONTINUATION: 9 } as const;
 const FLAG = { END_STREAM: 0x1, ACK: 0x1, END_HEADERS: 0x4, PADDED: 0x8, PRIORITY: 0x20 } as const;
 const SETTING = { HEADER_TABLE_SIZE: 1, ENABLE_PUSH: 2, MAX_CONCURRENT_STREAMS: 3, INITIAL_WINDOW_SIZE: 4, MAX_FRAME_SIZE: 5, MAX_HEADER_LIST_SIZE: 6 } as const;
-export const H2_ERROR = { NO_ERROR: 0, PROTOCOL_ERROR: 1, INTERNAL_ERROR: 2, FLOW_CONTROL_ERROR: 3, STREAM_CLOSED: 5, FRAME_SIZE_ERROR: 6, REFUSED_STREAM: 7, CANCEL: 8, COMPRESSION_ERROR: 9 } as const;
+export const H2_ERROR = { NO_ERROR: 0, PROTOCOL_ERROR: 1, INTERNAL_ERROR: 2, FLOW_CONTROL_ERROR: 3, STREAM_CLOSED: 5, FRAME_SIZE_ERROR: 6, REFUSED_STREAM: 7, CANCEL: 8, COMPRESSION_ERROR: 9, ENHANCE_YOUR_CALM: 11 } as const;
 
 const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
 const DEFAULT_WINDOW = 65_535;
@@ -25,8 +25,47 @@ const STREAM_RECV_WINDOW = 4 * 1024 * 1024;
 const CONN_RECV_WINDOW = 16 * 1024 * 1024;
 /** Largest frame payload this server accepts. */
 const MAX_RECV_FRAME = 1024 * 1024;
-/** Header blocks larger than this are refused. */
+/** Compressed header blocks (HEADERS and its CONTINUATIONs) larger than this end the
+ * connection: one frame of it is at most MAX_RECV_FRAME anyway, and a decoded list is
+ * refused beyond MAX_HEADER_LIST_SIZE, so more is only a way to make us hold bytes. */
 const MAX_HEADER_BLOCK = 1024 * 1024;
+/** CONTINUATION frames per header block. A client splits a block at its frame size (at
+ * least 16 KiB), so a block within MAX_HEADER_LIST_SIZE needs a handful; a stream of them
+ * (empty ones cost nothing to send) is a flood. */
+const MAX_CONTINUATIONS = 32;
+/**
+ * SETTINGS_MAX_HEADER_LIST_SIZE, advertised and applied to the decoded list while it is
+ * decoded (hpack.ts). grpc-go allows 16 MiB; node:http2 (nghttp2) 64 KiB. A stream keeps
+ * its headers for its life, so this times MAX_CONCURRENT_STREAMS is what one connection's
+ * headers can hold: 64 KiB is far above what containerd's clients send (a few hundred
+ * bytes of metadata).
+ */
+export const MAX_HEADER_LIST_SIZE = 64 * 1024;
+/** Header fields per block (node:http2 allows 128 pairs; a gRPC request carries ~10). */
+export const MAX_HEADER_FIELDS = 256;
+/** SETTINGS_MAX_CONCURRENT_STREAMS: the 10 × 100 load fits, and it bounds what one
+ * connection's open streams hold (headers, buffered DATA, handlers in flight). */
+export const MAX_CONCURRENT_STREAMS = 100;
+/** Frames handled per read callback before the socket is paused and the rest handled on a
+ * later turn of the event loop, so that other connections get their turn. */
+const FRAMES_PER_TURN = 1000;
+/**
+ * Abuse limits (RFC 9113 §10.5: "an endpoint MAY treat activity that is suspicious as a
+ * connection error of type ENHANCE_YOUR_CALM"), as token buckets per connection: each
+ * frame of a kind takes a token; the bucket refills at `perSecond`, and (pings, SETTINGS,
+ * empty frames) in full whenever this server sends a response, as grpc-go resets its ping
+ * strikes when it writes data. A working client is far from these; a flood from one
+ * socket (~10^5-10^6 frames/s) empties a bucket within a few ms.
+ */
+const FLOOD_LIMITS = {
+  ping: { burst: 1000, perSecond: 100, message: 'too_many_pings' },
+  settings: { burst: 1000, perSecond: 100, message: 'too many SETTINGS' },
+  empty: { burst: 1000, perSecond: 100, message: 'too many empty frames' },
+  /** Client RST_STREAMs of streams still open ("rapid reset", CVE-2023-44487): not
+   * refilled by responses, since a reset call's work is done for nothing. */
+  reset: { burst: 1000, perSecond: 100, message: 'too many stream resets' },
+} as const;
+type FloodKind = keyof typeof FLOOD_LIMITS;
 const EMPTY = Buffer.alloc(0);
 /** Frames at least this large are gathered in pieces instead of joined on every read. */
 const PARTIAL_MIN = 64 * 1024;
@@ -130,6 +169,8 @@ export class H2Stream {
   dataLength = 0;
   /** Bytes delivered but held back from the peer's window while the reader is paused. */
   readonly queue: Pending[] = [];
+  /** Request bytes the application holds, counted against the connection's budget (hold). */
+  held = 0;
   trailers: Buffer | undefined;
 
   constructor(readonly id: number, private readonly conn: Http2ServerConnection) {
@@ -175,6 +216,24 @@ export class H2Stream {
     }
   }
 
+  /**
+   * The application keeps n more bytes of this stream's DATA (e.g. a request message not
+   * yet complete). False, and nothing counted, when the connection's budget for held bytes
+   * (ConnectionOptions.maxHeldBytes) would be exceeded. Released when the stream closes,
+   * or with unhold.
+   */
+  hold(n: number): boolean {
+    if (!this.conn.hold(n)) return false;
+    this.held += n;
+    return true;
+  }
+
+  unhold(n: number): void {
+    const m = Math.min(n, this.held);
+    this.held -= m;
+    this.conn.hold(-m);
+  }
+
   /** RST_STREAM to the client. */
   reset(code: number = H2_ERROR.CANCEL): void {
     if (this.closed) return;
@@ -190,6 +249,30 @@ export interface ConnectionOptions {
   handshakeTimeoutMs?: number;
   onClose: () => void;
   onError?: (err: Error) => void;
+  /** What all streams of the connection may hold (H2Stream.hold); default 32 MiB. */
+  maxHeldBytes?: number;
+}
+
+/** A token bucket (see FLOOD_LIMITS). */
+class Bucket {
+  private tokens: number;
+  private at = Date.now();
+  constructor(private readonly burst: number, private readonly perSecond: number) {
+    this.tokens = burst;
+  }
+  /** False once the bucket is empty. */
+  take(now: number): boolean {
+    if (now > this.at) {
+      this.tokens = Math.min(this.burst, this.tokens + ((now - this.at) * this.perSecond) / 1000);
+      this.at = now;
+    }
+    if (this.tokens < 1) return false;
+    this.tokens -= 1;
+    return true;
+  }
+  refill(): void {
+    this.tokens = this.burst;
+  }
 }
 
 export class Http2ServerConnection {
@@ -223,16 +306,35 @@ export class Http2ServerConnection {
   private readonly pumpQueue = new Set<H2Stream>();
   private goingAway = false;
   private dead = false;
+  private readonly floods = {
+    ping: new Bucket(FLOOD_LIMITS.ping.burst, FLOOD_LIMITS.ping.perSecond),
+    settings: new Bucket(FLOOD_LIMITS.settings.burst, FLOOD_LIMITS.settings.perSecond),
+    empty: new Bucket(FLOOD_LIMITS.empty.burst, FLOOD_LIMITS.empty.perSecond),
+    reset: new Bucket(FLOOD_LIMITS.reset.burst, FLOOD_LIMITS.reset.perSecond),
+  };
+  /** Bytes held by streams (H2Stream.hold) and the bound on them. */
+  private heldBytes = 0;
+  private readonly maxHeld: number;
+  /** Why reading is paused: the socket's output is blocked, and/or this connection used up
+   * its turn (FRAMES_PER_TURN). Reading resumes when neither holds. */
+  private outputBlocked = false;
+  private yielding = false;
 
   constructor(private readonly socket: net.Socket, private readonly opts: ConnectionOptions) {
-    // Our SETTINGS, and a connection window larger than the default 64 KiB.
-    const s = Buffer.allocUnsafe(18);
+    this.maxHeld = opts.maxHeldBytes ?? 32 * 1024 * 1024;
+    // Our SETTINGS (the bounds a client can see), and a connection window larger than the
+    // default 64 KiB.
+    const s = Buffer.allocUnsafe(30);
     s.writeUInt16BE(SETTING.INITIAL_WINDOW_SIZE, 0);
     s.writeUInt32BE(STREAM_RECV_WINDOW, 2);
     s.writeUInt16BE(SETTING.MAX_FRAME_SIZE, 6);
     s.writeUInt32BE(MAX_RECV_FRAME, 8);
     s.writeUInt16BE(SETTING.ENABLE_PUSH, 12);
     s.writeUInt32BE(0, 14);
+    s.writeUInt16BE(SETTING.MAX_CONCURRENT_STREAMS, 18);
+    s.writeUInt32BE(MAX_CONCURRENT_STREAMS, 20);
+    s.writeUInt16BE(SETTING.MAX_HEADER_LIST_SIZE, 24);
+    s.writeUInt32BE(MAX_HEADER_LIST_SIZE, 26);
     this.queueFrame(FRAME.SETTINGS, 0, 0, s);
     this.sendWindowUpdate(0, CONN_RECV_WINDOW - DEFAULT_WINDOW);
     this.handshakeTimer = setTimeout(() => {
@@ -243,6 +345,8 @@ export class Http2ServerConnection {
     socket.on('data', (d: Buffer) => this.receive(d));
     socket.on('drain', () => {
       this.socketBlocked = false;
+      this.outputBlocked = false;
+      this.updateReading();
       for (const st of this.streams.values()) if (st.queue.length > 0 || st.trailers) this.pumpQueue.add(st);
       this.pump();
     });
@@ -252,6 +356,28 @@ export class Http2ServerConnection {
 
   get streamCount(): number {
     return this.streams.size;
+  }
+
+  /** Counts n (negative: releases) against the held-bytes budget; false if over it. */
+  hold(n: number): boolean {
+    if (n > 0 && this.heldBytes + n > this.maxHeld) return false;
+    this.heldBytes += n;
+    return true;
+  }
+
+  /** A client that does not read its answers is not read either (RFC 9113 leaves this to
+   * the server; grpc-go stops reading while its control frames are queued): what it
+   * sends stays in its socket, and what it makes us write is bounded by what one read
+   * can ask for. */
+  private updateReading(): void {
+    if (this.dead) return;
+    if (this.outputBlocked || this.yielding) this.socket.pause();
+    else this.socket.resume();
+  }
+
+  /** Takes a token of `kind`; an empty bucket ends the connection with ENHANCE_YOUR_CALM. */
+  private flood(kind: FloodKind): void {
+    if (!this.floods[kind].take(Date.now())) throw new ConnectionError(H2_ERROR.ENHANCE_YOUR_CALM, FLOOD_LIMITS[kind].message);
   }
 
   // ---------------------------------------------------------------- output
@@ -286,7 +412,11 @@ export class Http2ServerConnection {
     }
     const data = this.out.length === 1 ? (this.out[0] as Buffer) : Buffer.concat(this.out);
     this.out = [];
-    if (!this.socket.write(data)) this.socketBlocked = true;
+    if (!this.socket.write(data)) {
+      this.socketBlocked = true;
+      this.outputBlocked = true;
+      this.updateReading();
+    }
   }
 
   /**
@@ -308,6 +438,7 @@ export class Http2ServerConnection {
   }
 
   sendHeaders(streamId: number, block: Buffer, endStream: boolean): void {
+    this.served();
     const flags = endStream ? FLAG.END_STREAM : 0;
     if (block.length <= this.peerMaxFrame) {
       this.queueFrame(FRAME.HEADERS, flags | FLAG.END_HEADERS, streamId, block);
@@ -351,6 +482,14 @@ export class Http2ServerConnection {
     this.queueFrame(FRAME.GOAWAY, 0, 0, p);
   }
 
+  /** A response went out: the client is being served, its pings and SETTINGS are its own
+   * business again (grpc-go resets its ping strikes when it writes headers or data). */
+  private served(): void {
+    this.floods.ping.refill();
+    this.floods.settings.refill();
+    this.floods.empty.refill();
+  }
+
   schedulePump(s: H2Stream): void {
     this.pumpQueue.add(s);
     this.pump();
@@ -371,6 +510,7 @@ export class Http2ServerConnection {
           const n = Math.min(p.data.length, s.sendWindow, this.connSendWindow, this.peerMaxFrame);
           if (n <= 0) break;
           this.queueFrame(FRAME.DATA, 0, s.id, p.data.subarray(0, n));
+          this.served();
           s.sendWindow -= n;
           this.connSendWindow -= n;
           p.data = p.data.subarray(n);
@@ -404,6 +544,7 @@ export class Http2ServerConnection {
     this.streams.delete(s.id);
     this.pumpQueue.delete(s);
     for (const p of s.queue.splice(0)) p.cb?.();
+    s.unhold(s.held);
     if (this.goingAway && this.streams.size === 0) this.endSocket();
   }
 
@@ -476,7 +617,7 @@ export class Http2ServerConnection {
       this.partial = [];
       this.partialSize = 0;
     } else {
-      this.input = this.input.length === 0 ? d : Buffer.concat([this.input, d]);
+      this.input = this.input.length === 0 ? d : d.length === 0 ? this.input : Buffer.concat([this.input, d]);
     }
     try {
       if (!this.prefaceSeen) {
@@ -488,7 +629,20 @@ export class Http2ServerConnection {
         this.input = this.input.subarray(PREFACE.length);
         this.prefaceSeen = true;
       }
+      let frames = 0;
       while (this.input.length >= 9 && !this.dead) {
+        if (++frames > FRAMES_PER_TURN) {
+          // The rest on a later turn, after other connections' callbacks; meanwhile this
+          // socket is not read (its bytes wait in the kernel).
+          this.yielding = true;
+          this.updateReading();
+          setImmediate(() => {
+            this.yielding = false;
+            this.updateReading();
+            this.receive(EMPTY);
+          });
+          break;
+        }
         const len = this.input.readUIntBE(0, 3);
         if (len > MAX_RECV_FRAME) throw new ConnectionError(H2_ERROR.FRAME_SIZE_ERROR, `frame of ${len} bytes`);
         if (this.input.length < 9 + len) {
@@ -537,9 +691,11 @@ export class Http2ServerConnection {
       case FRAME.CONTINUATION: {
         const c = this.continuation;
         if (!c || c.streamId !== sid) throw new ConnectionError(H2_ERROR.PROTOCOL_ERROR, 'unexpected CONTINUATION');
-        c.chunks.push(p);
+        if (c.chunks.length > MAX_CONTINUATIONS) throw new ConnectionError(H2_ERROR.ENHANCE_YOUR_CALM, 'too many CONTINUATION frames');
         c.size += p.length;
-        if (c.size > MAX_HEADER_BLOCK) throw new ConnectionError(H2_ERROR.PROTOCOL_ERROR, 'header block too large');
+        if (c.size > MAX_HEADER_BLOCK) throw new ConnectionError(H2_ERROR.ENHANCE_YOUR_CALM, 'header block too large');
+        // Copied: a slice would keep the whole socket read it came in alive.
+        c.chunks.push(Buffer.from(p));
         if (flags & FLAG.END_HEADERS) {
           this.continuation = undefined;
           this.onHeaderBlock(c.streamId, c.flags, Buffer.concat(c.chunks), c.selfDependent);
@@ -548,6 +704,7 @@ export class Http2ServerConnection {
       }
       case FRAME.PRIORITY:
         if (sid === 0) throw new ConnectionError(H2_ERROR.PROTOCOL_ERROR, 'PRIORITY on stream 0');
+        this.flood('empty'); // ignored here: costs the client nothing, us a frame each
         if (p.length !== 5) return this.streamError(sid, H2_ERROR.FRAME_SIZE_ERROR, 'PRIORITY size');
         // Priorities are otherwise ignored, but a stream cannot depend on itself (RFC 9113 §5.3.1).
         if ((p.readUInt32BE(0) & 0x7fffffff) === sid) this.streamError(sid, H2_ERROR.PROTOCOL_ERROR, 'stream depends on itself');
@@ -558,6 +715,7 @@ export class Http2ServerConnection {
         if (sid > this.lastStreamId) throw new ConnectionError(H2_ERROR.PROTOCOL_ERROR, `RST_STREAM on idle stream ${sid}`);
         const s = this.streams.get(sid);
         if (s) {
+          this.flood('reset');
           this.closeStream(s);
           s.onReset(p.readUInt32BE(0));
         }
@@ -568,7 +726,10 @@ export class Http2ServerConnection {
       case FRAME.PING:
         if (sid !== 0) throw new ConnectionError(H2_ERROR.PROTOCOL_ERROR, 'PING on a stream');
         if (p.length !== 8) throw new ConnectionError(H2_ERROR.FRAME_SIZE_ERROR, 'PING size');
-        if (!(flags & FLAG.ACK)) this.onPing(p);
+        if (!(flags & FLAG.ACK)) {
+          this.flood('ping');
+          this.onPing(p);
+        }
         return;
       case FRAME.GOAWAY:
         if (sid !== 0) throw new ConnectionError(H2_ERROR.PROTOCOL_ERROR, 'GOAWAY on a stream');
@@ -607,7 +768,8 @@ export class Http2ServerConnection {
       case FRAME.PUSH_PROMISE:
         throw new ConnectionError(H2_ERROR.PROTOCOL_ERROR, 'PUSH_PROMISE from a client');
       default:
-        return; // unknown frame types are ignored
+        this.flood('empty'); // unknown frame types are ignored (RFC 9113 §4.1), up to a point
+        return;
     }
   }
 
@@ -618,6 +780,7 @@ export class Http2ServerConnection {
       return;
     }
     if (p.length % 6 !== 0) throw new ConnectionError(H2_ERROR.FRAME_SIZE_ERROR, 'SETTINGS size');
+    this.flood('settings');
     for (let i = 0; i < p.length; i += 6) {
       const id = p.readUInt16BE(i);
       const v = p.readUInt32BE(i + 2);
@@ -663,7 +826,15 @@ export class Http2ServerConnection {
   }
 
   private onHeaderBlock(sid: number, flags: number, block: Buffer, selfDependent = false): void {
-    const fields = this.decoder.decode(block); // always decoded: it updates the dynamic table
+    // Always decoded (it updates the dynamic table), within the bounds: past them the block
+    // is only walked, and the stream refused.
+    const fields = this.decoder.decode(block, MAX_HEADER_LIST_SIZE, MAX_HEADER_FIELDS);
+    if (fields.truncated) {
+      // grpc-go resets such a stream with FRAME_SIZE_ERROR (its framer marks the block
+      // truncated at SETTINGS_MAX_HEADER_LIST_SIZE); RFC 9113 §10.5.1 leaves the code open.
+      if (sid > this.lastStreamId) this.lastStreamId = sid;
+      return this.streamError(sid, H2_ERROR.FRAME_SIZE_ERROR, 'header list too large');
+    }
     if (selfDependent) {
       // A stream error (RFC 9113 §5.3.1): the request is refused, never dispatched.
       if (!this.streams.has(sid)) this.lastStreamId = Math.max(this.lastStreamId, sid);
@@ -684,7 +855,9 @@ export class Http2ServerConnection {
     }
     if (sid <= this.lastStreamId) return; // a stream already closed
     this.lastStreamId = sid;
-    if (this.goingAway) {
+    if (this.goingAway || this.streams.size >= MAX_CONCURRENT_STREAMS) {
+      // Beyond SETTINGS_MAX_CONCURRENT_STREAMS: refused, so the client may retry it
+      // (RFC 9113 §5.1.2, §8.7).
       this.sendReset(sid, H2_ERROR.REFUSED_STREAM);
       return;
     }
@@ -722,6 +895,7 @@ export class Http2ServerConnection {
       return;
     }
     if (s.remoteEnded) return this.streamError(sid, H2_ERROR.STREAM_CLOSED, 'DATA after END_STREAM');
+    if (p.length === 0 && !(flags & FLAG.END_STREAM)) this.flood('empty');
     s.recvWindow -= p.length;
     if (s.recvWindow < 0) return this.streamError(sid, H2_ERROR.FLOW_CONTROL_ERROR, 'DATA beyond the stream window');
     if (s.contentLength !== undefined) {
