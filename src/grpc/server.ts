@@ -2,6 +2,7 @@
 // handler map), served over berth's own HTTP/2 connection code on a unix socket.
 // Status texts for transport-level failures are grpc-go's, since containerd is the
 // reference clients compare against.
+import { readFileSync } from 'node:fs';
 import * as net from 'node:net';
 import { Metadata, status as Status, type MethodDefinition, type ServiceDefinition, type UntypedServiceImplementation } from '@grpc/grpc-js';
 import { H2_ERROR, Http2ServerConnection, type H2Stream } from './http2-connection';
@@ -47,6 +48,20 @@ export function parseGrpcTimeout(v: string | undefined, now = Date.now()): numbe
   const digits = v.slice(0, -1);
   if (unit === undefined || !/^[+-]?[0-9]+$/.test(digits)) return null;
   return now + Number(digits) * unit;
+}
+
+/** listen(2) backlog asked for (the kernel caps it at /proc/sys/net/core/somaxconn). */
+export const LISTEN_BACKLOG = 4096;
+const MAX_CONNECTIONS = 16_384;
+
+/** A somaxconn below LISTEN_BACKLOG shortens the backlog silently: worth a log line. */
+function warnSomaxconn(onError: ((err: Error) => void) | undefined): void {
+  try {
+    const max = Number(readFileSync('/proc/sys/net/core/somaxconn', 'utf8').trim());
+    if (max < LISTEN_BACKLOG) onError?.(new Error(`net.core.somaxconn is ${max}: connection bursts beyond that are refused (wanted ${LISTEN_BACKLOG})`));
+  } catch {
+    // not Linux, or no /proc: nothing to check
+  }
 }
 
 class TooLarge extends Error {
@@ -118,9 +133,15 @@ export class GrpcServer {
   /** Listens on a unix socket path (which must not exist). */
   listen(path: string): Promise<void> {
     const server = net.createServer((socket) => this.accept(socket));
+    // Beyond this many connections new ones are closed at once (each costs buffers and
+    // a parser); far above what dockerd, kubelet and ctr processes open.
+    server.maxConnections = MAX_CONNECTIONS;
+    warnSomaxconn(this.opts.onError);
     return new Promise((resolve, reject) => {
       server.once('error', reject);
-      server.listen(path, () => {
+      // Node's default backlog is 511: a burst of 1000 connects then fails with EAGAIN on
+      // a unix socket. The kernel caps it at net.core.somaxconn.
+      server.listen({ path, backlog: LISTEN_BACKLOG }, () => {
         server.off('error', reject);
         server.on('error', (err) => this.opts.onError?.(err));
         this.listeners.push(server);
@@ -172,6 +193,8 @@ export class GrpcServer {
     }
     const conn: Http2ServerConnection = new Http2ServerConnection(socket, {
       onStream: (s) => this.dispatch(s),
+      // Room for two requests of the largest size at once, at least 32 MiB.
+      maxHeldBytes: Math.max(32 * 1024 * 1024, 2 * (this.maxRecv + 5)),
       handshakeTimeoutMs: this.opts.handshakeTimeoutMs,
       onClose: () => {
         this.connections.delete(conn);
@@ -324,21 +347,20 @@ export class GrpcServer {
       return;
     }
 
-    // Unary and server streaming: one request, then the handler.
-    const requests: Array<{ bytes: Buffer; compressed: boolean; wire: number }> = [];
-    stream.onData = (d) => {
-      // Bytes are returned to the client's window as they arrive: a request is bounded by
-      // the size limit, and one larger than the window must still get through.
-      stream.consumed(d.length);
-      for (const m of readMessages(d) ?? []) requests.push(m);
-    };
-    stream.onEnd = () => {
-      if (core.done) return;
-      if (requests.length !== 1) {
-        core.finish({ code: Status.INTERNAL, details: requests.length === 0 ? 'grpc: server received no request message' : 'grpc: server received more than one request message' });
+    // Unary and server streaming: one request, then the handler — as grpc-go, once the
+    // first complete message is in, whether or not the client has ended its side. What
+    // comes after it is dropped and its window not returned, so a client that keeps
+    // sending is stopped by flow control, and nothing past one message is buffered.
+    let request: { bytes: Buffer; compressed: boolean } | undefined;
+    let started = false;
+    const start = (): void => {
+      if (started || core.done) return;
+      started = true;
+      if (request === undefined) {
+        core.finish({ code: Status.INTERNAL, details: 'grpc: server received no request message' });
         return;
       }
-      const r = decode(requests[0] as { bytes: Buffer; compressed: boolean });
+      const r = decode(request);
       if (!r.ok) return;
       if (def.responseStream) {
         const call = new WritableCall(core, r.value, serialize);
@@ -368,6 +390,29 @@ export class GrpcServer {
         }),
       );
     };
+    stream.onData = (d) => {
+      if (request !== undefined || core.done) return;
+      // The message so far stays with us until the stream closes: counted against the
+      // connection's budget, so many streams of large messages cannot add up unbounded.
+      if (!stream.hold(d.length)) {
+        core.finish({ code: Status.RESOURCE_EXHAUSTED, details: 'grpc: too much request data held on this connection' });
+        return;
+      }
+      const ms = readMessages(d);
+      if (ms === undefined) return;
+      const m = ms[0];
+      if (m === undefined) {
+        // Incomplete: the client needs window for the rest (a request may be larger than
+        // the stream's initial window; the size limit bounds it).
+        stream.consumed(d.length);
+        return;
+      }
+      request = m;
+      // Started once this read's frames are handled: if this DATA frame also ended the
+      // stream, the answer then needs no RST_STREAM after it.
+      queueMicrotask(start);
+    };
+    stream.onEnd = start;
   }
 
   /** Runs a handler; a synchronous throw is the call's Unknown status, not the server's. */
