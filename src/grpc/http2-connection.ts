@@ -46,6 +46,15 @@ export const MAX_HEADER_FIELDS = 256;
 /** SETTINGS_MAX_CONCURRENT_STREAMS: the 10 × 100 load fits, and it bounds what one
  * connection's open streams hold (headers, buffered DATA, handlers in flight). */
 export const MAX_CONCURRENT_STREAMS = 100;
+/**
+ * Bytes written but not yet taken by the peer beyond which its socket is no longer read.
+ * DATA stops at the first sign of a full socket (pump), so what piles up past this is
+ * answers to what the client sends (acks, resets): a client that does not read them is
+ * not read either (as grpc-go stops reading when its queue of such frames is long). Not
+ * at the first sign: a client reading a large stream slowly must still get its
+ * WINDOW_UPDATEs and RST_STREAMs through.
+ */
+const MAX_UNWRITTEN = 256 * 1024;
 /** Frames handled per read callback before the socket is paused and the rest handled on a
  * later turn of the event loop, so that other connections get their turn. */
 const FRAMES_PER_TURN = 1000;
@@ -414,8 +423,10 @@ export class Http2ServerConnection {
     this.out = [];
     if (!this.socket.write(data)) {
       this.socketBlocked = true;
-      this.outputBlocked = true;
-      this.updateReading();
+      if (this.socket.writableLength > MAX_UNWRITTEN) {
+        this.outputBlocked = true;
+        this.updateReading();
+      }
     }
   }
 
@@ -567,14 +578,18 @@ export class Http2ServerConnection {
     this.socket.end();
   }
 
-  /** A connection error: GOAWAY, then the socket closed both ways once it is written
-   * (or after CLOSE_GRACE_MS if the peer does not read), so nothing more is read. */
+  /** A connection error: GOAWAY and our side ended; nothing more is read; the socket is
+   * destroyed once the peer closes or after CLOSE_GRACE_MS. The wait is Go's (its http2
+   * server closes 1 s after an error GOAWAY): a peer still writing when the socket is
+   * destroyed gets EPIPE, and a client library (Node's among them) then drops the bytes it
+   * had not read yet, the GOAWAY and its code with them. */
   private fail(code: number, message: string): void {
     this.opts.onError?.(new Error(`http2: ${message}`));
     this.sendGoaway(code, message);
     this.flush();
     const socket = this.socket;
-    socket.end(() => socket.destroy());
+    socket.pause();
+    socket.end();
     setTimeout(() => socket.destroy(), CLOSE_GRACE_MS).unref();
     this.teardown();
   }

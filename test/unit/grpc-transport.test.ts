@@ -294,6 +294,8 @@ describe('flow control of what the client sends', () => {
     const goaway = m.frames().find((f) => f.type === T.GOAWAY);
     expect(goaway?.payload.readUInt32BE(4)).toBe(E.FLOW_CONTROL_ERROR);
     expect(m.frames().some((f) => f.type === T.RST_STREAM)).toBe(false);
+    // Destroyed once the GOAWAY has had its second to reach the peer (as Go's server).
+    await new Promise((r) => setTimeout(r, 1100));
     expect(m.destroyed()).toBe(true);
   });
 });
