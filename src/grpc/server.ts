@@ -157,9 +157,11 @@ export class GrpcServer {
    */
   listenTcp(host: string, port: number): Promise<net.AddressInfo> {
     const server = net.createServer({ noDelay: true }, (socket) => this.accept(socket));
+    // The same bounds as the unix socket's (see listen).
+    server.maxConnections = MAX_CONNECTIONS;
     return new Promise((resolve, reject) => {
       server.once('error', reject);
-      server.listen({ host, port }, () => {
+      server.listen({ host, port, backlog: LISTEN_BACKLOG }, () => {
         server.off('error', reject);
         server.on('error', (err) => this.opts.onError?.(err));
         this.listeners.push(server);
