@@ -14,6 +14,7 @@ import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { buildOciImage, busyboxLayer } from '../test/fixtures/images';
 import { ctr, ctrOk, makeTempRoot, startBerthd, startContainerd, type DaemonHandle } from '../test/harness';
+import { HostLeftovers } from '../test/harness/host-leftovers';
 
 const { values } = parseArgs({
   options: {
@@ -83,6 +84,7 @@ async function main(): Promise<void> {
   const tmp = makeTempRoot('berth-bench-run-');
   const archive = join(tmp.path, 'busybox.tar');
   writeFileSync(archive, (await buildOciImage({ name: IMAGE, layers: [await busyboxLayer()] })).archive);
+  const leftovers = HostLeftovers.snapshot(); // runc's 'bench' namespace cgroups and state dirs
   const berthd = await startBerthd({ logLevel: 'warn' });
   const containerd = await startContainerd();
   const daemons: Array<[string, DaemonHandle]> = [['berthd', berthd], ['containerd', containerd]];
@@ -139,6 +141,7 @@ async function main(): Promise<void> {
     await berthd.cleanup();
     await containerd.cleanup();
     await tmp.cleanup();
+    await leftovers.removeNew();
   }
   const w = Math.max(...rows.map((r) => r.name.length));
   console.log(`\n${'measure'.padEnd(w)}  ${'berthd'.padStart(10)}  ${'containerd'.padStart(10)}  ${'ratio'.padStart(6)}`);
