@@ -131,23 +131,9 @@ export class GrpcServer {
   }
 
   /** Listens on a unix socket path (which must not exist). */
-  listen(path: string): Promise<void> {
-    const server = net.createServer((socket) => this.accept(socket));
-    // Beyond this many connections new ones are closed at once (each costs buffers and
-    // a parser); far above what dockerd, kubelet and ctr processes open.
-    server.maxConnections = MAX_CONNECTIONS;
+  async listen(path: string): Promise<void> {
     warnSomaxconn(this.opts.onError);
-    return new Promise((resolve, reject) => {
-      server.once('error', reject);
-      // Node's default backlog is 511: a burst of 1000 connects then fails with EAGAIN on
-      // a unix socket. The kernel caps it at net.core.somaxconn.
-      server.listen({ path, backlog: LISTEN_BACKLOG }, () => {
-        server.off('error', reject);
-        server.on('error', (err) => this.opts.onError?.(err));
-        this.listeners.push(server);
-        resolve();
-      });
-    });
+    await this.serve(net.createServer((socket) => this.accept(socket)), { path });
   }
 
   /**
@@ -155,17 +141,25 @@ export class GrpcServer {
    * bound address is returned. Nagle is off: a unary answer is a few small frames that
    * would otherwise wait for the peer's delayed ACK (Go's net package turns it off too).
    */
-  listenTcp(host: string, port: number): Promise<net.AddressInfo> {
-    const server = net.createServer({ noDelay: true }, (socket) => this.accept(socket));
-    // The same bounds as the unix socket's (see listen).
+  async listenTcp(host: string, port: number): Promise<net.AddressInfo> {
+    const server = await this.serve(net.createServer({ noDelay: true }, (socket) => this.accept(socket)), { host, port });
+    return server.address() as net.AddressInfo;
+  }
+
+  /** Starts `server` listening with the bounds every listener gets; resolves once it listens. */
+  private serve(server: net.Server, where: net.ListenOptions): Promise<net.Server> {
+    // Beyond this many connections new ones are closed at once (each costs buffers and
+    // a parser); far above what dockerd, kubelet and ctr processes open.
     server.maxConnections = MAX_CONNECTIONS;
     return new Promise((resolve, reject) => {
       server.once('error', reject);
-      server.listen({ host, port, backlog: LISTEN_BACKLOG }, () => {
+      // Node's default backlog is 511: a burst of 1000 connects then fails with EAGAIN on
+      // a unix socket. The kernel caps it at net.core.somaxconn.
+      server.listen({ ...where, backlog: LISTEN_BACKLOG }, () => {
         server.off('error', reject);
         server.on('error', (err) => this.opts.onError?.(err));
         this.listeners.push(server);
-        resolve(server.address() as net.AddressInfo);
+        resolve(server);
       });
     });
   }
