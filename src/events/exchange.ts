@@ -191,10 +191,6 @@ export class Exchange {
     this.subscribers.clear();
   }
 
-  get shuttingDown(): boolean {
-    return this.stopping !== null;
-  }
-
   get subscriberCount(): number {
     return this.subscribers.size;
   }
