@@ -15,14 +15,12 @@ package main
 
 import (
 	"berth.test/go/internal/jsonl"
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"flag"
 	"fmt"
 	"os"
-	"sync"
 	"syscall"
 	"time"
 
@@ -32,50 +30,35 @@ import (
 	"github.com/containerd/containerd/oci"
 )
 
-// lockedBuffer: cio's copy goroutine writes while main may read.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) sum() (int, string) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	h := sha256.Sum256(b.buf.Bytes())
-	return b.buf.Len(), hex.EncodeToString(h[:])
+// digest: the length and sha256 of what was received.
+func digest(b []byte) (int, string) {
+	h := sha256.Sum256(b)
+	return len(b), hex.EncodeToString(h[:])
 }
 
 // tail: the last 64 bytes received (where a short output stopped).
-func (b *lockedBuffer) tail() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	all := b.buf.Bytes()
-	if len(all) > 64 {
-		all = all[len(all)-64:]
+func tail(b []byte) string {
+	if len(b) > 64 {
+		b = b[len(b)-64:]
 	}
-	return string(all)
+	return string(b)
 }
 
 // creator: stdout into out; without a terminal stderr into errOut (containerd's shim
 // wants both pipes named), with one the terminal is both.
-func creator(out, errOut *lockedBuffer, tty bool, fifoDir string) cio.Creator {
+func creator(out, errOut *jsonl.SafeBuffer, tty bool, fifoDir string) cio.Creator {
 	if tty {
 		return cio.NewCreator(cio.WithStreams(nil, out, nil), cio.WithTerminal, cio.WithFIFODir(fifoDir))
 	}
 	return cio.NewCreator(cio.WithStreams(nil, out, errOut), cio.WithFIFODir(fifoDir))
 }
 
-func report(c string, run int, code uint32, out, errOut *lockedBuffer, tty bool) {
-	n, sum := out.sum()
-	line := map[string]interface{}{"case": c, "run": run, "code": code, "len": n, "sha256": sum, "tail": out.tail()}
+func report(c string, run int, code uint32, out, errOut *jsonl.SafeBuffer, tty bool) {
+	got := out.Bytes()
+	n, sum := digest(got)
+	line := map[string]interface{}{"case": c, "run": run, "code": code, "len": n, "sha256": sum, "tail": tail(got)}
 	if !tty {
-		line["stderr"], _ = errOut.sum()
+		line["stderr"] = len(errOut.Bytes())
 	}
 	jsonl.Emit(line)
 }
@@ -127,7 +110,7 @@ func main() {
 			pspec := *spec.Process
 			pspec.Args = args
 			pspec.Terminal = tty
-			out, errOut := &lockedBuffer{}, &lockedBuffer{}
+			out, errOut := &jsonl.SafeBuffer{}, &jsonl.SafeBuffer{}
 			execID := fmt.Sprintf("large-%d", i)
 			p, err := task.Exec(ctx, execID, &pspec, creator(out, errOut, tty, *fifoDir))
 			jsonl.Check("exec", err)
@@ -151,7 +134,7 @@ func main() {
 			}
 			c, err := client.NewContainer(ctx, cid, containerd.WithNewSnapshot(cid+"-snap", img), containerd.WithNewSpec(specOpts...))
 			jsonl.Check("container", err)
-			out, errOut := &lockedBuffer{}, &lockedBuffer{}
+			out, errOut := &jsonl.SafeBuffer{}, &jsonl.SafeBuffer{}
 			task, err := c.NewTask(ctx, creator(out, errOut, tty, *fifoDir))
 			jsonl.Check("task", err)
 			ch, err := task.Wait(ctx)
