@@ -13,14 +13,14 @@ import * as net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HpackDecoder } from '../../src/grpc/hpack';
 import { startPair, type Pair } from './pair';
-import { PREFACE, RawConn, T, block, callHeaders, frame, grpcMessage, u32 } from '../unit/h2-raw';
+import { E, PREFACE, RawConn, T, block, callHeaders, frame, grpcMessage, u32 } from '../unit/h2-raw';
+import { sleep } from '../harness';
 
 const SECONDS = Number(process.env.BERTH_HOSTILE_SECONDS ?? '4');
 const ATTACK_MS = SECONDS * 1000;
 const VERSION = '/containerd.services.version.v1.Version/Version';
 const RSS_SLACK_MIB = 64;
 const PROBE_LIMIT_MS = 1000;
-const E = { PROTOCOL_ERROR: 1, FLOW_CONTROL_ERROR: 3, FRAME_SIZE_ERROR: 6, REFUSED_STREAM: 7, ENHANCE_YOUR_CALM: 11 } as const;
 /** Frame flags. */
 const END_STREAM = 1;
 const END_HEADERS = 4;
@@ -40,7 +40,6 @@ function rssMiB(pid: number): number {
   return m ? Number(m[1]) / 1024 : NaN;
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const turn = (): Promise<void> => new Promise((r) => setImmediate(r));
 
 /** Another client: one connection, a Version call every ~100 ms; each call's latency

@@ -27,6 +27,7 @@ import {
 import { GrpcServer, parseGrpcTimeout } from '../../src/grpc/server';
 import { HpackDecoder, encodeHeaders, huffmanDecode } from '../../src/grpc/hpack';
 import { encodeGrpcMessage } from '../../src/grpc/server-call';
+import { PREFACE, frame } from './h2-raw';
 
 const id = (b: Buffer): Buffer => b;
 const method = (name: string, requestStream: boolean, responseStream: boolean) => ({
@@ -97,16 +98,6 @@ const impl: UntypedServiceImplementation = {
   },
 };
 
-/** HTTP/2 client bits for the tests that speak it by hand. */
-const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
-function frame(type: number, flags: number, stream: number, payload: Buffer): Buffer {
-  const h = Buffer.alloc(9);
-  h.writeUIntBE(payload.length, 0, 3);
-  h[3] = type;
-  h[4] = flags;
-  h.writeUInt32BE(stream, 5);
-  return Buffer.concat([h, payload]);
-}
 /** The HEADERS block of a call to /test.Echo/Echo. */
 function echoHeaders(): Buffer {
   return encodeHeaders([
