@@ -340,15 +340,14 @@ export class Container {
       const r = await this.runc.kill(this.id, SIGKILL, true);
       if (r.code !== 0 && killErrorKind(r.output) === 'other') this.warn(`failed to kill init's children: ${r.output.trim()}`);
     }
-    // Reported after the start of the process (its event and answer), and once its output
-    // has been passed on: read to the end of its pipes or pty and written to the client's
-    // FIFOs. A client that deletes the process as soon as Wait answers (the Go client
-    // deletes an exec before it waits for its copies) then finds nothing left to copy.
-    // Usually that costs nothing: the kernel closes the process's ends of its pipes and
-    // terminal before its pidfd becomes readable. Bounded, as Delete's wait: a leftover
-    // child that inherited them may hold them open.
+    // Reported after the start of the process (its event and answer). A process on a
+    // terminal is reported once its output has been passed on, as containerd's shim drains
+    // the pty before it reports the exit; bounded, as Delete's wait (a leftover child may
+    // hold the terminal). Output through pipes does not hold the report up, as in
+    // containerd: a client that does not read its FIFO yet still learns of the exit, and
+    // Delete waits for that output instead.
     while (p.starting) await p.starting.catch(() => undefined);
-    await this.outputOf(p);
+    if (p.stdio.terminal) await this.outputOf(p);
     if (p instanceof InitProcess) p.setExited(e.status, e.exitedAt);
     else (p as ExecProcess).setExited(e.status, e.exitedAt);
     if (this.deleted || (p instanceof ExecProcess && p.status === 'deleted')) return;
