@@ -25,7 +25,8 @@ export function normalize(text: string): string {
   return text
     .replace(/\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}(\.\d+)? [+-]\d{4} \w+/g, '<TIME>')
     .replace(/\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})/g, '<TIME>')
-    .replace(/\b\d{1,9}-[A-Za-z0-9_-]{4}\b/g, '<LEASE>')
+    // Go's leases.WithRandomID: "<nanoseconds>-<4 chars of URL base64>", which can end in '-'.
+    .replace(/(?<![\w-])\d{1,9}-[A-Za-z0-9_-]{4}(?![\w-])/g, '<LEASE>')
     // Table columns are as wide as their longest value, which differs with random ids.
     .replace(/ {2,}/g, ' ')
     // ctr prints label lists in Go map order, which is random.
