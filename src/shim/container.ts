@@ -90,6 +90,8 @@ export type WireStatus = 'UNKNOWN' | 'CREATED' | 'RUNNING' | 'STOPPED' | 'PAUSED
  * (containerd's shim waits 2 s for IO at delete), and Delete for a created init that runc
  * killed to be reaped. */
 const IO_DRAIN_MS = 2000;
+/** How long a pipe copy may stand still before the exit is reported without it. */
+const OUTPUT_STALL_MS = 250;
 const SIGKILL = 9;
 
 export abstract class Proc {
@@ -340,14 +342,18 @@ export class Container {
       const r = await this.runc.kill(this.id, SIGKILL, true);
       if (r.code !== 0 && killErrorKind(r.output) === 'other') this.warn(`failed to kill init's children: ${r.output.trim()}`);
     }
-    // Reported after the start of the process (its event and answer). A process on a
-    // terminal is reported once its output has been passed on, as containerd's shim drains
-    // the pty before it reports the exit; bounded, as Delete's wait (a leftover child may
-    // hold the terminal). Output through pipes does not hold the report up, as in
-    // containerd: a client that does not read its FIFO yet still learns of the exit, and
-    // Delete waits for that output instead.
+    // Reported after the start of the process (its event and answer), and once its output
+    // has been passed on to the client's FIFOs — or has stopped moving. ctr 1.6 closes its
+    // FIFOs as soon as Wait answered and the task reads stopped (task.Delete: io.Close()
+    // before io.Wait()), so output still in the shim then is lost: containerd's Go shim
+    // wins that race by copying faster than the exit travels, berth's waits for the copy.
+    // A client that does not read its FIFO at all still learns of the exit once the copy
+    // has not moved for OUTPUT_STALL_MS (containerd answers Wait at once there), and Delete
+    // waits for the rest. A terminal is drained first, as containerd's shim does. Both are
+    // bounded, as Delete's wait: a leftover child may hold the pipes or terminal open.
     while (p.starting) await p.starting.catch(() => undefined);
     if (p.stdio.terminal) await this.outputOf(p);
+    else await this.outputOrStall(p);
     if (p instanceof InitProcess) p.setExited(e.status, e.exitedAt);
     else (p as ExecProcess).setExited(e.status, e.exitedAt);
     if (this.deleted || (p instanceof ExecProcess && p.status === 'deleted')) return;
@@ -784,6 +790,18 @@ export class Container {
       exited_at: ts(init.exitedAt),
     });
     return init;
+  }
+
+  /** Resolves once a process's output has been passed on, once its copies have not moved
+   * for OUTPUT_STALL_MS (the client is not reading), or after IO_DRAIN_MS. */
+  private async outputOrStall(p: Proc): Promise<void> {
+    const deadline = Date.now() + IO_DRAIN_MS;
+    let done = false;
+    const finished = p.io.outputDone.then(() => (done = true));
+    for (let last = -1; !done && p.io.outputMoved !== last && Date.now() < deadline; ) {
+      last = p.io.outputMoved;
+      await waitAtMost(finished, Math.min(OUTPUT_STALL_MS, Math.max(0, deadline - Date.now())));
+    }
   }
 
   /** Resolves once a process's output has been passed on, or after IO_DRAIN_MS. */

@@ -33,6 +33,8 @@ export interface StdioConfig {
 export interface ProcessIO {
   /** Resolves once everything the process wrote to stdout/stderr has been passed on. */
   readonly outputDone: Promise<void>;
+  /** Bytes of output read from the process so far: whether its copies still move. */
+  readonly outputMoved: number;
   /** CloseIO: drop the shim's hold on stdin, so the process sees EOF once the client closes. */
   closeStdin(): void;
   /** ResizePty (no-op without a terminal). */
@@ -226,7 +228,7 @@ function pipeReader(fd: number): Reader {
 
 /** Copies a reader into `sink` until EOF (or an error, e.g. EIO from a pty master once the
  * last slave closed); then flushes and closes the sink. */
-function copy(r: Reader, sink: Sink): Promise<void> {
+function copy(r: Reader, sink: Sink, moved: (n: number) => void = () => undefined): Promise<void> {
   return new Promise((resolve) => {
     let finished = false;
     const src = r.stream;
@@ -237,7 +239,10 @@ function copy(r: Reader, sink: Sink): Promise<void> {
       src.destroy();
       void sink.end().then(resolve);
     };
-    r.sink = (chunk) => sink.write(chunk, () => src.resume());
+    r.sink = (chunk) => {
+      moved(chunk.length);
+      return sink.write(chunk, () => src.resume());
+    };
     src.once('end', finish);
     src.once('close', finish);
     src.on('error', finish);
@@ -292,6 +297,7 @@ export class PipeIO implements ProcessIO {
   /** Copies set up by prepare(), started by start(). */
   private prepared: Array<{ reader: Reader; sink: Sink; output: boolean }> | undefined;
   private started = false;
+  private moved = 0;
 
   private constructor(private readonly cfg: StdioConfig, private readonly warn: Warn, readonly binary?: { url: URL; path: string }) {
     this.runcStdio = ['ignore', 'ignore', 'ignore'];
@@ -299,6 +305,10 @@ export class PipeIO implements ProcessIO {
 
   get outputDone(): Promise<void> {
     return this.done;
+  }
+
+  get outputMoved(): number {
+    return this.moved;
   }
 
   /** Makes the pipes (and starts a binary:// logger). Paths are checked in start(). */
@@ -432,7 +442,7 @@ export class PipeIO implements ProcessIO {
     this.prepare();
     const copies: Promise<void>[] = [];
     for (const c of this.prepared ?? []) {
-      const done = copy(c.reader, c.sink);
+      const done = copy(c.reader, c.sink, c.output ? (n) => (this.moved += n) : undefined);
       if (c.output) copies.push(done);
     }
     this.done = Promise.all(copies).then(() => undefined);
@@ -546,6 +556,8 @@ class PtyOutput {
   private ended = false;
   readonly done: Promise<void>;
   private resolveDone!: () => void;
+  /** Bytes read from the master so far. */
+  moved = 0;
 
   constructor(private readonly fd: number, private readonly sink: Sink | undefined) {
     this.done = new Promise((r) => (this.resolveDone = r));
@@ -581,6 +593,7 @@ class PtyOutput {
         this.end();
         return;
       }
+      this.moved += n;
       if (this.sink && !this.sink.write(SHARED.subarray(0, n), () => this.watch())) {
         // the client's FIFO is full: read again once the rest is written
         this.unwatch();
@@ -671,6 +684,10 @@ export class ConsoleIO implements ProcessIO {
   readonly outputDone: Promise<void>;
   private closed = false;
 
+  get outputMoved(): number {
+    return this.output.moved;
+  }
+
   constructor(private readonly fd: number, cfg: StdioConfig, warn: Warn) {
     let out: Sink | undefined;
     try {
@@ -724,6 +741,7 @@ export class ConsoleIO implements ProcessIO {
 
 export const NULL_IO: ProcessIO = {
   outputDone: Promise.resolve(),
+  outputMoved: 0,
   closeStdin: () => undefined,
   resize: () => undefined,
   close: () => undefined,

@@ -369,6 +369,34 @@ describe.skipIf(!canRun)('containerd-shim-berth-v1 (shim v2 over ttrpc, real run
     expect(out.text).toBe('x'.repeat(100_000));
   });
 
+  it('a client that reads slowly: Wait answers once the output is in its FIFO (ctr closes its FIFOs right after)', async () => {
+    // ctr 1.6's task.Delete closes its FIFOs before it waits for its copies: whatever the
+    // shim still holds when Wait answers is lost to it. With a reader that keeps up, if
+    // slowly, only what fits in the FIFO itself (one pipe buffer) may still be unread then.
+    const total = 1_000_000;
+    const bundle = makeBundle(NS, 'slow', ['sh', '-c', `head -c ${total} /dev/zero | tr "\\0" y`]);
+    const out = reader('slow-stdout');
+    out.pause();
+    const ticker = setInterval(() => {
+      out.resume();
+      setTimeout(() => out.pause(), 2);
+    }, 25);
+    try {
+      await create(NS, 'slow', bundle, { stdout: out.path });
+      const waiting = call<{ exit_status: number }>('Wait', { id: 'slow' });
+      await call('Start', { id: 'slow' });
+      expect((await waiting).exit_status).toBe(0);
+      const atWait = out.text.length;
+      expect(atWait, `read ${atWait} of ${total} bytes when Wait answered`).toBeGreaterThanOrEqual(total - 65_536);
+      await until('all of it', () => (out.text.length >= total ? true : undefined), 10_000);
+      expect(out.text).toBe('y'.repeat(total));
+      await call('Delete', { id: 'slow' });
+    } finally {
+      clearInterval(ticker);
+      out.resume();
+    }
+  });
+
   it('Kill, Exec (+ duplicate id), Pids, Pause/Resume, Stats on a running container', async () => {
     const bundle = path.join(tmp.path, 'state', NS, 'c2');
     const pid = await create(NS, 'c2', bundle);
