@@ -5,6 +5,9 @@
 //   npx tsx bench/grpc-load.ts [--calls 20000] [--runs 5] [--rows 1x1,1x10,10x10,10x100]
 //                              [--methods version,namespaces] [--busy] [--berthd-env K=V,...]
 //
+// Besides calls/s and latency it prints each daemon's CPU time per call (its process tree,
+// from /proc): on a machine that is not quiet, that column still compares the two.
+//
 // Rows are connections × calls in flight per connection. Every run of a row alternates the
 // daemons (berthd first on odd runs, containerd first on even ones) so a drift of the
 // machine hits both; the tables show medians over the runs. --busy keeps one core busy with
@@ -45,6 +48,9 @@ interface Sample {
   p50: number;
   p99: number;
   rssMiB: number;
+  /** The daemon's CPU time (user + system, its whole process tree) per call, µs: less
+   * sensitive than calls/s to what else the machine runs. */
+  cpuUsPerCall: number;
 }
 
 /** Resident memory of a process and its descendants (berthd re-executes itself once with
@@ -65,6 +71,27 @@ function treeRssMiB(pid: number): number {
   };
   visit(pid);
   return kib / 1024;
+}
+
+/** CPU time (user + system) used so far by a process and its descendants, in ms. */
+function treeCpuMs(pid: number): number {
+  const tick = 1000 / 100; // USER_HZ is 100 on Linux
+  let ticks = 0;
+  const visit = (p: number): void => {
+    try {
+      const stat = fs.readFileSync(`/proc/${p}/stat`, 'utf8');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      ticks += Number(f[11]) + Number(f[12]); // utime, stime
+      for (const t of fs.readdirSync(`/proc/${p}/task`)) {
+        const kids = fs.readFileSync(`/proc/${p}/task/${t}/children`, 'utf8').trim();
+        for (const k of kids ? kids.split(' ') : []) visit(Number(k));
+      }
+    } catch {
+      // exited meanwhile
+    }
+  };
+  visit(pid);
+  return ticks * tick;
 }
 
 const median = (xs: number[]): number => {
@@ -100,6 +127,7 @@ async function main(): Promise<void> {
         for (let run = 0; run < RUNS; run++) {
           const order = run % 2 === 0 ? daemons : [...daemons].reverse();
           for (const [name, d] of order) {
+            const cpu0 = treeCpuMs(d.pid);
             const r = await runGoProgram(
               load,
               ['-address', `unix://${d.address}`, '-conns', String(row.conns), '-streams', String(row.streams), '-calls', String(CALLS), '-method', method],
@@ -112,6 +140,7 @@ async function main(): Promise<void> {
               p50: Number(line.p50_ms),
               p99: Number(line.p99_ms),
               rssMiB: treeRssMiB(d.pid),
+              cpuUsPerCall: ((treeCpuMs(d.pid) - cpu0) * 1000) / CALLS,
             });
           }
         }
@@ -123,8 +152,8 @@ async function main(): Promise<void> {
     console.log(`\n${CALLS} calls per run, ${RUNS} runs per row (medians)${values.busy ? ', one core kept busy' : ''}; RSS after the runs (MiB)\n`);
     for (const [method, byRow] of results) {
       console.log(`### ${method === 'version' ? 'Version.Version' : 'Namespaces.List'}\n`);
-      console.log('| conns × streams | berthd calls/s | p50 ms | p99 ms | containerd calls/s | p50 ms | p99 ms | calls/s b/c | p99 b/c | RSS berthd | RSS containerd |');
-      console.log('|---|---|---|---|---|---|---|---|---|---|---|');
+      console.log('| conns × streams | berthd calls/s | p50 ms | p99 ms | containerd calls/s | p50 ms | p99 ms | calls/s b/c | p99 b/c | RSS berthd | RSS containerd | CPU µs/call berthd | containerd |');
+      console.log('|---|---|---|---|---|---|---|---|---|---|---|---|---|');
       for (const [row, byDaemon] of byRow) {
         const m = (d: string, k: keyof Sample): number => median((byDaemon.get(d) as Sample[]).map((s) => s[k]));
         const bc = m('berthd', 'callsPerS');
@@ -132,11 +161,14 @@ async function main(): Promise<void> {
         console.log(
           `| ${row} | ${bc.toFixed(0)} | ${m('berthd', 'p50').toFixed(2)} | ${m('berthd', 'p99').toFixed(2)} | ${cc.toFixed(0)} | ${m('containerd', 'p50').toFixed(2)} | ` +
             `${m('containerd', 'p99').toFixed(2)} | ${(bc / cc).toFixed(2)} | ${(m('berthd', 'p99') / m('containerd', 'p99')).toFixed(2)} | ` +
-            `${m('berthd', 'rssMiB').toFixed(0)} | ${m('containerd', 'rssMiB').toFixed(0)} |`,
+            `${m('berthd', 'rssMiB').toFixed(0)} | ${m('containerd', 'rssMiB').toFixed(0)} | ${m('berthd', 'cpuUsPerCall').toFixed(1)} | ${m('containerd', 'cpuUsPerCall').toFixed(1)} |`,
         );
       }
       console.log('');
     }
+    // What the load leaves behind: V8 gives memory back once the daemon is idle.
+    await new Promise((r) => setTimeout(r, 15_000));
+    console.log(`RSS after 15 s idle: berthd ${treeRssMiB(berthd.pid).toFixed(0)} MiB, containerd ${treeRssMiB(containerd.pid).toFixed(0)} MiB`);
   } finally {
     if (busy?.pid !== undefined) process.kill(busy.pid, 'SIGKILL');
     await Promise.all([berthd.cleanup(), containerd.cleanup()]);
