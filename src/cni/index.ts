@@ -1,0 +1,24 @@
+// CNI for pods: network configs from conf_dir, plugins from bin_dir, ADD/DEL/CHECK per
+// the CNI spec as libcni and go-cni do it for containerd's CRI.
+
+export { CniManager } from './manager';
+export type { CniManagerOptions, PodNetworkRequest, NetworkStatus } from './manager';
+export { gatherPodResult, selectPodIPs } from './pod-result';
+export type { PodNetworkResult, PodInterface, PodIPConfig, PodIPs, NetworkResult, IPFamilyPreference } from './pod-result';
+export { podCniArgs, capabilityValues, cniArgsString } from './runtime-conf';
+export type { PortMapping, BandWidth, DnsCapability, CapabilityArgs, RuntimeConf, PodIdentity } from './runtime-conf';
+export type { CniResult, CniInterface, CniIPConfig, CniRoute, CniDNS } from './result';
+export { parseResult, parseResultObject } from './result';
+export { loadNetworks, confFiles } from './load';
+export type { AttachedNetwork, LoadNetworksOptions } from './load';
+export { parseConfList, parseConfAsList, loopbackNetwork } from './config';
+export type { NetworkConfigList, PluginConfig, JsonObject, JsonValue } from './config';
+export { addNetworkList, delNetworkList, checkNetworkList, pluginVersionInfo, pluginStdin, pluginEnv } from './network-list';
+export type { PluginRunner, PluginVersionInfo, CniCommand } from './network-list';
+export { execPlugin, findPlugin, DEFAULT_EXEC_LIMITS } from './exec';
+export type { PluginExecLimits } from './exec';
+export { ResultCache } from './cache';
+export {
+  CniPluginError, CniPluginFailedError, CniPluginNotFoundError, CniPluginExecError, CniConfigError,
+  CniNotInitializedError, CniTeardownError, CNI_ERROR_CODES,
+} from './errors';

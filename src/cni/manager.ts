@@ -1,0 +1,153 @@
+// A pod's networks, set up and torn down as containerd's CRI does through go-cni: the
+// networks are read from conf_dir at each call (containerd reloads them when the directory
+// changes; reading one small file costs less than watching it), loopback first on "lo",
+// then eth0…; each one ADDed in turn, and DELed in reverse on teardown.
+
+import { isNetNS } from '../netns';
+import type { Logger } from '../log/logger';
+import { ResultCache } from './cache';
+import { parseConfList, type NetworkConfigList } from './config';
+import { DEFAULT_EXEC_LIMITS, findPlugin, type PluginExecLimits } from './exec';
+import { CniTeardownError } from './errors';
+import { loadNetworks, type AttachedNetwork } from './load';
+import { addNetworkList, checkNetworkList, delNetworkList, type PluginRunner } from './network-list';
+import { gatherPodResult, type NetworkResult, type PodNetworkResult } from './pod-result';
+import { podCniArgs, type CapabilityArgs, type PodIdentity, type RuntimeConf } from './runtime-conf';
+
+export interface CniManagerOptions {
+  /** Where network configs are read (containerd's conf_dir, /etc/cni/net.d). */
+  readonly confDir: string;
+  /** Plugin directories, in search order (containerd's bin_dir; Debian's plugins are in /usr/lib/cni). */
+  readonly binDirs: readonly string[];
+  /** Result cache directory (libcni's default is /var/lib/cni; berthd keeps it under its root). */
+  readonly cacheDir: string;
+  /** containerd's max_conf_num (default 1; <= 0: every file). */
+  readonly maxConfNum?: number;
+  readonly ifPrefix?: string;
+  /** Attach loopback first (default true). */
+  readonly loopback?: boolean;
+  readonly limits?: Partial<PluginExecLimits>;
+  readonly log?: Logger;
+}
+
+export interface PodNetworkRequest {
+  readonly pod: PodIdentity;
+  /** The pod's netns path. For teardown it may be gone: DEL then runs with CNI_NETNS="",
+   * as the spec allows, so plugins still release addresses and host-side state. */
+  readonly netnsPath: string;
+  readonly capabilityArgs?: CapabilityArgs;
+}
+
+/** CRI's NetworkReady condition. */
+export interface NetworkStatus {
+  readonly ready: boolean;
+  /** Why not ready ('' when ready). */
+  readonly message: string;
+}
+
+export class CniManager {
+  private readonly runner: PluginRunner;
+
+  constructor(private readonly opts: CniManagerOptions) {
+    this.runner = {
+      binDirs: opts.binDirs,
+      limits: { ...DEFAULT_EXEC_LIMITS, ...opts.limits },
+      cache: new ResultCache(opts.cacheDir),
+    };
+  }
+
+  /** The networks a pod gets now (throws CniNotInitializedError / CniConfigError). */
+  networks(): Promise<AttachedNetwork[]> {
+    return loadNetworks(this.opts.confDir, {
+      ...(this.opts.maxConfNum !== undefined ? { maxConfNum: this.opts.maxConfNum } : {}),
+      ...(this.opts.ifPrefix !== undefined ? { ifPrefix: this.opts.ifPrefix } : {}),
+      ...(this.opts.loopback !== undefined ? { loopback: this.opts.loopback } : {}),
+    });
+  }
+
+  /** Ready when a network config loads and every plugin it names is in a plugin directory. */
+  async status(): Promise<NetworkStatus> {
+    try {
+      const networks = await this.networks();
+      for (const n of networks) for (const p of n.config.plugins) await findPlugin(p.type, this.opts.binDirs);
+      return { ready: true, message: '' };
+    } catch (err) {
+      return { ready: false, message: (err as Error).message };
+    }
+  }
+
+  private runtimeConf(req: PodNetworkRequest, ifName: string, netns: string): RuntimeConf {
+    return { containerId: req.pod.sandboxId, netns, ifName, args: podCniArgs(req.pod), capabilityArgs: req.capabilityArgs ?? {} };
+  }
+
+  /**
+   * ADD every network in turn. With `rollback` (the default) a failure first runs the
+   * teardown of every network (so nothing is left: no veth, no address) and then throws
+   * the ADD's error; the teardown's own failure, if any, is logged and kept on the error
+   * as `rollbackError`.
+   */
+  async setup(req: PodNetworkRequest, opts: { rollback?: boolean } = {}): Promise<PodNetworkResult> {
+    const networks = await this.networks();
+    const results: NetworkResult[] = [];
+    try {
+      for (const n of networks) {
+        const result = await addNetworkList(this.runner, n.config, this.runtimeConf(req, n.ifName, req.netnsPath));
+        results.push({ network: n.config.name, ifName: n.ifName, result });
+      }
+      return gatherPodResult(results, `${this.opts.ifPrefix ?? 'eth'}0`);
+    } catch (err) {
+      if (opts.rollback ?? true) {
+        try {
+          await this.teardownNetworks(req, networks);
+        } catch (rollbackErr) {
+          this.opts.log?.warn('CNI rollback after a failed setup did not release everything', {
+            sandbox: req.pod.sandboxId,
+            error: (rollbackErr as Error).message,
+          });
+          if (err instanceof Error) Object.assign(err, { rollbackError: rollbackErr });
+        }
+      }
+      throw err;
+    }
+  }
+
+  /** DEL every network, last one first. Every network is asked even when one fails. */
+  async teardown(req: PodNetworkRequest): Promise<void> {
+    await this.teardownNetworks(req, await this.networks());
+  }
+
+  private async teardownNetworks(req: PodNetworkRequest, networks: readonly AttachedNetwork[]): Promise<void> {
+    const netns = req.netnsPath !== '' && isNetNS(req.netnsPath) ? req.netnsPath : '';
+    const errors: Error[] = [];
+    for (let i = networks.length - 1; i >= 0; i--) {
+      const n = networks[i]!;
+      const rt = this.runtimeConf(req, n.ifName, netns);
+      try {
+        await delNetworkList(this.runner, await this.configAddRanWith(n.config, rt), rt);
+      } catch (err) {
+        errors.push(err as Error);
+      }
+    }
+    if (errors.length === 1) throw errors[0]!;
+    if (errors.length > 1) throw new CniTeardownError(errors);
+  }
+
+  /** DEL runs with the config ADD ran with when the cache has it: a config edited while the
+   * pod ran (another subnet, another IPAM data dir) must still release what ADD took. */
+  private async configAddRanWith(current: NetworkConfigList, rt: RuntimeConf): Promise<NetworkConfigList> {
+    const cached = await this.runner.cache.get(current.name, rt);
+    if (!cached || cached.config.length === 0) return current;
+    try {
+      return parseConfList(cached.config, current.source);
+    } catch {
+      return current;
+    }
+  }
+
+  /** CHECK every network against what ADD returned (spec 0.4.0 and later). */
+  async check(req: PodNetworkRequest): Promise<void> {
+    for (const n of await this.networks()) {
+      await checkNetworkList(this.runner, n.config, this.runtimeConf(req, n.ifName, req.netnsPath));
+    }
+  }
+}
