@@ -12,6 +12,7 @@ import { CniTeardownError } from './errors';
 import { loadNetworks, type AttachedNetwork } from './load';
 import { addNetworkList, checkNetworkList, delNetworkList, type PluginRunner } from './network-list';
 import { gatherPodResult, type NetworkResult, type PodNetworkResult } from './pod-result';
+import { versionAtLeast } from './version';
 import { podCniArgs, type CapabilityArgs, type PodIdentity, type RuntimeConf } from './runtime-conf';
 
 export interface CniManagerOptions {
@@ -144,9 +145,12 @@ export class CniManager {
     }
   }
 
-  /** CHECK every network against what ADD returned (spec 0.4.0 and later). */
+  /** CHECK every network against what ADD returned. A network of a spec version before
+   * 0.4.0 has no CHECK and is skipped — the built-in loopback network is 0.3.1, and a pod
+   * must not fail its check for that. */
   async check(req: PodNetworkRequest): Promise<void> {
     for (const n of await this.networks()) {
+      if (!versionAtLeast(n.config.cniVersion, '0.4.0')) continue;
       await checkNetworkList(this.runner, n.config, this.runtimeConf(req, n.ifName, req.netnsPath));
     }
   }
