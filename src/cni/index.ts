@@ -5,7 +5,7 @@ export { CniManager } from './manager';
 export type { CniManagerOptions, PodNetworkRequest, NetworkStatus } from './manager';
 export { gatherPodResult, selectPodIPs } from './pod-result';
 export type { PodNetworkResult, PodInterface, PodIPConfig, PodIPs, NetworkResult, IPFamilyPreference } from './pod-result';
-export { podCniArgs, capabilityValues, cniArgsString } from './runtime-conf';
+export { podCniArgs, capabilityValues, cniArgsString, POD_ANNOTATIONS_CAPABILITY } from './runtime-conf';
 export type { PortMapping, BandWidth, DnsCapability, CapabilityArgs, RuntimeConf, PodIdentity } from './runtime-conf';
 export type { CniResult, CniInterface, CniIPConfig, CniRoute, CniDNS } from './result';
 export { parseResult, parseResultObject } from './result';

@@ -46,6 +46,13 @@ export interface NetworkStatus {
   readonly message: string;
 }
 
+/** go-cni's Remove treats these DEL errors as done: a plugin saying what it should release
+ * is "not found" (already released), or a file missing when the netns is gone (plugins
+ * before spec 0.7's empty-netns DEL try to open it). */
+function deleteErrorTolerated(err: Error, netns: string): boolean {
+  return err.message.includes('not found') || (netns === '' && err.message.includes('no such file or directory'));
+}
+
 export class CniManager {
   private readonly runner: PluginRunner;
 
@@ -124,7 +131,7 @@ export class CniManager {
       const n = networks[i]!;
       const rt = this.runtimeConf(req, n.ifName, netns);
       try {
-        await delNetworkList(this.runner, await this.configAddRanWith(n.config, rt), rt);
+        await delNetworkList(this.runner, await this.configAddRanWith(n.config, rt), rt, (e) => deleteErrorTolerated(e, netns));
       } catch (err) {
         errors.push(err as Error);
       }

@@ -80,8 +80,14 @@ export async function addNetworkList(runner: PluginRunner, list: NetworkConfigLi
 
 /** DEL: the list's plugins in reverse order, each with the cached ADD result as prevResult
  * (0.4.0 and later). Every plugin is asked even when one fails; the cache entry is dropped
- * only when all succeeded, so a retried DEL still has it. */
-export async function delNetworkList(runner: PluginRunner, list: NetworkConfigList, rt: RuntimeConf): Promise<void> {
+ * only when all succeeded (or failed in a way `tolerate` accepts), so a retried DEL still
+ * has it. */
+export async function delNetworkList(
+  runner: PluginRunner,
+  list: NetworkConfigList,
+  rt: RuntimeConf,
+  tolerate: (err: Error) => boolean = () => false,
+): Promise<void> {
   let cached: JsonObject | undefined;
   if (versionAtLeast(list.cniVersion, '0.4.0')) cached = (await runner.cache.get(list.name, rt))?.result;
   const errors: Error[] = [];
@@ -90,7 +96,8 @@ export async function delNetworkList(runner: PluginRunner, list: NetworkConfigLi
     try {
       await invoke(runner, 'DEL', list, plugin, cached, rt);
     } catch (err) {
-      errors.push(new CniPluginFailedError(plugin.type, list.name, 'delete', asError(err)));
+      const e = asError(err);
+      if (!tolerate(e)) errors.push(new CniPluginFailedError(plugin.type, list.name, 'delete', e));
     }
   }
   if (errors.length === 0) {

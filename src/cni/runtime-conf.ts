@@ -35,9 +35,15 @@ export interface CapabilityArgs {
   readonly dns?: DnsCapability;
   /** `ips`: addresses the pod asks for (CIDR or plain). */
   readonly ips?: readonly string[];
+  /** The pod's annotations, for plugins declaring the "io.kubernetes.cri.pod-annotations"
+   * capability (containerd's CRI always offers them). */
+  readonly podAnnotations?: Readonly<Record<string, string>>;
   /** Any other capability, passed through by name. */
   readonly other?: Readonly<Record<string, JsonValue>>;
 }
+
+/** containerd's annotations.PodAnnotations capability name. */
+export const POD_ANNOTATIONS_CAPABILITY = 'io.kubernetes.cri.pod-annotations';
 
 /** The capability args as the JSON values libcni would inject, by capability name. */
 export function capabilityValues(args: CapabilityArgs): Map<string, JsonValue> {
@@ -55,6 +61,7 @@ export function capabilityValues(args: CapabilityArgs): Map<string, JsonValue> {
   }
   if (args.dns) out.set('dns', { servers: [...args.dns.servers], searches: [...args.dns.searches], options: [...args.dns.options] });
   if (args.ips) out.set('ips', [...args.ips]);
+  if (args.podAnnotations) out.set(POD_ANNOTATIONS_CAPABILITY, { ...args.podAnnotations });
   return out;
 }
 

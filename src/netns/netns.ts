@@ -1,5 +1,6 @@
 // Network namespaces for pods, created, pinned and removed by berthd as containerd's CRI
-// does (its pkg/netns): a new netns bind-mounted onto <baseDir>/cni-<uuid>, the file being
+// does (its pkg/netns): a new netns bind-mounted onto <baseDir>/cni-<uuid> (containerd:
+// /var/run/netns, or <state>/netns with netns_mounts_under_state_dir), the file being
 // the netns's identity for CNI plugins (CNI_NETNS) and for runc (the pod's network path).
 //
 // Why a helper process (util-linux `unshare --net=<file> true`) and not the native addon:
@@ -71,7 +72,7 @@ export async function createNetNS(baseDir: string, opts: CreateNetNSOptions = {}
   ensureSharedMountDir(baseDir);
   const path = join(baseDir, `cni-${randomUUID()}`);
   // The bind mount needs an existing file; 'wx' makes sure it is ours alone.
-  closeSync(openSync(path, 'wx', 0o444));
+  closeSync(openSync(path, 'wx', 0o666));
   try {
     await runUnshare(opts.unshareBinary ?? 'unshare', path);
     if (!isNetNS(path)) throw new NetNSError(`failed to create netns at ${path}: not a network namespace after unshare`);

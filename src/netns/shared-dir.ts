@@ -1,5 +1,6 @@
 // The directory that holds pinned network namespaces is made a shared mount point, as
-// containerd's netns package (after CNI's test utilities and `ip netns`) does: the netns
+// `ip netns` and CNI's own test utilities do (containerd 1.6's pkg/netns says in a comment
+// that it "needs to be a shared mountpoint" but only creates the directory): the netns
 // bind mounts made below it then propagate into mount namespaces that received a copy of
 // it (a container with rslave/rshared propagation, a shim), and unmounting one here removes
 // those copies too, so a removed netns is not kept alive by a stale copy elsewhere.

@@ -118,6 +118,22 @@ describe('CniManager over fake plugins', () => {
     expect(readdirSync(join(cacheDir, 'results'))).toEqual([]);
   });
 
+  it('DEL errors go-cni counts as done ("not found"; a missing file once the netns is gone) do not fail the teardown', async () => {
+    await mgr.setup(req);
+    fake.add('fb', { result: FB_RESULT, fail: { DEL: '{"code":3,"msg":"container sb123 not found"}' } });
+    fake.add('fa', { result: FA_RESULT, fail: { DEL: '{"code":5,"msg":"open /nonexistent/netns/cni-x: no such file or directory"}' } });
+    await mgr.teardown(req);
+    expect(fake.calls().slice(3)).toEqual(['fb DEL', 'fa DEL', 'loopback DEL']);
+    expect(readdirSync(join(cacheDir, 'results'))).toEqual([]);
+  });
+
+  it('pod annotations reach only plugins declaring the capability', async () => {
+    writeList([{ type: 'fa', capabilities: { 'io.kubernetes.cri.pod-annotations': true } }, { type: 'fb' }]);
+    await mgr.setup({ ...req, capabilityArgs: { podAnnotations: { a: 'b' }, other: { custom: [1] } } });
+    expect(fake.stdin('fa', 'ADD')['runtimeConfig']).toEqual({ 'io.kubernetes.cri.pod-annotations': { a: 'b' } });
+    expect(fake.stdin('fb', 'ADD')['runtimeConfig']).toBeUndefined();
+  });
+
   it('DEL runs with the config ADD ran with when the config changed since', async () => {
     await mgr.setup(req);
     writeList([{ type: 'fa', x: 2 }]);
