@@ -60,6 +60,13 @@ runtime_pkgs=(
   "util-linux|nsenter"
   "mount|umount"
   "protobuf-compiler|protoc"
+  # CRI pod networks (src/cni): Debian installs the plugins in /usr/lib/cni; iptables for
+  # portmap (host ports) and bridge's ipMasq.
+  "containernetworking-plugins|/usr/lib/cni/bridge"
+  "containernetworking-plugins|/usr/lib/cni/host-local"
+  "containernetworking-plugins|/usr/lib/cni/loopback"
+  "containernetworking-plugins|/usr/lib/cni/portmap"
+  "iptables|iptables"
 )
 test_pkgs=(
   "busybox-static|busybox-static"              # special: a statically linked /bin/busybox

@@ -3,8 +3,9 @@
 #
 #   sudo bash scripts/install.sh
 #
-# 1. installs what berthd needs (Node.js >= 20 check, runc, containerd's runc shim, npm ci,
-#    npm run build) through scripts/ensure-deps.sh --runtime;
+# 1. installs what berthd needs (Node.js >= 20 check, runc, containerd's runc shim, the CNI
+#    plugins in /usr/lib/cni and iptables for pod networks, npm ci, npm run build) through
+#    scripts/ensure-deps.sh --runtime;
 # 2. links /usr/local/bin/berthd and /usr/local/bin/berth to this checkout's bin/;
 # 3. starts berthd on its embedded defaults (root /var/lib/berth, state /run/berth,
 #    socket /run/berth/berthd.sock):
