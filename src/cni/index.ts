@@ -3,6 +3,7 @@
 
 export { CniManager } from './manager';
 export type { CniManagerOptions, PodNetworkRequest, NetworkStatus } from './manager';
+export type { CniConfigSummary } from './config-summary';
 export { gatherPodResult, selectPodIPs } from './pod-result';
 export type { PodNetworkResult, PodInterface, PodIPConfig, PodIPs, NetworkResult, IPFamilyPreference } from './pod-result';
 export { podCniArgs, capabilityValues, cniArgsString, POD_ANNOTATIONS_CAPABILITY } from './runtime-conf';

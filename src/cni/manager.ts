@@ -6,6 +6,7 @@
 import { isNetNS } from '../netns';
 import type { Logger } from '../log/logger';
 import { ResultCache } from './cache';
+import { summarizeConfig, type CniConfigSummary } from './config-summary';
 import { parseConfList, type NetworkConfigList } from './config';
 import { DEFAULT_EXEC_LIMITS, findPlugin, type PluginExecLimits } from './exec';
 import { CniTeardownError } from './errors';
@@ -55,6 +56,8 @@ function deleteErrorTolerated(err: Error, netns: string): boolean {
 
 export class CniManager {
   private readonly runner: PluginRunner;
+  private loaded: AttachedNetwork[] = [];
+  private lastLoad = 'OK';
 
   constructor(private readonly opts: CniManagerOptions) {
     this.runner = {
@@ -64,12 +67,42 @@ export class CniManager {
     };
   }
 
-  /** The networks a pod gets now (throws CniNotInitializedError / CniConfigError). */
-  networks(): Promise<AttachedNetwork[]> {
-    return loadNetworks(this.opts.confDir, {
-      ...(this.opts.maxConfNum !== undefined ? { maxConfNum: this.opts.maxConfNum } : {}),
-      ...(this.opts.ifPrefix !== undefined ? { ifPrefix: this.opts.ifPrefix } : {}),
-      ...(this.opts.loopback !== undefined ? { loopback: this.opts.loopback } : {}),
+  /** The networks a pod gets now (throws CniNotInitializedError / CniConfigError). Each
+   * call reads conf_dir again and records the outcome for config() and lastLoadStatus(). */
+  async networks(): Promise<AttachedNetwork[]> {
+    try {
+      const networks = await loadNetworks(this.opts.confDir, {
+        ...(this.opts.maxConfNum !== undefined ? { maxConfNum: this.opts.maxConfNum } : {}),
+        ...(this.opts.ifPrefix !== undefined ? { ifPrefix: this.opts.ifPrefix } : {}),
+        ...(this.opts.loopback !== undefined ? { loopback: this.opts.loopback } : {}),
+      });
+      this.loaded = networks;
+      this.lastLoad = 'OK';
+      return networks;
+    } catch (err) {
+      this.loaded = [];
+      this.lastLoad = (err as Error).message;
+      throw err;
+    }
+  }
+
+  /** Reads conf_dir again (go-cni's Load); rejects when there is no usable config. */
+  async load(): Promise<void> {
+    await this.networks();
+  }
+
+  /** "OK" or the last load's error (CRI Status verbose "lastCNILoadStatus"). */
+  lastLoadStatus(): string {
+    return this.lastLoad;
+  }
+
+  /** The last loaded networks as go-cni's GetConfig() (CRI Status verbose "cniconfig"). */
+  config(): CniConfigSummary {
+    return summarizeConfig(this.loaded, {
+      binDirs: this.opts.binDirs,
+      confDir: this.opts.confDir,
+      maxConfNum: this.opts.maxConfNum ?? 1,
+      prefix: this.opts.ifPrefix ?? 'eth',
     });
   }
 

@@ -208,6 +208,31 @@ describe('CNI: real plugins in a private network namespace', () => {
     await pod.remove(); // idempotent
   });
 
+  it('pods set up and torn down concurrently get distinct addresses and all of them are released', async () => {
+    const { mgr } = managerWith('10-berth.conflist', {
+      cniVersion: '1.0.0',
+      name: 'berth-many',
+      plugins: [bridgePlugin(), { type: 'portmap', capabilities: { portMappings: true } }],
+    });
+    const pods = await Promise.all([0, 1, 2, 3].map(() => createNetNS(netnsDir)));
+    try {
+      const reqs = pods.map((p, i) => podRequest(p.path, {
+        capabilityArgs: { portMappings: [{ hostPort: 19_000 + i, containerPort: 80, protocol: 'tcp', hostIP: '' }] },
+      }));
+      const results = await Promise.all(reqs.map((r) => mgr.setup(r)));
+      const ips = results.map((r) => selectPodIPs(r)!.ip);
+      expect(new Set(ips).size).toBe(4);
+      expect(allocatedIPs(dataDir, 'berth-many').sort()).toEqual([...ips].sort());
+      expect((await hostVeths()).length).toBe(4);
+      await Promise.all(reqs.map((r) => mgr.teardown(r)));
+      expect(allocatedIPs(dataDir, 'berth-many')).toEqual([]);
+      expect(await hostVeths()).toEqual([]);
+      expect(await inNs(hostNs.path, 'iptables', ['-t', 'nat', '-S'])).not.toMatch(/--dport 1900\d/);
+    } finally {
+      await Promise.all(pods.map((p) => p.remove()));
+    }
+  });
+
   it('DEL after the netns is gone runs with an empty CNI_NETNS and still releases the address', async () => {
     const { mgr } = managerWith('10-berth.conflist', { cniVersion: '1.0.0', name: 'berth-gone', plugins: [bridgePlugin()] });
     const pod = await createNetNS(netnsDir);
@@ -219,7 +244,7 @@ describe('CNI: real plugins in a private network namespace', () => {
     await mgr.teardown(req);
     expect(allocatedIPs(dataDir, 'berth-gone')).toEqual([]);
     // The kernel destroys the veth pair with the namespace, asynchronously.
-    for (let i = 0; i < 100 && (await hostVeths()).length > 0; i++) await sleep(50);
+    for (const end = Date.now() + 10_000; Date.now() < end && (await hostVeths()).length > 0; ) await sleep(50);
     expect(await hostVeths()).toEqual([]);
   });
 

@@ -197,6 +197,22 @@ describe('CniManager over fake plugins', () => {
     expect((await mgr.status()).message).toMatch(/^failed to find plugin "loopback"/);
   });
 
+  it('load, lastLoadStatus and config() as go-cni GetConfig (CRI Status verbose)', async () => {
+    await mgr.load();
+    expect(mgr.lastLoadStatus()).toBe('OK');
+    const c = mgr.config();
+    expect([c.PluginConfDir, c.PluginMaxConfNum, c.Prefix, c.PluginDirs]).toEqual([confDir, 1, 'eth', [join(dir, 'empty'), fake.dir]]);
+    expect(c.Networks.map((n) => [n.Config.Name, n.Config.CNIVersion, n.IFName])).toEqual([['cni-loopback', '0.3.1', 'lo'], ['net1', '1.0.0', 'eth0']]);
+    expect(c.Networks[1]!.Config.Plugins[0]).toEqual({
+      Network: { type: 'fa', capabilities: { portMappings: true, bandwidth: false }, ipam: {}, dns: {} },
+      Source: '{"capabilities":{"bandwidth":false,"portMappings":true},"type":"fa","x":1}',
+    });
+    rmSync(join(confDir, '10-net1.conflist'));
+    await expect(mgr.load()).rejects.toThrow('cni plugin not initialized');
+    expect(mgr.lastLoadStatus()).toBe(`no network config found in ${confDir}: cni plugin not initialized`);
+    expect(mgr.config().Networks).toEqual([]);
+  });
+
   it('VERSION probes a real plugin', async () => {
     const runner = { binDirs: ['/usr/lib/cni'], limits: DEFAULT_EXEC_LIMITS, cache: new ResultCache(cacheDir) };
     const info = await pluginVersionInfo(runner, 'bridge');
