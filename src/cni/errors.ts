@@ -73,3 +73,11 @@ export class CniTeardownError extends UnknownError {
     super(errors.map((e) => e.message).join('; '));
   }
 }
+
+/** The teardown error of a failed setup's rollback (CniManager.setup keeps it on the ADD
+ * error as `rollbackError`), when the rollback did not release everything. */
+export function rollbackErrorOf(err: unknown): Error | undefined {
+  if (!(err instanceof Error)) return undefined;
+  const rb: unknown = (err as Error & { rollbackError?: unknown }).rollbackError;
+  return rb instanceof Error ? rb : undefined;
+}

@@ -21,5 +21,5 @@ export type { PluginExecLimits } from './exec';
 export { ResultCache } from './cache';
 export {
   CniPluginError, CniPluginFailedError, CniPluginNotFoundError, CniPluginExecError, CniConfigError,
-  CniNotInitializedError, CniTeardownError, CNI_ERROR_CODES,
+  CniNotInitializedError, CniTeardownError, CNI_ERROR_CODES, rollbackErrorOf,
 } from './errors';

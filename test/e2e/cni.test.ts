@@ -11,7 +11,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  CniManager, CniNotInitializedError, CniPluginError, CniPluginFailedError, selectPodIPs,
+  CniManager, CniNotInitializedError, CniPluginError, CniPluginFailedError, rollbackErrorOf, selectPodIPs,
   type PodNetworkRequest,
 } from '../../src/cni';
 import { createNetNS, isNetNS, type NetNS } from '../../src/netns';
@@ -265,7 +265,11 @@ describe('CNI: real plugins in a private network namespace', () => {
       expect((err as Error).message).toBe(
         `plugin type="berth-no-such-plugin" name="berth-missing" failed (add): failed to find plugin "berth-no-such-plugin" in path [${CNI_BIN}]`,
       );
-      // The bridge had run: its veth and address are gone again.
+      // The rollback's DEL of the missing plugin failed too (reported on the error), and DEL
+      // still went on to bridge: the veth and the address it had taken are gone again.
+      expect(rollbackErrorOf(err)?.message).toBe(
+        `plugin type="berth-no-such-plugin" name="berth-missing" failed (delete): failed to find plugin "berth-no-such-plugin" in path [${CNI_BIN}]`,
+      );
       expect(await hostVeths()).toEqual([]);
       expect((await ipJson(pod.path, ['link', 'show'])).map((l) => l.ifname)).toEqual(['lo']);
       expect(allocatedIPs(dataDir, 'berth-missing')).toEqual([]);

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
   CniConfigError, CniManager, CniPluginError, CniPluginFailedError, ResultCache, checkNetworkList, parseConfList,
-  pluginVersionInfo, selectPodIPs, DEFAULT_EXEC_LIMITS, type PodNetworkRequest,
+  pluginVersionInfo, rollbackErrorOf, selectPodIPs, DEFAULT_EXEC_LIMITS, type PodNetworkRequest,
 } from '../../src/cni';
 import { FakePlugins } from './cni-fake-plugin';
 
@@ -156,9 +156,9 @@ describe('CniManager over fake plugins', () => {
 
   it('a failing rollback keeps the ADD error and records its own', async () => {
     fake.add('fb', { fail: { ADD: '{"code":7,"msg":"invalid config"}', DEL: 'not json' } });
-    const err = (await mgr.setup(req).then(() => undefined, (e: unknown) => e)) as Error & { rollbackError?: Error };
+    const err = (await mgr.setup(req).then(() => undefined, (e: unknown) => e)) as Error;
     expect(err.message).toBe('plugin type="fb" name="net1" failed (add): invalid config');
-    expect(err.rollbackError?.message).toMatch(/^plugin type="fb" name="net1" failed \(delete\): netplugin failed but error parsing its diagnostic message "not json"/);
+    expect(rollbackErrorOf(err)?.message).toMatch(/^plugin type="fb" name="net1" failed \(delete\): netplugin failed but error parsing its diagnostic message "not json"/);
     expect(fake.calls().slice(3)).toEqual(['fb DEL', 'fa DEL', 'loopback DEL']);
   });
 
