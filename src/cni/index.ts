@@ -10,6 +10,7 @@ export { podCniArgs, capabilityValues, cniArgsString, POD_ANNOTATIONS_CAPABILITY
 export type { PortMapping, BandWidth, DnsCapability, CapabilityArgs, RuntimeConf, PodIdentity } from './runtime-conf';
 export type { CniResult, CniInterface, CniIPConfig, CniRoute, CniDNS } from './result';
 export { parseResult, parseResultObject } from './result';
+export { convertResult } from './result-convert';
 export { loadNetworks, confFiles } from './load';
 export type { AttachedNetwork, LoadNetworksOptions } from './load';
 export { parseConfList, parseConfAsList, loopbackNetwork } from './config';

@@ -1,7 +1,8 @@
 // A pod's networks, set up and torn down as containerd's CRI does through go-cni: the
 // networks are read from conf_dir at each call (containerd reloads them when the directory
 // changes; reading one small file costs less than watching it), loopback first on "lo",
-// then eth0…; each one ADDed in turn, and DELed in reverse on teardown.
+// then eth0…; each one ADDed in turn (go-cni's Setup runs them in parallel; in turn, a
+// failure is seen before the next network starts), and DELed in the same order on teardown.
 
 import { isNetNS } from '../netns';
 import type { Logger } from '../log/logger';
@@ -152,7 +153,8 @@ export class CniManager {
     }
   }
 
-  /** DEL every network, last one first. Every network is asked even when one fails. */
+  /** DEL every network, in the order go-cni's Remove takes them (loopback first; within a
+   * network, its plugins last to first). Every network is asked even when one fails. */
   async teardown(req: PodNetworkRequest): Promise<void> {
     await this.teardownNetworks(req, await this.networks());
   }
@@ -160,8 +162,7 @@ export class CniManager {
   private async teardownNetworks(req: PodNetworkRequest, networks: readonly AttachedNetwork[]): Promise<void> {
     const netns = req.netnsPath !== '' && isNetNS(req.netnsPath) ? req.netnsPath : '';
     const errors: Error[] = [];
-    for (let i = networks.length - 1; i >= 0; i--) {
-      const n = networks[i]!;
+    for (const n of networks) {
       const rt = this.runtimeConf(req, n.ifName, netns);
       try {
         await delNetworkList(this.runner, await this.configAddRanWith(n.config, rt), rt, (e) => deleteErrorTolerated(e, netns));

@@ -1,7 +1,8 @@
 // ADD, DEL and CHECK of one network list, as libcni's AddNetworkList/DelNetworkList/
 // CheckNetworkList do: every plugin gets the list's name and cniVersion, ADD chains each
 // plugin's result into the next one's prevResult, runtimeConfig carries only the
-// capabilities a plugin declares, DEL runs the plugins in reverse with the cached ADD result.
+// capabilities a plugin declares, DEL runs the plugins in reverse with the cached ADD result
+// (brought to the list's version, as libcni does).
 //
 // One deliberate difference: libcni's DEL stops at the first plugin that fails, so a list
 // whose last plugin is missing or broken never reaches the IPAM of the first, and the pod's
@@ -13,6 +14,7 @@ import type { ResultCache } from './cache';
 import { execPlugin, findPlugin, type PluginExecLimits } from './exec';
 import { CniConfigError, CniPluginFailedError, CniTeardownError } from './errors';
 import { parseResult, type CniResult } from './result';
+import { convertResult } from './result-convert';
 import { capabilityValues, cniArgsString, type RuntimeConf } from './runtime-conf';
 import { versionAtLeast } from './version';
 
@@ -89,7 +91,10 @@ export async function delNetworkList(
   tolerate: (err: Error) => boolean = () => false,
 ): Promise<void> {
   let cached: JsonObject | undefined;
-  if (versionAtLeast(list.cniVersion, '0.4.0')) cached = (await runner.cache.get(list.name, rt))?.result;
+  if (versionAtLeast(list.cniVersion, '0.4.0')) {
+    const entry = await runner.cache.get(list.name, rt);
+    if (entry) cached = convertResult(entry.result, list.cniVersion);
+  }
   const errors: Error[] = [];
   for (let i = list.plugins.length - 1; i >= 0; i--) {
     const plugin = list.plugins[i]!;
@@ -117,9 +122,10 @@ export async function checkNetworkList(runner: PluginRunner, list: NetworkConfig
   if (!cached) {
     throw new CniConfigError(`no cached result for network ${JSON.stringify(list.name)} of container ${rt.containerId} (${rt.ifName}): nothing to check`);
   }
+  const prev = convertResult(cached.result, list.cniVersion);
   for (const plugin of list.plugins) {
     try {
-      await invoke(runner, 'CHECK', list, plugin, cached.result, rt);
+      await invoke(runner, 'CHECK', list, plugin, prev, rt);
     } catch (err) {
       throw new CniPluginFailedError(plugin.type, list.name, 'check', asError(err));
     }

@@ -4,6 +4,7 @@ go 1.19
 
 require (
 	github.com/containerd/containerd v1.6.20
+	github.com/containerd/go-cni v1.1.6
 	github.com/containerd/typeurl v1.0.2
 	github.com/opencontainers/go-digest v1.0.0
 	github.com/opencontainers/image-spec v1.1.0-rc2.0.20221005185240-3a7f492d3f1b
@@ -20,6 +21,7 @@ require (
 	github.com/containerd/continuity v0.3.0 // indirect
 	github.com/containerd/fifo v1.0.0 // indirect
 	github.com/containerd/ttrpc v1.1.1 // indirect
+	github.com/containernetworking/cni v1.1.1 // indirect
 	github.com/docker/go-events v0.0.0-20190806004212-e31b211e4f1c // indirect
 	github.com/fatih/color v1.7.0 // indirect
 	github.com/gogo/googleapis v1.4.0 // indirect

@@ -7,8 +7,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
-  CniConfigError, CniNotInitializedError, CniPluginError, gatherPodResult, loadNetworks, parseConfAsList,
-  parseConfList, parseResult, selectPodIPs,
+  CniConfigError, CniNotInitializedError, CniPluginError, convertResult, gatherPodResult, loadNetworks, parseConfAsList,
+  parseConfList, parseResult, selectPodIPs, type JsonObject,
 } from '../../src/cni';
 
 describe('loadNetworks', () => {
@@ -123,6 +123,37 @@ describe('results', () => {
     expect(r.routes).toEqual([{ dst: '0.0.0.0/0', gw: '10.1.0.1' }]);
     const pod = gatherPodResult([{ network: 'n', ifName: 'eth0', result: r }]);
     expect(selectPodIPs(pod, 'eth0', 'ipv6')).toEqual({ ip: 'fd00::9', additionalIps: ['10.1.0.9'] });
+  });
+
+  it('a cached result is brought to the config version (libcni GetAsVersion)', () => {
+    const v1: JsonObject = {
+      cniVersion: '1.0.0',
+      interfaces: [{ name: 'eth0', sandbox: '/ns' }],
+      ips: [{ address: 'fd00::5/64', interface: 0 }, { address: '10.0.0.5/24', gateway: '10.0.0.1', interface: 0 }],
+      routes: [{ dst: '0.0.0.0/0', gw: '10.0.0.1' }, { dst: '::/0' }],
+      dns: { nameservers: ['10.0.0.53'] },
+    };
+    const v04 = convertResult(v1, '0.4.0');
+    expect(v04).toEqual({
+      ...v1,
+      cniVersion: '0.4.0',
+      ips: [{ version: '6', address: 'fd00::5/64', interface: 0 }, { version: '4', address: '10.0.0.5/24', gateway: '10.0.0.1', interface: 0 }],
+    });
+    expect(convertResult(v04, '1.0.0')).toEqual(v1);
+    expect(convertResult(v1, '1.0.0')).toBe(v1);
+    const v02 = convertResult(v1, '0.2.0');
+    expect(v02).toEqual({
+      cniVersion: '0.2.0',
+      ip4: { ip: '10.0.0.5/24', gateway: '10.0.0.1', routes: [{ dst: '0.0.0.0/0', gw: '10.0.0.1' }] },
+      ip6: { ip: 'fd00::5/64', routes: [{ dst: '::/0' }] },
+      dns: { nameservers: ['10.0.0.53'] },
+    });
+    expect(convertResult(v02, '1.0.0')).toEqual({
+      cniVersion: '1.0.0',
+      ips: [{ address: '10.0.0.5/24', gateway: '10.0.0.1' }, { address: 'fd00::5/64' }],
+      routes: [{ dst: '0.0.0.0/0', gw: '10.0.0.1' }, { dst: '::/0' }],
+      dns: { nameservers: ['10.0.0.53'] },
+    });
   });
 
   it('refuses what is not a result (decode failure, code 6) and IPs pointing past the interfaces', () => {

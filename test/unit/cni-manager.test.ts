@@ -105,7 +105,7 @@ describe('CniManager over fake plugins', () => {
     expect((err as Error).message).toBe('plugin type="fb" name="net1" failed (delete): busy; try later');
     const cause = (err as CniPluginFailedError).cause as CniPluginError;
     expect([cause.code, cause.msg, cause.details]).toEqual([11, 'busy', 'try later']);
-    expect(fake.calls().slice(3)).toEqual(['fb DEL', 'fa DEL', 'loopback DEL']);
+    expect(fake.calls().slice(3)).toEqual(['loopback DEL', 'fb DEL', 'fa DEL']);
     expect(fake.env('fa', 'DEL')['CNI_NETNS']).toBe('');
     expect(fake.stdin('fa', 'DEL')['prevResult']).toEqual(FB_RESULT);
     // loopback is 0.3.1: no prevResult on DEL before 0.4.0.
@@ -123,7 +123,7 @@ describe('CniManager over fake plugins', () => {
     fake.add('fb', { result: FB_RESULT, fail: { DEL: '{"code":3,"msg":"container sb123 not found"}' } });
     fake.add('fa', { result: FA_RESULT, fail: { DEL: '{"code":5,"msg":"open /nonexistent/netns/cni-x: no such file or directory"}' } });
     await mgr.teardown(req);
-    expect(fake.calls().slice(3)).toEqual(['fb DEL', 'fa DEL', 'loopback DEL']);
+    expect(fake.calls().slice(3)).toEqual(['loopback DEL', 'fb DEL', 'fa DEL']);
     expect(readdirSync(join(cacheDir, 'results'))).toEqual([]);
   });
 
@@ -138,7 +138,7 @@ describe('CniManager over fake plugins', () => {
     await mgr.setup(req);
     writeList([{ type: 'fa', x: 2 }]);
     await mgr.teardown(req);
-    expect(fake.calls().slice(3)).toEqual(['fb DEL', 'fa DEL', 'loopback DEL']);
+    expect(fake.calls().slice(3)).toEqual(['loopback DEL', 'fb DEL', 'fa DEL']);
     expect(fake.stdin('fa', 'DEL')['x']).toBe(1);
   });
 
@@ -146,7 +146,7 @@ describe('CniManager over fake plugins', () => {
     fake.add('fb', { fail: { ADD: '{"code":7,"msg":"invalid config"}' } });
     const err = await mgr.setup(req).then(() => undefined, (e: unknown) => e);
     expect((err as Error).message).toBe('plugin type="fb" name="net1" failed (add): invalid config');
-    expect(fake.calls()).toEqual(['loopback ADD', 'fa ADD', 'fb ADD', 'fb DEL', 'fa DEL', 'loopback DEL']);
+    expect(fake.calls()).toEqual(['loopback ADD', 'fa ADD', 'fb ADD', 'loopback DEL', 'fb DEL', 'fa DEL']);
     expect(readdirSync(join(cacheDir, 'results'))).toEqual([]);
 
     const before = fake.calls().length;
@@ -159,7 +159,7 @@ describe('CniManager over fake plugins', () => {
     const err = (await mgr.setup(req).then(() => undefined, (e: unknown) => e)) as Error;
     expect(err.message).toBe('plugin type="fb" name="net1" failed (add): invalid config');
     expect(rollbackErrorOf(err)?.message).toMatch(/^plugin type="fb" name="net1" failed \(delete\): netplugin failed but error parsing its diagnostic message "not json"/);
-    expect(fake.calls().slice(3)).toEqual(['fb DEL', 'fa DEL', 'loopback DEL']);
+    expect(fake.calls().slice(3)).toEqual(['loopback DEL', 'fb DEL', 'fa DEL']);
   });
 
   it('CHECKs each plugin against the cached result; skips pre-0.4.0 lists and disableCheck', async () => {
