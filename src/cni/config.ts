@@ -69,12 +69,21 @@ function stringField(obj: JsonObject, key: string, what: string): string | undef
   return v;
 }
 
+/** The network name names the result cache file (<network>-<container>-<ifname>): no
+ * directories in it, refused at load rather than after ADD has run every plugin. */
+function checkNetworkName(name: string, what: string): void {
+  if (name.includes('/') || name.includes('\0') || name === '.' || name === '..') {
+    throw new CniConfigError(`error parsing ${what}: invalid network name ${JSON.stringify(name)}`);
+  }
+}
+
 /** libcni ConfListFromBytes. */
 export function parseConfList(bytes: Buffer, source = ''): NetworkConfigList {
   const what = 'configuration list';
   const obj = parseJsonObject(bytes, what);
   const name = stringField(obj, 'name', what);
   if (name === undefined) throw new CniConfigError(`error parsing ${what}: no name`);
+  checkNetworkName(name, what);
   const cniVersion = stringField(obj, 'cniVersion', what) ?? DEFAULT_CNI_VERSION;
   let disableCheck = false;
   const dc = obj['disableCheck'];
@@ -104,6 +113,7 @@ export function parseConfAsList(bytes: Buffer, source = ''): NetworkConfigList {
   const obj = parseJsonObject(bytes, 'configuration');
   const plugin = pluginFromObject(obj);
   const name = stringField(obj, 'name', 'configuration') ?? '';
+  checkNetworkName(name, 'configuration');
   const cniVersion = stringField(obj, 'cniVersion', 'configuration') ?? DEFAULT_CNI_VERSION;
   const listBytes = Buffer.from(JSON.stringify({ cniVersion, name, plugins: [obj] }));
   return { name, cniVersion, disableCheck: false, plugins: [plugin], bytes: listBytes, source };

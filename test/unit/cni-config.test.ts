@@ -85,6 +85,8 @@ describe('parseConfList / parseConfAsList', () => {
     expect(bad('{"name":"n","plugins":[{"name":"x"}]}')).toBe("failed to parse plugin config 0: error parsing configuration: missing 'type'");
     expect(bad('{"name":"n","plugins":[{"type":"../../bin/sh"}]}')).toMatch(/invalid plugin type/);
     expect(bad('[]')).toBe('error parsing configuration list: not a JSON object');
+    expect(bad('{"name":"a/b","plugins":[{"type":"x"}]}')).toBe('error parsing configuration list: invalid network name "a/b"');
+    expect(() => parseConfAsList(Buffer.from('{"name":"..","type":"x"}'))).toThrow('error parsing configuration: invalid network name ".."');
   });
   it('reads cniVersion (default 0.1.0), disableCheck (bool or string)', () => {
     const l = parseConfList(Buffer.from('{"name":"n","disableCheck":"true","plugins":[{"type":"x"}]}'));
