@@ -4,6 +4,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { UnknownError } from '../errdefs/errors';
+import { PathError } from './go-errors';
 import type { LinuxDevice } from './spec-types';
 
 /** containerd's ErrNotADevice. */
@@ -28,22 +29,13 @@ export function deviceMinor(dev: bigint): number {
   return Number((dev & 0xffn) | ((dev >> 12n) & 0xffffff00n));
 }
 
-/** Go's os.PathError text for a failed lstat/stat: "<op> <path>: <errno text>". */
-function statError(op: string, p: string, err: unknown): UnknownError {
-  const code = (err as NodeJS.ErrnoException).code;
-  const text = code === 'ENOENT' ? 'no such file or directory' : code === 'EACCES' ? 'permission denied' : code === 'ENOTDIR' ? 'not a directory' : (err as Error).message;
-  const e = new UnknownError(`${op} ${p}: ${text}`);
-  (e as { code?: string }).code = code;
-  return e;
-}
-
 /** The device node at devicePath (containerd's DeviceFromPath); NotADeviceError for anything else. */
 export function deviceFromPath(devicePath: string): LinuxDevice {
   let st: fs.BigIntStats;
   try {
     st = fs.lstatSync(devicePath, { bigint: true });
   } catch (err) {
-    throw statError('lstat', devicePath, err);
+    throw new PathError('lstat', devicePath, err);
   }
   const kind = st.mode & S_IFMT;
   let type: string;
@@ -75,7 +67,7 @@ export function getDevices(devicePath: string, containerPath: string): LinuxDevi
   try {
     st = fs.statSync(devicePath);
   } catch (err) {
-    throw new UnknownError(`error stating device path: ${statError('stat', devicePath, err).message}`);
+    throw new UnknownError(`error stating device path: ${new PathError('stat', devicePath, err).message}`);
   }
   if (!st.isDirectory()) {
     const dev = deviceFromPath(devicePath);
@@ -98,7 +90,7 @@ export function getDevices(devicePath: string, containerPath: string): LinuxDevi
       dev = deviceFromPath(path.join(devicePath, entry.name));
     } catch (err) {
       // Not a device, or gone since the listing.
-      if (err instanceof NotADeviceError || (err as { code?: string }).code === 'ENOENT') continue;
+      if (err instanceof NotADeviceError || (err instanceof PathError && err.notExist)) continue;
       throw err;
     }
     if (dev.type === 'p') continue;

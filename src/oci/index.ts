@@ -46,7 +46,8 @@ export {
   withUserID,
   withUsername,
 } from './opts-user';
-export { NoGroupsFoundError, NoUsersFoundError, RootfsFileError } from './passwd';
+export { NoGroupsFoundError, NoUsersFoundError } from './passwd';
+export { PathError } from './go-errors';
 export {
   withDevShmSize,
   withHostHostsFile,

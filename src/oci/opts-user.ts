@@ -3,7 +3,8 @@
 // and the primary gid always leads process.user.additionalGids unless it is already in them.
 import * as path from 'node:path';
 import { UnknownError } from '../errdefs/errors';
-import { gidFromPath, parseGoInt, readGroups, RootfsFileError, NoUsersFoundError, toUint32, userFromPath } from './passwd';
+import { PathError } from './go-errors';
+import { gidFromPath, parseGoInt, readGroups, NoUsersFoundError, toUint32, userFromPath } from './passwd';
 import type { SpecContext, SpecOpt } from './spec-opt';
 import { ensureProcess } from './spec-sections';
 import type { Spec } from './spec-types';
@@ -34,7 +35,7 @@ async function thenEnsureGids(spec: Spec, fn: () => void | Promise<void>): Promi
 }
 
 function isNotExist(err: unknown): boolean {
-  return err instanceof RootfsFileError && err.notExist;
+  return err instanceof PathError && err.notExist;
 }
 
 /** Sets uid and gid as given, with no lookup (containerd's WithUIDGID). */

@@ -4,6 +4,7 @@
 // does not); numbers that do not parse read as 0; missing trailing fields are empty.
 import * as fs from 'node:fs';
 import { UnknownError } from '../errdefs/errors';
+import { PathError } from './go-errors';
 import { resolveInRoot } from './rootfs-path';
 
 export interface PasswdEntry {
@@ -21,32 +22,12 @@ export interface GroupEntry {
   members: string[];
 }
 
-/** The text of Go's syscall.Errno for the errors opening a file in a rootfs can give. */
-const ERRNO_TEXT: Readonly<Record<string, string>> = {
-  ENOENT: 'no such file or directory',
-  ENOTDIR: 'not a directory',
-  EACCES: 'permission denied',
-  ELOOP: 'too many levels of symbolic links',
-  EISDIR: 'is a directory',
-};
-
-/** A file of the rootfs could not be read; `notExist` is Go's os.IsNotExist of it. */
-export class RootfsFileError extends UnknownError {
-  readonly notExist: boolean;
-  constructor(message: string, notExist: boolean) {
-    super(message);
-    this.notExist = notExist;
-  }
-}
-
 function readRootfsFile(root: string, file: string): string {
   const p = resolveInRoot(root, file);
   try {
     return fs.readFileSync(p, 'utf8');
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code ?? '';
-    // Go's os.Open error text, "open <path>: <errno text>", as containerd reports it.
-    throw new RootfsFileError(`open ${p}: ${ERRNO_TEXT[code] ?? (err as Error).message}`, code === 'ENOENT');
+    throw new PathError('open', p, err);
   }
 }
 

@@ -2,11 +2,12 @@
 // continuity fs.RootPath does: every symlink met on the way is followed inside root (an
 // absolute target restarts at root, ".." never climbs above it), so an image whose
 // /etc/passwd is a symlink to /usr/lib/passwd — or to /../../host/etc/passwd — is read from
-// the image and never from the host. A component that does not exist ends the walk: the
-// caller's open then fails with ENOENT, as in Go.
+// the image and never from the host. A component that does not exist is taken as a plain
+// name: the caller's open then fails with ENOENT, as in Go.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { UnknownError } from '../errdefs/errors';
+import { PathError } from './go-errors';
 
 /** continuity's bound on symlinks followed in one resolution (a loop ends here). */
 const MAX_LINKS = 255;
@@ -27,19 +28,23 @@ export function resolveInRoot(root: string, inside: string): string {
     try {
       st = fs.lstatSync(host);
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
-        // Not there (yet): taken as it is, like the rest of the path.
-        resolved.push(part, ...pending.filter((p) => p !== '..'));
-        return path.join(root, '/', ...normalize(resolved));
-      }
-      throw err;
+      const e = new PathError('lstat', host, err);
+      if (!e.notExist) throw e;
+      // Not there: taken as a plain name (a later ".." still removes it, as in Go).
+      resolved.push(part);
+      continue;
     }
     if (!st.isSymbolicLink()) {
       resolved.push(part);
       continue;
     }
     if (++links > MAX_LINKS) throw new UnknownError('too many links');
-    const target = fs.readlinkSync(host);
+    let target: string;
+    try {
+      target = fs.readlinkSync(host);
+    } catch (err) {
+      throw new PathError('readlink', host, err);
+    }
     if (target.startsWith('/')) resolved.length = 0;
     pending.unshift(...splitPath(target));
   }
@@ -48,9 +53,4 @@ export function resolveInRoot(root: string, inside: string): string {
 
 function splitPath(p: string): string[] {
   return p.split('/').filter((s) => s !== '' && s !== '.');
-}
-
-/** Applies ".." of a component list that was not walked (kept inside root). */
-function normalize(parts: string[]): string[] {
-  return splitPath(path.posix.join('/', ...parts));
 }

@@ -11,6 +11,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildGoProgram, makeTempRoot, runGoProgram, type TempRoot } from '../harness';
 import * as oci from '../../src/oci';
 
+type RootfsName = 'users' | 'empty' | 'links' | 'etclink' | 'loop' | 'notdir';
+
 interface Opt {
   op: string;
   params?: unknown[];
@@ -20,8 +22,8 @@ interface Case {
   name: string;
   namespace: string;
   id: string;
-  /** Key of a rootfs this test made ('users', 'empty', 'links'), or none. */
-  rootfs?: 'users' | 'empty' | 'links';
+  /** Key of a rootfs this test made, or none. */
+  rootfs?: RootfsName;
   opts: Opt[];
 }
 
@@ -150,7 +152,7 @@ const IMAGE = {
 };
 
 let root: TempRoot;
-let rootfs: Record<'users' | 'empty' | 'links', string>;
+let rootfs: Record<RootfsName, string>;
 let devDir: string;
 let goBin: string;
 
@@ -172,7 +174,23 @@ function makeRootfs(): void {
   fs.symlinkSync('/data/group', path.join(links, 'etc', 'group'));
   // The host must not be what is read: a passwd next to the rootfs that a climbing link would hit.
   fs.writeFileSync(path.join(root.path, 'passwd'), 'host:x:1:1::/:\n');
-  rootfs = { users, empty, links };
+  // /etc itself a symlink (absolute, to a directory), group a relative link with a ".."
+  // through a directory that does not exist.
+  const etclink = path.join(root.path, 'etclink');
+  fs.mkdirSync(path.join(etclink, 'conf'), { recursive: true });
+  fs.writeFileSync(path.join(etclink, 'conf', 'passwd'), 'viaetc:x:55:56::/:\n');
+  fs.writeFileSync(path.join(etclink, 'group'), 'g1:x:60:viaetc\n');
+  fs.symlinkSync('/conf', path.join(etclink, 'etc'));
+  fs.symlinkSync('../missing/../../group', path.join(etclink, 'conf', 'group'));
+  // A symlink loop, and an /etc that is a file.
+  const loop = path.join(root.path, 'loop');
+  fs.mkdirSync(path.join(loop, 'etc'), { recursive: true });
+  fs.symlinkSync('group', path.join(loop, 'etc', 'passwd'));
+  fs.symlinkSync('/etc/passwd', path.join(loop, 'etc', 'group'));
+  const notdir = path.join(root.path, 'notdir');
+  fs.mkdirSync(notdir);
+  fs.writeFileSync(path.join(notdir, 'etc'), 'x');
+  rootfs = { users, empty, links, etclink, loop, notdir };
 }
 
 function makeDevices(): void {
@@ -251,6 +269,12 @@ function cases(): Case[] {
     c('user uid in empty rootfs', [op('withUser', '5')], { rootfs: 'empty' }),
     c('user through symlinks', [op('withUser', 'linked'), op('withAdditionalGIDs', 'linked')], { rootfs: 'links' }),
     c('user group through symlinks', [op('withUser', 'linked:lgroup')], { rootfs: 'links' }),
+    c('user through a symlinked /etc', [op('withUser', 'viaetc'), op('withAdditionalGIDs', 'viaetc')], { rootfs: 'etclink' }),
+    c('user in a symlink loop', [op('withUser', 'alice')], { rootfs: 'loop' }),
+    c('userID in a symlink loop', [op('withUserID', 5)], { rootfs: 'loop' }),
+    c('user where /etc is a file', [op('withUser', 'alice')], { rootfs: 'notdir' }),
+    c('userID where /etc is a file', [op('withUserID', 5)], { rootfs: 'notdir' }),
+    c('additional gids where /etc is a file', [op('withAdditionalGIDs', 'alice')], { rootfs: 'notdir' }),
     c('userID', [op('withUserID', 1000)]),
     c('userID unknown', [op('withUserID', 31337)]),
     c('username', [op('withUsername', 'carol')]),
@@ -443,7 +467,7 @@ describe('src/oci against containerd 1.6.20’s oci package', () => {
     expect(go, `Go printed no line for ${tc.name}`).toBeDefined();
     expect(go?.error ?? '').not.toMatch(/^panic:/);
     const ours = await runOurs(resolveParams(tc));
-    expect(ours).toEqual(go);
+    expect(ours).toStrictEqual(go);
   });
 
   it('the cases exercise what they claim (both sides errored where expected, specs differ between options)', () => {
