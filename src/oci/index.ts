@@ -96,3 +96,20 @@ export {
   withParentCgroupDevices,
 } from './opts-devices';
 export { defaultSeccompProfile, withDefaultSeccompProfile, type DefaultProfileHost } from './seccomp-default';
+export { withSeccompProfile } from './seccomp-profile';
+export {
+  DEFAULT_SANDBOX_CPU_SHARES,
+  withCRIAdditionalGIDs,
+  withCRICapabilities,
+  withCRIProcessArgs,
+  withDefaultSandboxShares,
+  withDisabledCgroups,
+  withoutAmbientCapabilities,
+  withoutDefaultSecuritySettings,
+  withoutNamespace,
+  withoutRoot,
+  withPodNamespaces,
+  withRelativeRoot,
+  type CRICapabilityChanges,
+  type CRINamespaceMode,
+} from './opts-cri';

@@ -13,6 +13,7 @@ require (
 	github.com/summerwind/h2spec v2.2.1+incompatible
 	golang.org/x/net v0.0.0-20220722155237-a158d28d115b
 	google.golang.org/grpc v1.47.0
+	k8s.io/cri-api v0.25.0
 )
 
 require (
@@ -51,5 +52,4 @@ require (
 	google.golang.org/genproto v0.0.0-20220502173005-c8bf987b8c21 // indirect
 	google.golang.org/protobuf v1.28.0 // indirect
 	gotest.tools/v3 v3.0.3 // indirect
-	k8s.io/cri-api v0.25.0 // indirect
 )

@@ -32,6 +32,7 @@ import (
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
 type option struct {
@@ -110,6 +111,13 @@ func imageOf(o option, i int) oci.Image {
 		panic(err)
 	}
 	return &blobImage{blob: blob}
+}
+
+func nilIfEmpty(s []string) []string {
+	if len(s) == 0 {
+		return nil
+	}
+	return s
 }
 
 // specOpt maps one berth option name to containerd's.
@@ -260,6 +268,49 @@ func specOpt(o option) oci.SpecOpts {
 		return oci.WithDefaultUnixDevices
 	case "withDefaultSeccompProfile":
 		return seccomp.WithDefaultProfile()
+	case "withSeccompProfile":
+		return seccomp.WithProfile(str(o, 0))
+
+	// containerd's CRI (pkg/cri/opts).
+	case "withCRIProcessArgs":
+		var image ocispec.ImageConfig
+		param(o, 2, &image)
+		// An empty repeated field arrives from the CRI wire as nil, never as an empty slice.
+		return criopts.WithProcessArgs(&runtime.ContainerConfig{Command: nilIfEmpty(strs(o, 0)), Args: nilIfEmpty(strs(o, 1))}, &image)
+	case "withCRICapabilities":
+		var changes *struct {
+			Add  []string `json:"add"`
+			Drop []string `json:"drop"`
+		}
+		param(o, 0, &changes)
+		sc := &runtime.LinuxContainerSecurityContext{}
+		if changes != nil {
+			sc.Capabilities = &runtime.Capability{AddCapabilities: changes.Add, DropCapabilities: changes.Drop}
+		}
+		return criopts.WithCapabilities(sc, strs(o, 1))
+	case "withCRIAdditionalGIDs":
+		return criopts.WithAdditionalGIDs(str(o, 0))
+	case "withoutNamespace":
+		return criopts.WithoutNamespace(specs.LinuxNamespaceType(str(o, 0)))
+	case "withPodNamespaces":
+		mode, ok := runtime.NamespaceMode_value[str(o, 0)]
+		if !ok {
+			panic("unknown namespace mode " + str(o, 0))
+		}
+		sc := &runtime.LinuxContainerSecurityContext{NamespaceOptions: &runtime.NamespaceOption{Pid: runtime.NamespaceMode(mode)}}
+		return criopts.WithPodNamespaces(sc, uint32(num(o, 1)), uint32(num(o, 2)))
+	case "withoutAmbientCapabilities":
+		return criopts.WithoutAmbientCaps
+	case "withoutDefaultSecuritySettings":
+		return criopts.WithoutDefaultSecuritySettings
+	case "withDisabledCgroups":
+		return criopts.WithDisabledCgroups
+	case "withRelativeRoot":
+		return criopts.WithRelativeRoot(str(o, 0))
+	case "withoutRoot":
+		return criopts.WithoutRoot
+	case "withDefaultSandboxShares":
+		return criopts.WithDefaultSandboxShares
 	}
 	panic(fmt.Sprintf("unknown option %q", o.Op))
 }
