@@ -9,12 +9,16 @@ import type { SpecContext, SpecOpt } from './spec-opt';
 import { ensureProcess } from './spec-sections';
 import type { Spec } from './spec-types';
 
-/** The host directory to read the rootfs's /etc files from (see SpecContext.rootfs). */
-function rootfsOf(ctx: SpecContext, spec: Spec): string {
-  if (ctx.rootfs !== undefined) return ctx.rootfs;
+/**
+ * Runs fn on the host directory holding the container's rootfs: ctx.rootfs, else one
+ * ctx.mountRootfs provides for the call, else the spec's root.path when absolute.
+ */
+async function inRootfs<T>(ctx: SpecContext, spec: Spec, fn: (root: string) => T): Promise<T> {
+  if (ctx.rootfs !== undefined) return fn(ctx.rootfs);
+  if (ctx.mountRootfs) return ctx.mountRootfs(async (root) => fn(root));
   const root = spec.root?.path ?? '';
   if (!path.isAbsolute(root)) throw new UnknownError('rootfs absolute path is required');
-  return root;
+  return fn(root);
 }
 
 /** containerd's ensureAdditionalGids: the primary gid first, unless already listed. */
@@ -29,6 +33,15 @@ function ensureAdditionalGids(spec: Spec): void {
 async function thenEnsureGids(spec: Spec, fn: () => void | Promise<void>): Promise<void> {
   try {
     await fn();
+  } finally {
+    ensureAdditionalGids(spec);
+  }
+}
+
+/** ensureAdditionalGids after a synchronous fn, whether it threw or not. */
+function ensuringGids(spec: Spec, fn: () => void): void {
+  try {
+    fn();
   } finally {
     ensureAdditionalGids(spec);
   }
@@ -58,27 +71,28 @@ export function withUserID(uid: number): SpecOpt {
     thenEnsureGids(spec, () => {
       const user = ensureProcess(spec).user;
       delete user.additionalGids;
-      const root = rootfsOf(ctx, spec);
-      try {
-        const entry = userFromPath(root, (u) => u.uid === uid);
-        user.uid = toUint32(entry.uid);
-        user.gid = toUint32(entry.gid);
-      } catch (err) {
-        if (!isNotExist(err) && !(err instanceof NoUsersFoundError)) throw err;
-        user.uid = uid;
-        user.gid = 0;
-      }
+      return inRootfs(ctx, spec, (root) => {
+        try {
+          const entry = userFromPath(root, (u) => u.uid === uid);
+          user.uid = toUint32(entry.uid);
+          user.gid = toUint32(entry.gid);
+        } catch (err) {
+          if (!isNotExist(err) && !(err instanceof NoUsersFoundError)) throw err;
+          user.uid = uid;
+          user.gid = 0;
+        }
+      });
     });
 }
 
 /** Runs as the passwd entry named username; an unknown name is an error (containerd's WithUsername). */
 export function withUsername(username: string): SpecOpt {
   return (ctx, spec) =>
-    thenEnsureGids(spec, () => {
+    thenEnsureGids(spec, async () => {
       const user = ensureProcess(spec).user;
       delete user.additionalGids;
       if (!spec.linux) throw new UnknownError('spec does not contain Linux or Windows section');
-      const entry = userFromPath(rootfsOf(ctx, spec), (u) => u.name === username);
+      const entry = await inRootfs(ctx, spec, (root) => userFromPath(root, (u) => u.name === username));
       user.uid = toUint32(entry.uid);
       user.gid = toUint32(entry.gid);
     });
@@ -117,9 +131,10 @@ export function withUser(userstr: string): SpecOpt {
         user.gid = gid;
         return;
       }
-      const root = rootfsOf(ctx, spec);
-      if (username !== '') uid = toUint32(userFromPath(root, (e) => e.name === username).uid);
-      if (groupname !== '') gid = toUint32(gidFromPath(root, (e) => e.name === groupname));
+      await inRootfs(ctx, spec, (root) => {
+        if (username !== '') uid = toUint32(userFromPath(root, (e) => e.name === username).uid);
+        if (groupname !== '') gid = toUint32(gidFromPath(root, (e) => e.name === groupname));
+      });
       user.uid = uid;
       user.gid = gid;
     });
@@ -135,8 +150,8 @@ export function withAdditionalGIDs(userstr: string): SpecOpt {
   return (ctx, spec) => {
     const user = ensureProcess(spec).user;
     delete user.additionalGids;
-    const root = rootfsOf(ctx, spec);
-    return thenEnsureGids(spec, () => {
+    // The primary gid is ensured only once the rootfs is there (an error before leaves it).
+    return inRootfs(ctx, spec, (root) => ensuringGids(spec, () => {
       let username = userstr;
       const uid = parseGoInt(userstr);
       if (uid !== undefined) {
@@ -156,7 +171,7 @@ export function withAdditionalGIDs(userstr: string): SpecOpt {
       }
       const gids = groups.filter((g) => g.name !== username && g.members.includes(username)).map((g) => toUint32(g.gid));
       if (gids.length > 0) user.additionalGids = gids;
-    });
+    }));
   };
 }
 
@@ -168,8 +183,7 @@ export function withAdditionalGIDs(userstr: string): SpecOpt {
 export function withAppendAdditionalGroups(...groups: string[]): SpecOpt {
   return (ctx, spec) => {
     const user = ensureProcess(spec).user;
-    const root = rootfsOf(ctx, spec);
-    return thenEnsureGids(spec, () => {
+    return inRootfs(ctx, spec, (root) => ensuringGids(spec, () => {
       const byName = new Map<string, number>();
       for (const g of readGroups(root)) byName.set(g.name, g.gid);
       const gids: number[] = [];
@@ -184,7 +198,7 @@ export function withAppendAdditionalGroups(...groups: string[]): SpecOpt {
       }
       const all = [...(user.additionalGids ?? []), ...gids];
       if (all.length > 0) user.additionalGids = all;
-    });
+    }));
   };
 }
 

@@ -14,10 +14,16 @@ export interface SpecContext {
    * A host directory holding the container's root filesystem, read (never written) by the
    * user options to resolve names and groups from its /etc/passwd and /etc/group. containerd
    * mounts the container's snapshot read-only for this; a caller here mounts it (or points
-   * at an unpacked tree) and passes the path. Absent: the spec's root.path when it is
-   * absolute, as containerd does for a container without a snapshot.
+   * at an unpacked tree) and passes the path. Absent: mountRootfs, else the spec's
+   * root.path when it is absolute, as containerd does for a container without a snapshot.
    */
   readonly rootfs?: string;
+  /**
+   * Makes the rootfs available only while fn runs, for each option that reads it, as
+   * containerd's client mounts a container's snapshot read-only around each user lookup
+   * (so no mount is made for a spec with no user options). Used when rootfs is absent.
+   */
+  readonly mountRootfs?: <T>(fn: (root: string) => Promise<T>) => Promise<T>;
 }
 
 /** One change to a spec; may be async (it may read the rootfs or the host's /dev). */

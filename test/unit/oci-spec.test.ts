@@ -2,6 +2,9 @@
 // cannot reach from this machine: the seccomp profile of other architectures and older
 // kernels, the one option containerd's oci package lacks (rootfs propagation), and that
 // specs and options share no state.
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
   compose,
@@ -13,6 +16,9 @@ import {
   withMaskedPaths,
   withMounts,
   withRootfsPropagation,
+  withAdditionalGIDs,
+  withHostname,
+  withUser,
   type Spec,
   type SpecOpt,
 } from '../../src/oci';
@@ -104,6 +110,36 @@ describe('options', () => {
 
   it('a namespace is required', async () => {
     await expect(generateSpec({ namespace: '', containerId: 'x' })).rejects.toThrow('namespace is required: failed precondition');
+  });
+});
+
+describe('SpecContext.mountRootfs', () => {
+  it('is called around each option that reads the rootfs, and never for a spec without one', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-oci-unit-'));
+    try {
+      fs.mkdirSync(path.join(dir, 'etc'));
+      fs.writeFileSync(path.join(dir, 'etc', 'passwd'), 'alice:x:1000:1000::/:\n');
+      fs.writeFileSync(path.join(dir, 'etc', 'group'), 'staff:x:50:alice\n');
+      let mounted = 0;
+      let active = 0;
+      const mountRootfs = async <T>(fn: (root: string) => Promise<T>): Promise<T> => {
+        mounted++;
+        active++;
+        try {
+          return await fn(dir);
+        } finally {
+          active--;
+        }
+      };
+      const spec = await generateSpec({ ...ctx, mountRootfs }, [withUser('alice'), withAdditionalGIDs('alice')]);
+      expect(spec.process?.user).toEqual({ uid: 1000, gid: 1000, additionalGids: [1000, 50] });
+      expect(mounted).toBe(2);
+      expect(active).toBe(0);
+      await generateSpec({ ...ctx, mountRootfs }, [withHostname('x'), withUser('1:2')]);
+      expect(mounted).toBe(2);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 
