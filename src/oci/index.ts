@@ -76,6 +76,7 @@ export {
 } from './opts-linux';
 export { withCPUCFS, withCPUs, withCPUShares, withCPUsMems, withMemoryLimit, withMemorySwap, withPidsLimit } from './opts-resources';
 export { currentCapabilities, KNOWN_CAPABILITIES } from './capabilities';
+export { hugetlbControllerPresent, isCgroup2UnifiedMode, swapControllerAvailable } from './cgroup-host';
 export {
   withAddedCapabilities,
   withAllCurrentCapabilities,
@@ -102,6 +103,7 @@ export {
   withCRIAdditionalGIDs,
   withCRICapabilities,
   withCRIProcessArgs,
+  withCRIResources,
   withDefaultSandboxShares,
   withDisabledCgroups,
   withoutAmbientCapabilities,
@@ -112,4 +114,6 @@ export {
   withRelativeRoot,
   type CRICapabilityChanges,
   type CRINamespaceMode,
+  type CRILinuxResources,
+  type CRIResourcesPolicy,
 } from './opts-cri';

@@ -4,6 +4,7 @@
 // drops. Where a name would collide with the oci option of the same containerd name
 // (WithProcessArgs, WithCapabilities, WithAdditionalGIDs), it carries "CRI".
 import { UnknownError } from '../errdefs/errors';
+import { hugetlbControllerPresent, swapControllerAvailable } from './cgroup-host';
 import type { ImageConfig } from './opts-image';
 import { withAddedCapabilities, withCapabilities, withDroppedCapabilities } from './opts-capabilities';
 import { withLinuxNamespace } from './opts-linux';
@@ -142,3 +143,67 @@ export const DEFAULT_SANDBOX_CPU_SHARES = 2;
 export const withDefaultSandboxShares: SpecOpt = (_ctx, spec) => {
   ensureCpu(spec).shares = DEFAULT_SANDBOX_CPU_SHARES;
 };
+
+/** A CRI container's Linux resources (runtime.v1 LinuxContainerResources); 0 or absent: unset. */
+export interface CRILinuxResources {
+  cpuPeriod?: number;
+  cpuQuota?: number;
+  cpuShares?: number;
+  memoryLimitInBytes?: number;
+  /** Not applied here: withOOMScoreAdj takes it. */
+  oomScoreAdj?: number;
+  cpusetCpus?: string;
+  cpusetMems?: string;
+  hugepageLimits?: Array<{ pageSize: string; limit: number }>;
+  unified?: Record<string, string>;
+  memorySwapLimitInBytes?: number;
+}
+
+export interface CRIResourcesPolicy {
+  /** [cri] tolerate_missing_hugetlb_controller: skip hugepage limits on a host without the controller. */
+  tolerateMissingHugetlbController?: boolean;
+  /** [cri] disable_hugetlb_controller: never write hugepage limits. */
+  disableHugetlbController?: boolean;
+}
+
+/**
+ * Applies a CRI container's resources as containerd's CRI does (criopts.WithResources):
+ * cpu and memory sections always made; a memory limit without a swap limit also limits
+ * memory+swap to it where the host's cgroups can (no swapping by default); hugepage limits
+ * only with the hugetlb controller (an error without it unless tolerated); unified keys merged.
+ */
+export function withCRIResources(resources: CRILinuxResources | undefined, policy: CRIResourcesPolicy = {}): SpecOpt {
+  return (_ctx, spec) => {
+    if (!resources) return;
+    const cpu = ensureCpu(spec);
+    const linuxResources = ensureLinux(spec).resources ?? {};
+    ensureLinux(spec).resources = linuxResources;
+    const memory = (linuxResources.memory ??= {});
+    if (resources.cpuPeriod) cpu.period = resources.cpuPeriod;
+    if (resources.cpuQuota) cpu.quota = resources.cpuQuota;
+    if (resources.cpuShares) cpu.shares = resources.cpuShares;
+    if (resources.cpusetCpus) cpu.cpus = resources.cpusetCpus;
+    if (resources.cpusetMems) cpu.mems = resources.cpusetMems;
+    const limit = resources.memoryLimitInBytes ?? 0;
+    const swapLimit = resources.memorySwapLimitInBytes ?? 0;
+    if (limit !== 0) {
+      memory.limit = limit;
+      if (swapLimit === 0 && swapControllerAvailable()) memory.swap = limit;
+    }
+    if (swapLimit !== 0) memory.swap = swapLimit;
+    if (!policy.disableHugetlbController) {
+      if (hugetlbControllerPresent()) {
+        const limits = [...(linuxResources.hugepageLimits ?? []), ...(resources.hugepageLimits ?? []).map((h) => ({ pageSize: h.pageSize, limit: h.limit }))];
+        if (limits.length > 0) linuxResources.hugepageLimits = limits;
+      } else if (!policy.tolerateMissingHugetlbController) {
+        throw new UnknownError(
+          'huge pages limits are specified but hugetlb cgroup controller is missing. Please set tolerate_missing_hugetlb_controller to `true` to ignore this error',
+        );
+      }
+    }
+    if (resources.unified) {
+      const merged = { ...(linuxResources.unified ?? {}), ...resources.unified };
+      if (Object.keys(merged).length > 0) linuxResources.unified = merged;
+    }
+  };
+}

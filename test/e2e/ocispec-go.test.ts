@@ -122,6 +122,7 @@ const OPTIONS: Readonly<Record<string, (p: unknown[]) => oci.SpecOpt>> = {
   withRelativeRoot: (p) => oci.withRelativeRoot(s(p[0])),
   withoutRoot: () => oci.withoutRoot,
   withDefaultSandboxShares: () => oci.withDefaultSandboxShares,
+  withCRIResources: (p) => oci.withCRIResources((p[0] ?? undefined) as oci.CRILinuxResources | undefined, (p[1] ?? {}) as oci.CRIResourcesPolicy),
 };
 
 const op = (name: string, ...params: unknown[]): Opt => ({ op: name, params });
@@ -432,6 +433,14 @@ function cases(): Case[] {
     c('cri without every namespace', ['pid', 'ipc', 'uts', 'mount', 'network'].map((t) => op('withoutNamespace', t))),
     ...['POD', 'CONTAINER', 'NODE', 'TARGET'].map((m) => c(`cri pod namespaces ${m}`, [op('withPodNamespaces', m, 100, 200)])),
     c('cri sandbox settings', [op('withAmbientCapabilities', ['CAP_KILL']), op('withoutAmbientCapabilities'), op('withDefaultSeccompProfile'), op('withApparmorProfile', 'x'), op('withoutDefaultSecuritySettings'), op('withDisabledCgroups'), op('withDefaultSandboxShares')]),
+    c('cri resources none', [op('withCRIResources', null)]),
+    c('cri resources empty', [op('withCRIResources', {})]),
+    c('cri resources', [op('withCRIResources', { cpuPeriod: 100000, cpuQuota: 50000, cpuShares: 512, memoryLimitInBytes: 268435456, oomScoreAdj: 5, cpusetCpus: '0', cpusetMems: '0', unified: { 'memory.high': '1000000' } })]),
+    c('cri resources memory and swap', [op('withCRIResources', { memoryLimitInBytes: 268435456, memorySwapLimitInBytes: 536870912 })]),
+    c('cri resources over earlier ones', [op('withMemoryLimit', 1), op('withCPUShares', 3), op('withCRIResources', { memoryLimitInBytes: 1048576, unified: { a: 'b' } }), op('withCRIResources', { unified: { c: 'd' } })]),
+    c('cri resources hugepages', [op('withCRIResources', { hugepageLimits: [{ pageSize: '2MB', limit: 2097152 }] })]),
+    c('cri resources hugepages tolerated', [op('withCRIResources', { hugepageLimits: [{ pageSize: '2MB', limit: 2097152 }] }, { tolerateMissingHugetlbController: true })]),
+    c('cri resources hugepages disabled', [op('withCRIResources', { hugepageLimits: [{ pageSize: '2MB', limit: 2097152 }] }, { disableHugetlbController: true })]),
     c('cri relative root', [op('withRelativeRoot', 'rootfs2')]),
     c('cri without root', [op('withoutRoot')]),
 
@@ -590,6 +599,8 @@ describe('src/oci against containerd 1.6.20’s oci package', () => {
         'cri args: nothing',
         'cri args: nothing at all',
         'cri additional gids missing rootfs',
+        // Hugepage limits fail only on a host without the hugetlb controller.
+        ...(oci.hugetlbControllerPresent() ? [] : ['cri resources hugepages']),
       ].sort(),
     );
     const seccomp = goResults.get('seccomp default')?.spec as { linux?: { seccomp?: { syscalls?: unknown[] } } };

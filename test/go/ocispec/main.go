@@ -311,6 +311,43 @@ func specOpt(o option) oci.SpecOpts {
 		return criopts.WithoutRoot
 	case "withDefaultSandboxShares":
 		return criopts.WithDefaultSandboxShares
+	case "withCRIResources":
+		var r *struct {
+			CPUPeriod              int64             `json:"cpuPeriod"`
+			CPUQuota               int64             `json:"cpuQuota"`
+			CPUShares              int64             `json:"cpuShares"`
+			MemoryLimitInBytes     int64             `json:"memoryLimitInBytes"`
+			OomScoreAdj            int64             `json:"oomScoreAdj"`
+			CpusetCpus             string            `json:"cpusetCpus"`
+			CpusetMems             string            `json:"cpusetMems"`
+			Unified                map[string]string `json:"unified"`
+			MemorySwapLimitInBytes int64             `json:"memorySwapLimitInBytes"`
+			HugepageLimits         []struct {
+				PageSize string `json:"pageSize"`
+				Limit    uint64 `json:"limit"`
+			} `json:"hugepageLimits"`
+		}
+		var policy struct {
+			TolerateMissingHugetlbController bool `json:"tolerateMissingHugetlbController"`
+			DisableHugetlbController         bool `json:"disableHugetlbController"`
+		}
+		param(o, 0, &r)
+		if len(o.Params) > 1 {
+			param(o, 1, &policy)
+		}
+		var resources *runtime.LinuxContainerResources
+		if r != nil {
+			resources = &runtime.LinuxContainerResources{
+				CpuPeriod: r.CPUPeriod, CpuQuota: r.CPUQuota, CpuShares: r.CPUShares,
+				MemoryLimitInBytes: r.MemoryLimitInBytes, OomScoreAdj: r.OomScoreAdj,
+				CpusetCpus: r.CpusetCpus, CpusetMems: r.CpusetMems, Unified: r.Unified,
+				MemorySwapLimitInBytes: r.MemorySwapLimitInBytes,
+			}
+			for _, h := range r.HugepageLimits {
+				resources.HugepageLimits = append(resources.HugepageLimits, &runtime.HugepageLimit{PageSize: h.PageSize, Limit: h.Limit})
+			}
+		}
+		return criopts.WithResources(resources, policy.TolerateMissingHugetlbController, policy.DisableHugetlbController)
 	}
 	panic(fmt.Sprintf("unknown option %q", o.Op))
 }
