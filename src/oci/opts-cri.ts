@@ -159,10 +159,15 @@ export interface CRILinuxResources {
   memorySwapLimitInBytes?: number;
 }
 
+/** containerd's CRI settings for hugepages; absent fields take containerd's config defaults. */
 export interface CRIResourcesPolicy {
-  /** [cri] tolerate_missing_hugetlb_controller: skip hugepage limits on a host without the controller. */
+  /**
+   * [cri] tolerate_missing_hugetlb_controller (default true): on a host without the hugetlb
+   * controller, skip hugepage limits. false fails every container with resources there,
+   * hugepage limits or not, as containerd does.
+   */
   tolerateMissingHugetlbController?: boolean;
-  /** [cri] disable_hugetlb_controller: never write hugepage limits. */
+  /** [cri] disable_hugetlb_controller (default true): never write hugepage limits. */
   disableHugetlbController?: boolean;
 }
 
@@ -191,11 +196,11 @@ export function withCRIResources(resources: CRILinuxResources | undefined, polic
       if (swapLimit === 0 && swapControllerAvailable()) memory.swap = limit;
     }
     if (swapLimit !== 0) memory.swap = swapLimit;
-    if (!policy.disableHugetlbController) {
+    if (!(policy.disableHugetlbController ?? true)) {
       if (hugetlbControllerPresent()) {
         const limits = [...(linuxResources.hugepageLimits ?? []), ...(resources.hugepageLimits ?? []).map((h) => ({ pageSize: h.pageSize, limit: h.limit }))];
         if (limits.length > 0) linuxResources.hugepageLimits = limits;
-      } else if (!policy.tolerateMissingHugetlbController) {
+      } else if (!(policy.tolerateMissingHugetlbController ?? true)) {
         throw new UnknownError(
           'huge pages limits are specified but hugetlb cgroup controller is missing. Please set tolerate_missing_hugetlb_controller to `true` to ignore this error',
         );

@@ -438,9 +438,10 @@ function cases(): Case[] {
     c('cri resources', [op('withCRIResources', { cpuPeriod: 100000, cpuQuota: 50000, cpuShares: 512, memoryLimitInBytes: 268435456, oomScoreAdj: 5, cpusetCpus: '0', cpusetMems: '0', unified: { 'memory.high': '1000000' } })]),
     c('cri resources memory and swap', [op('withCRIResources', { memoryLimitInBytes: 268435456, memorySwapLimitInBytes: 536870912 })]),
     c('cri resources over earlier ones', [op('withMemoryLimit', 1), op('withCPUShares', 3), op('withCRIResources', { memoryLimitInBytes: 1048576, unified: { a: 'b' } }), op('withCRIResources', { unified: { c: 'd' } })]),
-    c('cri resources hugepages', [op('withCRIResources', { hugepageLimits: [{ pageSize: '2MB', limit: 2097152 }] })]),
-    c('cri resources hugepages tolerated', [op('withCRIResources', { hugepageLimits: [{ pageSize: '2MB', limit: 2097152 }] }, { tolerateMissingHugetlbController: true })]),
-    c('cri resources hugepages disabled', [op('withCRIResources', { hugepageLimits: [{ pageSize: '2MB', limit: 2097152 }] }, { disableHugetlbController: true })]),
+    c('cri resources hugepages by default', [op('withCRIResources', { hugepageLimits: [{ pageSize: '2MB', limit: 2097152 }] })]),
+    c('cri resources hugepages tolerated', [op('withCRIResources', { hugepageLimits: [{ pageSize: '2MB', limit: 2097152 }] }, { disableHugetlbController: false, tolerateMissingHugetlbController: true })]),
+    c('cri resources hugepages strict', [op('withCRIResources', { hugepageLimits: [{ pageSize: '2MB', limit: 2097152 }] }, { disableHugetlbController: false, tolerateMissingHugetlbController: false })]),
+    c('cri resources strict without hugepages', [op('withCRIResources', { cpuShares: 2 }, { disableHugetlbController: false, tolerateMissingHugetlbController: false })]),
     c('cri relative root', [op('withRelativeRoot', 'rootfs2')]),
     c('cri without root', [op('withoutRoot')]),
 
@@ -600,7 +601,8 @@ describe('src/oci against containerd 1.6.20’s oci package', () => {
         'cri args: nothing at all',
         'cri additional gids missing rootfs',
         // Hugepage limits fail only on a host without the hugetlb controller.
-        ...(oci.hugetlbControllerPresent() ? [] : ['cri resources hugepages']),
+        // (containerd then fails any container with resources, hugepage limits or not).
+        ...(oci.hugetlbControllerPresent() ? [] : ['cri resources hugepages strict', 'cri resources strict without hugepages']),
       ].sort(),
     );
     const seccomp = goResults.get('seccomp default')?.spec as { linux?: { seccomp?: { syscalls?: unknown[] } } };

@@ -327,9 +327,10 @@ func specOpt(o option) oci.SpecOpts {
 				Limit    uint64 `json:"limit"`
 			} `json:"hugepageLimits"`
 		}
+		// Absent: containerd's CRI config defaults (both true).
 		var policy struct {
-			TolerateMissingHugetlbController bool `json:"tolerateMissingHugetlbController"`
-			DisableHugetlbController         bool `json:"disableHugetlbController"`
+			TolerateMissingHugetlbController *bool `json:"tolerateMissingHugetlbController"`
+			DisableHugetlbController         *bool `json:"disableHugetlbController"`
 		}
 		param(o, 0, &r)
 		if len(o.Params) > 1 {
@@ -347,7 +348,8 @@ func specOpt(o option) oci.SpecOpts {
 				resources.HugepageLimits = append(resources.HugepageLimits, &runtime.HugepageLimit{PageSize: h.PageSize, Limit: h.Limit})
 			}
 		}
-		return criopts.WithResources(resources, policy.TolerateMissingHugetlbController, policy.DisableHugetlbController)
+		orTrue := func(b *bool) bool { return b == nil || *b }
+		return criopts.WithResources(resources, orTrue(policy.TolerateMissingHugetlbController), orTrue(policy.DisableHugetlbController))
 	}
 	panic(fmt.Sprintf("unknown option %q", o.Op))
 }
