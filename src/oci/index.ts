@@ -98,6 +98,8 @@ export {
 } from './opts-devices';
 export { defaultSeccompProfile, withDefaultSeccompProfile, type DefaultProfileHost } from './seccomp-default';
 export { withSeccompProfile } from './seccomp-profile';
+export { withCRIDevices, withCRIMounts, type CRIDevice, type CRIMount, type CRIMountPropagation } from './opts-cri-mounts';
+export { lookupMount, type MountInfo } from './mount-lookup';
 export {
   DEFAULT_SANDBOX_CPU_SHARES,
   withCRIAdditionalGIDs,

@@ -31,6 +31,11 @@ interface Case {
    * failed to decode, must still agree.
    */
   errorPrefixOnly?: boolean;
+  /**
+   * Host directories the case creates (CRI volumes whose source is missing): removed
+   * again after containerd's run, so that src/oci must create them too.
+   */
+  creates?: string[];
 }
 
 interface GoLine {
@@ -122,6 +127,8 @@ const OPTIONS: Readonly<Record<string, (p: unknown[]) => oci.SpecOpt>> = {
   withRelativeRoot: (p) => oci.withRelativeRoot(s(p[0])),
   withoutRoot: () => oci.withoutRoot,
   withDefaultSandboxShares: () => oci.withDefaultSandboxShares,
+  withCRIMounts: (p) => oci.withCRIMounts(p[0] as oci.CRIMount[], (p[1] ?? []) as oci.CRIMount[]),
+  withCRIDevices: (p) => oci.withCRIDevices(p[0] as oci.CRIDevice[], (p[1] ?? undefined) as { runAsUser?: number; runAsGroup?: number } | undefined),
   withCRIResources: (p) => oci.withCRIResources((p[0] ?? undefined) as oci.CRILinuxResources | undefined, (p[1] ?? {}) as oci.CRIResourcesPolicy),
 };
 
@@ -255,6 +262,24 @@ const PROFILES: Readonly<Record<string, string>> = {
   'not-json.json': '{"defaultAction":',
   'array.json': '[]',
 };
+
+// Volume sources for the CRI mount cases: plain directories, a symlink, a file, and bind
+// mounts of this test with each propagation (shared, a slave of it, and private ones).
+function makeVolumes(): void {
+  const vol = path.join(root.path, 'vol');
+  for (const d of ['a', 'b', 'deep', 'shared', 'slave', 'private']) fs.mkdirSync(path.join(vol, d), { recursive: true });
+  fs.symlinkSync(path.join(vol, 'a'), path.join(vol, 'link'));
+  fs.writeFileSync(path.join(vol, 'file'), 'x');
+  const mount = (...args: string[]): void => {
+    childProcess.execFileSync('mount', args);
+  };
+  mount('--bind', path.join(vol, 'shared'), path.join(vol, 'shared'));
+  mount('--make-shared', path.join(vol, 'shared'));
+  mount('--bind', path.join(vol, 'shared'), path.join(vol, 'slave'));
+  mount('--make-slave', path.join(vol, 'slave'));
+  mount('--bind', path.join(vol, 'private'), path.join(vol, 'private'));
+  mount('--make-private', path.join(vol, 'private'));
+}
 
 function cases(): Case[] {
   const c = (name: string, opts: Opt[], extra: Partial<Case> = {}): Case => ({ name, namespace: 'default', id: 'c1', rootfs: 'users', opts, ...extra });
@@ -442,6 +467,46 @@ function cases(): Case[] {
     c('cri resources hugepages tolerated', [op('withCRIResources', { hugepageLimits: [{ pageSize: '2MB', limit: 2097152 }] }, { disableHugetlbController: false, tolerateMissingHugetlbController: true })]),
     c('cri resources hugepages strict', [op('withCRIResources', { hugepageLimits: [{ pageSize: '2MB', limit: 2097152 }] }, { disableHugetlbController: false, tolerateMissingHugetlbController: false })]),
     c('cri resources strict without hugepages', [op('withCRIResources', { cpuShares: 2 }, { disableHugetlbController: false, tolerateMissingHugetlbController: false })]),
+    c('cri mounts', [
+      op('withCRIMounts', [
+        { containerPath: '/data/deep/', hostPath: '@root/vol/deep', readonly: true },
+        { containerPath: '/a/b/c', hostPath: '@root/vol/b' },
+        { containerPath: '/data', hostPath: '@root/vol/a', propagation: 'PROPAGATION_PRIVATE' },
+        { containerPath: '/x', hostPath: '@root/vol/link', selinuxRelabel: true },
+        { containerPath: '/etc/hosts', hostPath: '@root/vol/file', readonly: true },
+      ], [
+        { containerPath: '/etc/hosts/', hostPath: '@root/vol/b' },
+        { containerPath: '/dev/shm', hostPath: '@root/vol/a' },
+        { containerPath: '/sys/fs/cgroup', hostPath: '@root/vol/b', readonly: true },
+      ]),
+    ]),
+    c('cri mounts none', [op('withCRIMounts', [], [])]),
+    c('cri mounts /dev volume', [op('withCRIMounts', [{ containerPath: '/dev', hostPath: '@root/vol/a' }])]),
+    c('cri mounts bidirectional', [op('withCRIMounts', [{ containerPath: '/s', hostPath: '@root/vol/shared', propagation: 'PROPAGATION_BIDIRECTIONAL' }])]),
+    c('cri mounts host to container on a slave', [op('withCRIMounts', [{ containerPath: '/l', hostPath: '@root/vol/slave', propagation: 'PROPAGATION_HOST_TO_CONTAINER' }])]),
+    c('cri mounts host to container on shared, bidirectional wins', [
+      op('withCRIMounts', [
+        { containerPath: '/l', hostPath: '@root/vol/shared', propagation: 'PROPAGATION_HOST_TO_CONTAINER' },
+        { containerPath: '/s/t', hostPath: '@root/vol/shared', propagation: 'PROPAGATION_BIDIRECTIONAL' },
+        { containerPath: '/m', hostPath: '@root/vol/slave', propagation: 'PROPAGATION_HOST_TO_CONTAINER' },
+      ]),
+    ]),
+    c('cri mounts bidirectional on a slave', [op('withCRIMounts', [{ containerPath: '/s', hostPath: '@root/vol/slave', propagation: 'PROPAGATION_BIDIRECTIONAL' }])]),
+    c('cri mounts host to container on private', [op('withCRIMounts', [{ containerPath: '/s', hostPath: '@root/vol/private', propagation: 'PROPAGATION_HOST_TO_CONTAINER' }])]),
+    c('cri mounts bidirectional on the root mount', [op('withCRIMounts', [{ containerPath: '/s', hostPath: '@root/vol/a', propagation: 'PROPAGATION_BIDIRECTIONAL' }])]),
+    c('cri mounts missing source created', [op('withCRIMounts', [{ containerPath: '/new', hostPath: '@root/vol/new/sub' }])], { creates: ['@root/vol/new'] }),
+    c('cri mounts source under a file', [op('withCRIMounts', [{ containerPath: '/new', hostPath: '@root/vol/file/sub' }])]),
+    c('cri devices', [
+      op('withCRIDevices', [
+        { containerPath: '/dev/mine', hostPath: '@dev/big', permissions: 'rw' },
+        { containerPath: '/dev/all', hostPath: '@dev', permissions: 'rwm' },
+        { containerPath: '/dev/n', hostPath: '@dev/link', permissions: 'r' },
+      ]),
+    ]),
+    c('cri devices owned by the run-as user', [op('withCRIDevices', [{ containerPath: '/dev/mine', hostPath: '@dev/big', permissions: 'rw' }, { containerPath: '/dev/n', hostPath: '@dev/null', permissions: 'rw' }], { runAsUser: 1000, runAsGroup: 0 })]),
+    c('cri devices ownership without run-as', [op('withCRIDevices', [{ containerPath: '/dev/n', hostPath: '@dev/big', permissions: 'rw' }], {})]),
+    c('cri devices none', [op('withCRIDevices', [])]),
+    c('cri devices missing', [op('withCRIDevices', [{ containerPath: '/dev/x', hostPath: '@dev/none', permissions: 'rw' }])]),
     c('cri relative root', [op('withRelativeRoot', 'rootfs2')]),
     c('cri without root', [op('withoutRoot')]),
 
@@ -491,6 +556,8 @@ function cases(): Case[] {
 
 /** '@dev' in a parameter is the device directory this test made, '@root' its temp root. */
 function resolveParam(p: unknown): unknown {
+  if (Array.isArray(p)) return p.map(resolveParam);
+  if (typeof p === 'object' && p !== null) return Object.fromEntries(Object.entries(p).map(([k, v]) => [k, resolveParam(v)]));
   if (typeof p !== 'string') return p;
   if (p.startsWith('@dev')) return devDir + p.slice(4);
   if (p.startsWith('@root')) return root.path + p.slice(5);
@@ -537,8 +604,10 @@ describe('src/oci against containerd 1.6.20’s oci package', () => {
     makeRootfs();
     makeDevices();
     for (const [f, text] of Object.entries(PROFILES)) fs.writeFileSync(path.join(root.path, f), text);
+    makeVolumes();
     goBin = await buildGoProgram('ocispec');
     goResults = await runGo(ALL.map(resolveParams));
+    for (const tc of ALL) for (const dir of tc.creates ?? []) fs.rmSync(resolveParam(dir) as string, { recursive: true, force: true });
   }, 600_000);
 
   afterAll(async () => {
@@ -555,6 +624,7 @@ describe('src/oci against containerd 1.6.20’s oci package', () => {
     expect(go, `Go printed no line for ${tc.name}`).toBeDefined();
     expect(go?.error ?? '').not.toMatch(/^panic:/);
     const ours = await runOurs(resolveParams(tc));
+    for (const dir of tc.creates ?? []) expect(fs.statSync(resolveParam(dir) as string).isDirectory()).toBe(true);
     if (tc.errorPrefixOnly && go?.error !== undefined && ours.error !== undefined) {
       const upToDecoder = (e: string) => e.slice(0, e.indexOf('": ') + 3);
       expect(upToDecoder(ours.error)).toBe(upToDecoder(go.error));
@@ -600,6 +670,11 @@ describe('src/oci against containerd 1.6.20’s oci package', () => {
         'cri args: nothing',
         'cri args: nothing at all',
         'cri additional gids missing rootfs',
+        'cri mounts bidirectional on a slave',
+        'cri mounts host to container on private',
+        'cri mounts bidirectional on the root mount',
+        'cri mounts source under a file',
+        'cri devices missing',
         // Hugepage limits fail only on a host without the hugetlb controller.
         // (containerd then fails any container with resources, hugepage limits or not).
         ...(oci.hugetlbControllerPresent() ? [] : ['cri resources hugepages strict', 'cri resources strict without hugepages']),

@@ -29,6 +29,7 @@ import (
 	"github.com/containerd/containerd/namespaces"
 	"github.com/containerd/containerd/oci"
 	criopts "github.com/containerd/containerd/pkg/cri/opts"
+	osinterface "github.com/containerd/containerd/pkg/os"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -111,6 +112,33 @@ func imageOf(o option, i int) oci.Image {
 		panic(err)
 	}
 	return &blobImage{blob: blob}
+}
+
+// criMounts decodes params[i], a list of berth's CRIMount, into CRI's Mount.
+func criMounts(o option, i int) []*runtime.Mount {
+	var mounts []struct {
+		ContainerPath  string `json:"containerPath"`
+		HostPath       string `json:"hostPath"`
+		Readonly       bool   `json:"readonly"`
+		SelinuxRelabel bool   `json:"selinuxRelabel"`
+		Propagation    string `json:"propagation"`
+	}
+	if i < len(o.Params) {
+		param(o, i, &mounts)
+	}
+	var out []*runtime.Mount
+	for _, m := range mounts {
+		propagation := runtime.MountPropagation_PROPAGATION_PRIVATE
+		if m.Propagation != "" {
+			v, ok := runtime.MountPropagation_value[m.Propagation]
+			if !ok {
+				panic("unknown propagation " + m.Propagation)
+			}
+			propagation = runtime.MountPropagation(v)
+		}
+		out = append(out, &runtime.Mount{ContainerPath: m.ContainerPath, HostPath: m.HostPath, Readonly: m.Readonly, SelinuxRelabel: m.SelinuxRelabel, Propagation: propagation})
+	}
+	return out
 }
 
 func nilIfEmpty(s []string) []string {
@@ -311,6 +339,35 @@ func specOpt(o option) oci.SpecOpts {
 		return criopts.WithoutRoot
 	case "withDefaultSandboxShares":
 		return criopts.WithDefaultSandboxShares
+	case "withCRIMounts":
+		return criopts.WithMounts(osinterface.RealOS{}, &runtime.ContainerConfig{Mounts: criMounts(o, 0)}, criMounts(o, 1), "")
+	case "withCRIDevices":
+		var devices []struct {
+			ContainerPath string `json:"containerPath"`
+			HostPath      string `json:"hostPath"`
+			Permissions   string `json:"permissions"`
+		}
+		var owner *struct {
+			RunAsUser  *int64 `json:"runAsUser"`
+			RunAsGroup *int64 `json:"runAsGroup"`
+		}
+		param(o, 0, &devices)
+		if len(o.Params) > 1 {
+			param(o, 1, &owner)
+		}
+		config := &runtime.ContainerConfig{Linux: &runtime.LinuxContainerConfig{SecurityContext: &runtime.LinuxContainerSecurityContext{}}}
+		for _, d := range devices {
+			config.Devices = append(config.Devices, &runtime.Device{ContainerPath: d.ContainerPath, HostPath: d.HostPath, Permissions: d.Permissions})
+		}
+		if owner != nil {
+			if owner.RunAsUser != nil {
+				config.Linux.SecurityContext.RunAsUser = &runtime.Int64Value{Value: *owner.RunAsUser}
+			}
+			if owner.RunAsGroup != nil {
+				config.Linux.SecurityContext.RunAsGroup = &runtime.Int64Value{Value: *owner.RunAsGroup}
+			}
+		}
+		return criopts.WithDevices(osinterface.RealOS{}, config, owner != nil)
 	case "withCRIResources":
 		var r *struct {
 			CPUPeriod              int64             `json:"cpuPeriod"`
