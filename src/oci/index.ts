@@ -1,7 +1,9 @@
 // OCI runtime specs for containers, as containerd 1.6 builds them: generateSpec gives
 // containerd's default Linux spec with options applied in order; the options carry
-// containerd's names (oci.With* → with*) and semantics, so code written against containerd's
-// Go client reads the same here. Used by CRI (src/cri) and the client library's newContainer.
+// containerd's names (oci.With* → with*, seccomp.WithDefaultProfile → withDefaultSeccompProfile)
+// and semantics, so code written against containerd's Go client reads the same here. The
+// options containerd's CRI plugin adds (pkg/cri/opts) are here too, "CRI" in the name where
+// containerd's would collide. Used by CRI (src/cri) and the client library's newContainer.
 //
 //   const spec = await generateSpec({ namespace: 'default', containerId: 'web', rootfs },
 //     [withImageConfig(image.config), withProcessArgs('nginx', '-g', 'daemon off;'),
