@@ -13,7 +13,7 @@ import type { Spec } from './spec-types';
  * Runs fn on the host directory holding the container's rootfs: ctx.rootfs, else one
  * ctx.mountRootfs provides for the call, else the spec's root.path when absolute.
  */
-async function inRootfs<T>(ctx: SpecContext, spec: Spec, fn: (root: string) => T): Promise<T> {
+async function inRootfs<T>(ctx: SpecContext, spec: Spec, fn: (root: string) => T | Promise<T>): Promise<T> {
   if (ctx.rootfs !== undefined) return fn(ctx.rootfs);
   if (ctx.mountRootfs) return ctx.mountRootfs(async (root) => fn(root));
   const root = spec.root?.path ?? '';
@@ -33,15 +33,6 @@ function ensureAdditionalGids(spec: Spec): void {
 async function thenEnsureGids(spec: Spec, fn: () => void | Promise<void>): Promise<void> {
   try {
     await fn();
-  } finally {
-    ensureAdditionalGids(spec);
-  }
-}
-
-/** ensureAdditionalGids after a synchronous fn, whether it threw or not. */
-function ensuringGids(spec: Spec, fn: () => void): void {
-  try {
-    fn();
   } finally {
     ensureAdditionalGids(spec);
   }
@@ -151,7 +142,7 @@ export function withAdditionalGIDs(userstr: string): SpecOpt {
     const user = ensureProcess(spec).user;
     delete user.additionalGids;
     // The primary gid is ensured only once the rootfs is there (an error before leaves it).
-    return inRootfs(ctx, spec, (root) => ensuringGids(spec, () => {
+    return inRootfs(ctx, spec, (root) => thenEnsureGids(spec, () => {
       let username = userstr;
       const uid = parseGoInt(userstr);
       if (uid !== undefined) {
@@ -183,7 +174,7 @@ export function withAdditionalGIDs(userstr: string): SpecOpt {
 export function withAppendAdditionalGroups(...groups: string[]): SpecOpt {
   return (ctx, spec) => {
     const user = ensureProcess(spec).user;
-    return inRootfs(ctx, spec, (root) => ensuringGids(spec, () => {
+    return inRootfs(ctx, spec, (root) => thenEnsureGids(spec, () => {
       const byName = new Map<string, number>();
       for (const g of readGroups(root)) byName.set(g.name, g.gid);
       const gids: number[] = [];
