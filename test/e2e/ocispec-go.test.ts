@@ -264,7 +264,9 @@ const PROFILES: Readonly<Record<string, string>> = {
 };
 
 // Volume sources for the CRI mount cases: plain directories, a symlink, a file, and bind
-// mounts of this test with each propagation (shared, a slave of it, and private ones).
+// mounts of this test with each propagation (shared, a slave of it, and private ones). The
+// propagation cases use only these: how / propagates differs between hosts (shared under
+// systemd, private here).
 function makeVolumes(): void {
   const vol = path.join(root.path, 'vol');
   for (const d of ['a', 'b', 'deep', 'shared', 'slave', 'private']) fs.mkdirSync(path.join(vol, d), { recursive: true });
@@ -493,7 +495,6 @@ function cases(): Case[] {
     ]),
     c('cri mounts bidirectional on a slave', [op('withCRIMounts', [{ containerPath: '/s', hostPath: '@root/vol/slave', propagation: 'PROPAGATION_BIDIRECTIONAL' }])]),
     c('cri mounts host to container on private', [op('withCRIMounts', [{ containerPath: '/s', hostPath: '@root/vol/private', propagation: 'PROPAGATION_HOST_TO_CONTAINER' }])]),
-    c('cri mounts bidirectional on the root mount', [op('withCRIMounts', [{ containerPath: '/s', hostPath: '@root/vol/a', propagation: 'PROPAGATION_BIDIRECTIONAL' }])]),
     c('cri mounts missing source created', [op('withCRIMounts', [{ containerPath: '/new', hostPath: '@root/vol/new/sub' }])], { creates: ['@root/vol/new'] }),
     c('cri mounts source under a file', [op('withCRIMounts', [{ containerPath: '/new', hostPath: '@root/vol/file/sub' }])]),
     c('cri devices', [
@@ -672,7 +673,6 @@ describe('src/oci against containerd 1.6.20’s oci package', () => {
         'cri additional gids missing rootfs',
         'cri mounts bidirectional on a slave',
         'cri mounts host to container on private',
-        'cri mounts bidirectional on the root mount',
         'cri mounts source under a file',
         'cri devices missing',
         // Hugepage limits fail only on a host without the hugetlb controller.
