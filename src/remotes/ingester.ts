@@ -1,0 +1,58 @@
+// Where a pull writes: a content store seen through the few calls a pull needs. berthd
+// implements it over its in-process content store (content-store-ingester.ts); a client
+// implements it over containerd's Content gRPC service (Info, Read, Write with
+// ref/expected/total and the STAT action for the resume offset, Update for labels). All
+// digests are "sha256:<hex>"; labels are containerd labels.
+
+/** A committed blob's size and labels. */
+export interface IngestedBlob {
+  size: number;
+  labels: Record<string, string>;
+}
+
+export interface OpenWriterOptions {
+  /** The ingest ref ("layer-sha256:…", containerd's remotes.MakeRefKey): a second pull of the same blob resumes it. */
+  ref: string;
+  /** The digest the bytes must have. */
+  digest: string;
+  /** The size they must have. */
+  size: number;
+}
+
+/** An open ingest. Writes append; the offset is where the next byte goes. */
+export interface IngestWriter {
+  /**
+   * Bytes already in the ingest when it was opened (a partial earlier download), never more
+   * than the expected size (the implementation starts over when it holds more). The pull
+   * fetches the rest with a Range request.
+   */
+  readonly offset: number;
+  /** Append bytes at the current offset. */
+  write(chunk: Uint8Array): Promise<void>;
+  /**
+   * Make the blob visible with these labels. The implementation MUST verify size and
+   * digest against the expected ones (after a resume the puller has not seen the first
+   * bytes) and throw a FailedPreconditionError on a mismatch, committing nothing. A blob
+   * that got committed meanwhile by someone else is not an error.
+   */
+  commit(labels: Record<string, string>): Promise<void>;
+  /** Remove the ingest and what it holds (after a corrupt download). */
+  abort(): Promise<void>;
+  /** Release the ingest without committing: it stays, resumable. */
+  close(): Promise<void>;
+}
+
+export interface ContentIngester {
+  /** The committed blob, or undefined when there is none. */
+  info(digest: string): Promise<IngestedBlob | undefined>;
+  /** A whole committed blob (the pull reads back manifests and indexes it already has). */
+  readBlob(digest: string, size: number): Promise<Buffer>;
+  /**
+   * Open (or resume) the ingest for a blob, or `{ exists: true }` when the blob is already
+   * committed. Either way the blob is then held by whatever protects the pull from garbage
+   * collection (berthd: the pull's lease), as containerd's writer does.
+   */
+  openWriter(opts: OpenWriterOptions): Promise<IngestWriter | { exists: true }>;
+  /** Set these labels on a committed blob (other labels untouched). */
+  setLabels(digest: string, labels: Record<string, string>): Promise<void>;
+}
