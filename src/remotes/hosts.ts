@@ -99,7 +99,10 @@ function parseHostEntry(server: string | undefined, table: Record<string, unknow
   const overridePath = table.override_path;
   if (overridePath !== undefined && typeof overridePath !== 'boolean') throw invalid(file, '"override_path" must be a boolean');
   if (server !== undefined && server !== '') {
-    const withScheme = /^https?:\/\//.test(server) ? server : `https://${server}`;
+    if (/^[a-z][a-z0-9+.-]*:\/\//i.test(server) && !/^https?:\/\//i.test(server)) {
+      throw invalid(file, `server ${JSON.stringify(server)}: scheme must be http or https`);
+    }
+    const withScheme = /^https?:\/\//i.test(server) ? server : `https://${server}`;
     let u: URL;
     try {
       u = new URL(withScheme);
