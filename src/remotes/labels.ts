@@ -1,5 +1,5 @@
 // The content labels containerd 1.6 sets while pulling:
-//  - on every blob, `containerd.io/distribution.source.<registry host>=<repository>`
+//  - on every blob, `containerd.io/distribution.source.<registry host name>=<repository>`
 //    (a sorted, comma-separated set when several repositories share the blob), so a later
 //    push can mount it cross-repository;
 //  - on every parent, a gc reference to each child so garbage collection keeps the tree:
@@ -16,8 +16,23 @@ export const GC_REF_CONTENT_LAYER = 'containerd.io/gc.ref.content.l.';
 /** containerd's limit on a label's key and value together. */
 const MAX_LABEL_SIZE = 4096;
 
+/**
+ * The source label's key for a registry. containerd takes the host name of the reference
+ * without its port (Go's URL.Hostname(): "127.0.0.1:5000" → "127.0.0.1", "[::1]:5000" →
+ * "::1"), so two registries on one host share the key.
+ */
 export function distributionSourceKey(registry: string): string {
-  return DISTRIBUTION_SOURCE_PREFIX + registry;
+  return DISTRIBUTION_SOURCE_PREFIX + hostnameOf(registry);
+}
+
+/** Go's URL.Hostname() of "host[:port]". */
+export function hostnameOf(registry: string): string {
+  if (registry.startsWith('[')) {
+    const end = registry.indexOf(']');
+    return end === -1 ? registry : registry.slice(1, end);
+  }
+  const colon = registry.indexOf(':');
+  return colon === -1 ? registry : registry.slice(0, colon);
 }
 
 /** containerd's appendDistributionSourceLabel: add a repository to the set, sorted, no duplicates. */

@@ -209,8 +209,11 @@ class Puller {
         this.report(desc, 'exists', desc.size);
         return keep ? this.opts.ingester.readBlob(desc.digest, desc.size) : undefined;
       }
+      const start = opened.offset;
       const bytes = await this.download(desc, opened, keep);
-      this.report(desc, 'done', desc.size, opened.offset);
+      // An ingest that already held every byte (the blob is on disk for another namespace,
+      // or an earlier pull stopped just before its commit) fetched nothing.
+      this.report(desc, start === desc.size ? 'exists' : 'done', desc.size, start);
       if (keep && !bytes) return this.opts.ingester.readBlob(desc.digest, desc.size);
       return bytes;
     } finally {
@@ -227,7 +230,7 @@ class Puller {
     const chunks: Buffer[] | undefined = keep && start === 0 ? [] : undefined;
     let offset = start;
     let committed = false;
-    this.report(desc, 'downloading', offset, start);
+    if (start < desc.size) this.report(desc, 'downloading', offset, start);
     try {
       if (offset < desc.size) {
         const { body } = await this.opts.resolver.fetch(this.ref, desc, offset, this.signal);

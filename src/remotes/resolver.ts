@@ -128,7 +128,9 @@ export class Resolver {
    * challenge asks for (once; a second 401 is a denial).
    */
   async send(h: RegistryHost, ref: ImageReference, method: 'GET' | 'HEAD', parts: string[], headers: Record<string, string>, signal?: AbortSignal): Promise<HttpResponse> {
-    const u = new URL(`${h.scheme}://${h.host}${h.path}/${ref.path}/${parts.map(encodeURIComponent).join('/')}`);
+    // Tags and digests need no escaping (the reference grammar allows none of the
+    // characters that would); containerd sends "sha256:…" with its colon as is.
+    const u = new URL(`${h.scheme}://${h.host}${h.path}/${ref.path}/${parts.join('/')}`);
     // A mirror (any endpoint other than the registry itself) is told which registry is meant.
     const isMirror = h.host !== ref.domain && !(ref.domain === 'docker.io' && h.host === 'registry-1.docker.io');
     if (isMirror) u.searchParams.set('ns', ref.domain);

@@ -1,0 +1,214 @@
+// A registry front for the remotes tests, on 127.0.0.1: it forwards /v2/ requests to the
+// real docker-registry behind it and adds what that registry is not configured to do —
+//  - bearer auth with its own token server (docker's token spec: a 401 with
+//    `WWW-Authenticate: Bearer realm,service,scope`, GET /token with optional basic auth,
+//    POST /token with an OAuth2 form), tokens scoped to `repository:<name>:pull`;
+//  - basic auth;
+//  - corruption of chosen blobs (one byte flipped, the length kept);
+// and it records every request, so tests can see Range headers, token fetches and what
+// was (not) downloaded. Loopback only.
+import { randomBytes } from 'node:crypto';
+import * as http from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+export type ProxyAuth =
+  | {
+      kind: 'bearer';
+      /** username → password accepted by the token server. */
+      users?: Record<string, string>;
+      /** refresh (identity) token → username. */
+      refreshTokens?: Record<string, string>;
+      /** Anonymous token requests allowed (GET without credentials). */
+      anonymous?: boolean;
+      /** POST /token answered (else 404, so clients fall back to GET). Default true. */
+      post?: boolean;
+      service?: string;
+    }
+  | { kind: 'basic'; users: Record<string, string> };
+
+export interface ProxyOptions {
+  /** "http://127.0.0.1:PORT" of the registry. */
+  upstream: string;
+  auth?: ProxyAuth;
+  /** Digests whose blob responses get one byte flipped. */
+  corrupt?: string[];
+}
+
+export interface ProxiedRequest {
+  method: string;
+  path: string;
+  range?: string;
+  authorization?: string;
+  status: number;
+}
+
+export interface TokenRequest {
+  method: 'GET' | 'POST';
+  grantType?: string;
+  scopes: string[];
+  service?: string;
+  clientId?: string;
+  /** Who the token was issued to ('' anonymous); undefined when refused. */
+  user?: string;
+}
+
+export interface AuthProxy {
+  readonly host: string;
+  readonly url: string;
+  readonly requests: ProxiedRequest[];
+  readonly tokenRequests: TokenRequest[];
+  close(): Promise<void>;
+}
+
+const REPO_PATH = /^\/v2\/(.+)\/(manifests|blobs|tags)\/([^/?]+)/;
+
+function unauthorized(res: http.ServerResponse, challenge: string): void {
+  res.writeHead(401, { 'www-authenticate': challenge, 'content-type': 'application/json' });
+  res.end(JSON.stringify({ errors: [{ code: 'UNAUTHORIZED', message: 'authentication required' }] }));
+}
+
+function readAll(req: http.IncomingMessage): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => resolve(Buffer.concat(chunks)));
+    req.on('error', reject);
+  });
+}
+
+function basicUser(header: string | undefined, users: Record<string, string>): string | undefined {
+  if (!header?.startsWith('Basic ')) return undefined;
+  const decoded = Buffer.from(header.slice(6), 'base64').toString('utf8');
+  const i = decoded.indexOf(':');
+  if (i === -1) return undefined;
+  const [u, p] = [decoded.slice(0, i), decoded.slice(i + 1)];
+  return users[u] !== undefined && users[u] === p ? u : undefined;
+}
+
+export async function startAuthProxy(opts: ProxyOptions): Promise<AuthProxy> {
+  const requests: ProxiedRequest[] = [];
+  const tokenRequests: TokenRequest[] = [];
+  const tokens = new Map<string, { scopes: string[]; user: string }>();
+  const upstream = new URL(opts.upstream);
+  const agent = new http.Agent({ keepAlive: true });
+  let selfUrl = '';
+
+  async function tokenEndpoint(req: http.IncomingMessage, res: http.ServerResponse, auth: Extract<ProxyAuth, { kind: 'bearer' }>): Promise<void> {
+    const u = new URL(req.url ?? '/', selfUrl);
+    const issue = (record: TokenRequest, field: 'token' | 'access_token'): void => {
+      const t = randomBytes(16).toString('hex');
+      tokens.set(t, { scopes: record.scopes, user: record.user ?? '' });
+      tokenRequests.push(record);
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ [field]: t, expires_in: 300 }));
+    };
+    const refuse = (record: TokenRequest, status = 401): void => {
+      tokenRequests.push(record);
+      res.writeHead(status, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ errors: [{ code: 'DENIED' }] }));
+    };
+    if (req.method === 'POST') {
+      const form = new URLSearchParams((await readAll(req)).toString('utf8'));
+      const record: TokenRequest = {
+        method: 'POST',
+        grantType: form.get('grant_type') ?? '',
+        scopes: (form.get('scope') ?? '').split(' ').filter(Boolean),
+        service: form.get('service') ?? '',
+        clientId: form.get('client_id') ?? '',
+      };
+      if (auth.post === false) return refuse(record, 404);
+      if (record.grantType === 'password') {
+        const user = form.get('username') ?? '';
+        if (auth.users?.[user] !== undefined && auth.users[user] === form.get('password')) return issue({ ...record, user }, 'access_token');
+      } else if (record.grantType === 'refresh_token') {
+        const user = auth.refreshTokens?.[form.get('refresh_token') ?? ''];
+        if (user !== undefined) return issue({ ...record, user }, 'access_token');
+      }
+      return refuse(record);
+    }
+    const record: TokenRequest = { method: 'GET', scopes: u.searchParams.getAll('scope'), service: u.searchParams.get('service') ?? '' };
+    const authz = req.headers.authorization;
+    if (authz) {
+      const user = basicUser(authz, auth.users ?? {});
+      if (user === undefined) return refuse(record);
+      return issue({ ...record, user }, 'token');
+    }
+    if (!auth.anonymous) return refuse(record);
+    return issue({ ...record, user: '' }, 'token');
+  }
+
+  function forward(req: http.IncomingMessage, res: http.ServerResponse, entry: ProxiedRequest): void {
+    const headers = { ...req.headers, host: upstream.host };
+    delete headers.authorization;
+    const up = http.request({ host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers, agent }, (ur) => {
+      entry.status = ur.statusCode ?? 0;
+      const m = REPO_PATH.exec(req.url ?? '');
+      const digest = m && m[2] === 'blobs' ? decodeURIComponent(m[3]!) : undefined;
+      if (digest && opts.corrupt?.includes(digest) && ur.statusCode === 200 && req.method === 'GET') {
+        const chunks: Buffer[] = [];
+        ur.on('data', (c: Buffer) => chunks.push(c));
+        ur.on('end', () => {
+          const body = Buffer.concat(chunks);
+          if (body.length > 0) body[body.length >> 1] ^= 0xff;
+          res.writeHead(200, ur.headers);
+          res.end(body);
+        });
+        return;
+      }
+      res.writeHead(ur.statusCode ?? 502, ur.headers);
+      ur.pipe(res);
+    });
+    up.on('error', (err) => {
+      res.writeHead(502);
+      res.end(String(err));
+    });
+    req.pipe(up);
+  }
+
+  const server = http.createServer((req, res) => {
+    void (async () => {
+      const path = req.url ?? '/';
+      const auth = opts.auth;
+      if (path.startsWith('/token') && auth?.kind === 'bearer') return tokenEndpoint(req, res, auth);
+      const entry: ProxiedRequest = { method: req.method ?? '', path, status: 0 };
+      if (typeof req.headers.range === 'string') entry.range = req.headers.range;
+      if (typeof req.headers.authorization === 'string') entry.authorization = req.headers.authorization;
+      requests.push(entry);
+      const m = REPO_PATH.exec(path);
+      if (auth?.kind === 'basic') {
+        if (basicUser(req.headers.authorization, auth.users) === undefined) {
+          entry.status = 401;
+          return unauthorized(res, 'Basic realm="berth-test-registry"');
+        }
+      } else if (auth?.kind === 'bearer') {
+        const service = auth.service ?? 'berth-test-registry';
+        const scope = m ? `repository:${m[1]}:pull` : undefined;
+        const authz = req.headers.authorization;
+        const granted = authz?.startsWith('Bearer ') ? tokens.get(authz.slice(7)) : undefined;
+        if (!granted || (scope !== undefined && !granted.scopes.includes(scope))) {
+          entry.status = 401;
+          return unauthorized(res, `Bearer realm="${selfUrl}/token",service="${service}"${scope ? `,scope="${scope}"` : ''}`);
+        }
+      }
+      forward(req, res, entry);
+    })().catch((err: unknown) => {
+      res.writeHead(500);
+      res.end(String(err));
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as AddressInfo).port;
+  selfUrl = `http://127.0.0.1:${port}`;
+  return {
+    host: `127.0.0.1:${port}`,
+    url: selfUrl,
+    requests,
+    tokenRequests,
+    close: () =>
+      new Promise<void>((resolve) => {
+        agent.destroy();
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}

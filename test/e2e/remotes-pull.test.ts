@@ -1,0 +1,438 @@
+import { createHash } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as http from 'node:http';
+import * as path from 'node:path';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { LocalContentStore } from '../../src/content/local';
+import { FailedPreconditionError, NotFoundError, UnknownError } from '../../src/errdefs/errors';
+import { NamespacedContentStore } from '../../src/metadata/content';
+import { MetadataDB } from '../../src/metadata/db';
+import { GarbageCollector } from '../../src/metadata/gc';
+import { LeaseStore } from '../../src/metadata/leases';
+import { contentStoreIngester, withPullLease } from '../../src/remotes/content-store-ingester';
+import { pull, type BlobProgress, type PullResult } from '../../src/remotes/pull';
+import { readDockerConfig } from '../../src/remotes/credentials';
+import { Resolver, type ResolverOptions } from '../../src/remotes/resolver';
+import {
+  buildDockerArchive,
+  buildLayer,
+  buildOciImage,
+  busyboxLayer,
+  hostPlatform,
+  imageConfigJson,
+  MEDIA_TYPES,
+  ociManifest,
+  sha256,
+  type Layer,
+} from '../fixtures/images';
+import { ctr, ctrOk, makeTempRoot, pushArchive, startContainerd, startRegistry, type ContainerdHandle, type RegistryHandle, type TempRoot } from '../harness';
+import { startAuthProxy, type AuthProxy } from './registry-auth-proxy';
+
+// berth's registry client (src/remotes) against Debian's docker-registry on loopback,
+// images pushed there by skopeo (and one multi-platform index over the registry's HTTP
+// API): anonymous pulls of OCI and Docker manifests, bearer tokens from a token server
+// (GET, POST, refresh tokens, fallback), basic auth, an index with several platforms,
+// hosts.toml routing, a corrupt blob refused, a partial ingest resumed, and the labels a
+// real containerd 1.6 sets pulling the same image from the same registry.
+
+let tmp: TempRoot;
+let reg: RegistryHandle;
+let base: Layer;
+let extra: Layer;
+let ociManifestDigest: string;
+let ociConfigDigest: string;
+let multiIndexDigest: string;
+let multiHostManifestDigest: string;
+let armManifestDigest: string;
+let armLayer: Layer;
+const proxies: AuthProxy[] = [];
+
+/** A berth content store in a temp dir, as berthd has it (metadata + local blobs). */
+interface Store {
+  db: MetadataDB;
+  content: NamespacedContentStore;
+  leases: LeaseStore;
+  gc: GarbageCollector;
+}
+let store: Store;
+let nsCounter = 0;
+const nextNs = (): string => `pull-${++nsCounter}`;
+
+/** Push a blob over the registry's HTTP API (monolithic upload). */
+async function pushBlob(repo: string, data: Buffer): Promise<string> {
+  const digest = sha256(data);
+  const start = await httpCall('POST', `${reg.url}/v2/${repo}/blobs/uploads/`);
+  expect(start.status, start.body.toString()).toBe(202);
+  const loc = new URL(start.headers.location as string, reg.url);
+  loc.searchParams.set('digest', digest);
+  const put = await httpCall('PUT', loc.href, data, { 'content-type': 'application/octet-stream' });
+  expect(put.status, put.body.toString()).toBe(201);
+  return digest;
+}
+
+async function pushManifest(repo: string, ref: string, mediaType: string, data: Buffer): Promise<string> {
+  const put = await httpCall('PUT', `${reg.url}/v2/${repo}/manifests/${ref}`, data, { 'content-type': mediaType });
+  expect(put.status, put.body.toString()).toBe(201);
+  return sha256(data);
+}
+
+function httpCall(method: string, url: string, body?: Buffer, headers: Record<string, string> = {}): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: Buffer }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(url, { method, headers: { ...headers, 'content-length': String(body?.length ?? 0) } }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+async function openStore(dir: string): Promise<Store> {
+  const db = await MetadataDB.open(path.join(dir, 'meta'));
+  const local = await LocalContentStore.open(path.join(dir, 'content'));
+  const content = new NamespacedContentStore(db, local);
+  return { db, content, leases: new LeaseStore(db), gc: new GarbageCollector(db, content, local) };
+}
+
+async function labelsIn(ns: string): Promise<Record<string, Record<string, string>>> {
+  const out: Record<string, Record<string, string>> = {};
+  for await (const info of store.content.view(ns).list([])) out[info.digest] = info.labels;
+  return out;
+}
+
+/** A pull into namespace ns under a lease, as berthd's CRI will do it; the lease is gone afterwards. */
+async function pullInto(ns: string, ref: string, resolverOpts: ResolverOptions, extra: { progress?: (p: BlobProgress) => void; platform?: { os: string; architecture: string; variant?: string } } = {}): Promise<PullResult> {
+  const resolver = new Resolver(resolverOpts);
+  try {
+    return await withPullLease(store.leases, ns, (lease) =>
+      pull(ref, { resolver, ingester: contentStoreIngester(store.content.view(ns, lease)), maxConcurrentDownloads: 3, ...extra }),
+    );
+  } finally {
+    resolver.close();
+  }
+}
+
+beforeAll(async () => {
+  tmp = makeTempRoot('berth-remotes-');
+  reg = await startRegistry();
+  base = await busyboxLayer();
+  extra = await buildLayer([{ path: '/etc/motd', type: 'file', content: 'pulled by berth\n' }]);
+
+  // OCI and Docker archives pushed by skopeo.
+  const oci = await buildOciImage({ name: 'berth.test/busybox:oci', layers: [base, extra] });
+  ociManifestDigest = oci.manifestDigest;
+  ociConfigDigest = oci.configDigest;
+  const ociFile = path.join(tmp.path, 'oci.tar');
+  fs.writeFileSync(ociFile, oci.archive);
+  await pushArchive(reg, ociFile, 'berth/busybox:oci');
+  await pushArchive(reg, ociFile, 'berth/other:oci');
+  const dockerFile = path.join(tmp.path, 'docker.tar');
+  fs.writeFileSync(dockerFile, await buildDockerArchive({ name: 'berth.test/busybox:docker', layers: [base] }));
+  await pushArchive(reg, dockerFile, 'berth/busybox:docker');
+
+  // An index with three platforms: this host's (a runnable busybox), arm64 and arm/v7.
+  const host = hostPlatform();
+  const others = [
+    { os: 'linux', architecture: host.architecture === 'arm64' ? 'amd64' : 'arm64' },
+    { os: 'linux', architecture: 'arm', variant: 'v7' },
+  ];
+  const repo = 'berth/multi';
+  const entries: Array<{ digest: string; size: number; platform: { os: string; architecture: string; variant?: string } }> = [];
+  for (const [i, platform] of [host, ...others].entries()) {
+    const layers = i === 0 ? [base, extra] : [await buildLayer([{ path: `/etc/arch-${i}`, type: 'file', content: `${platform.architecture}\n` }])];
+    if (i === 2) armLayer = layers[0]!;
+    const m = ociManifest({ layers, platform });
+    for (const l of layers) await pushBlob(repo, l.gz);
+    await pushBlob(repo, m.config);
+    await pushManifest(repo, m.manifestDigest, MEDIA_TYPES.ociManifest, m.manifest);
+    entries.push({ digest: m.manifestDigest, size: m.manifest.length, platform });
+    if (i === 0) multiHostManifestDigest = m.manifestDigest;
+    if (i === 2) armManifestDigest = m.manifestDigest;
+    expect(sha256(imageConfigJson({ layers, platform }))).toBe(m.configDigest);
+  }
+  const index = Buffer.from(JSON.stringify({
+    schemaVersion: 2,
+    mediaType: MEDIA_TYPES.ociIndex,
+    manifests: entries.map((e) => ({ mediaType: MEDIA_TYPES.ociManifest, digest: e.digest, size: e.size, platform: e.platform })),
+  }));
+  multiIndexDigest = await pushManifest(repo, '1', MEDIA_TYPES.ociIndex, index);
+}, 120_000);
+
+// A store of its own for each test: blobs on disk are shared across namespaces (a pull
+// into another namespace fetches nothing), which would hide what a test looks for.
+let storeCounter = 0;
+beforeEach(async () => {
+  store = await openStore(path.join(tmp.path, `store-${++storeCounter}`));
+});
+afterEach(async () => {
+  await store?.db.close();
+});
+
+afterAll(async () => {
+  for (const p of proxies) await p.close();
+  await reg?.cleanup();
+  await tmp?.cleanup();
+});
+
+async function proxy(opts: Omit<Parameters<typeof startAuthProxy>[0], 'upstream'>): Promise<AuthProxy> {
+  const p = await startAuthProxy({ upstream: reg.url, ...opts });
+  proxies.push(p);
+  return p;
+}
+
+describe('anonymous pulls', () => {
+  it('OCI manifest: target, manifest, config, layers in the store, digests verified, labels set, progress to done', async () => {
+    const ns = nextNs();
+    const events: BlobProgress[] = [];
+    const r = await pullInto(ns, `${reg.host}/berth/busybox:oci`, {}, { progress: (p) => events.push(p) });
+    expect(r.name).toBe(`${reg.host}/berth/busybox:oci`);
+    expect(r.target).toEqual({ mediaType: MEDIA_TYPES.ociManifest, digest: ociManifestDigest, size: expect.any(Number) });
+    expect(r.manifestDescriptor.digest).toBe(ociManifestDigest);
+    expect(r.manifest.config.digest).toBe(ociConfigDigest);
+    expect(r.layers.map((l) => l.digest)).toEqual([base.digest, extra.digest]);
+    expect(r.platform).toEqual(hostPlatform());
+    expect(r.config.rootfs?.diff_ids).toEqual([base.diffID, extra.diffID]);
+    const view = store.content.view(ns);
+    for (const [d, bytes] of [[base.digest, base.gz], [extra.digest, extra.gz]] as const) {
+      const got = await view.read(d, 0, bytes.length + 1);
+      expect(sha256(got)).toBe(d);
+    }
+    const labels = await labelsIn(ns);
+    // containerd's key names the registry's host without the port.
+    const src = 'containerd.io/distribution.source.127.0.0.1';
+    expect(labels[ociManifestDigest]).toEqual({
+      [src]: 'berth/busybox',
+      'containerd.io/gc.ref.content.config': ociConfigDigest,
+      'containerd.io/gc.ref.content.l.0': base.digest,
+      'containerd.io/gc.ref.content.l.1': extra.digest,
+    });
+    expect(labels[base.digest]).toEqual({ [src]: 'berth/busybox' });
+    expect(Object.keys(labels).sort()).toEqual([ociManifestDigest, ociConfigDigest, base.digest, extra.digest].sort());
+    // The pull's lease is gone; nothing is left in flight.
+    expect(await store.leases.list(ns, [])).toEqual([]);
+    expect(await view.listStatuses([])).toEqual([]);
+    // Progress: every blob went waiting → downloading → done, bytes never going back.
+    const baseEvents = events.filter((e) => e.digest === base.digest);
+    expect(baseEvents[0]).toMatchObject({ status: 'waiting', kind: 'layer', ref: `layer-${base.digest}`, total: base.size });
+    expect(baseEvents.at(-1)).toMatchObject({ status: 'done', offset: base.size });
+    const offsets = baseEvents.filter((e) => e.status === 'downloading').map((e) => e.offset);
+    expect(offsets).toEqual([...offsets].sort((a, b) => a - b));
+    expect(new Set(events.filter((e) => e.status === 'done').map((e) => e.digest))).toEqual(new Set(Object.keys(labels)));
+  });
+
+  it('a second pull fetches no blob again: every blob "exists"; another repository is added to the source label', async () => {
+    const ns = nextNs();
+    const p = await proxy({});
+    await pullInto(ns, `${p.host}/berth/busybox:oci`, {});
+    expect(p.requests.filter((r) => r.method === 'GET' && r.path.includes('/blobs/'))).toHaveLength(3);
+    const before = p.requests.length;
+    const events: BlobProgress[] = [];
+    await pullInto(ns, `${p.host}/berth/busybox:oci`, {}, { progress: (e) => events.push(e) });
+    const again = p.requests.slice(before);
+    expect(again.filter((r) => r.method === 'GET' && r.path.includes('/blobs/'))).toEqual([]);
+    expect(new Set(events.filter((e) => e.status !== 'waiting').map((e) => e.status))).toEqual(new Set(['exists']));
+    // The same blobs under another repository: it joins the label's sorted set.
+    await pullInto(ns, `${p.host}/berth/other:oci`, {});
+    const labels = await labelsIn(ns);
+    expect(labels[base.digest]).toEqual({ 'containerd.io/distribution.source.127.0.0.1': 'berth/busybox,berth/other' });
+    // Another namespace of the same store: the blobs are on disk, nothing is fetched.
+    const n = p.requests.length;
+    const other: BlobProgress[] = [];
+    await pullInto(nextNs(), `${p.host}/berth/busybox:oci`, {}, { progress: (e) => other.push(e) });
+    expect(p.requests.slice(n).filter((r) => r.method === 'GET' && r.path.includes('/blobs/'))).toEqual([]);
+    expect(other.filter((e) => e.status === 'exists')).toHaveLength(4);
+  });
+
+  it('Docker schema 2 manifest (skopeo from a docker save archive)', async () => {
+    const ns = nextNs();
+    const r = await pullInto(ns, `${reg.host}/berth/busybox:docker`, {});
+    expect(r.target.mediaType).toBe(MEDIA_TYPES.dockerManifest);
+    expect(r.manifest.config.mediaType).toBe(MEDIA_TYPES.dockerConfig);
+    expect(r.layers.map((l) => [l.mediaType, l.digest])).toEqual([[MEDIA_TYPES.dockerLayerGzip, expect.stringMatching(/^sha256:/)]]);
+    expect(r.config.rootfs?.diff_ids).toEqual([base.diffID]);
+  });
+
+  it('by digest, and tag@digest; unknown tags and repositories are NotFound', async () => {
+    const ns = nextNs();
+    const r = await pullInto(ns, `${reg.host}/berth/busybox@${ociManifestDigest}`, {});
+    expect(r.target.digest).toBe(ociManifestDigest);
+    expect(r.name).toBe(`${reg.host}/berth/busybox@${ociManifestDigest}`);
+    const r2 = await pullInto(ns, `${reg.host}/berth/busybox:whatever@${ociManifestDigest}`, {});
+    expect(r2.target.digest).toBe(ociManifestDigest);
+    await expect(pullInto(ns, `${reg.host}/berth/busybox:nope`, {})).rejects.toBeInstanceOf(NotFoundError);
+    await expect(pullInto(ns, `${reg.host}/berth/nothing:1`, {})).rejects.toThrow(/not found/);
+  });
+
+  it('index with several platforms: this host by default, arm/v7 when asked, none for ppc64le', async () => {
+    const ns = nextNs();
+    const r = await pullInto(ns, `${reg.host}/berth/multi:1`, {});
+    expect(r.target).toMatchObject({ mediaType: MEDIA_TYPES.ociIndex, digest: multiIndexDigest });
+    expect(r.manifestDescriptor.digest).toBe(multiHostManifestDigest);
+    expect(r.platform).toEqual(hostPlatform());
+    const labels = await labelsIn(ns);
+    // The index names all three manifests; only this host's is fetched.
+    expect(Object.keys(labels[multiIndexDigest]!).filter((k) => k.startsWith('containerd.io/gc.ref.content.m.')).sort()).toEqual([
+      'containerd.io/gc.ref.content.m.0',
+      'containerd.io/gc.ref.content.m.1',
+      'containerd.io/gc.ref.content.m.2',
+    ]);
+    expect(labels[armManifestDigest]).toBeUndefined();
+
+    const arm = await pullInto(ns, `${reg.host}/berth/multi:1`, {}, { platform: { os: 'linux', architecture: 'arm', variant: 'v7' } });
+    expect(arm.manifestDescriptor.digest).toBe(armManifestDigest);
+    expect(arm.layers.map((l) => l.digest)).toEqual([armLayer.digest]);
+    expect(arm.platform).toEqual({ os: 'linux', architecture: 'arm', variant: 'v7' });
+
+    const err = await pullInto(nextNs(), `${reg.host}/berth/multi:1`, {}, { platform: { os: 'linux', architecture: 'ppc64le' } }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(NotFoundError);
+    expect((err as Error).message).toContain('no match for platform linux/ppc64le');
+  });
+
+  it('a single manifest for another platform is refused', async () => {
+    const err = await pullInto(nextNs(), `${reg.host}/berth/busybox:oci`, {}, { platform: { os: 'linux', architecture: 's390x' } }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(NotFoundError);
+    expect((err as Error).message).toMatch(/no match for platform linux\/s390x/);
+  });
+});
+
+describe('routing and auth', () => {
+  it('hosts.toml routes registry.k8s.io to the loopback registry (the upstream never tried); mirrors get ?ns=', async () => {
+    const p = await proxy({});
+    const certs = path.join(tmp.path, 'certs.d');
+    fs.mkdirSync(path.join(certs, 'registry.k8s.io'), { recursive: true });
+    fs.writeFileSync(path.join(certs, 'registry.k8s.io', 'hosts.toml'), `server = "http://${p.host}"\n\n[host."http://${p.host}"]\n  capabilities = ["pull", "resolve"]\n`);
+    const ns = nextNs();
+    const r = await pullInto(ns, 'registry.k8s.io/berth/busybox:oci', { hosts: { configPath: certs } });
+    expect(r.name).toBe('registry.k8s.io/berth/busybox:oci');
+    expect(r.manifestDescriptor.digest).toBe(ociManifestDigest);
+    expect(p.requests.length).toBeGreaterThan(0);
+    expect(p.requests.every((q) => q.path.includes('ns=registry.k8s.io'))).toBe(true);
+    expect((await labelsIn(ns))[base.digest]).toEqual({ 'containerd.io/distribution.source.registry.k8s.io': 'berth/busybox' });
+  });
+
+  it('bearer, anonymous: tokens by GET, one per scope set, cached for the whole pull', async () => {
+    const p = await proxy({ auth: { kind: 'bearer', anonymous: true } });
+    const r = await pullInto(nextNs(), `${p.host}/berth/busybox:oci`, {});
+    expect(r.layers).toHaveLength(2);
+    expect(p.tokenRequests).toEqual([{ method: 'GET', scopes: ['repository:berth/busybox:pull'], service: 'berth-test-registry', user: '' }]);
+    // Every registry request after the first 401 carried the token.
+    const authorized = p.requests.filter((q) => q.authorization?.startsWith('Bearer '));
+    expect(authorized.length).toBeGreaterThanOrEqual(5);
+    expect(p.requests.filter((q) => q.status === 401)).toHaveLength(1);
+  });
+
+  it('bearer with a password: token by POST (OAuth2 password grant); refused credentials are an error', async () => {
+    const p = await proxy({ auth: { kind: 'bearer', users: { alice: 's3cret' } } });
+    await pullInto(nextNs(), `${p.host}/berth/busybox:oci`, { credentials: () => ({ username: 'alice', password: 's3cret' }) });
+    expect(p.tokenRequests).toEqual([
+      { method: 'POST', grantType: 'password', scopes: ['repository:berth/busybox:pull'], service: 'berth-test-registry', clientId: 'containerd-client', user: 'alice' },
+    ]);
+    const err = await pullInto(nextNs(), `${p.host}/berth/busybox:oci`, { credentials: () => ({ username: 'alice', password: 'wrong' }) }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(UnknownError);
+    expect((err as Error).message).toMatch(/failed to fetch anonymous token|401/);
+    const anon = await pullInto(nextNs(), `${p.host}/berth/busybox:oci`, {}).catch((e: unknown) => e);
+    expect(anon).toBeInstanceOf(UnknownError);
+  });
+
+  it('bearer where POST is not served: GET with basic auth; identity tokens by refresh_token grant', async () => {
+    const p = await proxy({ auth: { kind: 'bearer', users: { bob: 'pw' }, refreshTokens: { 'refresh-1': 'carol' }, post: false } });
+    await pullInto(nextNs(), `${p.host}/berth/busybox:oci`, { credentials: () => ({ username: 'bob', password: 'pw' }) });
+    expect(p.tokenRequests.map((t) => [t.method, t.grantType, t.user])).toEqual([
+      ['POST', 'password', undefined],
+      ['GET', undefined, 'bob'],
+    ]);
+    const q = await proxy({ auth: { kind: 'bearer', refreshTokens: { 'refresh-1': 'carol' } } });
+    await pullInto(nextNs(), `${q.host}/berth/busybox:oci`, { credentials: () => ({ identityToken: 'refresh-1' }) });
+    expect(q.tokenRequests.map((t) => [t.method, t.grantType, t.user])).toEqual([['POST', 'refresh_token', 'carol']]);
+  });
+
+  it('basic auth from a docker config.json; without credentials it is refused', async () => {
+    const p = await proxy({ auth: { kind: 'basic', users: { dave: 'pa:ss' } } });
+    const cfg = path.join(tmp.path, 'docker-config.json');
+    fs.writeFileSync(cfg, JSON.stringify({ auths: { [p.host]: { auth: Buffer.from('dave:pa:ss').toString('base64') } } }));
+    const r = await pullInto(nextNs(), `${p.host}/berth/busybox:docker`, { credentials: readDockerConfig(cfg) });
+    expect(r.layers).toHaveLength(1);
+    const expected = `Basic ${Buffer.from('dave:pa:ss').toString('base64')}`;
+    expect(p.requests.filter((q) => q.status !== 401).every((q) => q.authorization === expected)).toBe(true);
+    const err = await pullInto(nextNs(), `${p.host}/berth/busybox:docker`, {}).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(UnknownError);
+    expect((err as Error).message).toMatch(/no credentials for the registry's auth scheme \(Basic\)/);
+  });
+});
+
+describe('integrity and resume', () => {
+  it('a corrupt layer is refused: no blob, no ingest, and after the lease GC leaves nothing', async () => {
+    const p = await proxy({ corrupt: [extra.digest] });
+    const ns = nextNs();
+    const err = await pullInto(ns, `${p.host}/berth/busybox:oci`, {}).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(FailedPreconditionError);
+    expect((err as Error).message).toContain(`unexpected commit digest`);
+    expect((err as Error).message).toContain(`expected ${extra.digest}`);
+    const view = store.content.view(ns);
+    await expect(view.info(extra.digest)).rejects.toBeInstanceOf(NotFoundError);
+    expect(await view.listStatuses([])).toEqual([]);
+    await store.gc.collect();
+    expect(await labelsIn(ns)).toEqual({});
+  });
+
+  it('a partial ingest is resumed with a Range request and committed whole', async () => {
+    const ns = nextNs();
+    const half = base.gz.subarray(0, base.size >> 1);
+    // An earlier pull stopped half way through the layer (same ingest ref as containerd's).
+    const w = await store.content.view(ns).writer({ ref: `layer-${base.digest}`, total: base.size, expected: base.digest });
+    await w.write(half, 0);
+    await w.close();
+    const p = await proxy({});
+    const events: BlobProgress[] = [];
+    await pullInto(ns, `${p.host}/berth/busybox:oci`, {}, { progress: (e) => events.push(e) });
+    const layerGets = p.requests.filter((q) => q.method === 'GET' && q.path.includes(`/blobs/${base.digest}`));
+    expect(layerGets.map((q) => [q.range, q.status])).toEqual([[`bytes=${half.length}-`, 206]]);
+    expect(events.find((e) => e.digest === base.digest && e.status === 'done')).toMatchObject({ resumedFrom: half.length, offset: base.size });
+    const got = await store.content.view(ns).read(base.digest, 0, base.size + 1);
+    expect(createHash('sha256').update(got).digest('hex')).toBe(base.digest.slice(7));
+    expect(await store.content.view(ns).listStatuses([])).toEqual([]);
+  });
+});
+
+describe('side by side with containerd 1.6', () => {
+  let cd: ContainerdHandle;
+  beforeAll(async () => {
+    cd = await startContainerd();
+  }, 60_000);
+  afterAll(async () => {
+    await cd?.cleanup();
+  });
+
+  /** `ctr content ls` rows: digest → labels (containerd's own unpack labels removed). */
+  async function containerdLabels(ns: string): Promise<Record<string, Record<string, string>>> {
+    const out = await ctrOk(cd.address, ['content', 'ls'], { namespace: ns });
+    const rows: Record<string, Record<string, string>> = {};
+    for (const line of out.stdout.split('\n').slice(1)) {
+      const m = /^(sha256:[a-f0-9]{64})\s.*\s(\S+)$/.exec(line.trim());
+      if (!m) continue;
+      const labels: Record<string, string> = {};
+      if (m[2] !== '' && m[2]!.includes('=')) {
+        for (const kv of m[2]!.split(',')) {
+          const i = kv.indexOf('=');
+          const k = kv.slice(0, i);
+          if (k === 'containerd.io/uncompressed' || k.startsWith('containerd.io/gc.ref.snapshot.')) continue;
+          labels[k] = kv.slice(i + 1);
+        }
+      }
+      rows[m[1]!] = labels;
+    }
+    return rows;
+  }
+
+  it.each([['berth/multi:1'], ['berth/busybox:docker']])('%s: the same blobs with the same labels as ctr images pull', async (image) => {
+    const ns = `cmp-${image.replace(/[^a-z0-9]/g, '-')}`;
+    const r = await ctr(cd.address, ['images', 'pull', '--plain-http', `${reg.host}/${image}`], { namespace: ns, timeoutMs: 30_000 });
+    expect(r.code, r.stderr).toBe(0);
+    const theirs = await containerdLabels(ns);
+    await pullInto(ns, `${reg.host}/${image}`, {});
+    const ours = await labelsIn(ns);
+    expect(Object.keys(theirs).length).toBeGreaterThanOrEqual(3);
+    expect(ours).toEqual(theirs);
+  });
+});
