@@ -344,8 +344,15 @@ class Puller {
  * unpack: the caller does that (under the same lease).
  */
 export async function pull(ref: string | ImageReference, opts: PullOptions): Promise<PullResult> {
-  const resolved = await opts.resolver.resolve(ref, opts.signal);
-  const puller = new Puller(opts, resolved.ref);
-  const walked = await puller.walk(resolved.descriptor, undefined);
-  return { name: resolved.name, ref: resolved.ref, target: resolved.descriptor, ...walked };
+  try {
+    const resolved = await opts.resolver.resolve(ref, opts.signal);
+    const puller = new Puller(opts, resolved.ref);
+    const walked = await puller.walk(resolved.descriptor, undefined);
+    return { name: resolved.name, ref: resolved.ref, target: resolved.descriptor, ...walked };
+  } catch (err) {
+    // However the abort surfaced (a destroyed socket says "aborted"), the caller sees its
+    // own abort reason (an AbortError by default).
+    if (opts.signal?.aborted) throw abortError(opts.signal);
+    throw err;
+  }
 }

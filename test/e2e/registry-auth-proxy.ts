@@ -32,6 +32,16 @@ export interface ProxyOptions {
   auth?: ProxyAuth;
   /** Digests whose blob responses get one byte flipped. */
   corrupt?: string[];
+  /** Forward without the Range header: the registry answers 200 with the whole blob. */
+  ignoreRange?: boolean;
+  /** Drop Docker-Content-Digest from HEAD responses (clients must GET the manifest). */
+  headWithoutDigest?: boolean;
+  /**
+   * Answer blob GETs with a 307 to `http://localhost:<port>/storage/…` (another host name
+   * for the same server, like a registry sending clients to object storage); /storage/
+   * is served without auth.
+   */
+  redirectBlobs?: boolean;
 }
 
 export interface ProxiedRequest {
@@ -92,6 +102,7 @@ export async function startAuthProxy(opts: ProxyOptions): Promise<AuthProxy> {
   const upstream = new URL(opts.upstream);
   const agent = new http.Agent({ keepAlive: true });
   let selfUrl = '';
+  let port = 0;
 
   async function tokenEndpoint(req: http.IncomingMessage, res: http.ServerResponse, auth: Extract<ProxyAuth, { kind: 'bearer' }>): Promise<void> {
     const u = new URL(req.url ?? '/', selfUrl);
@@ -137,11 +148,13 @@ export async function startAuthProxy(opts: ProxyOptions): Promise<AuthProxy> {
     return issue({ ...record, user: '' }, 'token');
   }
 
-  function forward(req: http.IncomingMessage, res: http.ServerResponse, entry: ProxiedRequest): void {
+  function forward(req: http.IncomingMessage, res: http.ServerResponse, entry: ProxiedRequest, upstreamPath = req.url ?? '/'): void {
     const headers = { ...req.headers, host: upstream.host };
     delete headers.authorization;
-    const up = http.request({ host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers, agent }, (ur) => {
+    if (opts.ignoreRange) delete headers.range;
+    const up = http.request({ host: upstream.hostname, port: upstream.port, method: req.method, path: upstreamPath, headers, agent }, (ur) => {
       entry.status = ur.statusCode ?? 0;
+      if (opts.headWithoutDigest && req.method === 'HEAD') delete ur.headers['docker-content-digest'];
       const m = REPO_PATH.exec(req.url ?? '');
       const digest = m && m[2] === 'blobs' ? decodeURIComponent(m[3]!) : undefined;
       if (digest && opts.corrupt?.includes(digest) && ur.statusCode === 200 && req.method === 'GET') {
@@ -174,6 +187,7 @@ export async function startAuthProxy(opts: ProxyOptions): Promise<AuthProxy> {
       if (typeof req.headers.range === 'string') entry.range = req.headers.range;
       if (typeof req.headers.authorization === 'string') entry.authorization = req.headers.authorization;
       requests.push(entry);
+      if (opts.redirectBlobs && path.startsWith('/storage/')) return forward(req, res, entry, path.slice('/storage'.length));
       const m = REPO_PATH.exec(path);
       if (auth?.kind === 'basic') {
         if (basicUser(req.headers.authorization, auth.users) === undefined) {
@@ -190,6 +204,12 @@ export async function startAuthProxy(opts: ProxyOptions): Promise<AuthProxy> {
           return unauthorized(res, `Bearer realm="${selfUrl}/token",service="${service}"${scope ? `,scope="${scope}"` : ''}`);
         }
       }
+      if (opts.redirectBlobs && m?.[2] === 'blobs' && req.method === 'GET') {
+        entry.status = 307;
+        res.writeHead(307, { location: `http://localhost:${port}/storage${path}` });
+        res.end();
+        return;
+      }
       forward(req, res, entry);
     })().catch((err: unknown) => {
       res.writeHead(500);
@@ -197,7 +217,7 @@ export async function startAuthProxy(opts: ProxyOptions): Promise<AuthProxy> {
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as AddressInfo).port;
+  port = (server.address() as AddressInfo).port;
   selfUrl = `http://127.0.0.1:${port}`;
   return {
     host: `127.0.0.1:${port}`,

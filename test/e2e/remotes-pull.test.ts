@@ -395,6 +395,83 @@ describe('integrity and resume', () => {
   });
 });
 
+describe('registry behaviours', () => {
+  it('HEAD without Docker-Content-Digest: the manifest is read by GET and digested', async () => {
+    const p = await proxy({ headWithoutDigest: true });
+    const r = await pullInto(nextNs(), `${p.host}/berth/busybox:oci`, {});
+    expect(r.target.digest).toBe(ociManifestDigest);
+    expect(p.requests.filter((q) => q.path.endsWith('/manifests/oci')).map((q) => q.method)).toEqual(['HEAD', 'GET']);
+  });
+
+  it('blobs behind a redirect to another host: followed, and the registry token is not sent there', async () => {
+    const p = await proxy({ auth: { kind: 'bearer', anonymous: true }, redirectBlobs: true });
+    const r = await pullInto(nextNs(), `${p.host}/berth/busybox:oci`, {});
+    expect(r.layers).toHaveLength(2);
+    const storage = p.requests.filter((q) => q.path.startsWith('/storage/'));
+    expect(storage.map((q) => q.status)).toEqual([200, 200, 200]);
+    expect(storage.every((q) => q.authorization === undefined)).toBe(true);
+  });
+
+  it('an interrupted pull (aborted) keeps its partial ingest; the next pull resumes it, also from a registry that ignores Range', async () => {
+    const ns = nextNs();
+    const controller = new AbortController();
+    const resolver = new Resolver({});
+    let abortedAt = 0;
+    const err = await withPullLease(store.leases, ns, (lease) =>
+      pull(`${reg.host}/berth/busybox:oci`, {
+        resolver,
+        ingester: contentStoreIngester(store.content.view(ns, lease)),
+        signal: controller.signal,
+        progress: (e) => {
+          if (e.digest === base.digest && e.status === 'downloading' && e.offset > 0 && abortedAt === 0) {
+            abortedAt = e.offset;
+            controller.abort();
+          }
+        },
+      }),
+    ).catch((e: unknown) => e);
+    resolver.close();
+    expect((err as Error).name, String(err)).toBe('AbortError');
+    expect(abortedAt).toBeGreaterThan(0);
+    const [st] = await store.content.view(ns).listStatuses([`ref==layer-${base.digest}`]);
+    expect(st!.offset).toBeGreaterThanOrEqual(abortedAt);
+    expect(st!.offset).toBeLessThan(base.size);
+    await expect(store.content.view(ns).info(base.digest)).rejects.toBeInstanceOf(NotFoundError);
+
+    const p = await proxy({ ignoreRange: true });
+    const events: BlobProgress[] = [];
+    await pullInto(ns, `${p.host}/berth/busybox:oci`, {}, { progress: (e) => events.push(e) });
+    const get = p.requests.filter((q) => q.path.endsWith(`/blobs/${base.digest}`));
+    expect(get.map((q) => [q.range, q.status])).toEqual([[`bytes=${st!.offset}-`, 200]]);
+    expect(events.find((e) => e.digest === base.digest && e.status === 'done')).toMatchObject({ resumedFrom: st!.offset });
+    expect(sha256(await store.content.view(ns).read(base.digest, 0, base.size))).toBe(base.digest);
+  });
+
+  it('maxConcurrentDownloads 1: one blob at a time', async () => {
+    const resolver = new Resolver({});
+    const ns = nextNs();
+    const active = new Set<string>();
+    let most = 0;
+    try {
+      await withPullLease(store.leases, ns, (lease) =>
+        pull(`${reg.host}/berth/busybox:oci`, {
+          resolver,
+          ingester: contentStoreIngester(store.content.view(ns, lease)),
+          maxConcurrentDownloads: 1,
+          progress: (e) => {
+            if (e.status === 'downloading') active.add(e.digest);
+            if (e.status === 'done' || e.status === 'exists') active.delete(e.digest);
+            most = Math.max(most, active.size);
+          },
+        }),
+      );
+    } finally {
+      resolver.close();
+    }
+    expect(most).toBe(1);
+  });
+});
+
 describe('side by side with containerd 1.6', () => {
   let cd: ContainerdHandle;
   beforeAll(async () => {
@@ -402,6 +479,17 @@ describe('side by side with containerd 1.6', () => {
   }, 60_000);
   afterAll(async () => {
     await cd?.cleanup();
+  });
+
+  // First in this group: containerd shares blobs across namespaces, so once any test here
+  // has pulled an image it fetches nothing for it again.
+  it('the same registry requests as containerd for a pull (endpoints, methods, status)', async () => {
+    const c = await proxy({});
+    const b = await proxy({});
+    await ctrOk(cd.address, ['images', 'pull', '--plain-http', `${c.host}/berth/multi:1`], { namespace: 'reqs', timeoutMs: 30_000 });
+    await pullInto('reqs-b', `${b.host}/berth/multi:1`, {});
+    const shape = (p: AuthProxy): string[] => p.requests.map((q) => `${q.method} ${q.path} ${q.status}`).sort();
+    expect(shape(b)).toEqual(shape(c));
   });
 
   /** `ctr content ls` rows: digest → labels (containerd's own unpack labels removed). */
@@ -425,7 +513,7 @@ describe('side by side with containerd 1.6', () => {
     return rows;
   }
 
-  it.each([['berth/multi:1'], ['berth/busybox:docker']])('%s: the same blobs with the same labels as ctr images pull', async (image) => {
+  it.each([['berth/multi:1'], ['berth/busybox:docker'], ['berth/busybox:oci']])('%s: the same blobs with the same labels as ctr images pull', async (image) => {
     const ns = `cmp-${image.replace(/[^a-z0-9]/g, '-')}`;
     const r = await ctr(cd.address, ['images', 'pull', '--plain-http', `${reg.host}/${image}`], { namespace: ns, timeoutMs: 30_000 });
     expect(r.code, r.stderr).toBe(0);
@@ -434,5 +522,40 @@ describe('side by side with containerd 1.6', () => {
     const ours = await labelsIn(ns);
     expect(Object.keys(theirs).length).toBeGreaterThanOrEqual(3);
     expect(ours).toEqual(theirs);
+  });
+
+  /** What a token server saw, without the per-run parts. */
+  const tokenShape = (p: AuthProxy): unknown[] => p.tokenRequests.map((t) => ({ ...t }));
+
+  it('bearer token flows: the same token requests from berth and from containerd (anonymous GET, password POST)', async () => {
+    const anonC = await proxy({ auth: { kind: 'bearer', anonymous: true } });
+    const anonB = await proxy({ auth: { kind: 'bearer', anonymous: true } });
+    await ctrOk(cd.address, ['images', 'pull', '--plain-http', `${anonC.host}/berth/busybox:oci`], { namespace: 'tok-anon', timeoutMs: 30_000 });
+    await pullInto('tok-anon', `${anonB.host}/berth/busybox:oci`, {});
+    expect(tokenShape(anonB)).toEqual(tokenShape(anonC));
+    expect(anonC.tokenRequests).toHaveLength(1);
+
+    const pwC = await proxy({ auth: { kind: 'bearer', users: { alice: 's3cret' } } });
+    const pwB = await proxy({ auth: { kind: 'bearer', users: { alice: 's3cret' } } });
+    await ctrOk(cd.address, ['images', 'pull', '--plain-http', '--user', 'alice:s3cret', `${pwC.host}/berth/busybox:oci`], { namespace: 'tok-pw', timeoutMs: 30_000 });
+    await pullInto('tok-pw', `${pwB.host}/berth/busybox:oci`, { credentials: () => ({ username: 'alice', password: 's3cret' }) });
+    expect(tokenShape(pwB)).toEqual(tokenShape(pwC));
+    expect(pwC.tokenRequests[0]).toMatchObject({ method: 'POST', grantType: 'password', clientId: 'containerd-client' });
+
+    // Where POST is refused, containerd falls back to GET with basic auth; so does berth.
+    const getC = await proxy({ auth: { kind: 'bearer', users: { bob: 'pw' }, post: false } });
+    const getB = await proxy({ auth: { kind: 'bearer', users: { bob: 'pw' }, post: false } });
+    await ctrOk(cd.address, ['images', 'pull', '--plain-http', '--user', 'bob:pw', `${getC.host}/berth/busybox:oci`], { namespace: 'tok-get', timeoutMs: 30_000 });
+    await pullInto('tok-get', `${getB.host}/berth/busybox:oci`, { credentials: () => ({ username: 'bob', password: 'pw' }) });
+    expect(tokenShape(getB)).toEqual(tokenShape(getC));
+  });
+
+  it('basic auth: the same Authorization header from berth and containerd', async () => {
+    const c = await proxy({ auth: { kind: 'basic', users: { dave: 'x' } } });
+    const b = await proxy({ auth: { kind: 'basic', users: { dave: 'x' } } });
+    await ctrOk(cd.address, ['images', 'pull', '--plain-http', '--user', 'dave:x', `${c.host}/berth/busybox:docker`], { namespace: 'basic', timeoutMs: 30_000 });
+    await pullInto('basic', `${b.host}/berth/busybox:docker`, { credentials: () => ({ username: 'dave', password: 'x' }) });
+    const authHeaders = (p: AuthProxy): string[] => [...new Set(p.requests.map((q) => q.authorization ?? '(none)'))].sort();
+    expect(authHeaders(b)).toEqual(authHeaders(c));
   });
 });
