@@ -7,7 +7,8 @@
 //    (OAuth2 form: grant_type password or refresh_token, client_id containerd-client); a
 //    registry that refuses the POST (404, 401, 400, or 405 with a username) is asked by GET
 //    with basic auth, as docker's token spec has it. Without credentials: GET, anonymous.
-// A second 401 for a request that already carried authorization is a denial.
+// A 401 for a request that carried authorization drops what the host's state holds and
+// starts over once; a 401 for authorization obtained afresh is a denial.
 
 import { InvalidArgumentError, UnknownError } from '../errdefs/errors';
 import type { Challenge } from './challenge';
@@ -31,7 +32,7 @@ interface BearerState {
   challengeScopes: string[];
   credentials?: Credentials;
   /** Tokens by the sorted, joined scope set. */
-  tokens: Map<string, Promise<{ token: string; expiresAt: number }>>;
+  tokens: Map<string, Promise<Token>>;
 }
 
 interface BasicState {
@@ -40,6 +41,13 @@ interface BasicState {
 }
 
 type HostAuth = BearerState | BasicState;
+
+interface Token {
+  token: string;
+  expiresAt: number;
+  /** Renewed this long before expiresAt. */
+  margin: number;
+}
 
 export interface AuthorizerOptions {
   credentials?: CredentialsCallback;
@@ -80,7 +88,7 @@ export class Authorizer {
     let entry = state.tokens.get(key);
     if (entry) {
       const got = await entry.catch(() => undefined);
-      if (!got || got.expiresAt - EXPIRY_MARGIN_MS <= this.now()) entry = undefined;
+      if (!got || got.expiresAt - got.margin <= this.now()) entry = undefined;
     }
     if (!entry) {
       entry = this.fetchToken(state, all, signal);
@@ -93,16 +101,18 @@ export class Authorizer {
   }
 
   /**
-   * A 401 came back from `host`. `hadAuthorization`: the request carried an Authorization
-   * header already, so this is a denial (the cached state is dropped and an error thrown).
-   * Otherwise the challenge sets up how to authorize the retry.
+   * A 401 came back from `host`; the challenge sets up how to authorize the retry.
+   * `hadAuthorization`: the request carried an Authorization header, so what this host's
+   * state holds is stale (a token revoked or expired early): it is dropped and set up
+   * afresh. `denied`: the request carried authorization obtained afresh already: an error.
    */
-  async addChallenge(host: string, challenges: Challenge[], hadAuthorization: boolean, statusText: string): Promise<void> {
-    if (hadAuthorization) {
-      this.hosts.delete(host);
+  async addChallenge(host: string, challenges: Challenge[], opts: { hadAuthorization: boolean; denied: boolean; statusText: string }): Promise<void> {
+    if (opts.hadAuthorization) this.hosts.delete(host);
+    if (opts.denied) {
       const err = challenges.find((c) => c.params.error)?.params;
-      throw new UnknownError(`failed to authorize with ${host}: ${statusText}${err ? ` (${err.error}${err.error_description ? `: ${err.error_description}` : ''})` : ''}`);
+      throw new UnknownError(`failed to authorize with ${host}: ${opts.statusText}${err ? ` (${err.error}${err.error_description ? `: ${err.error_description}` : ''})` : ''}`);
     }
+    const statusText = opts.statusText;
     for (const c of challenges) {
       if (c.scheme === 'bearer') {
         const realm = c.params.realm;
@@ -136,7 +146,7 @@ export class Authorizer {
     throw new UnknownError(`${host}: ${statusText}: no credentials for the registry's auth scheme (${schemes})`);
   }
 
-  private async fetchToken(state: BearerState, scopes: string[], signal?: AbortSignal): Promise<{ token: string; expiresAt: number }> {
+  private async fetchToken(state: BearerState, scopes: string[], signal?: AbortSignal): Promise<Token> {
     const creds = state.credentials;
     const secret = creds ? ('identityToken' in creds ? creds.identityToken : creds.password) : '';
     const username = creds && 'username' in creds ? creds.username : '';
@@ -183,7 +193,7 @@ export class Authorizer {
     });
   }
 
-  private async readToken(res: HttpResponse, oauth: boolean): Promise<{ token: string; expiresAt: number }> {
+  private async readToken(res: HttpResponse, oauth: boolean): Promise<Token> {
     const body = await HttpClient.readBody(res, TOKEN_RESPONSE_LIMIT);
     let doc: { token?: unknown; access_token?: unknown; expires_in?: unknown };
     try {
@@ -194,6 +204,7 @@ export class Authorizer {
     const token = oauth ? (doc.access_token ?? doc.token) : (doc.token ?? doc.access_token);
     if (typeof token !== 'string' || token === '') throw new UnknownError(`token response from ${res.url} has no token`);
     const seconds = typeof doc.expires_in === 'number' && doc.expires_in > 0 ? doc.expires_in : DEFAULT_TOKEN_SECONDS;
-    return { token, expiresAt: this.now() + seconds * 1000 };
+    // Renew a little early, but never so early that a short-lived token is fetched per request.
+    return { token, expiresAt: this.now() + seconds * 1000, margin: Math.min(EXPIRY_MARGIN_MS, (seconds * 1000) / 4) };
   }
 }

@@ -124,8 +124,9 @@ export class Resolver {
   }
 
   /**
-   * One request to an endpoint, authorized: anonymous first, then whatever the 401's
-   * challenge asks for (once; a second 401 is a denial).
+   * One request to an endpoint, authorized: anonymous (or with what earlier requests to
+   * the host obtained) first, then whatever a 401's challenge asks for; a 401 for
+   * authorization obtained afresh is a denial.
    */
   async send(h: RegistryHost, ref: ImageReference, method: 'GET' | 'HEAD', parts: string[], headers: Record<string, string>, signal?: AbortSignal): Promise<HttpResponse> {
     // Tags and digests need no escaping (the reference grammar allows none of the
@@ -140,9 +141,13 @@ export class Resolver {
       const all: Record<string, string | string[]> = { ...(h.header ?? {}), ...headers };
       if (authorization) all.authorization = authorization;
       const res = await this.http.request({ method, url: u.href, headers: all, tls: tlsOf(h), ...(signal ? { signal } : {}) });
-      if (res.status !== 401 || attempt >= 2) return res;
+      if (res.status !== 401) return res;
       res.body.resume();
-      await this.authorizer.addChallenge(h.host, parseChallenges(res.headers['www-authenticate']), authorization !== undefined, `${res.status} ${res.body.statusMessage ?? 'Unauthorized'}`);
+      await this.authorizer.addChallenge(h.host, parseChallenges(res.headers['www-authenticate']), {
+        hadAuthorization: authorization !== undefined,
+        denied: authorization !== undefined && attempt >= 1,
+        statusText: `${res.status} ${res.body.statusMessage ?? 'Unauthorized'}`,
+      });
     }
   }
 

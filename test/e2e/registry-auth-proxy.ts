@@ -23,6 +23,8 @@ export type ProxyAuth =
       /** POST /token answered (else 404, so clients fall back to GET). Default true. */
       post?: boolean;
       service?: string;
+      /** The registry accepts none of the tokens (a misconfigured token server). */
+      rejectTokens?: boolean;
     }
   | { kind: 'basic'; users: Record<string, string> };
 
@@ -67,6 +69,8 @@ export interface AuthProxy {
   readonly url: string;
   readonly requests: ProxiedRequest[];
   readonly tokenRequests: TokenRequest[];
+  /** Forget every token issued (as a registry does when they are revoked or it restarts). */
+  revokeTokens(): void;
   close(): Promise<void>;
 }
 
@@ -198,7 +202,7 @@ export async function startAuthProxy(opts: ProxyOptions): Promise<AuthProxy> {
         const service = auth.service ?? 'berth-test-registry';
         const scope = m ? `repository:${m[1]}:pull` : undefined;
         const authz = req.headers.authorization;
-        const granted = authz?.startsWith('Bearer ') ? tokens.get(authz.slice(7)) : undefined;
+        const granted = authz?.startsWith('Bearer ') && !auth.rejectTokens ? tokens.get(authz.slice(7)) : undefined;
         if (!granted || (scope !== undefined && !granted.scopes.includes(scope))) {
           entry.status = 401;
           return unauthorized(res, `Bearer realm="${selfUrl}/token",service="${service}"${scope ? `,scope="${scope}"` : ''}`);
@@ -224,6 +228,7 @@ export async function startAuthProxy(opts: ProxyOptions): Promise<AuthProxy> {
     url: selfUrl,
     requests,
     tokenRequests,
+    revokeTokens: () => tokens.clear(),
     close: () =>
       new Promise<void>((resolve) => {
         agent.destroy();

@@ -322,6 +322,32 @@ describe('routing and auth', () => {
     expect(p.requests.filter((q) => q.status === 401)).toHaveLength(1);
   });
 
+  it('a token the registry stops accepting is fetched again once; a registry refusing fresh tokens is a denial', async () => {
+    const p = await proxy({ auth: { kind: 'bearer', anonymous: true } });
+    const resolver = new Resolver({});
+    try {
+      const ns = nextNs();
+      const once = (): Promise<PullResult> => withPullLease(store.leases, ns, (lease) => pull(`${p.host}/berth/busybox:oci`, { resolver, ingester: contentStoreIngester(store.content.view(ns, lease)) }));
+      await once();
+      expect(p.tokenRequests).toHaveLength(1);
+      await once();
+      expect(p.tokenRequests).toHaveLength(1);
+      p.revokeTokens();
+      await once();
+      expect(p.tokenRequests).toHaveLength(2);
+    } finally {
+      resolver.close();
+    }
+    // A registry that accepts none of the tokens its token server issues.
+    const q = await proxy({ auth: { kind: 'bearer', anonymous: true, rejectTokens: true } });
+    const err = await pullInto(nextNs(), `${q.host}/berth/busybox:oci`, {}).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(UnknownError);
+    expect((err as Error).message).toMatch(/failed to authorize with 127\.0\.0\.1:\d+: 401 Unauthorized/);
+    // Anonymous, then with a fresh token: then it gives up.
+    expect(q.tokenRequests).toHaveLength(1);
+    expect(q.requests.map((r) => r.status)).toEqual([401, 401]);
+  });
+
   it('bearer with a password: token by POST (OAuth2 password grant); refused credentials are an error', async () => {
     const p = await proxy({ auth: { kind: 'bearer', users: { alice: 's3cret' } } });
     await pullInto(nextNs(), `${p.host}/berth/busybox:oci`, { credentials: () => ({ username: 'alice', password: 's3cret' }) });
