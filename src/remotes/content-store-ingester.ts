@@ -32,6 +32,10 @@ class ContentStoreWriter implements IngestWriter {
     }
   }
 
+  digest(): string {
+    return this.w.digest();
+  }
+
   async commit(labels: Record<string, string>): Promise<void> {
     try {
       await this.w.commit({ size: this.expected.size, expected: this.expected.digest, labels });

@@ -30,6 +30,13 @@ export interface IngestWriter {
   /** Append bytes at the current offset. */
   write(chunk: Uint8Array): Promise<void>;
   /**
+   * Optional: the sha256 digest ("sha256:<hex>") of every byte in the ingest so far, the
+   * resumed prefix included, for a store that keeps a running hash anyway. The pull then
+   * checks the digest with it before committing instead of hashing the bytes a second
+   * time (and can check a resumed download too).
+   */
+  digest?(): string;
+  /**
    * Make the blob visible with these labels. The implementation MUST verify size and
    * digest against the expected ones (after a resume the puller has not seen the first
    * bytes) and throw a FailedPreconditionError on a mismatch, committing nothing. A blob

@@ -5,8 +5,8 @@
 // download in parallel, at most maxConcurrentDownloads at a time.
 //
 // Every byte is checked: the size while streaming (a registry sending more than the
-// descriptor says is cut off), the digest while streaming when the download starts at 0,
-// and by the ingester's commit in any case. A corrupt blob is refused, its ingest
+// descriptor says is cut off), the digest before the commit (the ingest's running hash, or
+// one kept here), and by the ingester's commit in any case. A corrupt blob is refused, its ingest
 // removed, and nothing of it committed.
 //
 // Garbage collection: the caller runs a pull under whatever keeps blobs alive until the
@@ -225,8 +225,11 @@ class Puller {
   private async download(desc: Descriptor, w: IngestWriter, keep: boolean): Promise<Buffer | undefined> {
     const start = w.offset;
     const { algorithm } = splitDigest(desc.digest);
-    // From 0 the digest is checked here; a resumed download is checked by the commit.
-    const hash: Hash | undefined = start === 0 ? createHash(algorithm) : undefined;
+    // The digest is checked before the commit: with the ingest's own running hash when it
+    // keeps one (no second pass over the bytes, and a resumed prefix is covered too),
+    // else by hashing here from 0; a resumed download without it is left to the commit.
+    const ingestHash = algorithm === 'sha256' && typeof w.digest === 'function';
+    const hash: Hash | undefined = start === 0 && !ingestHash ? createHash(algorithm) : undefined;
     const chunks: Buffer[] | undefined = keep && start === 0 ? [] : undefined;
     let offset = start;
     let committed = false;
@@ -254,10 +257,8 @@ class Puller {
         // A short body: keep what arrived, a later pull resumes it.
         throw new UnavailableError(`${desc.digest}: download ended at ${offset} of ${desc.size} bytes`);
       }
-      if (hash) {
-        const got = `${algorithm}:${hash.digest('hex')}`;
-        if (got !== desc.digest) throw new FailedPreconditionError(`unexpected commit digest ${got}, expected ${desc.digest}`);
-      }
+      const got = ingestHash ? (w.digest as () => string).call(w) : hash ? `${algorithm}:${hash.digest('hex')}` : undefined;
+      if (got !== undefined && got !== desc.digest) throw new FailedPreconditionError(`unexpected commit digest ${got}, expected ${desc.digest}`);
       const labels: Record<string, string> = {};
       if (labelFits(this.sourceKey, this.ref.path)) labels[this.sourceKey] = this.ref.path;
       await w.commit(labels);
