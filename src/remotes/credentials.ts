@@ -94,3 +94,45 @@ export function readDockerConfig(file: string = defaultDockerConfigPath()): Cred
   }
   return credentialsFromDockerConfig(doc);
 }
+
+/** CRI's AuthConfig (runtime.v1), the fields a pull uses. */
+export interface CriAuthConfig {
+  username?: string;
+  password?: string;
+  /** base64 "user:password". */
+  auth?: string;
+  /** When set, the credentials are for this registry only ("host[:port]" or a URL). */
+  serverAddress?: string;
+  identityToken?: string;
+}
+
+/**
+ * Credentials from a CRI PullImageRequest's auth, as containerd's CRI ParseAuth reads them:
+ * only for the host named by server_address when there is one; username/password first,
+ * then identity_token, then auth; registry_token is not supported (containerd neither).
+ */
+export function credentialsFromCriAuth(auth: CriAuthConfig | undefined): CredentialsCallback {
+  return (host: string) => {
+    if (!auth) return undefined;
+    if (auth.serverAddress) {
+      let u: URL | undefined;
+      try {
+        u = new URL(auth.serverAddress);
+      } catch {
+        u = undefined;
+      }
+      if (!u || u.host === '') {
+        try {
+          u = new URL(`https://${auth.serverAddress}`);
+        } catch {
+          return undefined;
+        }
+      }
+      if (u.host !== host) return undefined;
+    }
+    if (auth.username) return { username: auth.username, password: auth.password ?? '' };
+    if (auth.identityToken) return { identityToken: auth.identityToken };
+    if (auth.auth) return credentialsOfEntry({ auth: auth.auth }, 'auth');
+    return undefined;
+  };
+}

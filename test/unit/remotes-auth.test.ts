@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { InvalidArgumentError } from '../../src/errdefs/errors';
 import { parseChallengeHeader, parseChallenges } from '../../src/remotes/challenge';
-import { credentialsFromDockerConfig, readDockerConfig } from '../../src/remotes/credentials';
+import { credentialsFromCriAuth, credentialsFromDockerConfig, readDockerConfig } from '../../src/remotes/credentials';
 import { mergeScopes, repositoryScope } from '../../src/remotes/auth';
 import { appendDistributionSource, indexChildLabels, manifestChildLabels } from '../../src/remotes/labels';
 import { formatPlatform, hostPlatform, normalizePlatform, onlyPlatform, parsePlatform } from '../../src/remotes/platforms';
@@ -81,6 +81,21 @@ describe('docker config.json credentials', () => {
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('CRI AuthConfig credentials (containerd ParseAuth)', () => {
+  it('username first, then identity token, then auth; server_address limits the host', async () => {
+    const b64 = Buffer.from('u:p').toString('base64');
+    expect(await credentialsFromCriAuth(undefined)('h')).toBeUndefined();
+    expect(await credentialsFromCriAuth({})('h')).toBeUndefined();
+    expect(await credentialsFromCriAuth({ username: 'a', password: 'b', identityToken: 't', auth: b64 })('h')).toEqual({ username: 'a', password: 'b' });
+    expect(await credentialsFromCriAuth({ identityToken: 't', auth: b64 })('h')).toEqual({ identityToken: 't' });
+    expect(await credentialsFromCriAuth({ auth: b64 })('h')).toEqual({ username: 'u', password: 'p' });
+    const scoped = credentialsFromCriAuth({ username: 'a', password: 'b', serverAddress: '127.0.0.1:5000' });
+    expect(await scoped('127.0.0.1:5000')).toEqual({ username: 'a', password: 'b' });
+    expect(await scoped('127.0.0.1:6000')).toBeUndefined();
+    expect(await credentialsFromCriAuth({ username: 'a', password: 'b', serverAddress: 'https://reg.example/v2/' })('reg.example')).toEqual({ username: 'a', password: 'b' });
   });
 });
 
