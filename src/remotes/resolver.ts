@@ -115,7 +115,18 @@ export class Resolver {
     this.http = opts.http ?? new HttpClient();
     this.authorizer = new Authorizer(this.http, opts.credentials ? { credentials: opts.credentials } : {});
     const hosts = opts.hosts;
-    this.hostsFor = typeof hosts === 'function' ? hosts : (registry) => registryHosts(registry, hosts ?? {});
+    const lookup = typeof hosts === 'function' ? hosts : (registry: string) => registryHosts(registry, hosts ?? {});
+    // Read once per resolver (a resolver serves one pull, or one client's session): a
+    // changed hosts.toml applies to the next resolver, with no daemon restart.
+    const cache = new Map<string, RegistryHost[]>();
+    this.hostsFor = (registry) => {
+      let list = cache.get(registry);
+      if (!list) {
+        list = lookup(registry);
+        cache.set(registry, list);
+      }
+      return list;
+    };
   }
 
   /** Endpoints for the reference's registry that have a capability. */
