@@ -7,6 +7,7 @@
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as https from 'node:https';
+import type { Readable } from 'node:stream';
 import { rootCertificates } from 'node:tls';
 import { UnavailableError } from '../errdefs/errors';
 import type { RegistryHost } from './hosts';
@@ -17,11 +18,16 @@ export interface TlsSettings {
   clientPairs?: Array<[string, string]>;
 }
 
+export type HttpMethod = 'GET' | 'HEAD' | 'POST' | 'PUT';
+
 export interface HttpRequest {
-  method: 'GET' | 'HEAD' | 'POST';
+  method: HttpMethod;
   url: string;
   headers?: Record<string, string | string[]>;
-  body?: Buffer;
+  /** A stream body is sent once: a redirect or an auth retry cannot replay it. */
+  body?: Buffer | Readable;
+  /** Length of a stream body (sent as Content-Length). */
+  bodyLength?: number;
   tls?: TlsSettings;
   signal?: AbortSignal;
 }
@@ -86,7 +92,8 @@ export class HttpClient {
     return new Promise((resolve, reject) => {
       const mod = url.protocol === 'https:' ? https : http;
       const headers: http.OutgoingHttpHeaders = { 'user-agent': 'berth/0.1', ...(req.headers ?? {}) };
-      if (req.body) headers['content-length'] = String(req.body.length);
+      if (Buffer.isBuffer(req.body)) headers['content-length'] = String(req.body.length);
+      else if (req.body && req.bodyLength !== undefined) headers['content-length'] = String(req.bodyLength);
       const r = mod.request(url, { method: req.method, headers, agent: this.agentFor(url.protocol, req.tls), signal: req.signal, timeout: this.idleTimeoutMs }, (res) => {
         // From here the idle timeout applies to the body: the reader sees an error.
         res.setTimeout?.(this.idleTimeoutMs, () => res.destroy(new UnavailableError(`${req.method} ${url.href}: no data for ${this.idleTimeoutMs} ms`)));
@@ -98,7 +105,13 @@ export class HttpClient {
         else if (err instanceof UnavailableError) reject(err);
         else reject(new UnavailableError(`${req.method} ${url.href}: ${(err as Error).message}`));
       });
-      r.end(req.body);
+      if (req.body && !Buffer.isBuffer(req.body)) {
+        const src = req.body;
+        src.on('error', (err) => r.destroy(err));
+        src.pipe(r);
+      } else {
+        r.end(req.body);
+      }
     });
   }
 
@@ -112,6 +125,7 @@ export class HttpClient {
       const res = await this.once({ ...req, method, headers, body }, url);
       const location = res.headers.location;
       if (![301, 302, 303, 307, 308].includes(res.status) || !location) return res;
+      if (body && !Buffer.isBuffer(body)) return res;
       res.body.resume();
       if (hop >= MAX_REDIRECTS) throw new UnavailableError(`${req.method} ${req.url}: stopped after ${MAX_REDIRECTS} redirects`);
       const next = new URL(location, url);

@@ -26,3 +26,4 @@ export * from './resolver';
 export * from './labels';
 export * from './ingester';
 export * from './pull';
+export * from './push';

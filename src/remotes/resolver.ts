@@ -19,7 +19,7 @@ import { parseChallenges } from './challenge';
 import type { CredentialsCallback } from './credentials';
 import type { Descriptor } from './descriptor';
 import { registryHosts, type HostsOptions, type RegistryHost, type HostCapability } from './hosts';
-import { HttpClient, tlsOf, type HttpResponse } from './http-client';
+import { HttpClient, tlsOf, type HttpMethod, type HttpResponse } from './http-client';
 import {
   MANIFEST_ACCEPT,
   MEDIA_TYPE_DOCKER_MANIFEST,
@@ -140,19 +140,59 @@ export class Resolver {
    * authorization obtained afresh is a denial.
    */
   async send(h: RegistryHost, ref: ImageReference, method: 'GET' | 'HEAD', parts: string[], headers: Record<string, string>, signal?: AbortSignal): Promise<HttpResponse> {
+    return this.sendRequest(h, ref, { method, parts, headers, ...(signal ? { signal } : {}) });
+  }
+
+  /** The URL of `parts` below the repository on an endpoint (with ?ns= for a mirror). */
+  endpointUrl(h: RegistryHost, ref: ImageReference, parts: string[]): URL {
     // Tags and digests need no escaping (the reference grammar allows none of the
     // characters that would); containerd sends "sha256:…" with its colon as is.
     const u = new URL(`${h.scheme}://${h.host}${h.path}/${ref.path}/${parts.join('/')}`);
     // A mirror (any endpoint other than the registry itself) is told which registry is meant.
     const isMirror = h.host !== ref.domain && !(ref.domain === 'docker.io' && h.host === 'registry-1.docker.io');
     if (isMirror) u.searchParams.set('ns', ref.domain);
-    const scopes = [repositoryScope(ref.path)];
+    return u;
+  }
+
+  /**
+   * The general form of send(): any method, a path below the repository or an absolute
+   * URL (an upload's Location), query parameters, a body, and the scopes the token must
+   * carry (default: pull on the repository). A stream body is sent once, so a request
+   * with one must come after the host's auth is set up (a POST before it did that).
+   */
+  async sendRequest(
+    h: RegistryHost,
+    ref: ImageReference,
+    req: {
+      method: HttpMethod;
+      parts?: string[];
+      url?: URL;
+      query?: Record<string, string>;
+      headers?: Record<string, string>;
+      body?: Buffer | Readable;
+      bodyLength?: number;
+      scopes?: string[];
+      signal?: AbortSignal;
+    },
+  ): Promise<HttpResponse> {
+    const u = req.url ? new URL(req.url.href) : this.endpointUrl(h, ref, req.parts ?? []);
+    for (const [k, v] of Object.entries(req.query ?? {})) u.searchParams.set(k, v);
+    const scopes = req.scopes ?? [repositoryScope(ref.path)];
+    const signal = req.signal;
     for (let attempt = 0; ; attempt++) {
       const authorization = await this.authorizer.authorize(h.host, scopes, signal);
-      const all: Record<string, string | string[]> = { ...(h.header ?? {}), ...headers };
+      const all: Record<string, string | string[]> = { ...(h.header ?? {}), ...(req.headers ?? {}) };
       if (authorization) all.authorization = authorization;
-      const res = await this.http.request({ method, url: u.href, headers: all, tls: tlsOf(h), ...(signal ? { signal } : {}) });
-      if (res.status !== 401) return res;
+      const res = await this.http.request({
+        method: req.method,
+        url: u.href,
+        headers: all,
+        tls: tlsOf(h),
+        ...(req.body ? { body: req.body } : {}),
+        ...(req.bodyLength !== undefined ? { bodyLength: req.bodyLength } : {}),
+        ...(signal ? { signal } : {}),
+      });
+      if (res.status !== 401 || (req.body !== undefined && !Buffer.isBuffer(req.body))) return res;
       res.body.resume();
       await this.authorizer.addChallenge(h.host, parseChallenges(res.headers['www-authenticate']), {
         hadAuthorization: authorization !== undefined,

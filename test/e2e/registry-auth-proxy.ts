@@ -52,6 +52,8 @@ export interface ProxiedRequest {
   range?: string;
   authorization?: string;
   status: number;
+  /** A mount the token did not allow, turned into an ordinary upload. */
+  mountRefused?: boolean;
 }
 
 export interface TokenRequest {
@@ -75,6 +77,17 @@ export interface AuthProxy {
 }
 
 const REPO_PATH = /^\/v2\/(.+)\/(manifests|blobs|tags)\/([^/?]+)/;
+
+/** Whether token scopes ("repository:<name>:<action>[,<action>…]") grant these actions on a repository. */
+function allows(scopes: string[], repo: string, actions: string[]): boolean {
+  const granted = new Set<string>();
+  for (const s of scopes) {
+    const i = s.lastIndexOf(':');
+    if (s.slice(0, i) !== `repository:${repo}`) continue;
+    for (const a of s.slice(i + 1).split(',')) granted.add(a);
+  }
+  return actions.every((a) => granted.has(a));
+}
 
 function unauthorized(res: http.ServerResponse, challenge: string): void {
   res.writeHead(401, { 'www-authenticate': challenge, 'content-type': 'application/json' });
@@ -153,7 +166,9 @@ export async function startAuthProxy(opts: ProxyOptions): Promise<AuthProxy> {
   }
 
   function forward(req: http.IncomingMessage, res: http.ServerResponse, entry: ProxiedRequest, upstreamPath = req.url ?? '/'): void {
-    const headers = { ...req.headers, host: upstream.host };
+    // The Host header is kept: the registry builds upload Locations from it, and those must
+    // come back through here.
+    const headers = { ...req.headers };
     delete headers.authorization;
     if (opts.ignoreRange) delete headers.range;
     const up = http.request({ host: upstream.hostname, port: upstream.port, method: req.method, path: upstreamPath, headers, agent }, (ur) => {
@@ -200,12 +215,25 @@ export async function startAuthProxy(opts: ProxyOptions): Promise<AuthProxy> {
         }
       } else if (auth?.kind === 'bearer') {
         const service = auth.service ?? 'berth-test-registry';
-        const scope = m ? `repository:${m[1]}:pull` : undefined;
+        const uploads = /^\/v2\/(.+)\/blobs\/uploads\//.exec(path);
+        const repo = m?.[1] ?? uploads?.[1];
+        const writes = req.method !== 'GET' && req.method !== 'HEAD';
+        const scope = repo !== undefined ? `repository:${repo}:${writes ? 'pull,push' : 'pull'}` : undefined;
         const authz = req.headers.authorization;
         const granted = authz?.startsWith('Bearer ') && !auth.rejectTokens ? tokens.get(authz.slice(7)) : undefined;
-        if (!granted || (scope !== undefined && !granted.scopes.includes(scope))) {
+        if (!granted || (repo !== undefined && !allows(granted.scopes, repo, writes ? ['pull', 'push'] : ['pull']))) {
           entry.status = 401;
           return unauthorized(res, `Bearer realm="${selfUrl}/token",service="${service}"${scope ? `,scope="${scope}"` : ''}`);
+        }
+        // A cross-repository mount needs pull on the source; without it the registry
+        // starts an ordinary upload, as distribution does.
+        const u = new URL(path, selfUrl);
+        const from = u.searchParams.get('from');
+        if (from !== null && !allows(granted.scopes, from, ['pull'])) {
+          u.searchParams.delete('mount');
+          u.searchParams.delete('from');
+          entry.mountRefused = true;
+          return forward(req, res, entry, u.pathname + u.search);
         }
       }
       if (opts.redirectBlobs && m?.[2] === 'blobs' && req.method === 'GET') {

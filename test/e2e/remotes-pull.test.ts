@@ -11,6 +11,8 @@ import { GarbageCollector } from '../../src/metadata/gc';
 import { LeaseStore } from '../../src/metadata/leases';
 import { contentStoreIngester, withPullLease } from '../../src/remotes/content-store-ingester';
 import { pull, type BlobProgress, type PullResult } from '../../src/remotes/pull';
+import { push, type PushProgress } from '../../src/remotes/push';
+import { contentStoreProvider } from '../../src/remotes/content-store-provider';
 import { readDockerConfig } from '../../src/remotes/credentials';
 import { Resolver, type ResolverOptions } from '../../src/remotes/resolver';
 import {
@@ -495,6 +497,103 @@ describe('registry behaviours', () => {
       resolver.close();
     }
     expect(most).toBe(1);
+  });
+});
+
+describe('push', () => {
+  async function pushFrom(ns: string, ref: string, target: PullResult['target'], resolverOpts: ResolverOptions = {}, events: PushProgress[] = []): Promise<void> {
+    const resolver = new Resolver(resolverOpts);
+    try {
+      await push(ref, { resolver, provider: contentStoreProvider(store.content.view(ns)), target, progress: (e) => events.push(e) });
+    } finally {
+      resolver.close();
+    }
+  }
+
+  it('an image pulled from one repository pushed to another: blobs mounted across repositories, the manifest under the tag; pulled back the same', async () => {
+    const ns = nextNs();
+    const p = await proxy({});
+    const pulled = await pullInto(ns, `${p.host}/berth/busybox:oci`, {});
+    const events: PushProgress[] = [];
+    await pushFrom(ns, `${p.host}/berth/copy:v1`, pulled.target, {}, events);
+    const final = (d: string): string | undefined => events.filter((e) => e.digest === d).at(-1)?.status;
+    expect([final(base.digest), final(extra.digest), final(ociConfigDigest)]).toEqual(['mounted', 'mounted', 'mounted']);
+    expect(final(ociManifestDigest)).toBe('done');
+    expect(p.requests.filter((q) => q.method === 'POST').every((q) => q.path.includes('mount=') && q.path.includes('from=berth%2Fbusybox'))).toBe(true);
+    expect(p.requests.filter((q) => q.method === 'PUT').map((q) => q.path)).toEqual(['/v2/berth/copy/manifests/v1']);
+    // Again: everything is there.
+    const again: PushProgress[] = [];
+    await pushFrom(ns, `${p.host}/berth/copy:v1`, pulled.target, {}, again);
+    expect(new Set(again.filter((e) => e.status !== 'waiting').map((e) => e.status))).toEqual(new Set(['exists']));
+    const back = await pullInto(nextNs(), `${reg.host}/berth/copy:v1`, {});
+    expect(back.target.digest).toBe(ociManifestDigest);
+  });
+
+  it('an index with every platform pulled, pushed whole through bearer auth (pull,push scope; mounts, and uploads where no source label names a repository) and pulled by containerd', async () => {
+    const ns = nextNs();
+    // Every platform of the index into one namespace: three pulls.
+    await pullInto(ns, `${reg.host}/berth/multi:1`, {});
+    const arm = await pullInto(ns, `${reg.host}/berth/multi:1`, {}, { platform: { os: 'linux', architecture: 'arm', variant: 'v7' } });
+    // The arm image's blobs forget where they came from: those are uploaded, not mounted.
+    const view = store.content.view(ns);
+    for (const d of [arm.manifest.config, ...arm.layers]) await view.update({ digest: d.digest, labels: {} }, ['labels']);
+    const other = hostPlatform().architecture === 'arm64' ? 'amd64' : 'arm64';
+    const last = await pullInto(ns, `${reg.host}/berth/multi:1`, {}, { platform: { os: 'linux', architecture: other } });
+    // Through the proxy the registry's name differs (another port, same host name): the
+    // source labels name 127.0.0.1, so mounts from berth/multi are tried; the token server
+    // gives pull on it only when asked, and berth asks.
+    const p = await proxy({ auth: { kind: 'bearer', users: { erin: 'pw' } } });
+    const events: PushProgress[] = [];
+    await pushFrom(ns, `${p.host}/berth/multi-copy:2`, last.target, { credentials: () => ({ username: 'erin', password: 'pw' }) }, events);
+    // One token for the repository (the challenge's own scope merged in, as containerd
+    // does), one more for mounts (pull on the source too).
+    expect(p.tokenRequests.map((t) => [t.method, t.grantType, t.scopes])).toEqual([
+      ['POST', 'password', ['repository:berth/multi-copy:pull', 'repository:berth/multi-copy:pull,push']],
+      ['POST', 'password', ['repository:berth/multi-copy:pull', 'repository:berth/multi-copy:pull,push', 'repository:berth/multi:pull']],
+    ]);
+    expect(p.requests.some((q) => q.mountRefused)).toBe(false);
+    const final = (d: string): string | undefined => events.filter((e) => e.digest === d).at(-1)?.status;
+    expect([final(arm.manifest.config.digest), final(armLayer.digest)]).toEqual(['done', 'done']);
+    expect(final(base.digest)).toBe('mounted');
+    const uploads = events.filter((e) => e.digest === armLayer.digest && e.status === 'uploading').map((e) => e.offset);
+    expect(uploads.at(-1)).toBe(armLayer.size);
+    const blobPuts = p.requests.filter((q) => q.method === 'PUT' && q.path.includes('/blobs/uploads/'));
+    expect(blobPuts.map((q) => [decodeURIComponent(/digest=([^&]+)/.exec(q.path)?.[1] ?? ''), q.status]).sort()).toEqual(
+      [[arm.manifest.config.digest, 201], [armLayer.digest, 201]].sort(),
+    );
+    const manifestPuts = p.requests.filter((q) => q.method === 'PUT' && q.path.includes('/manifests/')).map((q) => q.path);
+    expect(manifestPuts).toHaveLength(4);
+    // The index last, under the tag; its manifests before it, by digest.
+    expect(manifestPuts.at(-1)).toBe('/v2/berth/multi-copy/manifests/2');
+    expect(manifestPuts.slice(0, 3).every((m) => /\/manifests\/sha256:[a-f0-9]{64}$/.test(m))).toBe(true);
+
+    const cd = await startContainerd();
+    try {
+      const r = await ctr(cd.address, ['images', 'pull', '--plain-http', `${reg.host}/berth/multi-copy:2`], { namespace: 'pushed', timeoutMs: 30_000 });
+      expect(r.code, r.stderr).toBe(0);
+      const ls = await ctrOk(cd.address, ['images', 'ls'], { namespace: 'pushed' });
+      expect(ls.stdout).toContain(multiIndexDigest);
+    } finally {
+      await cd.cleanup();
+    }
+  }, 60_000);
+
+  it('refusals: a manifest missing from the store, and a reference naming another digest', async () => {
+    const ns = nextNs();
+    const pulled = await pullInto(ns, `${reg.host}/berth/multi:1`, {});
+    // Only this host's manifest is in the store: the whole index cannot be pushed…
+    await expect(pushFrom(ns, `${reg.host}/berth/partial:1`, pulled.target)).rejects.toBeInstanceOf(NotFoundError);
+    // …but this platform's part of it can be (the registry then refuses the index, whose
+    // other manifests it does not have, as containerd's push would be refused).
+    const resolver = new Resolver({});
+    try {
+      const err = await push(`${reg.host}/berth/partial:1`, { resolver, provider: contentStoreProvider(store.content.view(ns)), target: pulled.target, platform: hostPlatform() }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(UnknownError);
+      expect((err as Error).message).toMatch(/putting manifest .* as 1: unexpected status .*: 400/);
+      await expect(push(`${reg.host}/berth/partial@${ociManifestDigest}`, { resolver, provider: contentStoreProvider(store.content.view(ns)), target: pulled.target })).rejects.toThrow(/names another digest/);
+    } finally {
+      resolver.close();
+    }
   });
 });
 
