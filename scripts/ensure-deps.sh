@@ -72,6 +72,7 @@ test_pkgs=(
   "busybox-static|busybox-static"              # special: a statically linked /bin/busybox
   "docker-registry|/usr/bin/docker-registry"   # test/harness/registry.ts: private registry on loopback
   "skopeo|/usr/bin/skopeo"                     # test/harness/registry.ts: pushes archives into it
+  "openssl|/usr/bin/openssl"                   # test/e2e/remotes-pull.test.ts: a self-signed certificate for a TLS registry front
   # test/unit/proto-contract.test.ts: grpc's health.proto (containerd's own protos come from Go's module cache)
   "golang-google-grpc-dev|/usr/share/gocode/src/google.golang.org/grpc/debian/missing-sources/grpc/grpc-proto/master/grpc/health/v1/health.proto"
   "docker.io|/usr/sbin/dockerd"                # test/e2e/dockerd.test.ts: dockerd 20.10 (and its /usr/bin/docker) on berthd

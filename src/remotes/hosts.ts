@@ -159,7 +159,9 @@ function parseHostEntry(server: string | undefined, table: Record<string, unknow
 /**
  * Parse a hosts.toml's text (containerd's parseHostsFile): the `[host."…"]` entries in file
  * order, then the top-level (`server`) entry last. `dir` anchors relative cert paths.
- * Throws InvalidArgumentError naming the file and field.
+ * Throws InvalidArgumentError naming the file and field. One deliberate difference:
+ * containerd 1.6.20 refuses a file without any `[host]` table ("invalid `host` tree", and
+ * falls back to certs.d files), a bug later releases fixed; here `server` alone works.
  */
 export function parseHostsToml(text: string, dir: string, file = path.join(dir, 'hosts.toml')): PartialHost[] {
   let doc: Record<string, unknown>;

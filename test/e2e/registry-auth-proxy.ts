@@ -9,6 +9,7 @@
 // was (not) downloaded. Loopback only.
 import { randomBytes } from 'node:crypto';
 import * as http from 'node:http';
+import * as https from 'node:https';
 import type { AddressInfo } from 'node:net';
 
 export type ProxyAuth =
@@ -44,6 +45,8 @@ export interface ProxyOptions {
    * is served without auth.
    */
   redirectBlobs?: boolean;
+  /** Serve HTTPS with this certificate and key (PEM). */
+  tls?: { cert: string; key: string };
 }
 
 export interface ProxiedRequest {
@@ -197,7 +200,7 @@ export async function startAuthProxy(opts: ProxyOptions): Promise<AuthProxy> {
     req.pipe(up);
   }
 
-  const server = http.createServer((req, res) => {
+  const handler = (req: http.IncomingMessage, res: http.ServerResponse): void => {
     void (async () => {
       const path = req.url ?? '/';
       const auth = opts.auth;
@@ -238,7 +241,7 @@ export async function startAuthProxy(opts: ProxyOptions): Promise<AuthProxy> {
       }
       if (opts.redirectBlobs && m?.[2] === 'blobs' && req.method === 'GET') {
         entry.status = 307;
-        res.writeHead(307, { location: `http://localhost:${port}/storage${path}` });
+        res.writeHead(307, { location: `${opts.tls ? 'https' : 'http'}://localhost:${port}/storage${path}` });
         res.end();
         return;
       }
@@ -247,10 +250,11 @@ export async function startAuthProxy(opts: ProxyOptions): Promise<AuthProxy> {
       res.writeHead(500);
       res.end(String(err));
     });
-  });
+  };
+  const server = opts.tls ? https.createServer({ cert: opts.tls.cert, key: opts.tls.key }, handler) : http.createServer(handler);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   port = (server.address() as AddressInfo).port;
-  selfUrl = `http://127.0.0.1:${port}`;
+  selfUrl = `${opts.tls ? 'https' : 'http'}://127.0.0.1:${port}`;
   return {
     host: `127.0.0.1:${port}`,
     url: selfUrl,

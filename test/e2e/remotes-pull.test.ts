@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
@@ -389,6 +390,59 @@ describe('routing and auth', () => {
   });
 });
 
+/** A TLS front (self-signed for 127.0.0.1) to the registry, made once, and hosts.toml dirs for it. */
+let tlsState: Promise<{ certs: string; front: AuthProxy }> | undefined;
+function tlsFront(): Promise<{ certs: string; front: AuthProxy }> {
+  tlsState ??= (async () => {
+    const certs = path.join(tmp.path, 'tls');
+    fs.mkdirSync(certs);
+    // A self-signed certificate for 127.0.0.1, valid a day.
+    execFileSync('/usr/bin/openssl', [
+      'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=berth test registry',
+      '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', path.join(certs, 'key.pem'), '-out', path.join(certs, 'cert.pem'),
+    ], { stdio: 'pipe' });
+    const front = await proxy({ tls: { cert: fs.readFileSync(path.join(certs, 'cert.pem'), 'utf8'), key: fs.readFileSync(path.join(certs, 'key.pem'), 'utf8') } });
+    return { certs, front };
+  })();
+  return tlsState;
+}
+
+/** A config_path with `<front>/hosts.toml`; kind 'with-ca' also gets the CA file next to it. */
+async function tlsHostsDir(kind: 'with-ca' | 'no-ca' | 'skip'): Promise<string> {
+  const { certs, front } = await tlsFront();
+  const root = path.join(certs, kind);
+  if (fs.existsSync(root)) return root;
+  fs.mkdirSync(path.join(root, front.host), { recursive: true });
+  const text = { 'with-ca': '  ca = "ca.pem"\n', 'no-ca': '', skip: '  skip_verify = true\n' }[kind];
+  // A [host] table even where the server alone would do: containerd 1.6.20 refuses a
+  // hosts.toml without one ("invalid `host` tree") and falls back to certs.d files.
+  fs.writeFileSync(path.join(root, front.host, 'hosts.toml'), `server = "https://${front.host}"\n\n[host."https://${front.host}"]\n${text}`);
+  if (kind === 'with-ca') fs.copyFileSync(path.join(certs, 'cert.pem'), path.join(root, front.host, 'ca.pem'));
+  return root;
+}
+
+describe('TLS (hosts.toml ca, skip_verify)', () => {
+  let front: AuthProxy;
+  beforeAll(async () => {
+    front = (await tlsFront()).front;
+  });
+
+  it('https with the registry CA from hosts.toml (relative to the host directory)', async () => {
+    const root = await tlsHostsDir('with-ca');
+    const r = await pullInto(nextNs(), `${front.host}/berth/busybox:oci`, { hosts: { configPath: root } });
+    expect(r.manifestDescriptor.digest).toBe(ociManifestDigest);
+  });
+
+  it('an unknown CA is refused; skip_verify accepts it', async () => {
+    const refuse = await tlsHostsDir('no-ca');
+    const err = await pullInto(nextNs(), `${front.host}/berth/busybox:oci`, { hosts: { configPath: refuse } }).catch((e: unknown) => e);
+    expect((err as Error).message).toMatch(/self[- ]signed certificate/);
+    const skip = await tlsHostsDir('skip');
+    const r = await pullInto(nextNs(), `${front.host}/berth/busybox:oci`, { hosts: { configPath: skip } });
+    expect(r.layers).toHaveLength(2);
+  });
+});
+
 describe('integrity and resume', () => {
   it('a corrupt layer is refused: no blob, no ingest, and after the lease GC leaves nothing', async () => {
     const p = await proxy({ corrupt: [extra.digest] });
@@ -673,6 +727,17 @@ describe('side by side with containerd 1.6', () => {
     await ctrOk(cd.address, ['images', 'pull', '--plain-http', '--user', 'bob:pw', `${getC.host}/berth/busybox:oci`], { namespace: 'tok-get', timeoutMs: 30_000 });
     await pullInto('tok-get', `${getB.host}/berth/busybox:oci`, { credentials: () => ({ username: 'bob', password: 'pw' }) });
     expect(tokenShape(getB)).toEqual(tokenShape(getC));
+  });
+
+  it('the same hosts.toml TLS settings work (and fail) the same for containerd', async () => {
+    const { front } = await tlsFront();
+    const ref = `${front.host}/berth/busybox:docker`;
+    for (const [kind, ok] of [['with-ca', true], ['no-ca', false], ['skip', true]] as const) {
+      const dir = await tlsHostsDir(kind);
+      const theirs = await ctr(cd.address, ['images', 'pull', '--hosts-dir', dir, ref], { namespace: `tls-${kind}`, timeoutMs: 30_000 });
+      const ours = await pullInto(`tls-${kind}`, ref, { hosts: { configPath: dir } }).then(() => true, () => false);
+      expect([kind, theirs.code === 0, ours], theirs.stderr).toEqual([kind, ok, ok]);
+    }
   });
 
   it('basic auth: the same Authorization header from berth and containerd', async () => {
