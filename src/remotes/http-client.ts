@@ -2,7 +2,8 @@
 // agents per TLS setting, redirects followed (Authorization dropped when the host
 // changes, as Go's http.Client does: blob storage behind a redirect must not see the
 // registry token), AbortSignal, and an idle timeout so a stalled registry cannot hang a
-// pull forever. Responses are streams; nothing is buffered here.
+// pull forever; outbound proxies from the environment as containerd (http-proxy.ts).
+// Responses are streams; nothing is buffered here.
 
 import * as fs from 'node:fs';
 import * as http from 'node:http';
@@ -10,6 +11,7 @@ import * as https from 'node:https';
 import type { Readable } from 'node:stream';
 import { rootCertificates } from 'node:tls';
 import { UnavailableError } from '../errdefs/errors';
+import { proxyAuthorization, proxyConfigFromEnv, proxyFor, TunnelAgent, type ProxyConfig } from './http-proxy';
 import type { RegistryHost } from './hosts';
 
 export interface TlsSettings {
@@ -50,20 +52,24 @@ export interface HttpClientOptions {
   idleTimeoutMs?: number;
   /** Sockets per host and agent (keep-alive pool). Default 16. */
   maxSockets?: number;
+  /** Outbound proxies (default: HTTP_PROXY, HTTPS_PROXY and NO_PROXY of the environment, as containerd). */
+  proxy?: ProxyConfig;
 }
 
 export class HttpClient {
   private readonly agents = new Map<string, http.Agent>();
   private readonly idleTimeoutMs: number;
   private readonly maxSockets: number;
+  private readonly proxy: ProxyConfig;
 
   constructor(opts: HttpClientOptions = {}) {
     this.idleTimeoutMs = opts.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
     this.maxSockets = opts.maxSockets ?? 16;
+    this.proxy = opts.proxy ?? proxyConfigFromEnv();
   }
 
-  private agentFor(protocol: string, tls: TlsSettings | undefined): http.Agent {
-    const key = `${protocol}|${tls?.skipVerify ? 1 : 0}|${(tls?.caFiles ?? []).join(',')}|${(tls?.clientPairs ?? []).map((p) => p.join('+')).join(',')}`;
+  private agentFor(protocol: string, tls: TlsSettings | undefined, proxy: URL | undefined): http.Agent {
+    const key = `${protocol}|${proxy?.href ?? ''}|${tls?.skipVerify ? 1 : 0}|${(tls?.caFiles ?? []).join(',')}|${(tls?.clientPairs ?? []).map((p) => p.join('+')).join(',')}`;
     let agent = this.agents.get(key);
     if (agent) return agent;
     if (protocol === 'https:') {
@@ -79,7 +85,7 @@ export class HttpClient {
         opts.cert = certPem;
         opts.key = key ? fs.readFileSync(key, 'utf8') : certPem;
       }
-      agent = new https.Agent(opts);
+      agent = proxy ? new TunnelAgent(proxy, opts) : new https.Agent(opts);
     } else {
       agent = new http.Agent({ keepAlive: true, maxSockets: this.maxSockets });
     }
@@ -94,11 +100,25 @@ export class HttpClient {
       const headers: http.OutgoingHttpHeaders = { 'user-agent': 'berth/0.1', ...(req.headers ?? {}) };
       if (Buffer.isBuffer(req.body)) headers['content-length'] = String(req.body.length);
       else if (req.body && req.bodyLength !== undefined) headers['content-length'] = String(req.bodyLength);
-      const r = mod.request(url, { method: req.method, headers, agent: this.agentFor(url.protocol, req.tls), signal: req.signal, timeout: this.idleTimeoutMs }, (res) => {
+      const proxy = proxyFor(url, this.proxy);
+      const agent = this.agentFor(url.protocol, req.tls, proxy);
+      const common = { method: req.method, headers, agent, signal: req.signal, timeout: this.idleTimeoutMs };
+      let r: http.ClientRequest;
+      const onResponse = (res: http.IncomingMessage): void => {
         // From here the idle timeout applies to the body: the reader sees an error.
         res.setTimeout?.(this.idleTimeoutMs, () => res.destroy(new UnavailableError(`${req.method} ${url.href}: no data for ${this.idleTimeoutMs} ms`)));
         resolve({ status: res.statusCode ?? 0, headers: res.headers, url: url.href, body: res });
-      });
+      };
+      if (proxy && url.protocol === 'http:') {
+        // Plain HTTP through a proxy: the absolute URL as the request target.
+        headers.host = url.host;
+        const auth = proxyAuthorization(proxy);
+        if (auth) headers['proxy-authorization'] = auth;
+        r = http.request({ ...common, host: proxy.hostname.replace(/^\[|\]$/g, ''), port: proxy.port || 80, path: url.href }, onResponse);
+      } else {
+        // Direct, or https through the agent's CONNECT tunnel.
+        r = mod.request(url, common, onResponse);
+      }
       r.on('timeout', () => r.destroy(new UnavailableError(`${req.method} ${url.href}: no response for ${this.idleTimeoutMs} ms`)));
       r.on('error', (err) => {
         if ((err as Error).name === 'AbortError') reject(err);

@@ -30,6 +30,8 @@ import {
 } from '../fixtures/images';
 import { ctr, ctrOk, makeTempRoot, pushArchive, startContainerd, startRegistry, type ContainerdHandle, type RegistryHandle, type TempRoot } from '../harness';
 import { startAuthProxy, type AuthProxy } from './registry-auth-proxy';
+import { startForwardProxy } from './forward-proxy';
+import { HttpClient } from '../../src/remotes/http-client';
 
 // berth's registry client (src/remotes) against Debian's docker-registry on loopback,
 // images pushed there by skopeo (and one multi-platform index over the registry's HTTP
@@ -399,7 +401,7 @@ function tlsFront(): Promise<{ certs: string; front: AuthProxy }> {
     // A self-signed certificate for 127.0.0.1, valid a day.
     execFileSync('/usr/bin/openssl', [
       'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=berth test registry',
-      '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', path.join(certs, 'key.pem'), '-out', path.join(certs, 'cert.pem'),
+      '-addext', 'subjectAltName=IP:127.0.0.1,DNS:registry.berth.test', '-keyout', path.join(certs, 'key.pem'), '-out', path.join(certs, 'cert.pem'),
     ], { stdio: 'pipe' });
     const front = await proxy({ tls: { cert: fs.readFileSync(path.join(certs, 'cert.pem'), 'utf8'), key: fs.readFileSync(path.join(certs, 'key.pem'), 'utf8') } });
     return { certs, front };
@@ -440,6 +442,47 @@ describe('TLS (hosts.toml ca, skip_verify)', () => {
     const skip = await tlsHostsDir('skip');
     const r = await pullInto(nextNs(), `${front.host}/berth/busybox:oci`, { hosts: { configPath: skip } });
     expect(r.layers).toHaveLength(2);
+  });
+});
+
+describe('outbound HTTP proxy (HTTP_PROXY / HTTPS_PROXY as containerd)', () => {
+  // registry.berth.test exists only inside the forward proxy: reaching it proves the way.
+  const NAME = 'registry.berth.test';
+
+  it('plain http through the proxy in absolute form, https through a CONNECT tunnel, with proxy credentials; loopback never proxied', async () => {
+    const fp = await startForwardProxy([NAME], { user: 'px', password: 'secret' });
+    const { certs, front } = await tlsFront();
+    const frontPort = front.host.split(':')[1]!;
+    const proxyUrl = fp.url.replace('http://', 'http://px:secret@');
+    const http1 = new HttpClient({ proxy: { httpProxy: proxyUrl, httpsProxy: proxyUrl } });
+    try {
+      const plain = await pullInto(nextNs(), `${NAME}:${reg.port}/berth/busybox:oci`, { http: http1, hosts: { plainHttp: true } });
+      expect(plain.manifestDescriptor.digest).toBe(ociManifestDigest);
+      expect(fp.seen).toContain(`HEAD http://${NAME}:${reg.port}/v2/berth/busybox/manifests/oci`);
+      expect(fp.seen).toContain(`GET http://${NAME}:${reg.port}/v2/berth/busybox/blobs/${base.digest}`);
+
+      const secure = await pullInto(nextNs(), `${NAME}:${frontPort}/berth/busybox:oci`, {
+        http: http1,
+        hosts: () => [{ scheme: 'https', host: `${NAME}:${frontPort}`, path: '/v2', capabilities: new Set(['pull', 'resolve'] as const), caFiles: [path.join(certs, 'cert.pem')] }],
+      });
+      expect(secure.layers).toHaveLength(2);
+      expect(fp.seen.filter((l) => l === `CONNECT ${NAME}:${frontPort}`).length).toBeGreaterThanOrEqual(1);
+
+      const before = fp.seen.length;
+      await pullInto(nextNs(), `${reg.host}/berth/busybox:oci`, { http: http1 });
+      expect(fp.seen.length).toBe(before);
+    } finally {
+      http1.close();
+    }
+    // Wrong proxy credentials: the proxy's 407 is the error.
+    const http2 = new HttpClient({ proxy: { httpProxy: fp.url } });
+    try {
+      const err = await pullInto(nextNs(), `${NAME}:${reg.port}/berth/busybox:oci`, { http: http2, hosts: { plainHttp: true } }).catch((e: unknown) => e);
+      expect((err as Error).message).toMatch(/407/);
+    } finally {
+      http2.close();
+      await fp.close();
+    }
   });
 });
 
