@@ -8,7 +8,7 @@
 // target by the reference's tag (or digest). The token asks for pull,push on the
 // repository (and pull on a mount's source).
 
-import type { Readable } from 'node:stream';
+import { Transform, type Readable } from 'node:stream';
 import { InvalidArgumentError, NotFoundError, UnknownError } from '../errdefs/errors';
 import { repositoryScope } from './auth';
 import { parseIndex, parseManifest, type Descriptor, type Platform } from './descriptor';
@@ -176,12 +176,20 @@ class Pusher {
       if (!location) throw new UnknownError(`starting the upload of ${d.digest}: no Location in the registry's answer`);
       const url = new URL(location, start.url);
       this.report(d, 'uploading', 0);
-      const body = await this.opts.provider.stream(d.digest, d.size);
+      const source = await this.opts.provider.stream(d.digest, d.size);
       let sent = 0;
-      body.on('data', (c: Buffer) => {
-        sent += c.length;
-        this.report(d, 'uploading', sent);
+      // Counted on the way through (a 'data' listener would start the flow before the
+      // request is there to take it).
+      const body = new Transform({
+        transform: (chunk: Buffer, _enc, cb) => {
+          sent += chunk.length;
+          this.report(d, 'uploading', sent);
+          cb(null, chunk);
+        },
       });
+      source.on('error', (e) => body.destroy(e));
+      body.on('close', () => source.destroy());
+      source.pipe(body);
       const put = await this.send({ method: 'PUT', url, query: { digest: d.digest }, headers: { 'content-type': 'application/octet-stream' }, body, bodyLength: d.size });
       put.body.resume();
       if (![200, 201, 204].includes(put.status)) throw unexpected(`uploading ${d.digest}`, put);

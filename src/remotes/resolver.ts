@@ -296,6 +296,10 @@ export class Resolver {
           // The registry sent the whole blob: skip what the ingest already holds.
           const skip = new SkipBytes(offset);
           res.body.on('error', (e) => skip.destroy(e));
+          // A reader that gives up early closes the transform: the response and its socket go too.
+          skip.on('close', () => {
+            if (!res.body.complete) res.body.destroy();
+          });
           return { body: res.body.pipe(skip), host: h.host };
         }
         res.body.resume();
