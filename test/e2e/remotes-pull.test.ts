@@ -50,6 +50,8 @@ let multiIndexDigest: string;
 let multiHostManifestDigest: string;
 let armManifestDigest: string;
 let armLayer: Layer;
+let dockerListDigest: string;
+let dockerListHostManifest: string;
 const proxies: AuthProxy[] = [];
 
 /** A berth content store in a temp dir, as berthd has it (metadata + local blobs). */
@@ -162,6 +164,28 @@ beforeAll(async () => {
     manifests: entries.map((e) => ({ mediaType: MEDIA_TYPES.ociManifest, digest: e.digest, size: e.size, platform: e.platform })),
   }));
   multiIndexDigest = await pushManifest(repo, '1', MEDIA_TYPES.ociIndex, index);
+
+  // The Docker flavour: a manifest list of Docker schema 2 manifests (host and arm64).
+  const dlist: Array<{ digest: string; size: number; platform: { os: string; architecture: string } }> = [];
+  for (const [i, platform] of [host, others[0]!].entries()) {
+    const layers = i === 0 ? [base] : [await buildLayer([{ path: '/etc/docker-arch', type: 'file', content: `${platform.architecture}\n` }])];
+    const config = imageConfigJson({ layers, platform });
+    for (const l of layers) await pushBlob('berth/dlist', l.gz);
+    await pushBlob('berth/dlist', config);
+    const manifest = Buffer.from(JSON.stringify({
+      schemaVersion: 2,
+      mediaType: MEDIA_TYPES.dockerManifest,
+      config: { mediaType: MEDIA_TYPES.dockerConfig, digest: sha256(config), size: config.length },
+      layers: layers.map((l) => ({ mediaType: MEDIA_TYPES.dockerLayerGzip, digest: l.digest, size: l.size })),
+    }));
+    dlist.push({ digest: await pushManifest('berth/dlist', sha256(manifest), MEDIA_TYPES.dockerManifest, manifest), size: manifest.length, platform });
+  }
+  dockerListDigest = await pushManifest('berth/dlist', '1', MEDIA_TYPES.dockerManifestList, Buffer.from(JSON.stringify({
+    schemaVersion: 2,
+    mediaType: MEDIA_TYPES.dockerManifestList,
+    manifests: dlist.map((e) => ({ mediaType: MEDIA_TYPES.dockerManifest, digest: e.digest, size: e.size, platform: e.platform })),
+  })));
+  dockerListHostManifest = dlist[0]!.digest;
 }, 120_000);
 
 // A store of its own for each test: blobs on disk are shared across namespaces (a pull
@@ -292,6 +316,20 @@ describe('anonymous pulls', () => {
     const err = await pullInto(nextNs(), `${reg.host}/berth/multi:1`, {}, { platform: { os: 'linux', architecture: 'ppc64le' } }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(NotFoundError);
     expect((err as Error).message).toContain('no match for platform linux/ppc64le');
+  });
+
+  it('Docker manifest list: this host\'s Docker manifest', async () => {
+    const ns = nextNs();
+    const r = await pullInto(ns, `${reg.host}/berth/dlist:1`, {});
+    expect(r.target).toMatchObject({ mediaType: MEDIA_TYPES.dockerManifestList, digest: dockerListDigest });
+    expect(r.manifestDescriptor).toMatchObject({ mediaType: MEDIA_TYPES.dockerManifest, digest: dockerListHostManifest });
+    expect(r.layers.map((l) => l.digest)).toEqual([base.digest]);
+    const labels = await labelsIn(ns);
+    expect(Object.keys(labels[dockerListDigest]!).sort()).toEqual([
+      'containerd.io/distribution.source.127.0.0.1',
+      'containerd.io/gc.ref.content.m.0',
+      'containerd.io/gc.ref.content.m.1',
+    ]);
   });
 
   it('a single manifest for another platform is refused', async () => {
@@ -735,7 +773,7 @@ describe('side by side with containerd 1.6', () => {
     return rows;
   }
 
-  it.each([['berth/multi:1'], ['berth/busybox:docker'], ['berth/busybox:oci']])('%s: the same blobs with the same labels as ctr images pull', async (image) => {
+  it.each([['berth/multi:1'], ['berth/busybox:docker'], ['berth/busybox:oci'], ['berth/dlist:1']])('%s: the same blobs with the same labels as ctr images pull', async (image) => {
     const ns = `cmp-${image.replace(/[^a-z0-9]/g, '-')}`;
     const r = await ctr(cd.address, ['images', 'pull', '--plain-http', `${reg.host}/${image}`], { namespace: ns, timeoutMs: 30_000 });
     expect(r.code, r.stderr).toBe(0);
