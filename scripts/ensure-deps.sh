@@ -7,11 +7,12 @@
 #   bash scripts/ensure-deps.sh              # everything the test suite needs
 #   bash scripts/ensure-deps.sh --runtime    # only what berthd needs to build and run
 #                                            # (skips busybox-static, Go and the Go modules,
-#                                            #  the registry and skopeo)
+#                                            #  the registry and skopeo, the CRI test tools)
 #   bash scripts/ensure-deps.sh --no-build   # skip `npm run build`
 #   bash scripts/ensure-deps.sh -v           # say what was checked even when nothing to do
 #
-# Environment: BERTH_SKIP_BUILD=1 is the same as --no-build.
+# Environment: BERTH_SKIP_BUILD=1 is the same as --no-build. BERTH_CRI_CACHE: where the CRI
+# test tools are cached (default /var/cache/berth-test/cri; test/harness/cri-tools.ts reads it too).
 set -euo pipefail
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -26,7 +27,7 @@ for arg in "$@"; do
     --runtime) mode=runtime ;;
     --no-build) build=0 ;;
     -v|--verbose) verbose=1 ;;
-    -h|--help) sed -n '2,13p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,15p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "ensure-deps: unknown argument: $arg" >&2; exit 2 ;;
   esac
 done
@@ -76,6 +77,12 @@ test_pkgs=(
   # test/unit/proto-contract.test.ts: grpc's health.proto (containerd's own protos come from Go's module cache)
   "golang-google-grpc-dev|/usr/share/gocode/src/google.golang.org/grpc/debian/missing-sources/grpc/grpc-proto/master/grpc/health/v1/health.proto"
   "docker.io|/usr/sbin/dockerd"                # test/e2e/dockerd.test.ts: dockerd 20.10 (and its /usr/bin/docker) on berthd
+  # CRI tests (test/harness/cri-*.ts, test/e2e/critest.test.ts):
+  "containernetworking-plugins|/usr/lib/cni/bridge"  # bridge, host-local, portmap, loopback for pods
+  "iptables|iptables"                          # the portmap plugin's DNAT rules (hostPort)
+  "gcc|gcc"                                    # static pause, web server and nonewprivs programs for the test images
+  "libc6-dev|/usr/include/stdio.h"             #   (with libc.a for -static)
+  "util-linux|ipcmk"                           # critest makes a SysV segment on the "host" for its HostIpc spec
 )
 # The native addon (native/) is built by node-gyp during `npm ci` once it has a binding.gyp.
 if [[ -f native/binding.gyp || -f binding.gyp ]]; then
@@ -175,6 +182,61 @@ if [[ $mode == test ]]; then
     die "downloading test/go's Go modules failed (log above, full log in $go_log)"
   fi
   rm -f "$go_log"
+
+  # ---------------------------------------------------------------- CRI test tools
+  # crictl, critest (`go test -c`) and the ginkgo CLI that critest runs itself under for
+  # -parallel, built from the module test/go-cri pins (sigs.k8s.io/cri-tools) into
+  # $BERTH_CRI_CACHE/cri-tools/<key>/, where key = sha256(go.mod, go.sum, go version): a
+  # machine builds them once (about 3 minutes on 2 cores) and again only when the pins or
+  # the toolchain change. test/harness/cri-tools.ts computes the same key.
+  cri_cache="${BERTH_CRI_CACHE:-/var/cache/berth-test/cri}"
+  cri_key="$({ cat test/go-cri/go.mod test/go-cri/go.sum; GOTOOLCHAIN=local "$go_bin" env GOVERSION; } | sha256sum | cut -c1-32)"
+  cri_bin="$cri_cache/cri-tools/$cri_key"
+  if [[ ! -x "$cri_bin/crictl" || ! -x "$cri_bin/critest" || ! -x "$cri_bin/ginkgo" ]]; then
+    say "building crictl, critest and ginkgo ($(grep -m1 -o 'sigs.k8s.io/cri-tools v[^ ]*' test/go-cri/go.mod)) into $cri_bin"
+    mkdir -p "$cri_cache/cri-tools"
+    cri_work="$(mktemp -d "$cri_cache/cri-tools/work.XXXXXX")"
+    cri_log="$(mktemp -t berth-cri-tools.XXXXXX.log)"
+    if ! (cd test/go-cri \
+          && export GOTOOLCHAIN=local GOFLAGS="-mod=readonly -buildvcs=false" CGO_ENABLED=0 GOCACHE="$cri_cache/gocache" \
+          && "$go_bin" build -o "$cri_work/crictl" sigs.k8s.io/cri-tools/cmd/crictl \
+          && "$go_bin" build -o "$cri_work/ginkgo" github.com/onsi/ginkgo/v2/ginkgo \
+          && "$go_bin" test -c -o "$cri_work/critest" sigs.k8s.io/cri-tools/cmd/critest) >"$cri_log" 2>&1; then
+      tail -n 40 "$cri_log" >&2
+      rm -rf "$cri_work"
+      die "building the CRI test tools failed (log above, full log in $cri_log)"
+    fi
+    rm -f "$cri_log"
+    rm -rf "$cri_bin"
+    mv "$cri_work" "$cri_bin"   # one rename: the harness sees all three binaries or none
+    # Older keys' binaries are no use any more.
+    find "$cri_cache/cri-tools" -mindepth 1 -maxdepth 1 -type d ! -name "$cri_key" -exec rm -rf {} +
+  else
+    info "CRI test tools ok ($cri_bin)"
+  fi
+
+  # Debian's dynamic busybox for the CRI test images (applets as hard links, like a real
+  # image; busybox-static's shell runs applets in-process, which defeats critest's masked
+  # path checks). It conflicts with busybox-static, so it is downloaded and extracted, not
+  # installed: $BERTH_CRI_CACHE/busybox/bin/busybox.
+  if [[ ! -x "$cri_cache/busybox/bin/busybox" ]]; then
+    say "fetching Debian's dynamic busybox into $cri_cache/busybox"
+    bb_dl="$(mktemp -d "${TMPDIR:-/tmp}/berth-busybox.XXXXXX")"
+    chmod 755 "$bb_dl"   # apt's download sandbox user must be able to write there
+    if ! (cd "$bb_dl" && apt-get download busybox >/dev/null 2>&1); then
+      apt-get -o DPkg::Lock::Timeout=300 update >/dev/null 2>&1 || true
+      (cd "$bb_dl" && apt-get download busybox >/dev/null 2>&1) || { rm -rf "$bb_dl"; die "apt-get download busybox failed"; }
+    fi
+    rm -rf "$cri_cache/busybox.new"
+    mkdir -p "$cri_cache/busybox.new"
+    dpkg-deb -x "$bb_dl"/busybox_*.deb "$cri_cache/busybox.new" || { rm -rf "$bb_dl"; die "dpkg-deb -x of busybox failed"; }
+    rm -rf "$bb_dl"
+    [[ -x "$cri_cache/busybox.new/bin/busybox" ]] || die "Debian's busybox package has no bin/busybox"
+    rm -rf "$cri_cache/busybox"
+    mv "$cri_cache/busybox.new" "$cri_cache/busybox"
+  else
+    info "dynamic busybox ok"
+  fi
 fi
 
 # ---------------------------------------------------------------- npm ci

@@ -23,6 +23,11 @@ export interface BerthdOptions {
   startTimeoutMs?: number;
   /** Script run with node instead of <repo>/bin/berthd (for testing the harness itself). */
   bin?: string;
+  /**
+   * Command prefix berthd runs under (e.g. nsenter into private namespaces); the prefix
+   * must exec node, so the PID stopped at cleanup is berthd's own.
+   */
+  wrap?: string[];
 }
 
 export interface BerthdHandle extends DaemonHandle {
@@ -66,8 +71,8 @@ export async function startBerthd(opts: BerthdOptions = {}): Promise<BerthdHandl
   }
   const daemon = await startDaemon({
     name: 'berthd',
-    command: process.execPath,
-    args,
+    command: opts.wrap?.[0] ?? process.execPath,
+    args: opts.wrap?.length ? [...opts.wrap.slice(1), process.execPath, ...args] : args,
     env: { ...process.env, ...opts.env },
     address,
     tempRoot: tmp,

@@ -31,6 +31,56 @@ export interface ContainerdOptions {
    * tmpfs on root); mounts made there are unmounted by cleanup with the rest.
    */
   beforeStart?: (dirs: { root: string; state: string }) => void;
+  /** Enable the CRI plugin (disabled otherwise) with these settings. */
+  cri?: ContainerdCriOptions;
+  /**
+   * Command prefix containerd runs under (e.g. nsenter into private namespaces); the prefix
+   * must exec containerd, so the PID stopped at cleanup is containerd's own.
+   */
+  wrap?: string[];
+}
+
+/** containerd 1.6's CRI plugin ([plugins."io.containerd.grpc.v1.cri"]) as tests run it. */
+export interface ContainerdCriOptions {
+  /** sandbox_image, e.g. "registry.k8s.io/pause:3.9" served from a loopback registry. */
+  sandboxImage: string;
+  /** [cni] bin_dir: the plugins (Debian's containernetworking-plugins: /usr/lib/cni). */
+  cniBinDir: string;
+  /** [cni] conf_dir: the conflist the pods' networks come from. */
+  cniConfDir: string;
+  /** [registry] config_path: <host>/hosts.toml files routing registries. */
+  registryConfigPath: string;
+  /**
+   * restrict_oom_score_adj (default true): these machines lack CAP_SYS_RESOURCE, so a
+   * container's oom_score_adj must not go below the daemon's (runc fails otherwise).
+   */
+  restrictOomScoreAdj?: boolean;
+}
+
+/** The [plugins."io.containerd.grpc.v1.cri"] tables for ContainerdCriOptions. */
+export function containerdCriConfig(cri: ContainerdCriOptions): string {
+  const p = '[plugins."io.containerd.grpc.v1.cri"';
+  return `  ${p}]
+    sandbox_image = ${toml(cri.sandboxImage)}
+    restrict_oom_score_adj = ${cri.restrictOomScoreAdj ?? true}
+    stream_server_address = "127.0.0.1"
+    stream_server_port = "0"
+    enable_tls_streaming = false
+    disable_tcp_service = true
+    enable_selinux = false
+    max_container_log_line_size = 16384
+    ${p}.containerd]
+      snapshotter = "overlayfs"
+      default_runtime_name = "runc"
+      ${p}.containerd.runtimes.runc]
+        runtime_type = "io.containerd.runc.v2"
+    ${p}.cni]
+      bin_dir = ${toml(cri.cniBinDir)}
+      conf_dir = ${toml(cri.cniConfDir)}
+      max_conf_num = 1
+    ${p}.registry]
+      config_path = ${toml(cri.registryConfigPath)}
+`;
 }
 
 export interface ContainerdHandle extends DaemonHandle {
@@ -47,7 +97,7 @@ export interface ContainerdHandle extends DaemonHandle {
 const toml = (s: string): string => JSON.stringify(s);
 
 /** The config used by startContainerd, for a given temp dir. */
-export function containerdConfig(dir: string, extra = '', tcpAddress = ''): string {
+export function containerdConfig(dir: string, extra = '', tcpAddress = '', cri?: ContainerdCriOptions): string {
   const root = path.join(dir, 'root');
   const state = path.join(dir, 'state');
   const address = path.join(dir, 'containerd.sock');
@@ -58,8 +108,7 @@ state = ${toml(state)}
 temp = ${toml(path.join(dir, 'tmp'))}
 plugin_dir = ""
 disabled_plugins = [
-  "io.containerd.grpc.v1.cri",
-  "io.containerd.snapshotter.v1.aufs",
+${cri ? '' : '  "io.containerd.grpc.v1.cri",\n'}  "io.containerd.snapshotter.v1.aufs",
   "io.containerd.snapshotter.v1.btrfs",
   "io.containerd.snapshotter.v1.devmapper",
   "io.containerd.snapshotter.v1.zfs",
@@ -87,7 +136,7 @@ oom_score = 0
     path = ${toml(path.join(dir, 'opt'))}
   [plugins."io.containerd.runtime.v1.linux"]
     runtime_root = ${toml(path.join(state, 'runc-v1'))}
-${extra}
+${cri ? containerdCriConfig(cri) : ''}${extra}
 `;
 }
 
@@ -131,7 +180,7 @@ const SHIM_SOCKET = /^unix:\/\/(\/run\/containerd\/s\/[0-9a-f]{64})$/;
 
 /**
  * Starts /usr/bin/containerd with a generated config (root, state, temp, opt, gRPC and
- * ttrpc sockets all in one temp dir; CRI disabled; no debug or metrics listener) and waits
+ * ttrpc sockets all in one temp dir; CRI disabled unless opts.cri; no debug or metrics listener) and waits
  * until its gRPC socket accepts connections.
  */
 export async function startContainerd(opts: ContainerdOptions = {}): Promise<ContainerdHandle> {
@@ -143,7 +192,7 @@ export async function startContainerd(opts: ContainerdOptions = {}): Promise<Con
   const configPath = path.join(dir, 'config.toml');
   const logFile = path.join(dir, 'containerd.log');
   for (const d of [root, state, path.join(dir, 'tmp'), path.join(dir, 'opt')]) fs.mkdirSync(d, { recursive: true });
-  fs.writeFileSync(configPath, containerdConfig(dir, opts.extraConfig, opts.tcpAddress));
+  fs.writeFileSync(configPath, containerdConfig(dir, opts.extraConfig, opts.tcpAddress, opts.cri));
   opts.beforeStart?.({ root, state });
 
   // Shim sockets and runc state dirs outside the temp dir that belong to this instance,
@@ -168,8 +217,8 @@ export async function startContainerd(opts: ContainerdOptions = {}): Promise<Con
 
   const daemon = await startDaemon({
     name: 'containerd',
-    command: CONTAINERD_BIN,
-    args: ['--config', configPath, '--log-level', opts.logLevel ?? 'debug'],
+    command: opts.wrap?.[0] ?? CONTAINERD_BIN,
+    args: [...(opts.wrap?.slice(1) ?? []), ...(opts.wrap?.length ? [CONTAINERD_BIN] : []), '--config', configPath, '--log-level', opts.logLevel ?? 'debug'],
     env,
     address,
     tempRoot: tmp,

@@ -17,6 +17,13 @@ export interface RegistryOptions {
   port?: number;
   /** How long to wait for GET /v2/ (default 20 s). */
   startTimeoutMs?: number;
+  /**
+   * Command prefix the registry runs under (e.g. nsenter into a private network
+   * namespace); the PID is still the registry's when the prefix execs it.
+   */
+  wrap?: string[];
+  /** How GET /v2/ is asked (default: from this process); resolves with the status, 0 when nothing answered. */
+  probe?: (url: string) => Promise<number>;
 }
 
 export interface RegistryHandle {
@@ -90,14 +97,14 @@ export function httpStatus(url: string, timeoutMs = 1_000): Promise<number> {
   });
 }
 
-async function waitForV2(url: string, p: SpawnedProcess, timeoutMs: number): Promise<void> {
+async function waitForV2(url: string, p: SpawnedProcess, timeoutMs: number, probe: (url: string) => Promise<number>): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     if (p.exitStatus()) {
       const st = await p.exited;
       throw new Error(`docker-registry exited (code ${st.code}, signal ${st.signal}) before ${url}/v2/ answered; output:\n${p.output()}`);
     }
-    if ((await httpStatus(`${url}/v2/`)) === 200) return;
+    if ((await probe(`${url}/v2/`)) === 200) return;
     if (Date.now() >= deadline) {
       throw new Error(`timed out after ${timeoutMs} ms waiting for ${url}/v2/; output so far:\n${p.output()}`);
     }
@@ -126,10 +133,11 @@ export async function startRegistry(opts: RegistryOptions = {}): Promise<Registr
   for (let attempt = 0; attempt < (opts.port === undefined ? 5 : 1); attempt++) {
     const port = opts.port ?? (await freePort());
     fs.writeFileSync(configPath, registryConfig(storage, port));
-    const p = spawnProcess(REGISTRY_BIN, ['serve', configPath], { env, logFile });
+    const wrap = opts.wrap ?? [];
+    const p = wrap.length > 0 ? spawnProcess(wrap[0]!, [...wrap.slice(1), REGISTRY_BIN, 'serve', configPath], { env, logFile }) : spawnProcess(REGISTRY_BIN, ['serve', configPath], { env, logFile });
     const url = `http://127.0.0.1:${port}`;
     try {
-      await waitForV2(url, p, opts.startTimeoutMs ?? 20_000);
+      await waitForV2(url, p, opts.startTimeoutMs ?? 20_000, opts.probe ?? ((u) => httpStatus(u)));
     } catch (err) {
       lastErr = err;
       await stopChild(p, { signal: 'SIGKILL', timeoutMs: 5_000 });
@@ -204,6 +212,8 @@ export interface PushOptions {
   format?: 'oci' | 'v2s2';
   /** Kill skopeo after this long (default 120 s). */
   timeoutMs?: number;
+  /** Command prefix skopeo runs under (e.g. nsenter into the registry's network namespace). */
+  wrap?: string[];
 }
 
 export interface PushResult {
@@ -261,7 +271,8 @@ export async function pushArchive(
     XDG_CONFIG_HOME: path.join(home, 'config'),
     XDG_RUNTIME_DIR: path.join(home, 'run'),
   };
-  const p = spawnProcess(SKOPEO_BIN, args, { env });
+  const wrap = opts.wrap ?? [];
+  const p = wrap.length > 0 ? spawnProcess(wrap[0]!, [...wrap.slice(1), SKOPEO_BIN, ...args], { env }) : spawnProcess(SKOPEO_BIN, args, { env });
   const timer = setTimeout(() => void stopChild(p, { signal: 'SIGKILL', timeoutMs: 5_000 }), opts.timeoutMs ?? 120_000);
   const st = await p.exited;
   clearTimeout(timer);

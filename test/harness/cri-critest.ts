@@ -1,0 +1,182 @@
+// critest (cri-tools' CRI validation suite) run inside a CRI test environment against one
+// daemon's CRI endpoint, with its per-spec results read from ginkgo's JUnit report.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { unixEndpoint, type CriEnv } from './cri-env';
+import { criTools } from './cri-tools';
+import { stopChild } from './process';
+
+export type SpecState = 'passed' | 'failed' | 'skipped';
+
+export interface CritestSpec {
+  /** The spec's full text as ginkgo reports it, without the "[It] " node prefix. */
+  name: string;
+  /** critest's top-level group ("PodSandbox", "Container", "Image Manager", …). */
+  group: string;
+  state: SpecState;
+  /** ginkgo's own status (passed, failed, skipped, pending, panicked, timedout, …). */
+  status: string;
+  seconds: number;
+  /** The failure or skip message, when there is one. */
+  message?: string;
+}
+
+export interface CritestResult {
+  specs: CritestSpec[];
+  passed: string[];
+  failed: string[];
+  skipped: string[];
+  /** Suite-level nodes that failed (BeforeSuite, AfterSuite…), with their messages. */
+  suiteFailures: string[];
+  exitCode: number | null;
+  timedOut: boolean;
+  durationMs: number;
+  /** critest's (and ginkgo's) console output. */
+  output: string;
+  reportFile: string;
+}
+
+export interface CritestOptions {
+  /** The daemon's CRI socket (path or unix:// URL); used for both services. */
+  endpoint: string;
+  /** ginkgo parallel nodes (critest runs itself under the ginkgo CLI when > 1). Default 1. */
+  parallel?: number;
+  /** ginkgo focus/skip regular expressions (critest adds its own skip of "benchmark"). */
+  focus?: string[];
+  skip?: string[];
+  /** Kill critest after this long (default 15 min). */
+  timeoutMs?: number;
+  /** ginkgo's own suite timeout (default a minute less than timeoutMs). */
+  suiteTimeoutMs?: number;
+  /** Directory for the report, critest's temp files and its test log dirs (created). */
+  workDir: string;
+}
+
+/** critest's top-level groups (framework.KubeDescribe texts), longest first so prefixes match the right one. */
+const GROUPS = [
+  'Container Mount Propagation',
+  'Container Mount Readonly',
+  'Container OOM',
+  'Multiple Containers [Conformance]',
+  'Security Context',
+  'Image Manager',
+  'Runtime info',
+  'Idempotence',
+  'PodSandbox',
+  'Networking',
+  'Streaming',
+  'Container',
+  'AppArmor',
+  'SELinux',
+  'Image',
+];
+
+/** The group of a spec's text ("[k8s.io] PodSandbox runtime should …" → "PodSandbox"). */
+export function specGroup(name: string): string {
+  const rest = name.replace(/^\[k8s\.io\]\s*/, '');
+  for (const g of GROUPS) if (rest === g || rest.startsWith(g + ' ')) return g.replace(/ \[Conformance\]$/, '');
+  return rest.split(' ')[0] ?? rest;
+}
+
+function unescapeXml(s: string): string {
+  return s.replace(/&(lt|gt|quot|apos|amp|#(\d+)|#x([0-9a-fA-F]+));/g, (_m, name: string, dec?: string, hex?: string) => {
+    if (dec) return String.fromCodePoint(Number(dec));
+    if (hex) return String.fromCodePoint(parseInt(hex, 16));
+    return { lt: '<', gt: '>', quot: '"', apos: "'", amp: '&' }[name] ?? _m;
+  });
+}
+
+function attributes(s: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const m of s.matchAll(/([\w:-]+)="([^"]*)"/g)) out[m[1]!] = unescapeXml(m[2]!);
+  return out;
+}
+
+/**
+ * Reads a ginkgo v2 JUnit report: every <testcase> whose name starts with "[It]" is a spec
+ * (passed; skipped or pending; anything else failed); other nodes that failed
+ * ([SynchronizedBeforeSuite], [ReportAfterSuite]…) are suite failures.
+ */
+export function parseJunitReport(xml: string): { specs: CritestSpec[]; suiteFailures: string[] } {
+  const specs: CritestSpec[] = [];
+  const suiteFailures: string[] = [];
+  const re = /<testcase\b([^>]*?)(\/>|>([\s\S]*?)<\/testcase>)/g;
+  for (const m of xml.matchAll(re)) {
+    const attrs = attributes(m[1] ?? '');
+    const body = m[3] ?? '';
+    const rawName = attrs.name ?? '';
+    const failure = /<(failure|error)\b([^>]*)>/.exec(body);
+    const skipped = /<skipped\b([^>]*)\/?>/.exec(body);
+    const status = attrs.status ?? (failure ? 'failed' : skipped ? 'skipped' : 'passed');
+    const message = failure ? attributes(failure[2] ?? '').message : skipped ? attributes(skipped[1] ?? '').message : undefined;
+    if (!rawName.startsWith('[It] ')) {
+      if (status !== 'passed' && status !== 'skipped' && status !== 'pending') suiteFailures.push(`${rawName}: ${status}${message ? `: ${message}` : ''}`);
+      continue;
+    }
+    const name = rawName.slice('[It] '.length).trim();
+    const state: SpecState = status === 'passed' ? 'passed' : status === 'skipped' || status === 'pending' ? 'skipped' : 'failed';
+    specs.push({ name, group: specGroup(name), state, status, seconds: Number(attrs.time ?? 0), message });
+  }
+  return { specs, suiteFailures };
+}
+
+/** Runs critest inside the environment against one endpoint; never rejects because specs failed. */
+export async function runCritest(env: CriEnv, opts: CritestOptions): Promise<CritestResult> {
+  const tools = criTools();
+  fs.mkdirSync(opts.workDir, { recursive: true });
+  const tmpdir = path.join(opts.workDir, 'tmp');
+  fs.mkdirSync(tmpdir, { recursive: true });
+  const reportFile = path.join(opts.workDir, 'junit.xml');
+  fs.rmSync(reportFile, { force: true });
+  const timeoutMs = opts.timeoutMs ?? 15 * 60_000;
+  const suiteTimeoutMs = opts.suiteTimeoutMs ?? Math.max(60_000, timeoutMs - 60_000);
+  const endpoint = unixEndpoint(opts.endpoint);
+  const args = [
+    `-runtime-endpoint=${endpoint}`,
+    `-image-endpoint=${endpoint}`,
+    `-ginkgo.junit-report=${reportFile}`,
+    '-ginkgo.no-color',
+    `-ginkgo.timeout=${Math.round(suiteTimeoutMs / 1000)}s`,
+  ];
+  // critest v1.26 aborted on an explicit -parallel 1; give it only when > 1.
+  if ((opts.parallel ?? 1) > 1) args.push(`-parallel=${opts.parallel}`);
+  for (const f of opts.focus ?? []) args.push(`-ginkgo.focus=${f}`);
+  for (const s of opts.skip ?? []) args.push(`-ginkgo.skip=${s}`);
+
+  const started = Date.now();
+  const p = env.spawn(tools.critest, args, {
+    cwd: opts.workDir,
+    env: {
+      ...process.env,
+      // critest runs `ginkgo` from PATH for -parallel, and ipcmk for its HostIpc spec.
+      PATH: [path.dirname(tools.ginkgo), process.env.PATH ?? '', '/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin'].filter(Boolean).join(':'),
+      TMPDIR: tmpdir,
+      HOME: opts.workDir,
+    },
+  });
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    void stopChild(p, { timeoutMs: 10_000 });
+  }, timeoutMs);
+  const st = await p.exited;
+  clearTimeout(timer);
+  const durationMs = Date.now() - started;
+
+  const xml = fs.existsSync(reportFile) ? fs.readFileSync(reportFile, 'utf8') : '';
+  const { specs, suiteFailures } = parseJunitReport(xml);
+  if (xml === '') suiteFailures.push(`no JUnit report written (critest exit ${st.code ?? st.signal}${timedOut ? ', timed out' : ''})`);
+  const by = (s: SpecState): string[] => specs.filter((x) => x.state === s).map((x) => x.name).sort();
+  return {
+    specs,
+    passed: by('passed'),
+    failed: by('failed'),
+    skipped: by('skipped'),
+    suiteFailures,
+    exitCode: st.code,
+    timedOut,
+    durationMs,
+    output: p.output(),
+    reportFile,
+  };
+}
