@@ -78,8 +78,6 @@ test_pkgs=(
   "golang-google-grpc-dev|/usr/share/gocode/src/google.golang.org/grpc/debian/missing-sources/grpc/grpc-proto/master/grpc/health/v1/health.proto"
   "docker.io|/usr/sbin/dockerd"                # test/e2e/dockerd.test.ts: dockerd 20.10 (and its /usr/bin/docker) on berthd
   # CRI tests (test/harness/cri-*.ts, test/e2e/critest.test.ts):
-  "containernetworking-plugins|/usr/lib/cni/bridge"  # bridge, host-local, portmap, loopback for pods
-  "iptables|iptables"                          # the portmap plugin's DNAT rules (hostPort)
   "gcc|gcc"                                    # static pause, web server and nonewprivs programs for the test images
   "libc6-dev|/usr/include/stdio.h"             #   (with libc.a for -static)
   "util-linux|ipcmk"                           # critest makes a SysV segment on the "host" for its HostIpc spec
