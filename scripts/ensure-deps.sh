@@ -208,7 +208,8 @@ if [[ $mode == test ]]; then
     rm -rf "$cri_bin"
     mv "$cri_work" "$cri_bin"   # one rename: the harness sees all three binaries or none
     # Older keys' binaries are no use any more.
-    find "$cri_cache/cri-tools" -mindepth 1 -maxdepth 1 -type d ! -name "$cri_key" -exec rm -rf {} +
+    find "$cri_cache/cri-tools" -mindepth 1 -maxdepth 1 -type d -regextype posix-extended \
+      -regex '.*/[0-9a-f]{32}' ! -name "$cri_key" -exec rm -rf {} +
   else
     info "CRI test tools ok ($cri_bin)"
   fi
