@@ -110,14 +110,22 @@ describe('CRI test environment', () => {
     for (const line of links.stdout.trim().split('\n')) expect(line).toMatch(/^\d+: (lo|berthcri0|veth[\w]+@if\d+):/);
   });
 
-  it('cleanup stops everything inside by PID and removes its dir', async () => {
+  it('cleanup stops everything inside (and what descends from it) by PID and removes its dir', async () => {
     const { startCriEnv: start } = await import('../harness/cri-env');
     const e = await start({ images: false });
     const p = e.spawn('/bin/sleep', ['1000']);
-    expect(isAlive(p.pid)).toBe(true);
+    // A child in a network namespace of its own (as a pod's container is): found through its parent.
+    const q = e.spawn('/bin/sh', ['-c', 'unshare --net -- sleep 1000 & echo $!; wait']);
+    let child = 0;
+    for (let i = 0; i < 100 && !child; i++) {
+      child = Number(q.stdout().trim()) || 0;
+      if (!child) await new Promise((r) => setTimeout(r, 20));
+    }
+    expect(isAlive(p.pid) && isAlive(child)).toBe(true);
     await e.cleanup();
     expect(isAlive(e.holderPid)).toBe(false);
     expect(isAlive(p.pid)).toBe(false);
+    expect(isAlive(child)).toBe(false);
     expect(fs.existsSync(e.dir)).toBe(false);
   });
 });

@@ -169,18 +169,44 @@ function nsInode(pid: number | 'self', kind: string): string | undefined {
   }
 }
 
-/** PIDs (other than the holder) whose network namespace is the holder's. */
-function pidsInNamespace(holderPid: number): number[] {
+function parentPid(pid: number): number | undefined {
+  try {
+    // "pid (comm) state ppid …": comm may hold spaces and parentheses; ppid follows the last ")".
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * PIDs (other than the holder) that belong to the environment: those in the holder's
+ * network namespace (daemons, shims, registry, host-network pods), and their descendants
+ * (containers in pods' own network namespaces, whose parent is a shim).
+ */
+function pidsOfEnvironment(holderPid: number): number[] {
   const target = nsInode(holderPid, 'net');
   if (!target || target === nsInode('self', 'net')) return [];
-  const out: number[] = [];
+  const parents = new Map<number, number | undefined>();
+  const ours = new Set<number>();
   for (const e of fs.readdirSync('/proc')) {
     if (!/^\d+$/.test(e)) continue;
     const pid = Number(e);
     if (pid === holderPid) continue;
-    if (nsInode(pid, 'net') === target) out.push(pid);
+    if (nsInode(pid, 'net') === target) ours.add(pid);
+    else parents.set(pid, parentPid(pid));
   }
-  return out;
+  for (let grew = true; grew; ) {
+    grew = false;
+    for (const [pid, ppid] of parents) {
+      if (ppid !== undefined && ours.has(ppid)) {
+        ours.add(pid);
+        parents.delete(pid);
+        grew = true;
+      }
+    }
+  }
+  return [...ours];
 }
 
 /** Waits for a line on a process's stdout (or its exit). */
@@ -223,7 +249,7 @@ export async function startCriEnv(opts: CriEnvOptions = {}): Promise<CriEnv> {
     if (registry) await registry.cleanup().catch((e: unknown) => errors.push(`registry: ${String(e)}`));
     // What is left inside is the test's own (daemons, shims, containers): stop them by PID.
     for (let round = 0; round < 3; round++) {
-      const pids = isAlive(holder.pid) ? pidsInNamespace(holder.pid) : [];
+      const pids = isAlive(holder.pid) ? pidsOfEnvironment(holder.pid) : [];
       if (pids.length === 0) break;
       await Promise.all(pids.map((pid) => stopPid(pid, 3_000).catch(() => undefined)));
     }
