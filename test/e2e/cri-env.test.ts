@@ -4,7 +4,8 @@
 // HTTP to the environment, nothing routes off the machine, and cleanup leaves nothing.
 import * as fs from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { isAlive, startContainerd, type ContainerdHandle } from '../harness';
+import { isAlive, type ContainerdHandle } from '../harness';
+import { startCriContainerd } from '../harness/cri-daemons';
 import { writeContainerConfig, writePodConfig } from '../harness/cri-crictl';
 import { CRI_POD_SUBNET, startCriEnv, type CriEnv } from '../harness/cri-env';
 
@@ -35,7 +36,7 @@ function inSubnet(ip: string, cidr: string): boolean {
 describe('CRI test environment', () => {
   beforeAll(async () => {
     env = await startCriEnv();
-    ctrd = await startContainerd({ cri: env.containerdCri(), wrap: env.wrap, logLevel: 'info' });
+    ctrd = await startCriContainerd(env);
   }, 120_000);
 
   afterAll(async () => {

@@ -17,8 +17,9 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startBerthd, startContainerd, type BerthdHandle, type ContainerdHandle } from '../harness';
+import { type BerthdHandle, type ContainerdHandle } from '../harness';
 import { runCritest, specGroup, type CritestResult } from '../harness/cri-critest';
+import { startCriBerthd, startCriContainerd } from '../harness/cri-daemons';
 import { startCriEnv, type CriEnv } from '../harness/cri-env';
 import { criTools } from '../harness/cri-tools';
 
@@ -49,9 +50,10 @@ const CRITEST_TIMEOUT_MS = 210_000;
 /** When set, each daemon's JUnit report and spec list (JSON) are copied there. */
 const REPORT_DIR = process.env.BERTH_CRITEST_REPORT_DIR;
 
-function keepReport(name: string, r: CritestResult): void {
+function keepReport(name: string, r: CritestResult, daemonLog?: string): void {
   if (!REPORT_DIR) return;
   fs.mkdirSync(REPORT_DIR, { recursive: true });
+  if (daemonLog !== undefined) fs.writeFileSync(path.join(REPORT_DIR, `${name}.log`), daemonLog);
   r.reportFiles.forEach((f, i) => fs.copyFileSync(f, path.join(REPORT_DIR, `${name}-junit${i === 0 ? '' : `-${i + 1}`}.xml`)));
   fs.writeFileSync(path.join(REPORT_DIR, `${name}-specs.json`), JSON.stringify({ passed: r.passed, failed: r.failed, skipped: r.skipped, suiteFailures: r.suiteFailures, durationMs: r.durationMs }, null, 2));
 }
@@ -197,18 +199,17 @@ describe('critest: berthd passes what containerd 1.6 passes', () => {
 
     let ctrd: ContainerdHandle | undefined;
     try {
-      ctrd = await startContainerd({ cri: e.containerdCri(), wrap: e.wrap, logLevel: 'info' });
+      ctrd = await startCriContainerd(e);
       containerd = await runCritest(e, { endpoint: ctrd.address, parallel: PARALLEL, workDir: path.join(e.dir, 'critest-containerd'), timeoutMs: CRITEST_TIMEOUT_MS });
+      keepReport('containerd', containerd, ctrd.logs());
     } finally {
       await ctrd?.cleanup();
     }
 
-    const config = path.join(e.dir, 'berthd.toml');
-    fs.writeFileSync(config, e.berthdCriToml());
     let b: BerthdHandle | undefined;
     try {
       try {
-        b = await startBerthd({ config, wrap: e.wrap, logLevel: 'info' });
+        b = await startCriBerthd(e);
       } catch (err) {
         // Recorded, not thrown: no spec passes on a berthd that did not start, which the
         // parity check below reports spec by spec.
@@ -217,11 +218,10 @@ describe('critest: berthd passes what containerd 1.6 passes', () => {
       berthd = b
         ? await runCritest(e, { endpoint: b.address, parallel: PARALLEL, workDir: path.join(e.dir, 'critest-berthd'), timeoutMs: CRITEST_TIMEOUT_MS })
         : notRun(berthdStartError ?? 'berthd did not start');
+      keepReport('berthd', berthd, b?.logs() ?? berthdStartError);
     } finally {
       await b?.cleanup();
     }
-    keepReport('containerd', containerd);
-    keepReport('berthd', berthd);
     console.log(summary(containerd, berthd));
   }, 560_000);
 

@@ -15,3 +15,4 @@ export * from './cri-images';
 export * from './cri-env';
 export * from './cri-crictl';
 export * from './cri-critest';
+export * from './cri-daemons';
