@@ -111,6 +111,14 @@ describe('CRI test environment', () => {
     for (const line of links.stdout.trim().split('\n')) expect(line).toMatch(/^\d+: (lo|berthcri0|veth[\w]+@if\d+):/);
   });
 
+  it('writes nothing to the host: /run and /var/lib are private copies inside', async () => {
+    const marker = `berth-cri-env-${process.pid}-${Date.now()}`;
+    const r = await env.run('/bin/sh', ['-c', `touch /var/lib/cni/${marker} /run/${marker} && ls /var/lib/cni/${marker} /run/${marker} && ls -d /var/lib/dpkg`]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(fs.existsSync(`/var/lib/cni/${marker}`)).toBe(false);
+    expect(fs.existsSync(`/run/${marker}`)).toBe(false);
+  });
+
   it('cleanup stops everything inside (and what descends from it) by PID and removes its dir', async () => {
     const { startCriEnv: start } = await import('../harness/cri-env');
     const e = await start({ images: false });

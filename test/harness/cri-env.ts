@@ -8,7 +8,9 @@
 // - the mount namespace is rshared below / (critest's rshared propagation spec needs a
 //   shared host side), with a tmpfs over /run (containerd 1.6 puts shim sockets in
 //   /run/containerd/s and pod network namespaces in /run/netns whatever its state dir) and
-//   one over /var/lib/cni (libcni's result cache): all of it vanishes with the namespace;
+//   an overlay over /var/lib whose upper layer is in that tmpfs (libcni's result cache goes
+//   to /var/lib/cni): the host's files stay visible, nothing written there reaches the
+//   host, and all of it vanishes with the namespace;
 // - the IPC namespace is the "host" IPC namespace of hostIPC pods (critest's ipcmk);
 // - docker-registry on 127.0.0.1:5000 holds the images critest hard-codes and the sandbox
 //   image (test/harness/cri-images.ts), under their upstream repository paths;
@@ -149,13 +151,19 @@ server = ${JSON.stringify(url)}
 `;
 }
 
-/** Script the holder runs: set the namespaces up, say "ready", then sleep until killed. */
+/**
+ * Script the holder runs: set the namespaces up, say "ready", then sleep until killed.
+ * Nothing is created on the host: /var/lib/cni exists only in the overlay (a mount point
+ * made on the host would be shared by concurrent environments, and removing it in one
+ * would detach the others' mounts).
+ */
 const HOLDER_SCRIPT = `set -e
 ip link set lo up
 mount --make-rshared /
 mount -t tmpfs -o mode=0755,size=256m berth-cri-run /run
-mkdir -p /run/netns /run/containerd /run/berth
-mount -t tmpfs -o mode=0755,size=64m berth-cri-cni /var/lib/cni
+mkdir -p /run/netns /run/containerd /run/berth /run/.berth-cri/var-lib /run/.berth-cri/var-lib-work
+mount -t overlay -o lowerdir=/var/lib,upperdir=/run/.berth-cri/var-lib,workdir=/run/.berth-cri/var-lib-work berth-cri-var-lib /var/lib
+mkdir -p /var/lib/cni
 echo ready
 exec sleep infinity
 `;
@@ -227,13 +235,6 @@ export async function startCriEnv(opts: CriEnvOptions = {}): Promise<CriEnv> {
   }
   const tmp = makeTempRoot('cri-env-');
   const dir = tmp.path;
-  // /var/lib/cni must exist on the host to be a mount point inside; made here only if
-  // missing, and removed again at cleanup if still empty.
-  const createdDirs: string[] = [];
-  if (!fs.existsSync('/var/lib/cni')) {
-    fs.mkdirSync('/var/lib/cni', { recursive: true });
-    createdDirs.push('/var/lib/cni');
-  }
   // No --fork: unshare execs sh in the new namespaces, so the holder's PID is the one
   // every nsenter targets and the one cleanup stops.
   const holder = spawnProcess(UNSHARE_BIN, ['--net', '--mount', '--ipc', '--propagation', 'private', '--', '/bin/sh', '-c', HOLDER_SCRIPT]);
@@ -261,13 +262,6 @@ export async function startCriEnv(opts: CriEnvOptions = {}): Promise<CriEnv> {
       }
     }
     await holder.exited;
-    for (const d of createdDirs) {
-      try {
-        fs.rmdirSync(d);
-      } catch {
-        // not empty (something else uses it now) or gone: leave it
-      }
-    }
     await tmp.cleanup().catch((e: unknown) => errors.push(`remove ${dir}: ${String(e)}`));
     if (errors.length > 0) throw new Error(`CRI environment cleanup: ${errors.join('; ')}`);
   };
