@@ -51,6 +51,10 @@ function randomValue(field: protobuf.Field, rand: () => number, depth: number): 
       return [0, 1, 127, 128, 16384, 4294967295, Math.floor(rand() * 1e9)][Math.floor(rand() * 7)];
     case 'int64':
       return [0, 1, -1, 2 ** 31, 2 ** 32 + 5, -(2 ** 40), Number.MAX_SAFE_INTEGER, 1764322713, Math.floor(rand() * 1e12)][Math.floor(rand() * 9)];
+    case 'uint64':
+      return [0, 1, 127, 2 ** 32 + 5, Number.MAX_SAFE_INTEGER, Math.floor(rand() * 1e12)][Math.floor(rand() * 6)];
+    case 'double':
+      return [0, 1.5, -2.25, 1e300, 5e-324, rand()][Math.floor(rand() * 6)];
     default:
       throw new Error(`no generator for ${field.type}`);
   }
