@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { parse } from 'smol-toml';
 import { InvalidArgumentError } from '../errdefs/errors';
 import { isLogLevel, type LogLevel } from '../log/logger';
+import { DEFAULT_CRI_TOML, validateCriConfig, type CriConfig } from '../cri/config';
 
 /** berthd's configuration. Every field has an embedded default (DEFAULT_CONFIG_TOML). */
 export interface BerthConfig {
@@ -21,6 +22,8 @@ export interface BerthConfig {
   log: { level: LogLevel };
   /** Runtime name → shim binary, from the [runtimes."<name>"] tables. */
   runtimes: Record<string, RuntimeConfig>;
+  /** Kubernetes CRI (containerd's [plugins."io.containerd.grpc.v1.cri"]). */
+  cri: CriConfig;
 }
 
 /** One [runtimes."<name>"] table. */
@@ -63,6 +66,7 @@ address = ""
 # debug, info, warn or error
 level = "info"
 
+${DEFAULT_CRI_TOML}
 # Which shim binary runs a task of a given runtime name (containers' runtime.name, or
 # Tasks.Create runtime_path). Without an entry, a name resolves as in containerd:
 # io.containerd.<name>.<version> → containerd-shim-<name>-<version> on PATH, then next to
@@ -152,6 +156,7 @@ export function loadConfig(file: string | undefined, required: boolean): BerthCo
   if (cfg.version !== 1) throw new InvalidArgumentError(`unsupported config version ${cfg.version} in ${file}`);
   if (cfg.grpc.tcp_address !== '') parseTcpAddress(cfg.grpc.tcp_address);
   if (!isLogLevel(cfg.log.level)) throw new InvalidArgumentError(`log.level must be debug, info, warn or error`);
+  validateCriConfig(cfg.cri);
   return cfg;
 }
 
