@@ -45,6 +45,8 @@ import { RootLock } from './lock';
 import { prepareSocketPath, removeSocket, secureSocket } from './socket';
 import { serverUuid } from './identity';
 import { buildInfo } from './version';
+import { startCri, type CriServices } from '../cri/service-cri';
+import { NO_REGISTRY_CLIENT } from '../cri/image_remote';
 
 /**
  * After a restart with running tasks, how long shims' events wait for a first subscriber
@@ -67,6 +69,7 @@ export class Daemon {
     private readonly ttrpcServer: TtrpcServer,
     private readonly tasks: TaskManager,
     private readonly exchange: Exchange,
+    private readonly cri: CriServices | undefined,
   ) {}
 
   static async start(cfg: BerthConfig, log: Logger): Promise<Daemon> {
@@ -81,6 +84,7 @@ export class Daemon {
     let db: MetadataDB | undefined;
     let ttrpcServer: TtrpcServer | undefined;
     let tasks: TaskManager | undefined;
+    let cri: CriServices | undefined;
     try {
       db = await openMetadata(join(cfg.root, 'meta'), cfg.root, log);
       const namespaces = new NamespaceStore(db);
@@ -161,6 +165,12 @@ export class Daemon {
         [EVENTS_SERVICE, eventsService(deps)],
         [TASKS_SERVICE, tasksService(deps)],
       ];
+      // Kubernetes CRI on the same socket, as containerd serves it (in the "k8s.io" namespace).
+      if (cfg.cri.enabled) {
+        cri = await startCri({ core: deps, config: cfg.cri, root: cfg.root, log: log.with({ component: 'cri' }), remote: NO_REGISTRY_CLIENT });
+        services.push(...cri.services);
+        plugins.register({ type: PluginType.grpc, id: 'cri', requires: [PluginType.metadata] });
+      }
       const names = services.map(([n]) => n);
       services.push([HEALTH_SERVICE, healthService(deps, () => names)]);
       for (const [name, impl] of services) server.addService(serviceDefinition(name), impl);
@@ -194,8 +204,9 @@ export class Daemon {
       // as containerd's startup_delay does.
       setTimeout(() => gc.schedule(), 100).unref();
       log.info('serving', { address: cfg.grpc.address, root: cfg.root, state: cfg.state, version: deps.version.version });
-      return new Daemon(cfg, log, server, db, lock, gc, [...backends.values()].map((b) => () => b.close()), ttrpcServer, tasks, exchange);
+      return new Daemon(cfg, log, server, db, lock, gc, [...backends.values()].map((b) => () => b.close()), ttrpcServer, tasks, exchange, cri);
     } catch (err) {
+      cri?.close();
       tasks?.close();
       await ttrpcServer?.close().catch(() => undefined);
       await db?.close().catch(() => undefined);
@@ -211,6 +222,7 @@ export class Daemon {
     // the whole grace period while events kept reaching a client that can no longer act
     // on them. Shims now keep their events queued until the next berthd takes them.
     this.exchange.shutdown();
+    this.cri?.close();
     await new Promise<void>((resolve) => {
       const force = setTimeout(() => {
         this.server.forceShutdown();

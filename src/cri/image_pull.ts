@@ -1,0 +1,136 @@
+import { randomBytes } from 'node:crypto';
+import { AlreadyExistsError, BerthError, NotFoundError, UnknownError, wrapContext } from '../errdefs/errors';
+import type { PullImageRequest__Output } from '../generated/types/runtime/v1/PullImageRequest';
+import type { PullImageResponse } from '../generated/types/runtime/v1/PullImageResponse';
+import { EXPIRE_LABEL } from '../metadata/leases';
+import type { DescriptorRecord, Labels } from '../metadata/records';
+import { publish } from '../services/context';
+import { addWallMs, formatWall, wallNow } from '../time/wall';
+import { inProcessUnpackBackend } from '../unpack/inprocess';
+import { unpackImage } from '../unpack/unpacker';
+import { credentialsFor } from './image_pull_auth';
+import { formatReference, parseDockerRef, referenceName, type ImageReference } from './image_reference';
+import type { RemoteImageFetcher } from './image_remote';
+import { IMAGE_LABEL_KEY, IMAGE_LABEL_VALUE } from './image_store';
+import { CRI_NAMESPACE, type CriDeps } from './service-deps';
+
+/** Snapshot labels CRI's pull puts on layers (containerd's pkg/snapshotters), for remote snapshotters. */
+const TARGET_REF_LABEL = 'containerd.io/snapshot/cri.image-ref';
+const TARGET_MANIFEST_DIGEST_LABEL = 'containerd.io/snapshot/cri.manifest-digest';
+const TARGET_LAYER_DIGEST_LABEL = 'containerd.io/snapshot/cri.layer-digest';
+const TARGET_IMAGE_LAYERS_LABEL = 'containerd.io/snapshot/cri.image-layers';
+/** containerd's label limit: key and value together at most 4096 bytes. */
+const MAX_LABEL_SIZE = 4096;
+
+/** The pull's lease lasts at most this long if berthd dies mid-pull (containerd's default). */
+const PULL_LEASE_EXPIRY_MS = 24 * 3600 * 1000;
+
+/** containerd's getRepoDigestAndTag. */
+function repoDigestAndTag(ref: ImageReference, targetDigest: string, schema1: boolean): { repoDigest: string; repoTag: string } {
+  const repoTag = ref.tag !== undefined ? formatReference(ref) : '';
+  const repoDigest = ref.digest !== undefined ? formatReference(ref) : schema1 ? '' : `${referenceName(ref)}@${targetDigest}`;
+  return { repoDigest, repoTag };
+}
+
+/** Each layer gets the cri.* annotations containerd's AppendInfoHandlerWrapper adds (they become snapshot labels). */
+function annotateLayers(ref: string, manifestDigest: string, layers: readonly DescriptorRecord[]): DescriptorRecord[] {
+  return layers.map((l, i) => {
+    let list = '';
+    for (const next of layers.slice(i)) {
+      const item = list === '' ? next.digest : `,${next.digest}`;
+      if (TARGET_IMAGE_LAYERS_LABEL.length + list.length + item.length > MAX_LABEL_SIZE) break;
+      list += item;
+    }
+    return {
+      ...l,
+      annotations: {
+        ...l.annotations,
+        [TARGET_REF_LABEL]: ref,
+        [TARGET_LAYER_DIGEST_LABEL]: l.digest,
+        [TARGET_IMAGE_LAYERS_LABEL]: list,
+        [TARGET_MANIFEST_DIGEST_LABEL]: manifestDigest,
+      },
+    };
+  });
+}
+
+/**
+ * PullImage, as containerd's CRI does it through its client: under a lease (so nothing is
+ * collected half-way, and everything is collected if the pull fails), fetch through the
+ * registry client, unpack into the CRI snapshotter, create or update the record named by the
+ * normalised reference, then the image-ID, repo-tag and repo-digest records, all labelled
+ * io.cri-containerd.image=managed. Answers the image ID (sha256:<config digest>).
+ */
+export async function pullImage(deps: CriDeps, remote: RemoteImageFetcher, req: PullImageRequest__Output): Promise<PullImageResponse> {
+  const imageRef = req.image?.image ?? '';
+  let named: ImageReference;
+  try {
+    named = parseDockerRef(imageRef);
+  } catch (err) {
+    throw err instanceof BerthError ? err : new UnknownError(`failed to parse image reference "${imageRef}": ${String(err)}`);
+  }
+  const ref = formatReference(named);
+  const ns = CRI_NAMESPACE;
+  const core = deps.core;
+  const lease = `${formatWall(wallNow())}-${randomBytes(6).toString('base64url')}`;
+  await core.leases.create(ns, lease, { [EXPIRE_LABEL]: formatWall(addWallMs(wallNow(), PULL_LEASE_EXPIRY_MS)) });
+  let target: DescriptorRecord;
+  let imageId: string;
+  let schema1 = false;
+  try {
+    try {
+      const fetched = await remote.fetch(ref, {
+        content: core.content.view(ns, lease),
+        credentials: (host) => credentialsFor(req.auth, host),
+        hostsDir: deps.config.registry.config_path,
+        maxConcurrentDownloads: deps.config.max_concurrent_downloads,
+      });
+      schema1 = fetched.schema1;
+      target = fetched.target;
+      imageId = fetched.config.digest;
+      const manifestDigest = fetched.target.digest;
+      await unpackImage(inProcessUnpackBackend(core, ns, deps.config.containerd.snapshotter, lease), {
+        config: fetched.config,
+        layers: annotateLayers(ref, manifestDigest, fetched.layers),
+      });
+      await createOrUpdateImage(deps, ref, target);
+    } catch (err) {
+      throw err instanceof BerthError ? wrapContext(`failed to pull and unpack image "${ref}"`, err) : new UnknownError(`failed to pull and unpack image "${ref}": ${(err as Error).message}`);
+    }
+    const { repoDigest, repoTag } = repoDigestAndTag(named, target.digest, schema1);
+    for (const r of [imageId, repoTag, repoDigest]) {
+      if (r === '') continue;
+      await deps.images.createReference(r, target);
+      await deps.images.update(r);
+    }
+  } finally {
+    // The records and the gc.ref labels hold what the image needs now; what only the lease
+    // held (a failed pull's blobs and snapshots) is collected.
+    await core.leases.delete(ns, lease).catch((err: unknown) => deps.log.warn('cri: failed to delete pull lease', { lease, error: err as Error }));
+    core.gc.schedule();
+  }
+  deps.log.debug('cri: pulled image', { image: imageRef, id: imageId });
+  return { image_ref: imageId };
+}
+
+/** The client pull's createNewImage: create the record, or replace an existing one's target and labels. */
+async function createOrUpdateImage(deps: CriDeps, name: string, target: DescriptorRecord): Promise<void> {
+  const ns = CRI_NAMESPACE;
+  const labels: Labels = { [IMAGE_LABEL_KEY]: IMAGE_LABEL_VALUE };
+  for (;;) {
+    try {
+      const created = await deps.core.images.create(ns, { name, labels, target });
+      publish(deps.core, ns, '/images/create', 'containerd.services.images.v1.ImageCreate', { name, labels: created.labels });
+      return;
+    } catch (err) {
+      if (!(err instanceof AlreadyExistsError)) throw err;
+    }
+    try {
+      const updated = await deps.core.images.update(ns, { name, labels, target }, []);
+      publish(deps.core, ns, '/images/update', 'containerd.services.images.v1.ImageUpdate', { name, labels: updated.labels });
+      return;
+    } catch (err) {
+      if (!(err instanceof NotFoundError)) throw err; // removed meanwhile: create again
+    }
+  }
+}

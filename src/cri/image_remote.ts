@@ -1,0 +1,52 @@
+import type { ContentStore } from '../content/store';
+import { NotImplementedError } from '../errdefs/errors';
+import type { DescriptorRecord } from '../metadata/records';
+
+// What PullImage needs from the registry client (src/remotes): fetch an image into the
+// content store. The CRI does the rest itself (unpack, image records, its index). An
+// adapter over src/remotes' pull pipeline implements this; until one is wired, PullImage
+// answers Unimplemented and says why.
+
+/** Credentials for one registry host, from the request's AuthConfig (image_pull_auth.ts). */
+export interface RegistryCredentials {
+  username: string;
+  /** A password, or an identity token when username is empty. */
+  secret: string;
+}
+
+export interface RemoteFetchOptions {
+  /** The content store to write into; its writes are under the pull's lease. */
+  content: ContentStore;
+  /** Credentials for a registry host ("127.0.0.1:5000"), or undefined for anonymous. */
+  credentials: (host: string) => RegistryCredentials | undefined;
+  /** [cri.registry] config_path: <host>/hosts.toml routing, containerd's format ("" for none). */
+  hostsDir: string;
+  maxConcurrentDownloads: number;
+}
+
+export interface FetchedImage {
+  /** What the reference resolved to (an index or a manifest): the image record's target. */
+  target: DescriptorRecord;
+  /** The host platform's manifest's config and layers, all fetched and verified. */
+  config: DescriptorRecord;
+  layers: DescriptorRecord[];
+  /** A Docker schema 1 manifest was converted: its digest is no repo digest. */
+  schema1: boolean;
+}
+
+/**
+ * The registry client's pull, as CRI calls it: resolve `ref` (normalised, "domain/path:tag"
+ * or "…@sha256:…") through the hosts configuration, fetch the index, the host platform's
+ * manifest, config and layers into opts.content with containerd's labels (gc.ref.content.*
+ * on parents, containerd.io/distribution.source.<host> on blobs), verifying every digest.
+ */
+export interface RemoteImageFetcher {
+  fetch(ref: string, opts: RemoteFetchOptions): Promise<FetchedImage>;
+}
+
+/** The fetcher when no registry client is built in: says so instead of pretending. */
+export const NO_REGISTRY_CLIENT: RemoteImageFetcher = {
+  fetch: async () => {
+    throw new NotImplementedError('PullImage needs the registry client (src/remotes), which this berthd is built without');
+  },
+};

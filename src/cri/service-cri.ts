@@ -1,0 +1,72 @@
+import { join } from 'node:path';
+import type { UntypedServiceImplementation } from '@grpc/grpc-js';
+import { parseFilters } from '../filters/parser';
+import type { Logger } from '../log/logger';
+import { unpackAny } from '../proto/any';
+import type { ServiceDeps } from '../services/context';
+import type { CriConfig } from './config';
+import type { RemoteImageFetcher } from './image_remote';
+import { CriImageStore } from './image_store';
+import { CRI_NAMESPACE, type CriDeps } from './service-deps';
+import { IMAGE_SERVICE, imageService } from './service-image';
+import { RUNTIME_SERVICE, runtimeService } from './service-runtime';
+import type { NetworkPluginStatus } from './status';
+import { ConfDirNetworkStatus } from './status_network';
+
+export interface CriServices {
+  deps: CriDeps;
+  services: Array<[string, UntypedServiceImplementation]>;
+  /** Stop following the core's image events. */
+  close(): void;
+}
+
+export interface CriOptions {
+  core: ServiceDeps;
+  config: CriConfig;
+  /** berthd's root: the snapshotter's data is under <root>/snapshots/<name>. */
+  root: string;
+  log: Logger;
+  remote: RemoteImageFetcher;
+  /** The CNI plugin's status (src/cni); defaults to reading conf_dir. */
+  network?: NetworkPluginStatus;
+}
+
+/**
+ * The CRI plugin, in-process: its image index loaded from the core's records in "k8s.io",
+ * kept in step with the core through the event exchange (so `ctr -n k8s.io images import`
+ * shows in crictl, as with containerd), and the two services to serve on berthd's socket.
+ */
+export async function startCri(opts: CriOptions): Promise<CriServices> {
+  const log = opts.log;
+  const images = new CriImageStore({ ...opts.core, log }, CRI_NAMESPACE);
+  await images.load();
+  const deps: CriDeps = {
+    core: opts.core,
+    config: opts.config,
+    log,
+    network: opts.network ?? new ConfDirNetworkStatus(opts.config.cni.conf_dir, opts.config.cni.max_conf_num),
+    images,
+    version: opts.core.version.version,
+    snapshotterRoot: join(opts.root, 'snapshots', opts.config.containerd.snapshotter),
+  };
+  const sub = opts.core.exchange.subscribe(parseFilters([`namespace==${CRI_NAMESPACE},topic~="^/images/"`]));
+  void (async () => {
+    try {
+      for await (const env of sub) {
+        const name = unpackAny(env.event)?.name;
+        if (typeof name !== 'string' || name === '') continue;
+        await images.adopt(name).catch((err: unknown) => log.warn('cri: failed to update image', { image: name, error: err as Error }));
+      }
+    } catch {
+      // the exchange is shutting down
+    }
+  })();
+  return {
+    deps,
+    services: [
+      [RUNTIME_SERVICE, runtimeService(deps) as UntypedServiceImplementation],
+      [IMAGE_SERVICE, imageService(deps, opts.remote) as UntypedServiceImplementation],
+    ],
+    close: () => sub.close(),
+  };
+}

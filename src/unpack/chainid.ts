@@ -1,0 +1,21 @@
+import { createHash } from 'node:crypto';
+
+/**
+ * The chain IDs of a layer stack (OCI image-spec's ChainID, containerd's identity.ChainIDs):
+ * the first is the first layer's diff ID; each next one is sha256("<previous> <diffID>").
+ * A committed snapshot is named by the chain ID of the layers it holds, so an image sharing
+ * a base with another reuses its snapshots.
+ */
+export function chainIds(diffIds: readonly string[]): string[] {
+  const out: string[] = [];
+  for (const d of diffIds) {
+    const prev = out[out.length - 1];
+    out.push(prev === undefined ? d : `sha256:${createHash('sha256').update(`${prev} ${d}`).digest('hex')}`);
+  }
+  return out;
+}
+
+/** The chain ID of the whole stack; '' for no layers. */
+export function chainId(diffIds: readonly string[]): string {
+  return chainIds(diffIds).pop() ?? '';
+}
