@@ -14,14 +14,6 @@ import type { RemoteImageFetcher } from './image_remote';
 import { IMAGE_LABEL_KEY, IMAGE_LABEL_VALUE } from './image_store';
 import { CRI_NAMESPACE, type CriDeps } from './service-deps';
 
-/** Snapshot labels CRI's pull puts on layers (containerd's pkg/snapshotters), for remote snapshotters. */
-const TARGET_REF_LABEL = 'containerd.io/snapshot/cri.image-ref';
-const TARGET_MANIFEST_DIGEST_LABEL = 'containerd.io/snapshot/cri.manifest-digest';
-const TARGET_LAYER_DIGEST_LABEL = 'containerd.io/snapshot/cri.layer-digest';
-const TARGET_IMAGE_LAYERS_LABEL = 'containerd.io/snapshot/cri.image-layers';
-/** containerd's label limit: key and value together at most 4096 bytes. */
-const MAX_LABEL_SIZE = 4096;
-
 /** The pull's lease lasts at most this long if berthd dies mid-pull (containerd's default). */
 const PULL_LEASE_EXPIRY_MS = 24 * 3600 * 1000;
 
@@ -30,28 +22,6 @@ function repoDigestAndTag(ref: ImageReference, targetDigest: string, schema1: bo
   const repoTag = ref.tag !== undefined ? formatReference(ref) : '';
   const repoDigest = ref.digest !== undefined ? formatReference(ref) : schema1 ? '' : `${referenceName(ref)}@${targetDigest}`;
   return { repoDigest, repoTag };
-}
-
-/** Each layer gets the cri.* annotations containerd's AppendInfoHandlerWrapper adds (they become snapshot labels). */
-function annotateLayers(ref: string, manifestDigest: string, layers: readonly DescriptorRecord[]): DescriptorRecord[] {
-  return layers.map((l, i) => {
-    let list = '';
-    for (const next of layers.slice(i)) {
-      const item = list === '' ? next.digest : `,${next.digest}`;
-      if (TARGET_IMAGE_LAYERS_LABEL.length + list.length + item.length > MAX_LABEL_SIZE) break;
-      list += item;
-    }
-    return {
-      ...l,
-      annotations: {
-        ...l.annotations,
-        [TARGET_REF_LABEL]: ref,
-        [TARGET_LAYER_DIGEST_LABEL]: l.digest,
-        [TARGET_IMAGE_LAYERS_LABEL]: list,
-        [TARGET_MANIFEST_DIGEST_LABEL]: manifestDigest,
-      },
-    };
-  });
 }
 
 /**
@@ -88,10 +58,12 @@ export async function pullImage(deps: CriDeps, remote: RemoteImageFetcher, req: 
       schema1 = fetched.schema1;
       target = fetched.target;
       imageId = fetched.config.digest;
-      const manifestDigest = fetched.target.digest;
+      // containerd 1.6's CRI also wraps its handlers to annotate layers with cri.* snapshot
+      // labels, but its unpacker reads the layers from the manifest again, so no snapshot
+      // gets them: none here either.
       await unpackImage(inProcessUnpackBackend(core, ns, deps.config.containerd.snapshotter, lease), {
         config: fetched.config,
-        layers: annotateLayers(ref, manifestDigest, fetched.layers),
+        layers: fetched.layers,
       });
       await createOrUpdateImage(deps, ref, target);
     } catch (err) {

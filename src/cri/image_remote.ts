@@ -1,11 +1,9 @@
 import type { ContentStore } from '../content/store';
-import { NotImplementedError } from '../errdefs/errors';
 import type { DescriptorRecord } from '../metadata/records';
 
-// What PullImage needs from the registry client (src/remotes): fetch an image into the
-// content store. The CRI does the rest itself (unpack, image records, its index). An
-// adapter over src/remotes' pull pipeline implements this; until one is wired, PullImage
-// answers Unimplemented and says why.
+// What PullImage needs from the registry client: fetch an image into the content store.
+// The CRI does the rest itself (unpack, image records, its index). image_remote_remotes.ts
+// implements it over src/remotes' pull pipeline; tests can give PullImage another.
 
 /** Credentials for one registry host, from the request's AuthConfig (image_pull_auth.ts). */
 export interface RegistryCredentials {
@@ -43,10 +41,3 @@ export interface FetchedImage {
 export interface RemoteImageFetcher {
   fetch(ref: string, opts: RemoteFetchOptions): Promise<FetchedImage>;
 }
-
-/** The fetcher when no registry client is built in: says so instead of pretending. */
-export const NO_REGISTRY_CLIENT: RemoteImageFetcher = {
-  fetch: async () => {
-    throw new NotImplementedError('PullImage needs the registry client (src/remotes), which this berthd is built without');
-  },
-};

@@ -46,7 +46,7 @@ import { prepareSocketPath, removeSocket, secureSocket } from './socket';
 import { serverUuid } from './identity';
 import { buildInfo } from './version';
 import { startCri, type CriServices } from '../cri/service-cri';
-import { NO_REGISTRY_CLIENT } from '../cri/image_remote';
+import { remotesImageFetcher } from '../cri/image_remote_remotes';
 
 /**
  * After a restart with running tasks, how long shims' events wait for a first subscriber
@@ -167,7 +167,7 @@ export class Daemon {
       ];
       // Kubernetes CRI on the same socket, as containerd serves it (in the "k8s.io" namespace).
       if (cfg.cri.enabled) {
-        cri = await startCri({ core: deps, config: cfg.cri, root: cfg.root, log: log.with({ component: 'cri' }), remote: NO_REGISTRY_CLIENT });
+        cri = await startCri({ core: deps, config: cfg.cri, root: cfg.root, log: log.with({ component: 'cri' }), remote: remotesImageFetcher });
         services.push(...cri.services);
         plugins.register({ type: PluginType.grpc, id: 'cri', requires: [PluginType.metadata] });
       }
