@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import type { UntypedServiceImplementation } from '@grpc/grpc-js';
+import { UnavailableError } from '../errdefs/errors';
 import { parseFilters } from '../filters/parser';
 import type { Logger } from '../log/logger';
 import { unpackAny } from '../proto/any';
@@ -12,6 +13,8 @@ import { IMAGE_SERVICE, imageService } from './service-image';
 import { RUNTIME_SERVICE, runtimeService } from './service-runtime';
 import type { NetworkPluginStatus } from './status';
 import { ConfDirNetworkStatus } from './status_network';
+
+const IMAGE_EVENTS = `namespace==${CRI_NAMESPACE},topic~="^/images/"`;
 
 export interface CriServices {
   deps: CriDeps;
@@ -49,16 +52,26 @@ export async function startCri(opts: CriOptions): Promise<CriServices> {
     version: opts.core.version.version,
     snapshotterRoot: join(opts.root, 'snapshots', opts.config.containerd.snapshotter),
   };
-  const sub = opts.core.exchange.subscribe(parseFilters([`namespace==${CRI_NAMESPACE},topic~="^/images/"`]));
+  // Follow the core's image events in k8s.io. A subscriber that falls too far behind is cut
+  // off by the exchange: then subscribe again and re-read every record, so nothing is missed.
+  let sub = opts.core.exchange.subscribe(parseFilters([IMAGE_EVENTS]));
+  let closed = false;
   void (async () => {
-    try {
-      for await (const env of sub) {
-        const name = unpackAny(env.event)?.name;
-        if (typeof name !== 'string' || name === '') continue;
-        await images.adopt(name).catch((err: unknown) => log.warn('cri: failed to update image', { image: name, error: err as Error }));
+    while (!closed) {
+      try {
+        for await (const env of sub) {
+          const name = unpackAny(env.event)?.name;
+          if (typeof name !== 'string' || name === '') continue;
+          await images.adopt(name).catch((err: unknown) => log.warn('cri: failed to update image', { image: name, error: err as Error }));
+        }
+        return;
+      } catch (err) {
+        // Only a dropped subscriber comes back; the exchange shutting down ends this.
+        if (closed || !(err instanceof UnavailableError) || err.message.includes('shutting down')) return;
+        log.warn('cri: image event subscription dropped; reloading images', { error: err as Error });
+        sub = opts.core.exchange.subscribe(parseFilters([IMAGE_EVENTS]));
+        await images.load();
       }
-    } catch {
-      // the exchange is shutting down
     }
   })();
   return {
@@ -67,6 +80,9 @@ export async function startCri(opts: CriOptions): Promise<CriServices> {
       [RUNTIME_SERVICE, runtimeService(deps) as UntypedServiceImplementation],
       [IMAGE_SERVICE, imageService(deps, opts.remote) as UntypedServiceImplementation],
     ],
-    close: () => sub.close(),
+    close: () => {
+      closed = true;
+      sub.close();
+    },
   };
 }
