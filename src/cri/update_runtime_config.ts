@@ -1,7 +1,7 @@
 import { promises as fsp } from 'node:fs';
 import { isIPv4 } from 'node:net';
 import { join } from 'node:path';
-import { InvalidArgumentError, UnknownError } from '../errdefs/errors';
+import { UnknownError } from '../errdefs/errors';
 import type { UpdateRuntimeConfigResponse } from '../generated/types/runtime/v1/UpdateRuntimeConfigResponse';
 import type { CriDeps } from './service-deps';
 import { renderGoTemplate } from './update_runtime_config_template';
@@ -18,7 +18,8 @@ function parseCidr(s: string): { v4: boolean } {
     if (isIPv4(ip) && bits <= 32) return { v4: true };
     if (ip.includes(':') && /^[0-9a-fA-F:.]+$/.test(ip) && bits <= 128) return { v4: false };
   }
-  throw new InvalidArgumentError(`get routes: invalid CIDR address: ${s}`);
+  // containerd wraps Go's net.ParseError with fmt.Errorf: code Unknown, these words.
+  throw new UnknownError(`get routes: invalid CIDR address: ${s}`);
 }
 
 /**

@@ -48,9 +48,31 @@ let configDigest = '';
 let manifestDigest = '';
 
 const toml = (s: string): string => JSON.stringify(s);
+const confDir = (side: string): string => path.join(tmp.path, `cni-conf-${side}`);
+
+/** The shape of containerd's documented CNI config template (bridge + host-local). */
+const CNI_TEMPLATE = `{
+  "cniVersion": "0.4.0",
+  "name": "berth-cri-test",
+  "plugins": [
+    {
+      "type": "bridge",
+      "bridge": "cni0",
+      "isGateway": true,
+      "ipMasq": true,
+      "ipam": {
+        "type": "host-local",
+        "ranges": [{{- range $i, $range := .PodCIDRRanges}}{{if $i}}, {{end}}[{"subnet": "{{$range}}"}]{{end}}],
+        "routes": [{{- range $i, $route := .Routes}}{{if $i}}, {{end}}{"dst": "{{$route}}"}{{end}}]
+      }
+    },
+    {"type": "portmap", "capabilities": {"portMappings": true}}
+  ]
+}
+`;
 
 /** containerd's CRI plugin on: drop it from disabled_plugins, add its tables (kept small: images only). */
-function containerdCri(hostsDir: string, cniBin: string, cniConf: string): { extraConfig: string; beforeStart: (d: { root: string }) => void } {
+function containerdCri(hostsDir: string, cniBin: string, cniConf: string, confTemplate: string): { extraConfig: string; beforeStart: (d: { root: string }) => void } {
   const p = '[plugins."io.containerd.grpc.v1.cri"';
   return {
     extraConfig: `  ${p}]
@@ -64,6 +86,7 @@ function containerdCri(hostsDir: string, cniBin: string, cniConf: string): { ext
     ${p}.cni]
       bin_dir = ${toml(cniBin)}
       conf_dir = ${toml(cniConf)}
+      conf_template = ${toml(confTemplate)}
     ${p}.registry]
       config_path = ${toml(hostsDir)}
 `,
@@ -166,13 +189,15 @@ beforeAll(async () => {
     `server = ${toml(registry.url)}\n[host.${toml(registry.url)}]\n  capabilities = ["pull", "resolve"]\n`,
   );
   const cniBin = path.join(tmp.path, 'cni-bin');
-  const cniConf = path.join(tmp.path, 'cni-conf');
   fs.mkdirSync(cniBin);
-  fs.mkdirSync(cniConf);
+  // Each daemon its own conf_dir: UpdateRuntimeConfig writes into it.
+  for (const side of ['berthd', 'containerd']) fs.mkdirSync(path.join(tmp.path, `cni-conf-${side}`));
+  const confTemplate = path.join(tmp.path, 'cni.tmpl');
+  fs.writeFileSync(confTemplate, CNI_TEMPLATE);
   const berthConfig = path.join(tmp.path, 'berthd.toml');
   fs.writeFileSync(
     berthConfig,
-    `[cri]\nrestrict_oom_score_adj = true\n[cri.cni]\nbin_dir = ${toml(cniBin)}\nconf_dir = ${toml(cniConf)}\n[cri.registry]\nconfig_path = ${toml(hostsDir)}\n`,
+    `[cri]\nrestrict_oom_score_adj = true\n[cri.cni]\nbin_dir = ${toml(cniBin)}\nconf_dir = ${toml(confDir('berthd'))}\nconf_template = ${toml(confTemplate)}\n[cri.registry]\nconfig_path = ${toml(hostsDir)}\n`,
   );
 
   const base = await busyboxLayer();
@@ -196,7 +221,7 @@ beforeAll(async () => {
   bytes[bytes.length - 10] = (bytes[bytes.length - 10] as number) ^ 0xff;
   fs.writeFileSync(blob, bytes);
 
-  const cri = containerdCri(hostsDir, cniBin, cniConf);
+  const cri = containerdCri(hostsDir, cniBin, confDir('containerd'), confTemplate);
   [berthd, containerd] = await Promise.all([startBerthd({ config: berthConfig }), startContainerd(cri)]);
   sides = [
     { name: 'berthd', address: berthd.address, cri: new CriClient(berthd.address) },
@@ -226,6 +251,36 @@ describe('CRI runtime info', () => {
       { type: 'RuntimeReady', status: true, reason: '', message: '' },
       { type: 'NetworkReady', status: false, reason: 'NetworkPluginNotReady', message: 'Network plugin returns error: cni plugin not initialized' },
     ]);
+  });
+});
+
+describe('CRI runtime config', () => {
+  it('UpdateRuntimeConfig renders conf_template with the pod CIDRs as containerd does; the network then becomes ready', async () => {
+    const bad = await both((s) => s.cri.failure(s.cri.runtimeCall('UpdateRuntimeConfig', { runtime_config: { network_config: { pod_cidr: '10.0.0.0/33' } } })));
+    expect(bad.berthd).toEqual(bad.containerd);
+    const none = await both((s) => s.cri.runtimeCall('UpdateRuntimeConfig', { runtime_config: { network_config: { pod_cidr: '' } } }));
+    expect(none.berthd).toEqual(none.containerd);
+    expect(fs.readdirSync(confDir('berthd'))).toEqual([]);
+
+    const cidr = '10.233.0.0/24, fd00:233::/64';
+    const res = await both((s) => s.cri.runtimeCall('UpdateRuntimeConfig', { runtime_config: { network_config: { pod_cidr: cidr } } }));
+    expect(res.berthd).toEqual(res.containerd);
+    const files = { berthd: fs.readdirSync(confDir('berthd')), containerd: fs.readdirSync(confDir('containerd')) };
+    expect(files.berthd).toEqual(files.containerd);
+    expect(files.berthd).toEqual(['10-containerd-net.conflist']);
+    const written = (side: string) => fs.readFileSync(path.join(confDir(side), '10-containerd-net.conflist'), 'utf8');
+    expect(written('berthd')).toBe(written('containerd'));
+
+    // containerd reloads its CNI config from conf_dir on change: wait for it, then compare.
+    type St = { status: { conditions: Array<{ type: string; status: boolean }> } };
+    const deadline = Date.now() + 10_000;
+    let st = await both((s) => s.cri.runtimeCall<St>('Status', {}));
+    while (Date.now() < deadline && !st.containerd.status.conditions.every((c) => c.status)) {
+      await new Promise((r) => setTimeout(r, 250));
+      st = await both((s) => s.cri.runtimeCall<St>('Status', {}));
+    }
+    expect(st.berthd.status.conditions).toEqual(st.containerd.status.conditions);
+    expect(st.berthd.status.conditions.map((c) => c.status)).toEqual([true, true]);
   });
 });
 
@@ -341,6 +396,34 @@ describe('CRI images', () => {
     // Removing what is not there is no error.
     const again = await both((s) => s.cri.imageCall('RemoveImage', { image: { image: IMG } }));
     expect(again.berthd).toEqual(again.containerd);
+  });
+
+  it('an image imported with ctr into k8s.io is adopted as containerd adopts it (ID record, managed label)', async () => {
+    const name = 'docker.io/library/berth-cri-import:1';
+    const img = await buildOciImage({ name, layers: [await busyboxLayer()], config: { Cmd: ['/bin/sh'], User: '7' } });
+    const file = path.join(tmp.path, 'import.tar');
+    fs.writeFileSync(file, img.archive);
+    await Promise.all(sides.map((s) => ctrOk(s.address, ['images', 'import', file], { namespace: NS })));
+    // Adoption follows the image events: poll until both list it by its ID.
+    const deadline = Date.now() + 10_000;
+    let imgs = await both((s) => imagesOf(s.address));
+    while (Date.now() < deadline && !(imgs.berthd.includes(img.configDigest) && imgs.containerd.includes(img.configDigest))) {
+      await new Promise((r) => setTimeout(r, 200));
+      imgs = await both((s) => imagesOf(s.address));
+    }
+    expect(imgs.berthd).toBe(imgs.containerd);
+    expect(imgs.berthd).toMatch(new RegExp(`${img.configDigest} .* io\\.cri-containerd\\.image=managed`));
+    const st = await both((s) => s.cri.imageCall<{ image: Record<string, unknown> }>('ImageStatus', { image: { image: 'berth-cri-import:1' } }));
+    expect(st.berthd.image).toEqual(st.containerd.image);
+    expect(st.berthd.image).toMatchObject({ id: img.configDigest, repo_tags: [name], uid: { value: 7 } });
+  });
+
+  it('after a berthd restart the CRI lists the same images (its index is rebuilt from the core)', async () => {
+    const before = await sides[0]!.cri.imageCall<{ images: Array<Record<string, unknown>> }>('ListImages', {});
+    expect(before.images.length).toBeGreaterThan(0);
+    await berthd.restart();
+    const after = await sides[0]!.cri.imageCall<{ images: Array<Record<string, unknown>> }>('ListImages', {});
+    expect(sortImages(after.images)).toEqual(sortImages(before.images));
   });
 
   describe('a failed pull leaves nothing behind', () => {
