@@ -8,6 +8,7 @@
 // blob on either daemon.
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
+import http from 'node:http';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildLayer, buildOciImage, busyboxLayer, type Layer } from '../fixtures/images';
@@ -32,6 +33,11 @@ const IMG = `${UPSTREAM}/berth-cri/img:1`;
 const USER_IMG = `${UPSTREAM}/berth-cri/named-user:2`;
 const WRONG_DIFF = `${UPSTREAM}/berth-cri/wrong-diffid:1`;
 const CORRUPT = `${UPSTREAM}/berth-cri/corrupt:1`;
+/** Routed to a Basic-auth proxy in front of the same registry. */
+const AUTH_UPSTREAM = 'auth.berth.test';
+const AUTH_IMG = `${AUTH_UPSTREAM}/berth-cri/named-user:2`;
+const AUTH_USER = 'kubelet';
+const AUTH_PASSWORD = 's3cret:with colon';
 
 interface Side {
   name: 'berthd' | 'containerd';
@@ -44,6 +50,7 @@ let registry: RegistryHandle;
 let berthd: BerthdHandle;
 let containerd: ContainerdHandle;
 let sides: Side[];
+let authProxy: http.Server;
 let configDigest = '';
 let manifestDigest = '';
 
@@ -135,8 +142,8 @@ function expectSameContent(berth: Record<string, string>, ctrd: Record<string, s
   for (const digest of Object.keys(ctrd)) {
     const b = split(berth[digest] as string);
     const c = split(ctrd[digest] as string);
-    for (const k of Object.keys(c).filter((k) => k.startsWith(DIST_SOURCE))) {
-      expect(b[k]?.split(','), `${digest} ${k}`).toEqual(expect.arrayContaining((c[k] as string).split(',')));
+    for (const k of new Set([...Object.keys(b), ...Object.keys(c)].filter((k) => k.startsWith(DIST_SOURCE)))) {
+      expect(b[k]?.split(',') ?? [], `${digest} ${k}`).toEqual(expect.arrayContaining(c[k]?.split(',') ?? []));
       delete b[k];
       delete c[k];
     }
@@ -188,6 +195,28 @@ beforeAll(async () => {
     path.join(hostsDir, UPSTREAM, 'hosts.toml'),
     `server = ${toml(registry.url)}\n[host.${toml(registry.url)}]\n  capabilities = ["pull", "resolve"]\n`,
   );
+  // A registry that wants Basic auth: a proxy that checks the header and passes the rest on.
+  const expected = `Basic ${Buffer.from(`${AUTH_USER}:${AUTH_PASSWORD}`).toString('base64')}`;
+  authProxy = http.createServer((req, res) => {
+    if (req.headers.authorization !== expected) {
+      res.writeHead(401, { 'WWW-Authenticate': 'Basic realm="berth-test"', 'Docker-Distribution-API-Version': 'registry/2.0', 'Content-Type': 'application/json' });
+      res.end('{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}');
+      return;
+    }
+    const headers = { ...req.headers };
+    delete headers.authorization;
+    const up = http.request({ host: '127.0.0.1', port: registry.port, method: req.method, path: req.url, headers }, (upRes) => {
+      res.writeHead(upRes.statusCode ?? 502, upRes.headers);
+      upRes.pipe(res);
+    });
+    up.on('error', () => res.destroy());
+    req.pipe(up);
+  });
+  await new Promise<void>((resolve) => authProxy.listen(0, '127.0.0.1', resolve));
+  const proxyUrl = `http://127.0.0.1:${(authProxy.address() as { port: number }).port}`;
+  fs.mkdirSync(path.join(hostsDir, AUTH_UPSTREAM), { recursive: true });
+  fs.writeFileSync(path.join(hostsDir, AUTH_UPSTREAM, 'hosts.toml'), `server = ${toml(proxyUrl)}\n[host.${toml(proxyUrl)}]\n  capabilities = ["pull", "resolve"]\n`);
+
   const cniBin = path.join(tmp.path, 'cni-bin');
   fs.mkdirSync(cniBin);
   // Each daemon its own conf_dir: UpdateRuntimeConfig writes into it.
@@ -232,6 +261,7 @@ beforeAll(async () => {
 afterAll(async () => {
   for (const s of sides ?? []) s.cri.close();
   await Promise.all([berthd?.cleanup(), containerd?.cleanup()]);
+  await new Promise((resolve) => (authProxy ? authProxy.close(resolve) : resolve(undefined)));
   await registry?.cleanup();
   await tmp?.cleanup();
 });
@@ -424,6 +454,28 @@ describe('CRI images', () => {
     await berthd.restart();
     const after = await sides[0]!.cri.imageCall<{ images: Array<Record<string, unknown>> }>('ListImages', {});
     expect(sortImages(after.images)).toEqual(sortImages(before.images));
+  });
+
+  it('PullImage takes credentials from the request: none or a wrong password fail alike, the right ones pull', async () => {
+    const none = await both((s) => s.cri.failure(s.cri.imageCall('PullImage', { image: { image: AUTH_IMG } })));
+    expect(none.berthd.code).toBe(none.containerd.code);
+    const wrong = await both((s) => s.cri.failure(s.cri.imageCall('PullImage', { image: { image: AUTH_IMG }, auth: { username: AUTH_USER, password: 'nope' } })));
+    expect(wrong.berthd.code).toBe(wrong.containerd.code);
+    // Credentials for another server are not sent.
+    const other = await both((s) =>
+      s.cri.failure(s.cri.imageCall('PullImage', { image: { image: AUTH_IMG }, auth: { username: AUTH_USER, password: AUTH_PASSWORD, server_address: 'https://elsewhere.test' } })),
+    );
+    expect(other.berthd.code).toBe(other.containerd.code);
+    const ok = await both((s) => s.cri.imageCall('PullImage', { image: { image: AUTH_IMG }, auth: { username: AUTH_USER, password: AUTH_PASSWORD } }));
+    expect(ok.berthd).toEqual(ok.containerd);
+    // The "auth" form: base64 of "user:password".
+    const b64 = await both((s) =>
+      s.cri.imageCall('PullImage', { image: { image: AUTH_IMG }, auth: { auth: Buffer.from(`${AUTH_USER}:${AUTH_PASSWORD}`).toString('base64') } }),
+    );
+    expect(b64.berthd).toEqual(b64.containerd);
+    const st = await both((s) => s.cri.imageCall<{ image: Record<string, unknown> }>('ImageStatus', { image: { image: AUTH_IMG } }));
+    expect(st.berthd.image).toEqual(st.containerd.image);
+    await both((s) => s.cri.imageCall('RemoveImage', { image: { image: AUTH_IMG } }));
   });
 
   describe('a failed pull leaves nothing behind', () => {
