@@ -25,6 +25,7 @@ import {
   type TempRoot,
 } from '../harness';
 import { CriClient, type CriCallError } from './cri-grpc';
+import { containerdCri } from './cri-reference';
 import { collectGarbage, normalize } from './pair';
 
 const NS = 'k8s.io';
@@ -77,34 +78,6 @@ const CNI_TEMPLATE = `{
   ]
 }
 `;
-
-/** containerd's CRI plugin on: drop it from disabled_plugins, add its tables (kept small: images only). */
-function containerdCri(hostsDir: string, cniBin: string, cniConf: string, confTemplate: string): { extraConfig: string; beforeStart: (d: { root: string }) => void } {
-  const p = '[plugins."io.containerd.grpc.v1.cri"';
-  return {
-    extraConfig: `  ${p}]
-    sandbox_image = "registry.k8s.io/pause:3.9"
-    restrict_oom_score_adj = true
-    stream_server_address = "127.0.0.1"
-    stream_server_port = "0"
-    disable_tcp_service = true
-    ${p}.containerd]
-      snapshotter = "overlayfs"
-    ${p}.cni]
-      bin_dir = ${toml(cniBin)}
-      conf_dir = ${toml(cniConf)}
-      conf_template = ${toml(confTemplate)}
-    ${p}.registry]
-      config_path = ${toml(hostsDir)}
-`,
-    beforeStart: ({ root }) => {
-      const file = path.join(path.dirname(root), 'config.toml');
-      const text = fs.readFileSync(file, 'utf8');
-      if (!text.includes('"io.containerd.grpc.v1.cri",\n')) throw new Error('containerd test config no longer disables CRI as expected');
-      fs.writeFileSync(file, text.replace('"io.containerd.grpc.v1.cri",\n', ''));
-    },
-  };
-}
 
 async function pushImage(name: string, layers: Layer[], config: Parameters<typeof buildOciImage>[0]['config'], layerDiffIds?: string[]): Promise<{ configDigest: string; manifestDigest: string; layers: Layer[] }> {
   const used = layerDiffIds ? layers.map((l, i) => ({ ...l, diffID: layerDiffIds[i] ?? l.diffID })) : layers;
@@ -250,7 +223,7 @@ beforeAll(async () => {
   bytes[bytes.length - 10] = (bytes[bytes.length - 10] as number) ^ 0xff;
   fs.writeFileSync(blob, bytes);
 
-  const cri = containerdCri(hostsDir, cniBin, confDir('containerd'), confTemplate);
+  const cri = containerdCri({ hostsDir, cniBinDir: cniBin, cniConfDir: confDir('containerd'), confTemplate });
   [berthd, containerd] = await Promise.all([startBerthd({ config: berthConfig }), startContainerd(cri)]);
   sides = [
     { name: 'berthd', address: berthd.address, cri: new CriClient(berthd.address) },
