@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { AlreadyExistsError, BerthError, NotFoundError, UnknownError } from '../errdefs/errors';
 import type { ImageRecord, DescriptorRecord, Labels } from '../metadata/records';
 import type { ServiceDeps } from '../services/context';
@@ -149,17 +150,30 @@ export class CriImageStore {
    */
   async createReference(name: string, target: DescriptorRecord): Promise<void> {
     const labels: Labels = { [IMAGE_LABEL_KEY]: IMAGE_LABEL_VALUE };
-    try {
-      const created = await this.core.images.create(this.ns, { name, labels, target });
-      publish(this.core as ServiceDeps, this.ns, '/images/create', 'containerd.services.images.v1.ImageCreate', { name, labels: created.labels });
-      return;
-    } catch (err) {
-      if (!(err instanceof AlreadyExistsError)) throw err;
+    // Concurrent pulls of one image race to make the same records. The core refuses a
+    // create as soon as another create of the name is queued, but answers reads only from
+    // what is on disk: a refused create can find no record for the few milliseconds until
+    // the other one's write is flushed. Then try again shortly (and also when the record
+    // went between the two steps).
+    for (let attempt = 0; ; attempt++) {
+      if (attempt > 0) await sleep(Math.min(5 * attempt, 50));
+      try {
+        const created = await this.core.images.create(this.ns, { name, labels, target });
+        publish(this.core as ServiceDeps, this.ns, '/images/create', 'containerd.services.images.v1.ImageCreate', { name, labels: created.labels });
+        return;
+      } catch (err) {
+        if (!(err instanceof AlreadyExistsError)) throw err;
+      }
+      try {
+        const old = await this.core.images.get(this.ns, name);
+        if (old.target.digest === target.digest && old.labels[IMAGE_LABEL_KEY] === IMAGE_LABEL_VALUE) return;
+        const updated = await this.core.images.update(this.ns, { name, labels, target }, ['target', `labels.${IMAGE_LABEL_KEY}`]);
+        publish(this.core as ServiceDeps, this.ns, '/images/update', 'containerd.services.images.v1.ImageUpdate', { name, labels: updated.labels });
+        return;
+      } catch (err) {
+        if (!(err instanceof NotFoundError) || attempt >= 100) throw err;
+      }
     }
-    const old = await this.core.images.get(this.ns, name);
-    if (old.target.digest === target.digest && old.labels[IMAGE_LABEL_KEY] === IMAGE_LABEL_VALUE) return;
-    const updated = await this.core.images.update(this.ns, { name, labels, target }, ['target', `labels.${IMAGE_LABEL_KEY}`]);
-    publish(this.core as ServiceDeps, this.ns, '/images/update', 'containerd.services.images.v1.ImageUpdate', { name, labels: updated.labels });
   }
 
   private index(ref: string, img: CriImage | undefined): void {

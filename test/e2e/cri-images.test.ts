@@ -34,6 +34,7 @@ const IMG = `${UPSTREAM}/berth-cri/img:1`;
 const USER_IMG = `${UPSTREAM}/berth-cri/named-user:2`;
 const WRONG_DIFF = `${UPSTREAM}/berth-cri/wrong-diffid:1`;
 const CORRUPT = `${UPSTREAM}/berth-cri/corrupt:1`;
+const CONCURRENT = `${UPSTREAM}/berth-cri/concurrent:1`;
 /** Routed to a Basic-auth proxy in front of the same registry. */
 const AUTH_UPSTREAM = 'auth.berth.test';
 const AUTH_IMG = `${AUTH_UPSTREAM}/berth-cri/named-user:2`;
@@ -216,6 +217,7 @@ beforeAll(async () => {
   // A layer the registry then serves with other bytes: the pull's digest check fails.
   const fourth = await buildLayer([{ path: '/etc/corrupt', type: 'file', content: 'will be corrupted\n', mode: 0o644 }]);
   await pushImage(CORRUPT, [base, fourth], { Cmd: ['/bin/sh'] });
+  await pushImage(CONCURRENT, [await buildLayer([{ path: '/c1', type: 'file', content: 'one\n', mode: 0o644 }]), await buildLayer([{ path: '/c2', type: 'file', content: 'two\n', mode: 0o644 }])], { Cmd: ['/bin/sh'] });
   const hex = fourth.digest.slice('sha256:'.length);
   const blob = execFileSync('find', [registry.dir, '-path', `*/blobs/sha256/${hex.slice(0, 2)}/${hex}/data`], { encoding: 'utf8' }).trim();
   expect(blob).not.toBe('');
@@ -449,6 +451,18 @@ describe('CRI images', () => {
     const st = await both((s) => s.cri.imageCall<{ image: Record<string, unknown> }>('ImageStatus', { image: { image: AUTH_IMG } }));
     expect(st.berthd.image).toEqual(st.containerd.image);
     await both((s) => s.cri.imageCall('RemoveImage', { image: { image: AUTH_IMG } }));
+  });
+
+  it('four PullImage of one new image at once all succeed, same core state as containerd', async () => {
+    const res = await both((s) => Promise.all([0, 1, 2, 3].map(() => s.cri.imageCall<{ image_ref: string }>('PullImage', { image: { image: CONCURRENT } }))));
+    expect(new Set([...res.berthd, ...res.containerd].map((r) => r.image_ref)).size).toBe(1);
+    const imgs = await both((s) => imagesOf(s.address));
+    expect(imgs.berthd).toBe(imgs.containerd);
+    const snaps = await both((s) => snapshotsOf(s.address));
+    expect(snaps.berthd).toBe(snaps.containerd);
+    const content = await both((s) => contentOf(s.address));
+    expectSameContent(content.berthd, content.containerd);
+    await both((s) => s.cri.imageCall('RemoveImage', { image: { image: CONCURRENT } }));
   });
 
   describe('a failed pull leaves nothing behind', () => {
