@@ -12,7 +12,8 @@ import { CRI_NAMESPACE, type CriDeps } from './service-deps';
 import { IMAGE_SERVICE, imageService } from './service-image';
 import { RUNTIME_SERVICE, runtimeService } from './service-runtime';
 import type { NetworkPluginStatus } from './status';
-import { ConfDirNetworkStatus } from './status_network';
+import { cniNetworkStatus } from './status_network';
+import { CniManager } from '../cni';
 
 const IMAGE_EVENTS = `namespace==${CRI_NAMESPACE},topic~="^/images/"`;
 
@@ -30,7 +31,7 @@ export interface CriOptions {
   root: string;
   log: Logger;
   remote: RemoteImageFetcher;
-  /** The CNI plugin's status (src/cni); defaults to reading conf_dir. */
+  /** The network plugin's status; defaults to src/cni's CniManager over [cri.cni]. */
   network?: NetworkPluginStatus;
 }
 
@@ -47,7 +48,17 @@ export async function startCri(opts: CriOptions): Promise<CriServices> {
     core: opts.core,
     config: opts.config,
     log,
-    network: opts.network ?? new ConfDirNetworkStatus(opts.config.cni.conf_dir, opts.config.cni.max_conf_num),
+    network:
+      opts.network ??
+      cniNetworkStatus(
+        new CniManager({
+          confDir: opts.config.cni.conf_dir,
+          binDirs: [opts.config.cni.bin_dir],
+          cacheDir: join(opts.root, 'cni'),
+          maxConfNum: opts.config.cni.max_conf_num,
+          log: log.with({ component: 'cni' }),
+        }),
+      ),
     images,
     version: opts.core.version.version,
     snapshotterRoot: join(opts.root, 'snapshots', opts.config.containerd.snapshotter),

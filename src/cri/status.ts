@@ -3,8 +3,7 @@ import type { CriDeps } from './service-deps';
 
 /**
  * The network plugin as Status and UpdateRuntimeConfig see it: containerd's go-cni Status()
- * and Load(). src/cni provides the real one; status_network.ts is the stand-in that reads
- * conf_dir until it lands.
+ * and Load(); status_network.ts adapts src/cni's CniManager to it.
  */
 export interface NetworkPluginStatus {
   /** Resolves when the default network is ready; rejects with why it is not. */

@@ -286,6 +286,20 @@ describe('CRI runtime config', () => {
     }
     expect(st.berthd.status.conditions).toEqual(st.containerd.status.conditions);
     expect(st.berthd.status.conditions.map((c) => c.status)).toEqual([true, true]);
+
+    // Status verbose: the loaded CNI config as go-cni's GetConfig() and the last load's outcome.
+    const verbose = await both((s) => s.cri.runtimeCall<{ info: Record<string, string> }>('Status', { verbose: true }));
+    for (const key of ['lastCNILoadStatus', 'lastCNILoadStatus.default']) expect(verbose.berthd.info[key], key).toBe(verbose.containerd.info[key]);
+    // "Source" holds each config's text: compared as JSON (go-cni writes its built-in
+    // loopback config indented, berth's src/cni compact).
+    const sources = (v: unknown): unknown =>
+      Array.isArray(v)
+        ? v.map(sources)
+        : v && typeof v === 'object'
+          ? Object.fromEntries(Object.entries(v).map(([k, x]) => [k, k === 'Source' && typeof x === 'string' ? JSON.parse(x) : sources(x)]))
+          : v;
+    const cniconfig = (side: 'berthd' | 'containerd') => sources(JSON.parse((verbose[side].info.cniconfig as string).replaceAll(confDir(side), '<conf_dir>')));
+    expect(cniconfig('berthd')).toEqual(cniconfig('containerd'));
   });
 });
 
