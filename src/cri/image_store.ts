@@ -1,8 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { AlreadyExistsError, BerthError, NotFoundError, UnknownError } from '../errdefs/errors';
 import type { ImageRecord, DescriptorRecord, Labels } from '../metadata/records';
-import type { ServiceDeps } from '../services/context';
-import { publish } from '../services/context';
+import { publish, type ServiceDeps } from '../services/context';
 import { chainId } from '../unpack/chainid';
 import { parseAnyReference, formatReference } from './image_reference';
 import { imageConfigOf, type ResolvedImage } from './image_manifest';
@@ -86,7 +85,8 @@ export class CriImageStore {
   private chain: Promise<void> = Promise.resolve();
 
   constructor(
-    private readonly core: Pick<ServiceDeps, 'images' | 'content' | 'exchange' | 'log'>,
+    /** The core's stores, exchange and a logger (the CRI's). */
+    private readonly core: ServiceDeps,
     private readonly ns: string,
   ) {}
 
@@ -159,7 +159,7 @@ export class CriImageStore {
       if (attempt > 0) await sleep(Math.min(5 * attempt, 50));
       try {
         const created = await this.core.images.create(this.ns, { name, labels, target });
-        publish(this.core as ServiceDeps, this.ns, '/images/create', 'containerd.services.images.v1.ImageCreate', { name, labels: created.labels });
+        publish(this.core, this.ns, '/images/create', 'containerd.services.images.v1.ImageCreate', { name, labels: created.labels });
         return;
       } catch (err) {
         if (!(err instanceof AlreadyExistsError)) throw err;
@@ -168,7 +168,7 @@ export class CriImageStore {
         const old = await this.core.images.get(this.ns, name);
         if (old.target.digest === target.digest && old.labels[IMAGE_LABEL_KEY] === IMAGE_LABEL_VALUE) return;
         const updated = await this.core.images.update(this.ns, { name, labels, target }, ['target', `labels.${IMAGE_LABEL_KEY}`]);
-        publish(this.core as ServiceDeps, this.ns, '/images/update', 'containerd.services.images.v1.ImageUpdate', { name, labels: updated.labels });
+        publish(this.core, this.ns, '/images/update', 'containerd.services.images.v1.ImageUpdate', { name, labels: updated.labels });
         return;
       } catch (err) {
         if (!(err instanceof NotFoundError) || attempt >= 100) throw err;

@@ -435,6 +435,20 @@ describe('CRI images', () => {
     const st = await both((s) => s.cri.imageCall<{ image: Record<string, unknown> }>('ImageStatus', { image: { image: 'berth-cri-import:1' } }));
     expect(st.berthd.image).toEqual(st.containerd.image);
     expect(st.berthd.image).toMatchObject({ id: img.configDigest, repo_tags: [name], uid: { value: 7 } });
+
+    // Removing the tag with ctr: the CRI follows (the image stays, by its ID record).
+    await Promise.all(sides.map((s) => ctrOk(s.address, ['images', 'rm', name], { namespace: NS })));
+    const gone = Date.now() + 10_000;
+    let byTag = await both((s) => s.cri.imageCall<{ image: unknown }>('ImageStatus', { image: { image: name } }));
+    while (Date.now() < gone && (byTag.berthd.image !== null || byTag.containerd.image !== null)) {
+      await new Promise((r) => setTimeout(r, 200));
+      byTag = await both((s) => s.cri.imageCall<{ image: unknown }>('ImageStatus', { image: { image: name } }));
+    }
+    expect(byTag.berthd.image).toBeNull();
+    expect(byTag.containerd.image).toBeNull();
+    const byId = await both((s) => s.cri.imageCall<{ image: Record<string, unknown> }>('ImageStatus', { image: { image: img.configDigest } }));
+    expect(byId.berthd.image).toEqual(byId.containerd.image);
+    expect(byId.berthd.image).toMatchObject({ id: img.configDigest, repo_tags: [] });
   });
 
   it('after a berthd restart the CRI lists the same images (its index is rebuilt from the core)', async () => {
