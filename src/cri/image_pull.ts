@@ -8,7 +8,7 @@ import { publish } from '../services/context';
 import { addWallMs, formatWall, wallNow } from '../time/wall';
 import { inProcessUnpackBackend } from '../unpack/inprocess';
 import { unpackImage } from '../unpack/unpacker';
-import { credentialsFor } from './image_pull_auth';
+import { credentialsFromCriAuth } from '../remotes/credentials';
 import { formatReference, parseDockerRef, referenceName, type ImageReference } from './image_reference';
 import type { RemoteImageFetcher } from './image_remote';
 import { IMAGE_LABEL_KEY, IMAGE_LABEL_VALUE } from './image_store';
@@ -51,7 +51,11 @@ export async function pullImage(deps: CriDeps, remote: RemoteImageFetcher, req: 
     try {
       const fetched = await remote.fetch(ref, {
         content: core.content.view(ns, lease),
-        credentials: (host) => credentialsFor(req.auth, host),
+        credentials: credentialsFromCriAuth(
+          req.auth
+            ? { username: req.auth.username, password: req.auth.password, auth: req.auth.auth, serverAddress: req.auth.server_address, identityToken: req.auth.identity_token }
+            : undefined,
+        ),
         hostsDir: deps.config.registry.config_path,
         maxConcurrentDownloads: deps.config.max_concurrent_downloads,
       });

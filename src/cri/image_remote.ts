@@ -1,22 +1,17 @@
 import type { ContentStore } from '../content/store';
 import type { DescriptorRecord } from '../metadata/records';
+import type { CredentialsCallback } from '../remotes/credentials';
 
 // What PullImage needs from the registry client: fetch an image into the content store.
 // The CRI does the rest itself (unpack, image records, its index). image_remote_remotes.ts
 // implements it over src/remotes' pull pipeline; tests can give PullImage another.
 
-/** Credentials for one registry host, from the request's AuthConfig (image_pull_auth.ts). */
-export interface RegistryCredentials {
-  username: string;
-  /** A password, or an identity token when username is empty. */
-  secret: string;
-}
-
 export interface RemoteFetchOptions {
   /** The content store to write into; its writes are under the pull's lease. */
   content: ContentStore;
-  /** Credentials for a registry host ("127.0.0.1:5000"), or undefined for anonymous. */
-  credentials: (host: string) => RegistryCredentials | undefined;
+  /** Credentials for a registry host ("127.0.0.1:5000"), or undefined for anonymous: the
+   * request's AuthConfig as containerd's ParseAuth reads it (src/remotes credentialsFromCriAuth). */
+  credentials: CredentialsCallback;
   /** [cri.registry] config_path: <host>/hosts.toml routing, containerd's format ("" for none). */
   hostsDir: string;
   maxConcurrentDownloads: number;

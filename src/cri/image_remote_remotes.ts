@@ -2,7 +2,6 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { UnavailableError } from '../errdefs/errors';
 import { contentStoreIngester } from '../remotes/content-store-ingester';
 import type { ContentIngester } from '../remotes/ingester';
-import type { Credentials } from '../remotes/credentials';
 import { pull } from '../remotes/pull';
 import { Resolver } from '../remotes/resolver';
 import type { DescriptorRecord } from '../metadata/records';
@@ -50,12 +49,7 @@ export const remotesImageFetcher: RemoteImageFetcher = {
   async fetch(ref: string, opts: RemoteFetchOptions): Promise<FetchedImage> {
     const resolver = new Resolver({
       hosts: opts.hostsDir !== '' ? { configPath: opts.hostsDir } : {},
-      credentials: (host): Credentials | undefined => {
-        const c = opts.credentials(host);
-        if (!c) return undefined;
-        // containerd's ParseAuth gives ("", identity token) for a token: the authorizer's refresh token.
-        return c.username === '' ? { identityToken: c.secret } : { username: c.username, password: c.secret };
-      },
+      credentials: opts.credentials,
     });
     try {
       const r = await pull(ref, { resolver, ingester: waitForLockedRefs(contentStoreIngester(opts.content)), maxConcurrentDownloads: opts.maxConcurrentDownloads });

@@ -1,30 +1,19 @@
 // Logic of the CRI layer that needs no daemon: the Go-template subset conf_template uses,
-// AuthConfig → credentials (containerd's ParseAuth), image users, reference ranking and
-// short-ID lookup as containerd's CRI image store does them, UpdateRuntimeConfig's CIDR checks.
+// image users, reference ranking and short-ID lookup as containerd's CRI image store does
+// them, UpdateRuntimeConfig's CIDR checks. (AuthConfig → credentials is src/remotes':
+// test/unit/remotes-auth.test.ts, and end to end in test/e2e/cri-images.test.ts.)
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { renderGoTemplate } from '../../src/cri/update_runtime_config_template';
-import { credentialsFor } from '../../src/cri/image_pull_auth';
 import { userOfImage } from '../../src/cri/image_status';
 import { CriImageStore, sortReferences } from '../../src/cri/image_store';
 import { updateRuntimeConfig, CNI_CONFIG_FILE_NAME } from '../../src/cri/update_runtime_config';
 import { defaultConfig } from '../../src/daemon/config';
 import type { CriDeps } from '../../src/cri/service-deps';
 import type { NetworkPluginStatus } from '../../src/cri/status';
-import type { AuthConfig__Output } from '../../src/generated/types/runtime/v1/AuthConfig';
 import { Logger } from '../../src/log/logger';
-
-const auth = (a: Partial<AuthConfig__Output>): AuthConfig__Output => ({
-  username: '',
-  password: '',
-  auth: '',
-  server_address: '',
-  identity_token: '',
-  registry_token: '',
-  ...a,
-});
 
 describe('Go template subset (conf_template)', () => {
   // The shape of containerd's documented CNI template.
@@ -58,24 +47,6 @@ describe('Go template subset (conf_template)', () => {
     expect(() => renderGoTemplate('{{printf "%s" .X}}', { X: '1' })).toThrow('unsupported action {{printf "%s" .X}}');
     expect(() => renderGoTemplate('{{.Nope}}', { X: '1' })).toThrow("can't evaluate field Nope");
     expect(() => renderGoTemplate('{{if .X}}', { X: '1' })).toThrow('missing {{end}}');
-  });
-});
-
-describe('AuthConfig → credentials (containerd ParseAuth)', () => {
-  it('username and password, identity token, base64 auth, anonymous', () => {
-    expect(credentialsFor(auth({ username: 'u', password: 'p' }), 'r.io')).toEqual({ username: 'u', secret: 'p' });
-    expect(credentialsFor(auth({ identity_token: 't' }), 'r.io')).toEqual({ username: '', secret: 't' });
-    expect(credentialsFor(auth({ auth: Buffer.from('us:pa:ss').toString('base64') }), 'r.io')).toEqual({ username: 'us', secret: 'pa:ss' });
-    expect(credentialsFor(auth({}), 'r.io')).toBeUndefined();
-    expect(credentialsFor(null, 'r.io')).toBeUndefined();
-  });
-  it('server_address limits them to its host', () => {
-    expect(credentialsFor(auth({ username: 'u', password: 'p', server_address: 'https://r.io' }), 'r.io')).toEqual({ username: 'u', secret: 'p' });
-    expect(credentialsFor(auth({ username: 'u', password: 'p', server_address: 'https://other.io' }), 'r.io')).toBeUndefined();
-    expect(credentialsFor(auth({ username: 'u', password: 'p', server_address: 'http://127.0.0.1:5000' }), '127.0.0.1:5000')).toEqual({ username: 'u', secret: 'p' });
-  });
-  it('an auth without a colon is an error', () => {
-    expect(() => credentialsFor(auth({ auth: Buffer.from('nocolon').toString('base64') }), 'r.io')).toThrow('invalid decoded auth');
   });
 });
 
