@@ -11,6 +11,11 @@
 // (/run/containerd/runc/<namespace>, /run/containerd/fifo/<n>, /run/containerd/s/<socket>):
 // entries that appeared during the run and are now empty directories, or sockets nobody
 // listens on (a shim killed by a test), are removed.
+//
+// What appeared during a run may belong to another run on the same host (a developer's
+// test next to a CI run): an empty cgroup another run made a moment ago, before it moved a
+// process in. So each run registers itself (a file named by its pid under RUNS_DIR), and
+// the run that ends while another one is still alive leaves everything to that one.
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
@@ -18,6 +23,30 @@ import * as path from 'node:path';
 const SHIM_DIRS = ['/run/containerd/runc', '/run/containerd/fifo', '/run/containerd/s'];
 
 const CGROUP_ROOT = '/sys/fs/cgroup';
+
+/** One file per test or bench run in progress on this host, named by its pid. */
+const RUNS_DIR = '/run/berth-test-runs';
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Other runs in progress (their files; the files of runs that died are removed). */
+function otherRuns(): number[] {
+  const others: number[] = [];
+  for (const name of entries(RUNS_DIR).map((p) => path.basename(p))) {
+    const pid = Number(name);
+    if (!Number.isInteger(pid) || pid === process.pid) continue;
+    if (alive(pid)) others.push(pid);
+    else fs.rmSync(path.join(RUNS_DIR, name), { force: true });
+  }
+  return others;
+}
 
 /** The directories directly under each hierarchy root (v1: one per controller; v2: the root itself). */
 function hierarchyRoots(): string[] {
@@ -97,12 +126,19 @@ export class HostLeftovers {
   private constructor(private readonly before: ReadonlySet<string>) {}
 
   static snapshot(): HostLeftovers {
+    if (process.getuid?.() === 0) {
+      fs.mkdirSync(RUNS_DIR, { recursive: true });
+      fs.writeFileSync(path.join(RUNS_DIR, String(process.pid)), '');
+    }
     return new HostLeftovers(new Set(present()));
   }
 
-  /** Removes what appeared since the snapshot and is unused now (root only). */
+  /** Removes what appeared since the snapshot and is unused now (root only), unless
+   * another run is still in progress on this host. */
   async removeNew(): Promise<void> {
     if (process.getuid?.() !== 0) return;
+    fs.rmSync(path.join(RUNS_DIR, String(process.pid)), { force: true });
+    if (otherRuns().length > 0) return;
     for (const dir of hierarchyRoots().flatMap(childCgroups)) {
       if (!this.before.has(dir)) removeIfEmpty(dir);
     }
