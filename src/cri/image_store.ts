@@ -150,11 +150,9 @@ export class CriImageStore {
    */
   async createReference(name: string, target: DescriptorRecord): Promise<void> {
     const labels: Labels = { [IMAGE_LABEL_KEY]: IMAGE_LABEL_VALUE };
-    // Concurrent pulls of one image race to make the same records. The core refuses a
-    // create as soon as another create of the name is queued, but answers reads only from
-    // what is on disk: a refused create can find no record for the few milliseconds until
-    // the other one's write is flushed. Then try again shortly (and also when the record
-    // went between the two steps).
+    // Concurrent pulls of one image race to make the same records: a refused create reads
+    // the winner's record (the core answers AlreadyExists once it is readable) and updates
+    // it. When the record was removed between the two steps, try again shortly.
     for (let attempt = 0; ; attempt++) {
       if (attempt > 0) await sleep(Math.min(5 * attempt, 50));
       try {

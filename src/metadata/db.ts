@@ -291,18 +291,39 @@ export class MetadataDB {
    * before its change is durable.
    */
   update<T>(fn: (tx: WriteTx) => Promise<T>): Promise<T> {
-    const run = async (): Promise<{ result: T; durable: Promise<void> }> => {
+    // A transaction reads the writes of earlier ones that are not on disk yet, so what it
+    // answers may rest on them: an AlreadyExists for a record another create is flushing,
+    // or a read-only answer. Its caller hears it only once those writes are durable too —
+    // then a read right after it finds what it was told exists (containerd's bolt has
+    // each commit on disk before the next transaction starts). The wait is off the write
+    // queue: the next transaction does not wait for it.
+    type Outcome = { ok: true; result: T; durable: Promise<void> } | { ok: false; error: unknown; durable: Promise<void> };
+    const run = async (): Promise<Outcome> => {
       const tx = new WriteTx(this.view, this.unflushed, wallNow());
-      const result = await fn(tx);
-      const writes = tx.writes();
-      return { result, durable: writes.size > 0 ? this.enqueue(writes) : Promise.resolve() };
+      try {
+        const result = await fn(tx);
+        const writes = tx.writes();
+        return { ok: true, result, durable: writes.size > 0 ? this.enqueue(writes) : this.flushed() };
+      } catch (error) {
+        return { ok: false, error, durable: this.flushed() };
+      }
     };
     const ran = this.queue.then(run, run);
-    this.queue = ran.catch(() => undefined);
-    return ran.then(async ({ result, durable }) => {
-      await durable;
-      return result;
+    this.queue = ran;
+    return ran.then(async (o) => {
+      if (!o.ok) {
+        await o.durable.catch(() => undefined);
+        throw o.error;
+      }
+      await o.durable;
+      return o.result;
     });
+  }
+
+  /** Settles once every write made so far is on disk (at once when none is pending). */
+  private flushed(): Promise<void> {
+    if (this.unflushed.size === 0) return Promise.resolve();
+    return this.enqueue(new Map());
   }
 
   private enqueue(writes: ReadonlyMap<string, Buffer | null>): Promise<void> {
@@ -328,7 +349,8 @@ export class MetadataDB {
       );
       try {
         // sync: on disk before anyone hears "done", as with containerd's bolt commits.
-        await this.level.batch(ops, { sync: true });
+        // A group may hold only waiters for earlier writes (flushed()): nothing to write.
+        if (ops.length > 0) await this.level.batch(ops, { sync: true });
         for (const o of ops) {
           if (o.type === 'del') this.view.delete(o.key);
           else this.view.set(o.key, o.value);
@@ -336,7 +358,7 @@ export class MetadataDB {
         // Listeners first: whoever waits on this commit then sees their effect.
         const deleted = ops.filter((o) => o.type === 'del').map((o) => o.key);
         const info: CommitInfo = { changes: ops.length, deletions: deleted.length, deleted };
-        for (const l of this.commitListeners) l(info);
+        if (ops.length > 0) for (const l of this.commitListeners) l(info);
         group.waiters.forEach((w) => w.resolve());
       } catch (err) {
         // The disk refused the batch: nobody in this group was acknowledged. Their writes

@@ -276,6 +276,52 @@ describe('transactions', () => {
   });
 });
 
+describe('read after a refused write', () => {
+  // Two creates of one name race; the loser is refused because of the winner's write,
+  // which may still be on its way to disk. A read right after the refusal must find the
+  // record (containerd: each bolt commit is durable before the next transaction runs);
+  // the CRI's concurrent pulls of one image depend on it.
+  it('AlreadyExists is answered once the record it refers to can be read', async () => {
+    const missing: number[] = [];
+    for (let round = 0; round < 50; round++) {
+      const id = `race-${round}`;
+      const outcomes = await Promise.all(
+        [0, 1].map(async () => {
+          try {
+            await containers.create('ns', container(id));
+            return 'created';
+          } catch (err) {
+            if (!(err instanceof AlreadyExistsError)) throw err;
+            try {
+              await containers.get('ns', id);
+              return 'refused, found';
+            } catch (e) {
+              if (e instanceof NotFoundError) return 'refused, not found';
+              throw e;
+            }
+          }
+        }),
+      );
+      if (outcomes.includes('refused, not found')) missing.push(round);
+      else expect(outcomes.sort()).toEqual(['created', 'refused, found']);
+    }
+    expect(missing).toEqual([]);
+  });
+
+  it('a read-only transaction answers once the writes it read are durable', async () => {
+    for (let round = 0; round < 50; round++) {
+      const key = `t/ro/${round}`;
+      const wrote = db.update(async (tx) => {
+        tx.put(key, { round });
+      });
+      const read = db.update(async (tx) => (await tx.get(key)) !== undefined);
+      const sawIt = await read;
+      if (sawIt) expect(await db.get(key)).toEqual({ round });
+      await wrote;
+    }
+  });
+});
+
 describe('committed view (reads from memory)', () => {
   it('keeps keys in order through inserts and deletes; a range is a snapshot', () => {
     const v = new CommittedView();
