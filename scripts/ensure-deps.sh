@@ -81,6 +81,8 @@ test_pkgs=(
   "gcc|gcc"                                    # static pause, web server and nonewprivs programs for the test images
   "libc6-dev|/usr/include/stdio.h"             #   (with libc.a for -static)
   "util-linux|ipcmk"                           # critest makes a SysV segment on the "host" for its HostIpc spec
+  "prometheus|/usr/bin/prometheus"             # test/e2e/metrics.test.ts: a real Prometheus scrapes berthd's [metrics] endpoint
+  "prometheus|/usr/bin/promtool"               # promtool check metrics on berthd's output
 )
 # The native addon (native/) is built by node-gyp during `npm ci` once it has a binding.gyp.
 if [[ -f native/binding.gyp || -f binding.gyp ]]; then

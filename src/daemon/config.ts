@@ -3,6 +3,7 @@ import { parse } from 'smol-toml';
 import { InvalidArgumentError } from '../errdefs/errors';
 import { isLogLevel, type LogLevel } from '../log/logger';
 import { DEFAULT_CRI_TOML, validateCriConfig, type CriConfig } from '../cri/config';
+import { DEFAULT_METRICS_TOML, type MetricsConfig } from '../metrics/config';
 
 /** berthd's configuration. Every field has an embedded default (DEFAULT_CONFIG_TOML). */
 export interface BerthConfig {
@@ -19,6 +20,8 @@ export interface BerthConfig {
     max_send_message_size: number;
   };
   ttrpc: { address: string };
+  /** Prometheus endpoint (containerd's [metrics]). */
+  metrics: MetricsConfig;
   log: { level: LogLevel };
   /** Runtime name → shim binary, from the [runtimes."<name>"] tables. */
   runtimes: Record<string, RuntimeConfig>;
@@ -62,6 +65,7 @@ max_send_message_size = 16777216
 # Where shims forward events. Empty means "<grpc.address>.ttrpc", as in containerd.
 address = ""
 
+${DEFAULT_METRICS_TOML}
 [log]
 # debug, info, warn or error
 level = "info"
@@ -154,6 +158,7 @@ export function loadConfig(file: string | undefined, required: boolean): BerthCo
   const cfg = merge(base, fixed, '') as unknown as BerthConfig;
   cfg.runtimes = runtimes === undefined ? {} : parseRuntimes(runtimes);
   if (cfg.version !== 1) throw new InvalidArgumentError(`unsupported config version ${cfg.version} in ${file}`);
+  if (cfg.metrics.address !== '') parseTcpAddress(cfg.metrics.address, 'metrics.address');
   if (cfg.grpc.tcp_address !== '') parseTcpAddress(cfg.grpc.tcp_address);
   if (!isLogLevel(cfg.log.level)) throw new InvalidArgumentError(`log.level must be debug, info, warn or error`);
   validateCriConfig(cfg.cri);
@@ -165,11 +170,11 @@ export function ttrpcAddress(cfg: BerthConfig): string {
 }
 
 /** "host:port" or "[v6]:port" (Go's net.SplitHostPort form, as containerd reads it) → parts. */
-export function parseTcpAddress(addr: string): { host: string; port: number } {
+export function parseTcpAddress(addr: string, key = 'grpc.tcp_address'): { host: string; port: number } {
   const m = /^(?:\[([^\]]*)\]|([^:[\]]*)):(\d{1,5})$/.exec(addr);
   const port = m ? Number(m[3]) : NaN;
   if (!m || port > 65535) {
-    throw new InvalidArgumentError(`grpc.tcp_address must be "host:port", got "${addr}"`);
+    throw new InvalidArgumentError(`${key} must be "host:port", got "${addr}"`);
   }
   return { host: m[1] ?? m[2] ?? '', port };
 }

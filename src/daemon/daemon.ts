@@ -47,6 +47,7 @@ import { serverUuid } from './identity';
 import { buildInfo } from './version';
 import { startCri, type CriServices } from '../cri/service-cri';
 import { remotesImageFetcher } from '../cri/image_remote_remotes';
+import { daemonTaskSource, GrpcServerMetrics, serveMetrics, type MetricsEndpoint } from '../metrics';
 
 /**
  * After a restart with running tasks, how long shims' events wait for a first subscriber
@@ -72,6 +73,9 @@ export class Daemon {
     private readonly cri: CriServices | undefined,
   ) {}
 
+  /** The Prometheus endpoint, with [metrics] address. */
+  private metrics: MetricsEndpoint | undefined;
+
   static async start(cfg: BerthConfig, log: Logger): Promise<Daemon> {
     for (const dir of [cfg.root, cfg.state]) {
       try {
@@ -85,6 +89,7 @@ export class Daemon {
     let ttrpcServer: TtrpcServer | undefined;
     let tasks: TaskManager | undefined;
     let cri: CriServices | undefined;
+    let metrics: MetricsEndpoint | undefined;
     try {
       db = await openMetadata(join(cfg.root, 'meta'), cfg.root, log);
       const namespaces = new NamespaceStore(db);
@@ -147,10 +152,13 @@ export class Daemon {
       // ~0.4 ms more per call than containerd, and clients make dozens per `ctr run`.
       const codecs = prepareAllCodecs();
       log.debug('protobuf codecs generated', { types: codecs });
+      // Calls are counted only when metrics are served: otherwise the server has no observer.
+      const grpcMetrics = cfg.metrics.address !== '' ? new GrpcServerMetrics({ handlingTimeHistogram: cfg.metrics.grpc_histogram }) : undefined;
       const server = new GrpcServer({
         maxReceiveMessageLength: cfg.grpc.max_recv_message_size,
         maxSendMessageLength: cfg.grpc.max_send_message_size,
         onError: (err) => log.debug('grpc transport error', { error: err.message }),
+        observer: grpcMetrics,
       });
       const services: Array<[string, UntypedServiceImplementation]> = [
         [VERSION_SERVICE, versionService(deps)],
@@ -200,12 +208,25 @@ export class Daemon {
         });
         log.info('serving tcp', { address: `${bound.address}:${bound.port}` });
       }
+      if (grpcMetrics) {
+        // A port in use fails the start, as containerd's metrics listener does.
+        const { host, port } = parseTcpAddress(cfg.metrics.address, 'metrics.address');
+        metrics = await serveMetrics({ host, port, grpc: grpcMetrics, tasks: daemonTaskSource({ namespaces, containers, tasks }), log: log.with({ component: 'metrics' }) }).catch((err: unknown) => {
+          server.forceShutdown();
+          throw err;
+        });
+        const bound = metrics.address();
+        log.info('serving metrics', { address: `${bound.address}:${bound.port}` });
+      }
       // Expired leases left from before a restart are collected shortly after start-up,
       // as containerd's startup_delay does.
       setTimeout(() => gc.schedule(), 100).unref();
       log.info('serving', { address: cfg.grpc.address, root: cfg.root, state: cfg.state, version: deps.version.version });
-      return new Daemon(cfg, log, server, db, lock, gc, [...backends.values()].map((b) => () => b.close()), ttrpcServer, tasks, exchange, cri);
+      const daemon = new Daemon(cfg, log, server, db, lock, gc, [...backends.values()].map((b) => () => b.close()), ttrpcServer, tasks, exchange, cri);
+      daemon.metrics = metrics;
+      return daemon;
     } catch (err) {
+      await metrics?.close().catch(() => undefined);
       cri?.close();
       tasks?.close();
       await ttrpcServer?.close().catch(() => undefined);
@@ -223,6 +244,7 @@ export class Daemon {
     // on them. Shims now keep their events queued until the next berthd takes them.
     this.exchange.shutdown();
     this.cri?.close();
+    await this.metrics?.close().catch((err: unknown) => this.log.warn('metrics endpoint stop failed', { error: err as Error }));
     await new Promise<void>((resolve) => {
       const force = setTimeout(() => {
         this.server.forceShutdown();

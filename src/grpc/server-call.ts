@@ -5,6 +5,7 @@
 import { EventEmitter } from 'node:events';
 import { Duplex, Writable } from 'node:stream';
 import { Metadata, status as Status } from '@grpc/grpc-js';
+import type { GrpcMethodStats } from './call-observer';
 import type { H2Stream } from './http2-connection';
 
 /** Encodes a response message. */
@@ -65,6 +66,9 @@ function statusTrailers(st: CallStatus, withHeaders: boolean): ReadonlyArray<rea
 export class CallCore {
   cancelled = false;
   private finished = false;
+  /** Set once the handler runs, when the server has an observer (metrics). */
+  private stats: GrpcMethodStats | undefined;
+  private startMark = 0;
 
   constructor(
     readonly stream: H2Stream,
@@ -76,6 +80,20 @@ export class CallCore {
 
   get done(): boolean {
     return this.finished || this.stream.closed;
+  }
+
+  /** The handler is about to run: from here the call is counted (as go-grpc-prometheus
+   * counts from its interceptor); `withRequest` for unary and server-streaming calls,
+   * whose one request has been read. */
+  observe(stats: GrpcMethodStats, withRequest: boolean): void {
+    this.stats = stats;
+    this.startMark = stats.started();
+    if (withRequest) stats.received();
+  }
+
+  /** A streamed request reached the handler. */
+  received(): void {
+    this.stats?.received();
   }
 
   sendHeaders(): void {
@@ -106,6 +124,7 @@ export class CallCore {
     }
     this.sendHeaders();
     this.stream.write(frameMessage(bytes), cb);
+    this.stats?.sent();
     return true;
   }
 
@@ -113,6 +132,7 @@ export class CallCore {
   finish(st: CallStatus): void {
     if (this.done) return;
     this.finished = true;
+    this.stats?.handled(typeof st.code === 'number' ? st.code : Status.UNKNOWN, this.startMark);
     this.stream.end(statusTrailers(st, !this.stream.headersSent));
   }
 
@@ -120,6 +140,7 @@ export class CallCore {
   cancel(): void {
     if (this.cancelled) return;
     this.cancelled = true;
+    if (!this.finished) this.stats?.handled(Status.CANCELLED, this.startMark);
     this.finished = true;
     this.onCancel();
   }
@@ -202,6 +223,7 @@ export class DuplexCall extends withCallSurface(Duplex) {
   }
   /** A decoded request. */
   deliver(msg: unknown): void {
+    this.core.received();
     this.wantMore = this.push(msg);
   }
   private ack(): void {

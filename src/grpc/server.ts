@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import * as net from 'node:net';
 import { Metadata, status as Status, type MethodDefinition, type ServiceDefinition, type UntypedServiceImplementation } from '@grpc/grpc-js';
+import { grpcMethodType, type GrpcCallObserver, type GrpcMethodStats } from './call-observer';
 import { H2_ERROR, Http2ServerConnection, type H2Stream } from './http2-connection';
 import { CallCore, DuplexCall, UnaryCall, WritableCall, type CallStatus, type Serialize } from './server-call';
 
@@ -16,6 +17,8 @@ export interface GrpcServerOptions {
   handshakeTimeoutMs?: number;
   /** Transport problems worth a log line (bad frames, socket errors). */
   onError?: (err: Error) => void;
+  /** Told about every call whose handler runs (metrics); none by default. */
+  observer?: GrpcCallObserver;
 }
 
 type AnyMethod = MethodDefinition<unknown, unknown>;
@@ -24,6 +27,7 @@ type Handler = (...args: unknown[]) => void;
 interface Route {
   def: AnyMethod;
   handler: Handler;
+  stats: GrpcMethodStats | undefined;
 }
 
 /** Headers that are transport, not call metadata. */
@@ -124,9 +128,12 @@ export class GrpcServer {
   addService(def: ServiceDefinition, impl: UntypedServiceImplementation): void {
     for (const [name, m] of Object.entries(def) as Array<[string, AnyMethod]>) {
       const handler = (impl[name] ?? (m.originalName ? impl[m.originalName] : undefined)) as Handler | undefined;
-      this.serviceNames.add(m.path.split('/')[1] ?? '');
+      const [, service = '', method = ''] = m.path.split('/');
+      this.serviceNames.add(service);
+      // Every method of the service, as go-grpc-prometheus pre-registers them all.
+      const stats = this.opts.observer?.method(service, method, grpcMethodType(m.requestStream, m.responseStream));
       if (!handler) continue;
-      this.routes.set(m.path, { def: m, handler });
+      this.routes.set(m.path, { def: m, handler, stats });
     }
   }
 
@@ -287,7 +294,7 @@ export class GrpcServer {
       core.cancel();
     };
     const reader = new MessageReader(this.maxRecv);
-    const { def, handler } = route;
+    const { def, handler, stats } = route;
 
     const decode = (m: { bytes: Buffer; compressed: boolean }): { ok: true; value: unknown } | { ok: false } => {
       if (m.compressed) {
@@ -335,6 +342,7 @@ export class GrpcServer {
         call.push(null);
       };
       call.once('close', clear);
+      if (stats) core.observe(stats, false);
       this.invoke(core, () => handler(call));
       return;
     }
@@ -366,6 +374,7 @@ export class GrpcServer {
           call.destroy();
         };
         call.once('close', clear);
+        if (stats) core.observe(stats, true);
         this.invoke(core, () => handler(call));
         return;
       }
@@ -374,6 +383,7 @@ export class GrpcServer {
         clear();
         call.emit('cancelled');
       };
+      if (stats) core.observe(stats, true);
       this.invoke(core, () =>
         handler(call, (err: CallStatus | null, value?: unknown) => {
           clear();

@@ -20,6 +20,10 @@ export interface ContainerdOptions {
   extraConfig?: string;
   /** [grpc] tcp_address ("127.0.0.1:<port>"): a plaintext h2c listener, loopback only in tests. */
   tcpAddress?: string;
+  /** [metrics] address ("127.0.0.1:<port>"): containerd's Prometheus endpoint (/v1/metrics). */
+  metricsAddress?: string;
+  /** [metrics] grpc_histogram: the gRPC handling-time histogram. */
+  grpcHistogram?: boolean;
   /** Merged over process.env. */
   env?: NodeJS.ProcessEnv;
   /** containerd's --log-level (default 'debug'). */
@@ -97,7 +101,7 @@ export interface ContainerdHandle extends DaemonHandle {
 const toml = (s: string): string => JSON.stringify(s);
 
 /** The config used by startContainerd, for a given temp dir. */
-export function containerdConfig(dir: string, extra = '', tcpAddress = '', cri?: ContainerdCriOptions): string {
+export function containerdConfig(dir: string, extra = '', tcpAddress = '', cri?: ContainerdCriOptions, metrics: { address?: string; grpcHistogram?: boolean } = {}): string {
   const root = path.join(dir, 'root');
   const state = path.join(dir, 'state');
   const address = path.join(dir, 'containerd.sock');
@@ -129,7 +133,8 @@ oom_score = 0
   address = ""
 
 [metrics]
-  address = ""
+  address = ${toml(metrics.address ?? '')}
+  grpc_histogram = ${metrics.grpcHistogram === true}
 
 [plugins]
   [plugins."io.containerd.internal.v1.opt"]
@@ -180,7 +185,8 @@ const SHIM_SOCKET = /^unix:\/\/(\/run\/containerd\/s\/[0-9a-f]{64})$/;
 
 /**
  * Starts /usr/bin/containerd with a generated config (root, state, temp, opt, gRPC and
- * ttrpc sockets all in one temp dir; CRI disabled unless opts.cri; no debug or metrics listener) and waits
+ * ttrpc sockets all in one temp dir; CRI disabled unless opts.cri; no debug listener, a
+ * metrics listener only with metricsAddress) and waits
  * until its gRPC socket accepts connections.
  */
 export async function startContainerd(opts: ContainerdOptions = {}): Promise<ContainerdHandle> {
@@ -192,7 +198,7 @@ export async function startContainerd(opts: ContainerdOptions = {}): Promise<Con
   const configPath = path.join(dir, 'config.toml');
   const logFile = path.join(dir, 'containerd.log');
   for (const d of [root, state, path.join(dir, 'tmp'), path.join(dir, 'opt')]) fs.mkdirSync(d, { recursive: true });
-  fs.writeFileSync(configPath, containerdConfig(dir, opts.extraConfig, opts.tcpAddress, opts.cri));
+  fs.writeFileSync(configPath, containerdConfig(dir, opts.extraConfig, opts.tcpAddress, opts.cri, { address: opts.metricsAddress, grpcHistogram: opts.grpcHistogram }));
   opts.beforeStart?.({ root, state });
 
   // Shim sockets and runc state dirs outside the temp dir that belong to this instance,

@@ -16,3 +16,4 @@ export * from './cri-env';
 export * from './cri-crictl';
 export * from './cri-critest';
 export * from './cri-daemons';
+export * from './prometheus';
