@@ -140,7 +140,9 @@ export class CallCore {
   cancel(): void {
     if (this.cancelled) return;
     this.cancelled = true;
-    if (!this.finished) this.stats?.handled(Status.CANCELLED, this.startMark);
+    // A client resets the stream itself once its deadline passes (grpc-go's handler then
+    // sees its context's DeadlineExceeded, not Canceled).
+    if (!this.finished && this.stats) this.stats.handled(this.deadline <= Date.now() ? Status.DEADLINE_EXCEEDED : Status.CANCELLED, this.startMark);
     this.finished = true;
     this.onCancel();
   }
