@@ -14,7 +14,9 @@ import {
   startBerthd,
   startContainerd,
   type BerthdHandle,
+  type BerthdOptions,
   type ContainerdHandle,
+  type ContainerdOptions,
   type CtrResult,
   type TempRoot,
 } from '../harness';
@@ -62,9 +64,16 @@ export class SideBySide<S extends Side = Side> {
    * Starts both daemons; `sides` makes the two sides from the plain ones (namespaces
    * `<prefix>-<run>-b|c`), for tests whose sides carry more (a cgroup, a bundle dir…).
    */
-  static async start<S extends Side = Side>(opts: { prefix: string; image: string; sides?: (plain: { B: Side; C: Side }) => { B: S; C: S } }): Promise<SideBySide<S>> {
+  static async start<S extends Side = Side>(opts: {
+    prefix: string;
+    image: string;
+    sides?: (plain: { B: Side; C: Side }) => { B: S; C: S };
+    /** Options for the daemons (a berthd config file, containerd's metrics listener…). */
+    berthd?: BerthdOptions;
+    containerd?: ContainerdOptions;
+  }): Promise<SideBySide<S>> {
     const tmp = makeTempRoot(`berth-${opts.prefix}-`);
-    const [berthd, containerd] = await Promise.all([startBerthd(), startContainerd()]);
+    const [berthd, containerd] = await Promise.all([startBerthd(opts.berthd), startContainerd(opts.containerd)]);
     const run = `${process.pid}-${randomBytes(2).toString('hex')}`;
     const plain = {
       B: { name: 'berthd', address: berthd.address, ns: `${opts.prefix}-${run}-b` } as const,
