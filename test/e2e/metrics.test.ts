@@ -10,12 +10,14 @@
 //   API, the container's memory and CPU are above zero, and the count of handled Version
 //   calls grows by the calls the test makes;
 // - a deleted task's series are gone from the next scrape; the endpoint answers 404
-//   elsewhere and gzips for a client that asks.
+//   elsewhere and gzips for a client that asks;
+// - a metrics address in use fails berthd's start, as it fails containerd's.
 import * as fs from 'node:fs';
+import * as net from 'node:net';
 import * as path from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ctr, freeLoopbackPort, makeTempRoot, promtoolCheck, startPrometheus, type PrometheusHandle, type TempRoot } from '../harness';
+import { ctr, freeLoopbackPort, makeTempRoot, promtoolCheck, startBerthd, startPrometheus, type PrometheusHandle, type TempRoot } from '../harness';
 import { SideBySide, ctrOn, removeTask, uid, type Side } from './sides';
 
 const IMAGE = 'docker.io/library/metrics-busybox:1';
@@ -177,5 +179,17 @@ describe('[metrics] endpoint', () => {
       }, reject);
     });
     expect(gunzipSync(zipped).toString()).toContain('# TYPE grpc_server_handled_total counter');
+  });
+
+  it('fails the start when its address is taken, as containerd does', async () => {
+    const holder = net.createServer();
+    await new Promise<void>((resolve) => holder.listen(0, '127.0.0.1', resolve));
+    try {
+      const config = path.join(tmp.path, 'taken.toml');
+      fs.writeFileSync(config, `[metrics]\naddress = "127.0.0.1:${(holder.address() as net.AddressInfo).port}"\n`);
+      await expect(startBerthd({ config, startTimeoutMs: 15_000 })).rejects.toThrow(/EADDRINUSE/);
+    } finally {
+      holder.close();
+    }
   });
 });
