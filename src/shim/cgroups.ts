@@ -207,12 +207,13 @@ export function statsV1(dirs: ReadonlyMap<string, string>): object {
       ['sectors_recursive', 'sectors_recursive'],
     ];
     const stat: Record<string, object[]> = {};
+    const devices = parsePartitions(readText('/proc/partitions') ?? '');
     // containerd falls back to the throttle files when the CFQ ones are empty (other schedulers)
-    const cfq = blkioEntries(path.join(blkio, 'blkio.io_serviced_recursive')).length > 0;
+    const cfq = blkioEntries(path.join(blkio, 'blkio.io_serviced_recursive'), devices).length > 0;
     for (const [field, file] of files) {
       const p = cfq ? path.join(blkio, `blkio.${file}`) : path.join(blkio, `blkio.throttle.${file}`);
       if (!cfq && field !== 'io_service_bytes_recursive' && field !== 'io_serviced_recursive') continue;
-      stat[field] = blkioEntries(p);
+      stat[field] = blkioEntries(p, devices);
     }
     out['blkio'] = stat;
   }
@@ -223,7 +224,23 @@ function limitOrZero(v: U64): U64 {
   return v === U64_MAX ? 0 : v;
 }
 
-function blkioEntries(p: string): object[] {
+/**
+ * "major:minor" → "/dev/<name>" from /proc/partitions (two header lines, then "major minor
+ * #blocks name"), the first name of a number winning, as containerd/cgroups names the
+ * device of a blkio entry.
+ */
+export function parsePartitions(text: string): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const line of text.split('\n').slice(2)) {
+    const f = line.trim().split(/\s+/);
+    if (f.length < 4 || !/^\d+$/.test(f[0]!) || !/^\d+$/.test(f[1]!)) continue;
+    const key = `${Number(f[0])}:${Number(f[1])}`;
+    if (!out.has(key)) out.set(key, path.join('/dev', f[3]!));
+  }
+  return out;
+}
+
+function blkioEntries(p: string, devices: ReadonlyMap<string, string>): object[] {
   const out: object[] = [];
   for (const line of (readText(p) ?? '').split('\n')) {
     const parts = line.trim().split(/\s+/);
@@ -231,7 +248,7 @@ function blkioEntries(p: string): object[] {
     const dev = /^(\d+):(\d+)$/.exec(parts[0]!);
     if (!dev) continue;
     const [op, value] = parts.length === 3 ? [parts[1]!, parts[2]!] : ['', parts[1]!];
-    out.push({ op, device: '', major: Number(dev[1]), minor: Number(dev[2]), value: toU64(value) });
+    out.push({ op, device: devices.get(`${Number(dev[1])}:${Number(dev[2])}`) ?? '', major: Number(dev[1]), minor: Number(dev[2]), value: toU64(value) });
   }
   return out;
 }

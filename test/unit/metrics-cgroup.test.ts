@@ -21,7 +21,7 @@ import { CGROUP_V2_METRICS } from '../../src/metrics/cgroup-v2';
 import { encodeText } from '../../src/metrics/exposition';
 import { TaskMetrics, type MonitoredTask, type TaskStatsAny } from '../../src/metrics/task-metrics';
 import { daemonTaskSource } from '../../src/metrics/task-source';
-import { statsV1, statsV2 } from '../../src/shim/cgroups';
+import { parsePartitions, statsV1, statsV2 } from '../../src/shim/cgroups';
 import { METRICS_V1, METRICS_V2, encodeMetrics } from '../../src/shim/metrics';
 import { goModuleDirSync } from '../harness/go';
 import { promtoolCheck } from '../harness/prometheus';
@@ -203,7 +203,9 @@ describe('cgroup v1 (fixture files)', () => {
     expect(line(text, 'container_memory_kerneltcp_max_bytes', c1)).toBe(20);
     expect(line(text, 'container_pids_current', c1)).toBe(2);
     expect(line(text, 'container_pids_limit', c1)).toBe(50);
-    const dev = (op: string): string => `container_id="c1",device="",major="8",minor="0",namespace="default",op="${op}",runtime="io.containerd.runc.v2"`;
+    // The device is named from this host's /proc/partitions (as containerd/cgroups does): "" if it has no 8:0.
+    const name = parsePartitions(fs.readFileSync('/proc/partitions', 'utf8')).get('8:0') ?? '';
+    const dev = (op: string): string => `container_id="c1",device="${name}",major="8",minor="0",namespace="default",op="${op}",runtime="io.containerd.runc.v2"`;
     expect(line(text, 'container_blkio_io_service_bytes_recursive_bytes', dev('Read'))).toBe(4096);
     expect(line(text, 'container_blkio_io_service_bytes_recursive_bytes', dev('Write'))).toBe(0);
     expect(line(text, 'container_blkio_io_serviced_recursive_total', dev('Read'))).toBe(1);

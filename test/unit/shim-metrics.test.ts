@@ -5,7 +5,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseProcCgroup, readStats, statsV1, statsV2 } from '../../src/shim/cgroups';
+import { parsePartitions, parseProcCgroup, readStats, statsV1, statsV2 } from '../../src/shim/cgroups';
 import { METRICS_V1, METRICS_V2, decodeMetrics, encodeMetrics, metricsType } from '../../src/shim/metrics';
 import type * as protobuf from 'protobufjs/light';
 import { goModuleDirSync } from '../harness/go';
@@ -64,6 +64,14 @@ describe('cgroup v2 stats', () => {
       memory_events: { max: '3', oom: '1', oom_kill: '1' },
     });
     expect(statsV2(path.join(dir, 'missing'))).toMatchObject({ pids: { current: 0, limit: 0 } });
+  });
+});
+
+describe('/proc/partitions', () => {
+  it('names blkio devices as containerd/cgroups does: /dev/<name>, the first name of a number', () => {
+    const m = parsePartitions('major minor  #blocks  name\n\n 254        0  268435456 vda\n 254        1  1024 vda1\n   8        0  100 sda\n   8        0  100 sdz\n');
+    expect([...m]).toEqual([['254:0', '/dev/vda'], ['254:1', '/dev/vda1'], ['8:0', '/dev/sda']]);
+    expect(parsePartitions('')).toEqual(new Map());
   });
 });
 
