@@ -11,7 +11,7 @@ import { performance } from 'node:perf_hooks';
 import { promisify } from 'node:util';
 import { gzip } from 'node:zlib';
 import type { Logger } from '../log/logger';
-import { EXPOSITION_CONTENT_TYPE, encodeText, type MetricFamily } from './exposition';
+import { EXPOSITION_CONTENT_TYPE, encodeTextYielding, type MetricFamily } from './exposition';
 
 export const METRICS_PATH = '/v1/metrics';
 
@@ -95,7 +95,7 @@ export class MetricsEndpoint {
         }
       }),
     );
-    const text = encodeText([...parts.flat(), ...this.ownFamilies()]);
+    const text = await encodeTextYielding([...parts.flat(), ...this.ownFamilies()]);
     if (this.opts.log.enabled('debug')) this.opts.log.debug('metrics collected', { collectorsMs: ms, totalMs: Math.round((performance.now() - t0) * 10) / 10, bytes: text.length });
     return text;
   }

@@ -81,25 +81,58 @@ function compareSamples(a: Sample, b: Sample): number {
   return 0;
 }
 
-/**
- * The text of all families: those without samples are left out (as Go's client leaves
- * them out), the others sorted by name. Histogram samples keep the order they are given
- * in (bucket, ..., +Inf, sum, count per series), since that order is part of the format.
- */
-export function encodeText(families: readonly MetricFamily[]): string {
+/** Families with samples, sorted by name; a name twice is a bug (two collectors' overlap). */
+function orderFamilies(families: readonly MetricFamily[]): MetricFamily[] {
   const sorted = families.filter((f) => f.samples.length > 0).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  for (let i = 1; i < sorted.length; i++) {
+    if ((sorted[i] as MetricFamily).name === (sorted[i - 1] as MetricFamily).name) throw new Error(`metric family ${(sorted[i] as MetricFamily).name} collected twice`);
+  }
+  return sorted;
+}
+
+/** One family's text: HELP, TYPE, then its samples (sorted by labels unless a histogram,
+ * whose series come in bucket, ..., +Inf, sum, count order, or already sorted). */
+function encodeFamily(f: MetricFamily, parts: string[]): void {
+  checkMetricName(f.name);
+  parts.push(`# HELP ${f.name} ${escapeHelp(f.help)}\n# TYPE ${f.name} ${f.type}\n`);
+  const samples = f.type === 'histogram' || f.sorted ? f.samples : [...f.samples].sort(compareSamples);
+  for (const s of samples) {
+    const name = s.suffix ? f.name + s.suffix : f.name;
+    parts.push(s.labels === '' ? `${name} ${formatValue(s.value)}\n` : `${name}{${s.labels}} ${formatValue(s.value)}\n`);
+  }
+}
+
+/** The text of all families: those without samples are left out (as Go's client leaves
+ * them out), the others sorted by name. */
+export function encodeText(families: readonly MetricFamily[]): string {
   const parts: string[] = [];
-  let last = '';
-  for (const f of sorted) {
-    if (f.name === last) throw new Error(`metric family ${f.name} collected twice`);
-    last = f.name;
-    checkMetricName(f.name);
-    parts.push(`# HELP ${f.name} ${escapeHelp(f.help)}\n# TYPE ${f.name} ${f.type}\n`);
-    const samples = f.type === 'histogram' || f.sorted ? f.samples : [...f.samples].sort(compareSamples);
-    for (const s of samples) {
-      const name = s.suffix ? f.name + s.suffix : f.name;
-      parts.push(s.labels === '' ? `${name} ${formatValue(s.value)}\n` : `${name}{${s.labels}} ${formatValue(s.value)}\n`);
+  for (const f of orderFamilies(families)) encodeFamily(f, parts);
+  return parts.join('');
+}
+
+/** Samples written between two turns of the event loop by encodeTextYielding. */
+const SAMPLES_PER_TURN = 4096;
+
+/**
+ * encodeText for large outputs (hundreds of tasks make tens of thousands of lines): the
+ * event loop gets a turn every few thousand samples, so that gRPC calls waiting meanwhile
+ * are not held up by a scrape.
+ */
+export async function encodeTextYielding(families: readonly MetricFamily[]): Promise<string> {
+  const parts: string[] = [];
+  let since = 0;
+  for (const f of orderFamilies(families)) {
+    encodeFamily(f, parts);
+    since += f.samples.length;
+    if (since >= SAMPLES_PER_TURN) {
+      since = 0;
+      await yieldToLoop();
     }
   }
   return parts.join('');
+}
+
+/** Lets the event loop run what is waiting (I/O included) before going on. */
+export function yieldToLoop(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
 }

@@ -7,7 +7,8 @@
 //   containerd's own names carry;
 // - v1 the same way (hugetlb from a hand-made message: the shim does not read it);
 // - a scrape's bound: a stuck shim is left out after the timeout, exited tasks and
-//   unknown types are left out, and no more stats calls run at once than allowed;
+//   unknown types are left out, and no more stats calls run at once than allowed; a large
+//   scrape gives the event loop turns;
 // - the daemon's task source: every namespace's tasks, labelled with their runtime.
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -18,7 +19,7 @@ import { silentLogger } from '../../src/log/logger';
 import { fullName, type CgroupMetric } from '../../src/metrics/cgroup-metric';
 import { CGROUP_V1_METRICS } from '../../src/metrics/cgroup-v1';
 import { CGROUP_V2_METRICS } from '../../src/metrics/cgroup-v2';
-import { encodeText } from '../../src/metrics/exposition';
+import { encodeText, encodeTextYielding } from '../../src/metrics/exposition';
 import { TaskMetrics, type MonitoredTask, type TaskStatsAny } from '../../src/metrics/task-metrics';
 import { daemonTaskSource } from '../../src/metrics/task-source';
 import { parsePartitions, statsV1, statsV2 } from '../../src/shim/cgroups';
@@ -272,6 +273,33 @@ describe('a scrape', () => {
     const text = await scrape(Array.from({ length: 9 }, (_, i) => task(`t${i}`, 'ns', slow)), { concurrency: 3 });
     expect(peak).toBe(3);
     expect(text.match(/^container_pids_current\{/gm)).toHaveLength(9);
+  });
+});
+
+describe('a large scrape', () => {
+  it('gives the event loop turns while it turns hundreds of tasks into text', async () => {
+    const value = encodeMetrics(METRICS_V1, {
+      pids: { current: 1, limit: 10 },
+      cpu: { usage: { total: 5, per_cpu: [3, 2] } },
+      memory: { cache: 1, rss: 2, usage: { usage: 4096, limit: 8192 } },
+    });
+    const tasks = Array.from({ length: 300 }, (_, i) => task(`t${i}`, 'k8s.io', fixed({ type_url: METRICS_V1, value })));
+    let turns = 0;
+    let stop = false;
+    const tick = (): void => {
+      if (stop) return;
+      turns++;
+      setImmediate(tick);
+    };
+    setImmediate(tick);
+    const m = new TaskMetrics({ tasks: async () => tasks }, { timeoutMs: 5000, concurrency: 16, log: silentLogger });
+    const text = await encodeTextYielding(await m.families());
+    stop = true;
+    // 300 tasks: ten turns while building the series, more while writing them.
+    expect(turns).toBeGreaterThanOrEqual(10);
+    expect(text.match(/^container_memory_usage_usage_bytes\{/gm)).toHaveLength(300);
+    expect(text.match(/^container_per_cpu_nanoseconds\{/gm)).toHaveLength(600);
+    expect(text).toBe(encodeText(await m.families()));
   });
 });
 
