@@ -115,3 +115,10 @@ export function withContext<T>(prefix: string, fn: () => T): T {
     throw err;
   }
 }
+
+/** A call ran out of its time (Go's context.DeadlineExceeded, which containerd's errdefs
+ * sends as DeadlineExceeded): e.g. an ExecSync whose timeout passed. */
+export class DeadlineExceededError extends BerthError {
+  readonly errorClass = 'deadline exceeded' as const;
+  constructor(context: string) { super(context, 'deadline exceeded'); }
+}
