@@ -166,14 +166,18 @@ export class Exchange {
     hold.timer.unref();
   }
 
-  subscribe(filter: Filter): Subscription {
+  /**
+   * `internal`: a subscriber inside berthd (CRI's OOM watch) that is there from the start;
+   * it does not end the hold, which waits for the clients that come back after a restart.
+   */
+  subscribe(filter: Filter, opts: { internal?: boolean } = {}): Subscription {
     const sub = new Subscription(filter, (s) => this.subscribers.delete(s));
     if (this.stopping) {
       sub.abort(this.stopping);
       return sub;
     }
     this.subscribers.add(sub);
-    this.releaseForwards();
+    if (!opts.internal) this.releaseForwards();
     return sub;
   }
 

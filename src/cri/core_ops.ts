@@ -1,0 +1,165 @@
+// The core operations the CRI RPCs are made of (what containerd's CRI does through its Go
+// client: NewContainer with a snapshot, NewTask, Task.Delete WithProcessKill, Container.
+// Delete WithSnapshotCleanup), done in-process on the core's stores.
+import { randomBytes } from 'node:crypto';
+import { NotFoundError } from '../errdefs/errors';
+import { validateLabel } from '../identifiers/labels';
+import type { AnyValue } from '../metadata/records';
+import type { Mount } from '../native';
+import type { Spec } from '../oci';
+import type { RuntimeTask, TaskIO } from '../runtime';
+import { CONTAINER_KIND_LABEL, K8S_NAMESPACE, SPEC_TYPE_URL } from './constants';
+import type { PodRuntime } from './pod_runtime';
+
+const SIGKILL = 9;
+const NO_IO: TaskIO = { stdin: '', stdout: '', stderr: '', terminal: false };
+
+/** containerd's util.GenerateID: 32 random bytes, hex. */
+export function generateId(): string {
+  return randomBytes(32).toString('hex');
+}
+
+/** containerd's buildLabels: valid image labels, then the CRI config's, then the kind. */
+export function buildLabels(configLabels: Record<string, string>, imageLabels: Record<string, string> | undefined, kind: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(imageLabels ?? {})) {
+    try {
+      validateLabel(k, v);
+      out[k] = v;
+    } catch {
+      // containerd skips an image label the core would refuse
+    }
+  }
+  Object.assign(out, configLabels);
+  out[CONTAINER_KIND_LABEL] = kind;
+  return out;
+}
+
+export function specAny(spec: Spec): AnyValue {
+  return { typeUrl: SPEC_TYPE_URL, value: Buffer.from(JSON.stringify(spec)) };
+}
+
+export function jsonAny(typeUrl: string, value: unknown): AnyValue {
+  return { typeUrl, value: Buffer.from(JSON.stringify(value)) };
+}
+
+export interface NewCoreContainer {
+  id: string;
+  image: string;
+  labels: Record<string, string>;
+  extensions: Record<string, AnyValue>;
+}
+
+/**
+ * NewContainer with WithNewSnapshot and WithSpec: prepare the container's writable snapshot
+ * on the image's chain, build the spec (with the snapshot's mounts at hand, for options that
+ * read the image's files), record the container. Undone entirely on failure.
+ */
+export async function createCoreContainer(
+  rt: PodRuntime,
+  c: NewCoreContainer,
+  parent: string,
+  buildSpec: (mounts: Mount[]) => Promise<Spec>,
+  snapshotLabels: Record<string, string> = {},
+): Promise<{ mounts: Mount[]; spec: Spec }> {
+  const sn = rt.deps.core.snapshotters.get(rt.config.snapshotter).view(K8S_NAMESPACE);
+  const mounts = await sn.prepare(c.id, parent, snapshotLabels);
+  try {
+    const spec = await buildSpec(mounts);
+    await rt.deps.core.containers.create(K8S_NAMESPACE, {
+      id: c.id,
+      labels: c.labels,
+      image: c.image,
+      runtime: { name: rt.config.runtimeType },
+      spec: specAny(spec),
+      snapshotter: rt.config.snapshotter,
+      snapshotKey: c.id,
+      extensions: c.extensions,
+    });
+    return { mounts, spec };
+  } catch (err) {
+    await sn.remove(c.id).catch(() => undefined);
+    throw err;
+  }
+}
+
+/** The snapshot's mounts (for a task of a container created earlier). */
+export function snapshotMounts(rt: PodRuntime, id: string): Promise<Mount[]> {
+  return rt.deps.core.snapshotters.get(rt.config.snapshotter).view(K8S_NAMESPACE).mounts(id);
+}
+
+/** Replace the spec (and extensions) of a recorded container. */
+export async function updateCoreContainer(rt: PodRuntime, id: string, change: { spec?: Spec; extensions?: Record<string, AnyValue> }): Promise<void> {
+  const core = rt.deps.core.containers;
+  const current = await core.get(K8S_NAMESPACE, id);
+  const paths: string[] = [];
+  if (change.spec) paths.push('spec');
+  for (const k of Object.keys(change.extensions ?? {})) paths.push(`extensions.${k}`);
+  await core.update(
+    K8S_NAMESPACE,
+    {
+      ...current,
+      spec: change.spec ? specAny(change.spec) : current.spec,
+      extensions: { ...current.extensions, ...(change.extensions ?? {}) },
+    },
+    paths,
+  );
+}
+
+/** Container.Delete WithSnapshotCleanup: the record, then its snapshot. Gone already is fine. */
+export async function deleteCoreContainer(rt: PodRuntime, id: string): Promise<void> {
+  try {
+    await rt.deps.core.containers.delete(K8S_NAMESPACE, id);
+  } catch (err) {
+    if (!(err instanceof NotFoundError)) throw err;
+  }
+  try {
+    await rt.deps.core.snapshotters.get(rt.config.snapshotter).view(K8S_NAMESPACE).remove(id);
+  } catch (err) {
+    if (!(err instanceof NotFoundError)) throw err;
+  }
+}
+
+/** NewTask: the shim, the bundle, runc create. */
+export async function createTask(rt: PodRuntime, id: string, spec: Spec, rootfs: Mount[], io: TaskIO = NO_IO): Promise<{ task: RuntimeTask; pid: number }> {
+  const r = await rt.deps.core.tasks.create(K8S_NAMESPACE, id, {
+    spec: Buffer.from(JSON.stringify(spec)),
+    runtime: rt.config.runtimeType,
+    options: null,
+    rootfs,
+    io,
+    checkpoint: '',
+  });
+  return r;
+}
+
+export function findTask(rt: PodRuntime, id: string): RuntimeTask | undefined {
+  return rt.deps.core.tasks.find(K8S_NAMESPACE, id);
+}
+
+/**
+ * Task.Delete WithProcessKill: SIGKILL every process of a task still running, wait for its
+ * exit, then delete it. No task is fine.
+ */
+export async function deleteTaskKilling(rt: PodRuntime, id: string): Promise<void> {
+  const task = findTask(rt, id);
+  if (!task) return;
+  try {
+    const st = await task.state('');
+    if (st.status !== 'STOPPED') {
+      const exited = task.wait('');
+      await task.kill('', SIGKILL, true).catch((err: unknown) => {
+        if (!(err instanceof NotFoundError)) throw err;
+      });
+      await exited;
+    }
+  } catch (err) {
+    if (!(err instanceof NotFoundError)) rt.log.debug('task state before delete', { id, error: err as Error });
+  }
+  try {
+    await rt.deps.core.tasks.delete(K8S_NAMESPACE, id);
+  } catch (err) {
+    if (!(err instanceof NotFoundError)) throw err;
+  }
+}
+

@@ -1,0 +1,136 @@
+// RunPodSandbox (containerd's sandbox_run.go): the pause container from sandbox_image
+// holding the pod's namespaces, its network namespace wired by CNI, its files. Every step
+// is undone, in reverse, when a later one fails: no netns, IP, veth, snapshot, record or
+// file is left behind.
+import { promises as fsp } from 'node:fs';
+import type { RunPodSandboxRequest__Output } from '../generated/types/runtime/v1/RunPodSandboxRequest';
+import type { RunPodSandboxResponse } from '../generated/types/runtime/v1/RunPodSandboxResponse';
+import { UnknownError } from '../errdefs/errors';
+import { wrapErr } from './wrap_error';
+import type { Spec } from '../oci';
+import type { Mount } from '../native';
+import * as path from 'node:path';
+import { CONTAINER_KIND_SANDBOX, K8S_NAMESPACE, SANDBOX_METADATA_EXTENSION } from './constants';
+import { buildLabels, createCoreContainer, createTask, deleteCoreContainer, deleteTaskKilling, generateId, updateCoreContainer } from './core_ops';
+import { monitorSandboxExit } from './exit_monitor';
+import { encodeSandboxMetadata } from './metadata_codec';
+import type { PodRuntime } from './pod_runtime';
+import { withReadonlyRootfs } from './rootfs_view';
+import { cleanupSandboxFiles, removeSandboxDirs, setupSandboxFiles } from './sandbox_files';
+import { makeSandboxName } from './sandbox_name';
+import { podNetworkOptions, selectPodIps } from './sandbox_network';
+import { sandboxNamespaces, sandboxSpec } from './sandbox_spec';
+import { Sandbox, type SandboxMetadata } from './sandbox_store';
+import { timestampToNanos } from './time';
+
+export async function runPodSandbox(rt: PodRuntime, req: RunPodSandboxRequest__Output): Promise<RunPodSandboxResponse> {
+  const config = req.config;
+  if (!config || !config.metadata) throw new UnknownError('sandbox config must include metadata');
+  const id = generateId();
+  const name = makeSandboxName(config.metadata);
+  try {
+    rt.sandboxNames.reserve(name, id);
+  } catch (err) {
+    throw wrapErr(`failed to reserve sandbox name "${name}"`, err);
+  }
+  const undo: Array<() => Promise<void>> = [async () => rt.sandboxNames.releaseByName(name)];
+  const rollback = async (): Promise<void> => {
+    for (const step of undo.reverse()) {
+      await step().catch((err: unknown) => rt.log.error('rolling back RunPodSandbox', { id, error: err as Error }));
+    }
+  };
+  try {
+    const image = await rt.deps.images.ensure(rt.config.sandboxImage).catch((err: unknown) => {
+      throw wrapErr(`failed to get sandbox image "${rt.config.sandboxImage}"`, err);
+    });
+    const metadata: SandboxMetadata = {
+      id,
+      name,
+      config,
+      netnsPath: '',
+      ip: '',
+      additionalIps: [],
+      runtimeHandler: req.runtime_handler,
+      cniResult: null,
+    };
+    const podNetwork = sandboxNamespaces(config).network !== 'NODE';
+
+    // Directories and files first: the spec binds resolv.conf and /dev/shm from them.
+    await fsp.mkdir(rt.sandboxRootDir(id), { recursive: true, mode: 0o755 });
+    await fsp.mkdir(rt.sandboxStateDir(id), { recursive: true, mode: 0o755 });
+    undo.push(() => removeSandboxDirs(rt, id));
+    undo.push(async () => cleanupSandboxFiles(rt, id, config));
+    await setupSandboxFiles(rt, id, config).catch((err: unknown) => {
+      throw wrapErr('failed to setup sandbox files', err);
+    });
+
+    // The netns before the record, so the record's spec names it from the start.
+    if (podNetwork) {
+      metadata.netnsPath = await rt.deps.netns.create().catch((err: unknown) => {
+        throw wrapErr(`failed to create network namespace for sandbox "${id}"`, err);
+      });
+      const netnsPath = metadata.netnsPath;
+      undo.push(() => rt.deps.netns.remove(netnsPath));
+    }
+
+    const buildSpec = (mounts: Mount[]): Promise<Spec> =>
+      sandboxSpec({
+        id,
+        config,
+        image: image.config,
+        netnsPath: metadata.netnsPath,
+        shmPath: rt.sandboxShmPath(id),
+        resolvPath: rt.sandboxResolvPath(id),
+        restrictOomScoreAdj: rt.config.restrictOomScoreAdj,
+        mountRootfs: (fn) => withReadonlyRootfs(path.join(rt.config.stateDir, 'tmpmounts'), mounts, fn),
+      });
+    const { mounts, spec } = await createCoreContainer(
+      rt,
+      {
+        id,
+        image: image.references[0] ?? image.id,
+        labels: buildLabels(config.labels, image.config.Labels, CONTAINER_KIND_SANDBOX),
+        extensions: { [SANDBOX_METADATA_EXTENSION]: encodeSandboxMetadata(metadata) },
+      },
+      image.chainId,
+      buildSpec,
+    ).catch((err: unknown) => {
+      throw wrapErr('failed to create containerd container', err);
+    });
+    undo.push(() => deleteCoreContainer(rt, id));
+    const record = await rt.deps.core.containers.get(K8S_NAMESPACE, id);
+
+    if (podNetwork) {
+      const opts = podNetworkOptions(id, config);
+      // DEL is safe even when ADD failed half-way: plugins release what they took.
+      undo.push(() => rt.deps.network.teardown(id, metadata.netnsPath, opts));
+      const result = await rt.deps.network.setup(id, metadata.netnsPath, opts).catch((err: unknown) => {
+        throw wrapErr(`failed to setup network for sandbox "${id}"`, err);
+      });
+      const ips = selectPodIps(result.ips);
+      if (ips.ip === '') throw new UnknownError(`failed to find network info for sandbox "${id}"`);
+      metadata.ip = ips.ip;
+      metadata.additionalIps = ips.additional;
+      metadata.cniResult = result.raw;
+      await updateCoreContainer(rt, id, { extensions: { [SANDBOX_METADATA_EXTENSION]: encodeSandboxMetadata(metadata) } }).catch((err: unknown) => {
+        throw wrapErr(`failed to update the network namespace for the sandbox container "${id}"`, err);
+      });
+    }
+
+    const { task, pid } = await createTask(rt, id, spec, mounts).catch((err: unknown) => {
+      throw wrapErr('failed to create containerd task', err);
+    });
+    undo.push(() => deleteTaskKilling(rt, id));
+    await task.start('').catch((err: unknown) => {
+      throw wrapErr(`failed to start sandbox container task "${id}"`, err);
+    });
+
+    const sb = new Sandbox(metadata, { pid, state: 'ready', createdAt: timestampToNanos(record.createdAt) });
+    rt.sandboxes.add(sb);
+    monitorSandboxExit(rt, sb, task);
+    return { pod_sandbox_id: id };
+  } catch (err) {
+    await rollback();
+    throw err;
+  }
+}

@@ -1,0 +1,116 @@
+// PodSandboxStats and ListPodSandboxStats (containerd's sandbox_stats*.go): the pod's cpu
+// and memory (the pause task's cgroup), its default interface's counters, its process
+// count, and its containers' stats.
+import { promises as fsp } from 'node:fs';
+import type { PodSandboxStatsRequest__Output } from '../generated/types/runtime/v1/PodSandboxStatsRequest';
+import type { PodSandboxStatsResponse } from '../generated/types/runtime/v1/PodSandboxStatsResponse';
+import type { PodSandboxStats } from '../generated/types/runtime/v1/PodSandboxStats';
+import type { ListPodSandboxStatsRequest__Output } from '../generated/types/runtime/v1/ListPodSandboxStatsRequest';
+import type { ListPodSandboxStatsResponse } from '../generated/types/runtime/v1/ListPodSandboxStatsResponse';
+import { UnavailableError } from '../errdefs/errors';
+import { DEFAULT_IF_NAME } from './constants';
+import { containerMetrics, taskMetrics } from './container_stats';
+import { stateOf } from './container_status_file';
+import { findTask } from './core_ops';
+import type { PodRuntime } from './pod_runtime';
+import { completeId, matchLabels } from './sandbox_list';
+import type { Sandbox } from './sandbox_store';
+import { usageFromMetrics } from './stats_metrics';
+import { nowNanos } from './time';
+import { wrapErr } from './wrap_error';
+
+/** rx/tx bytes and errors of one interface from /proc/<pid>/net/dev (the pod's netns). */
+async function interfaceCounters(pid: number, name: string): Promise<{ rxBytes: bigint; rxErrors: bigint; txBytes: bigint; txErrors: bigint } | undefined> {
+  let text: string;
+  try {
+    text = await fsp.readFile(`/proc/${pid}/net/dev`, 'utf8');
+  } catch {
+    return undefined;
+  }
+  for (const line of text.split('\n')) {
+    const [iface, rest] = line.split(':');
+    if (rest === undefined || iface?.trim() !== name) continue;
+    const f = rest.trim().split(/\s+/).map((x) => BigInt(x));
+    return { rxBytes: f[0] ?? 0n, rxErrors: f[2] ?? 0n, txBytes: f[8] ?? 0n, txErrors: f[10] ?? 0n };
+  }
+  return undefined;
+}
+
+async function podSandboxStats(rt: PodRuntime, sb: Sandbox): Promise<PodSandboxStats> {
+  const m = sb.metadata;
+  if (sb.status().state !== 'ready') {
+    throw new UnavailableError(`failed to get pod sandbox stats since sandbox container "${m.id}" is not in ready state`);
+  }
+  const stats: PodSandboxStats = {
+    attributes: { id: m.id, metadata: m.config.metadata, labels: m.config.labels, annotations: m.config.annotations },
+    linux: {},
+  };
+  const data = await taskMetrics(rt, m.id);
+  if (!data) return stats;
+  const at = nowNanos();
+  const usage = usageFromMetrics(m.id, data, at, rt.cpuSamples);
+  const linux = stats.linux!;
+  linux.cpu = usage.cpu;
+  linux.memory = usage.memory;
+  const pid = sb.status().pid;
+  if (m.netnsPath !== '' && pid > 0) {
+    const c = await interfaceCounters(pid, DEFAULT_IF_NAME);
+    if (c) {
+      linux.network = {
+        timestamp: at.toString(),
+        default_interface: {
+          name: DEFAULT_IF_NAME,
+          rx_bytes: { value: c.rxBytes.toString() },
+          rx_errors: { value: c.rxErrors.toString() },
+          tx_bytes: { value: c.txBytes.toString() },
+          tx_errors: { value: c.txErrors.toString() },
+        },
+      };
+    }
+  }
+  let pids = 0;
+  const containers = rt.containers.ofSandbox(m.id);
+  for (const c of containers) {
+    if (stateOf(c.status.get()) !== 'CONTAINER_RUNNING') continue;
+    const task = findTask(rt, c.id);
+    if (!task) continue;
+    pids += (await task.pids().catch(() => [])).length;
+  }
+  linux.process = { timestamp: at.toString(), process_count: { value: String(pids) } };
+  linux.containers = await Promise.all(containers.map(async (c) => containerMetrics(rt, c, await taskMetrics(rt, c.id))));
+  return stats;
+}
+
+export async function podSandboxStatsRpc(rt: PodRuntime, req: PodSandboxStatsRequest__Output): Promise<PodSandboxStatsResponse> {
+  let sb: Sandbox;
+  try {
+    sb = rt.sandboxes.get(req.pod_sandbox_id);
+  } catch (err) {
+    throw wrapErr(`an error occurred when trying to find sandbox ${req.pod_sandbox_id}`, err);
+  }
+  try {
+    return { stats: await podSandboxStats(rt, sb) };
+  } catch (err) {
+    throw wrapErr(`failed to decode sandbox container metrics for sandbox "${req.pod_sandbox_id}"`, err);
+  }
+}
+
+export async function listPodSandboxStatsRpc(rt: PodRuntime, req: ListPodSandboxStatsRequest__Output): Promise<ListPodSandboxStatsResponse> {
+  const f = req.filter;
+  let list = rt.sandboxes.list();
+  if (f) {
+    const id = completeId((x) => rt.sandboxes.get(x), f.id);
+    list = list.filter((sb) => (id === '' || sb.id === id) && matchLabels(f.label_selector, sb.metadata.config.labels));
+  }
+  const stats: PodSandboxStats[] = [];
+  for (const sb of list) {
+    // Pods that are not ready have no stats; containerd skips them with a log line.
+    if (sb.status().state !== 'ready') continue;
+    try {
+      stats.push(await podSandboxStats(rt, sb));
+    } catch (err) {
+      rt.log.debug('pod sandbox stats', { id: sb.id, error: err as Error });
+    }
+  }
+  return { stats };
+}
