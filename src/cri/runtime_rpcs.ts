@@ -1,4 +1,5 @@
 import type { RuntimeServiceHandlers } from '../generated/types/runtime/v1/RuntimeService';
+import { podRpcs } from './pod_rpcs';
 import type { CriDeps } from './service-deps';
 
 /**
@@ -7,6 +8,6 @@ import type { CriDeps } from './service-deps';
  * Version, Status and UpdateRuntimeConfig and answers Unimplemented for whatever is missing.
  * This is the one place those handlers are collected: each RPC file adds its line here.
  */
-export function runtimeRpcs(_deps: CriDeps): Partial<RuntimeServiceHandlers> {
-  return {};
+export function runtimeRpcs(deps: CriDeps): Partial<RuntimeServiceHandlers> {
+  return podRpcs(deps.pods, deps.log);
 }

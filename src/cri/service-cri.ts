@@ -14,6 +14,11 @@ import { RUNTIME_SERVICE, runtimeService } from './service-runtime';
 import type { NetworkPluginStatus } from './status';
 import { cniNetworkStatus } from './status_network';
 import { CniManager } from '../cni';
+import { startOomMonitor } from './event_monitor';
+import { pullImage } from './image_pull';
+import { cniPodNetwork, criImageResolver, stateDirNetns } from './pod_adapters';
+import { PodRuntime } from './pod_runtime';
+import { recoverPodRuntime } from './restart';
 
 const IMAGE_EVENTS = `namespace==${CRI_NAMESPACE},topic~="^/images/"`;
 
@@ -22,6 +27,8 @@ export interface CriServices {
   services: Array<[string, UntypedServiceImplementation]>;
   /** Stop following the core's image events. */
   close(): void;
+  /** Rebuild pods and containers from the core (after the runtime reconnected its tasks). */
+  recover(): Promise<void>;
 }
 
 export interface CriOptions {
@@ -29,6 +36,8 @@ export interface CriOptions {
   config: CriConfig;
   /** berthd's root: the snapshotter's data is under <root>/snapshots/<name>. */
   root: string;
+  /** berthd's state dir: pod netns, FIFOs and /dev/shm mounts live under <state>/cri. */
+  state: string;
   log: Logger;
   remote: RemoteImageFetcher;
   /** The network plugin's status; defaults to src/cni's CniManager over [cri.cni]. */
@@ -44,25 +53,47 @@ export async function startCri(opts: CriOptions): Promise<CriServices> {
   const log = opts.log;
   const images = new CriImageStore({ ...opts.core, log }, CRI_NAMESPACE);
   await images.load();
+  const snapshotterRoot = join(opts.root, 'snapshots', opts.config.containerd.snapshotter);
+  const cni = new CniManager({
+    confDir: opts.config.cni.conf_dir,
+    binDirs: [opts.config.cni.bin_dir],
+    cacheDir: join(opts.root, 'cni'),
+    maxConfNum: opts.config.cni.max_conf_num,
+    log: log.with({ component: 'cni' }),
+  });
+  // PullImage needs the deps, which need the pod runtime: the pull is bound once both exist.
+  let pullSandboxImage: (ref: string) => Promise<void> = async () => undefined;
+  const pods = new PodRuntime({
+    core: opts.core,
+    images: criImageResolver(images, (ref) => pullSandboxImage(ref)),
+    network: cniPodNetwork(cni),
+    netns: stateDirNetns(join(opts.state, 'cri')),
+    config: {
+      rootDir: join(opts.root, 'cri'),
+      stateDir: join(opts.state, 'cri'),
+      sandboxImage: opts.config.sandbox_image,
+      restrictOomScoreAdj: opts.config.restrict_oom_score_adj,
+      snapshotter: opts.config.containerd.snapshotter,
+      runtimeType: 'io.containerd.runc.v2',
+      imageFsPath: snapshotterRoot,
+      maxContainerLogLineSize: opts.config.max_container_log_line_size > 0 ? opts.config.max_container_log_line_size : 0,
+    },
+    log: log.with({ component: 'cri-pods' }),
+  });
   const deps: CriDeps = {
+    pods,
     core: opts.core,
     config: opts.config,
     log,
-    network:
-      opts.network ??
-      cniNetworkStatus(
-        new CniManager({
-          confDir: opts.config.cni.conf_dir,
-          binDirs: [opts.config.cni.bin_dir],
-          cacheDir: join(opts.root, 'cni'),
-          maxConfNum: opts.config.cni.max_conf_num,
-          log: log.with({ component: 'cni' }),
-        }),
-      ),
+    network: opts.network ?? cniNetworkStatus(cni),
     images,
     version: opts.core.version.version,
-    snapshotterRoot: join(opts.root, 'snapshots', opts.config.containerd.snapshotter),
+    snapshotterRoot,
   };
+  pullSandboxImage = async (ref) => {
+    await pullImage(deps, opts.remote, { image: { image: ref, annotations: {}, user_specified_image: '', runtime_handler: '' }, auth: null, sandbox_config: null });
+  };
+  let oom: { stop: () => void } | undefined;
   // Follow the core's image events in k8s.io. A subscriber that falls too far behind is cut
   // off by the exchange: then subscribe again and re-read every record, so nothing is missed.
   let sub = opts.core.exchange.subscribe(parseFilters([IMAGE_EVENTS]));
@@ -94,6 +125,12 @@ export async function startCri(opts: CriOptions): Promise<CriServices> {
     close: () => {
       closed = true;
       sub.close();
+      oom?.stop();
+    },
+    recover: async () => {
+      const n = await recoverPodRuntime(pods);
+      oom = startOomMonitor(pods);
+      log.info('cri: pods and containers recovered', n);
     },
   };
 }

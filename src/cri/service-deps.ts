@@ -3,6 +3,7 @@ import type { ServiceDeps } from '../services/context';
 import type { CriConfig } from './config';
 import type { CriImageStore } from './image_store';
 import type { NetworkPluginStatus } from './status';
+import type { PodRuntime } from './pod_runtime';
 
 /**
  * The namespace CRI keeps its images, containers and snapshots in, in the core: containerd's
@@ -26,4 +27,6 @@ export interface CriDeps {
   version: string;
   /** Where the snapshotter keeps its data (ImageFsInfo's mountpoint). */
   snapshotterRoot: string;
+  /** Pods and containers: their stores and everything the pod/container RPCs share. */
+  pods: PodRuntime;
 }

@@ -175,7 +175,7 @@ export class Daemon {
       ];
       // Kubernetes CRI on the same socket, as containerd serves it (in the "k8s.io" namespace).
       if (cfg.cri.enabled) {
-        cri = await startCri({ core: deps, config: cfg.cri, root: cfg.root, log: log.with({ component: 'cri' }), remote: remotesImageFetcher });
+        cri = await startCri({ core: deps, config: cfg.cri, root: cfg.root, state: cfg.state, log: log.with({ component: 'cri' }), remote: remotesImageFetcher });
         services.push(...cri.services);
         plugins.register({ type: PluginType.grpc, id: 'cri', requires: [PluginType.metadata] });
       }
@@ -193,6 +193,9 @@ export class Daemon {
       // does this before serving, so the first Tasks.List already sees them).
       await tasks.load();
       log.info('tasks loaded', { tasks: tasks.size });
+      // CRI's pods and containers come back from the core's records and the tasks just
+      // reconnected (containerd's CRI recovers before it serves, too).
+      await cri?.recover();
       // Events of running tasks wait (in their shims) for a subscriber to come back, for a
       // few seconds at most; with no task there is nothing to wait for.
       exchange.releaseForwards(tasks.size > 0 ? FORWARD_HOLD_MS : 0);
