@@ -112,12 +112,13 @@ async function execSync(rt: PodRuntime, req: ExecSyncRequest__Output): Promise<E
         throw wrapErr(`failed to create exec "${execId}"`, err);
       });
     created = true;
-    outR.release();
-    errR.release();
     const exited = task.wait(execId);
     await task.start(execId).catch((err: unknown) => {
       throw wrapErr(`failed to start exec "${execId}"`, err);
     });
+    // The shim opens an exec's FIFOs when it starts it: only now does EOF mean the end.
+    outR.release();
+    errR.release();
     const timeoutS = Number(req.timeout);
     let timer: NodeJS.Timeout | undefined;
     const timedOut = timeoutS > 0 ? new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), timeoutS * 1000))) : new Promise<'timeout'>(() => undefined);
