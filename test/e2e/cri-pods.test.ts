@@ -5,9 +5,9 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startBerthd, type BerthdHandle } from '../harness';
+import { ctrOk, startBerthd, type BerthdHandle } from '../harness';
 import { writeContainerConfig, writePodConfig } from '../harness/cri-crictl';
-import { CRI_POD_SUBNET, startCriEnv, type CriEnv } from '../harness/cri-env';
+import { CRI_POD_SUBNET, criCniConflist, startCriEnv, type CriEnv } from '../harness/cri-env';
 
 let env: CriEnv;
 let berthd: BerthdHandle;
@@ -66,13 +66,18 @@ async function leftovers(podId: string, ip: string): Promise<string[]> {
     for (const net of fs.readdirSync(ipam)) {
       const dir = path.join(ipam, net);
       if (!fs.statSync(dir).isDirectory()) continue;
-      for (const f of fs.readdirSync(dir)) if (f === ip || fs.readFileSync(path.join(dir, f), 'utf8').includes(podId)) out.push(`ip ${f}`);
+      // host-local keeps one file per address it gave out, holding the owner's id.
+      for (const f of fs.readdirSync(dir)) {
+        if (!/^\d+\.\d+\.\d+\.\d+$/.test(f)) continue;
+        if (podId === '' || f === ip || fs.readFileSync(path.join(dir, f), 'utf8').includes(podId)) out.push(`ip ${f}`);
+      }
     }
   }
   const links = await env.run('ip', ['-o', 'link', 'show', 'type', 'veth']);
   for (const l of links.stdout.trim().split('\n')) if (l.trim() !== '') out.push(`veth ${l.split(':')[1]?.trim()}`);
   const mounts = fs.readFileSync(`/proc/${env.holderPid}/mountinfo`, 'utf8');
   if (podId !== '' && mounts.includes(podId)) out.push('mount naming the pod');
+  if (/\/cri\/(netns|sandboxes)\//.test(mounts)) out.push('a pod netns or shm mount');
   for (const d of [path.join(berthd.root, 'cri', 'sandboxes'), path.join(berthd.state, 'cri', 'sandboxes')]) {
     if (fs.existsSync(d)) for (const f of fs.readdirSync(d)) out.push(`dir ${d}/${f}`);
   }
@@ -137,8 +142,14 @@ describe('CRI pods and containers on berthd', () => {
     await crictl('rm', ctrId);
     expect(await crictl('ps', '-a', '-q')).toBe('');
 
+    // While the pod exists, the leftover check sees its pieces (so it can fail).
+    const kinds = new Set((await leftovers(podId, inspect.status.network.ip)).map((l) => l.split(' ')[0]));
+    expect([...kinds].sort()).toEqual(['a', 'dir', 'ip', 'mount', 'netns', 'veth']);
     await crictl('stopp', podId);
     expect((JSON.parse(await crictl('inspectp', podId)) as PodInspect).status.state).toBe('SANDBOX_NOTREADY');
+    // Stopped: the network is gone (IP, veth, netns), the pod's files stay until rmp.
+    expect(JSON.parse(await crictl('inspectp', podId)).status.network.ip).toBe('');
+    expect((await leftovers(podId, inspect.status.network.ip)).filter((l) => !l.startsWith('dir '))).toEqual([]);
     await crictl('rmp', podId);
     expect(await crictl('pods', '-q')).toBe('');
     expect(await leftovers(podId, inspect.status.network.ip)).toEqual([]);
@@ -169,5 +180,90 @@ describe('CRI pods and containers on berthd', () => {
       await crictl('stopp', podId);
       await crictl('rmp', podId);
     }
+  });
+
+  it('survives berthd restarts (clean stop, then SIGKILL) under running pods and containers, reporting them as before', async () => {
+    const pod = writePodConfig(env, 'keep', { labels: { app: 'keep' } });
+    const podId = await crictl('runp', pod.file);
+    const ticker = writeContainerConfig(env, 'ticker', env.images.busybox, { command: ['sh', '-c', 'i=0; while true; do i=$((i+1)); echo tick $i; sleep 0.2; done'] });
+    const tickId = await crictl('create', podId, ticker.file, pod.file);
+    await crictl('start', tickId);
+    const once = writeContainerConfig(env, 'done', env.images.busybox, { command: ['sh', '-c', 'exit 3'] });
+    const onceId = await crictl('create', podId, once.file, pod.file);
+    await crictl('start', onceId);
+    const late = writeContainerConfig(env, 'late', env.images.busybox, { command: ['sleep', '2'] });
+    const lateId = await crictl('create', podId, late.file, pod.file);
+    const created = writeContainerConfig(env, 'created', env.images.busybox, { command: ['true'] });
+    const createdId = await crictl('create', podId, created.file, pod.file);
+    await waitFor('the one-shot container to exit', async () => (JSON.parse(await crictl('inspect', onceId)) as CtrInspect).status.state === 'CONTAINER_EXITED');
+
+    const snapshot = async (): Promise<unknown> => {
+      const p = (JSON.parse(await crictl('inspectp', podId)) as PodInspect).status;
+      const cs = await Promise.all(
+        [tickId, onceId, createdId].map(async (id) => {
+          const st = (JSON.parse(await crictl('inspect', id)) as CtrInspect).status;
+          return { id: st.id, state: st.state, exitCode: st.exitCode, reason: st.reason, startedAt: st.startedAt, finishedAt: st.finishedAt, logPath: st.logPath };
+        }),
+      );
+      return { pod: { id: p.id, state: p.state, ip: p.network.ip, createdAt: p.createdAt }, containers: cs, pods: await crictl('pods', '-q'), ps: (await crictl('ps', '-a', '-q')).split('\n').sort() };
+    };
+    const before = await snapshot();
+
+    for (const how of ['stop', 'kill'] as const) {
+      if (how === 'stop') await berthd.stop();
+      else await berthd.kill();
+      if (how === 'stop') {
+        // Start the short one first so that it exits while berthd is down.
+        await berthd.restart();
+        await crictl('start', lateId);
+        await berthd.stop();
+        await new Promise((r) => setTimeout(r, 2500));
+      }
+      await berthd.restart();
+      expect(await snapshot(), `after ${how}`).toEqual(before);
+      // The ticker's output still reaches its log after the restart.
+      const logPath = (JSON.parse(await crictl('inspect', tickId)) as CtrInspect).status.logPath;
+      const count = (): number => fs.readFileSync(logPath, 'utf8').split('\n').filter((l) => / stdout F tick \d+$/.test(l)).length;
+      const n = count();
+      await waitFor(`log lines after ${how}`, async () => count() >= n + 3);
+      expect(await crictl('exec', '-s', tickId, 'echo', 'alive')).toBe('alive');
+    }
+    // The container that exited while berthd was down is reported exited, with its code.
+    const lateSt = (JSON.parse(await crictl('inspect', lateId)) as CtrInspect).status;
+    expect(lateSt.state).toBe('CONTAINER_EXITED');
+    expect(lateSt.exitCode).toBe(0);
+    expect(lateSt.reason).toBe('Completed');
+
+    const ip = (JSON.parse(await crictl('inspectp', podId)) as PodInspect).status.network.ip;
+    await crictl('stopp', podId);
+    await crictl('rmp', podId);
+    expect(await crictl('pods', '-q')).toBe('');
+    expect(await leftovers(podId, ip)).toEqual([]);
+  }, 120_000);
+
+  it('rolls back a RunPodSandbox whose CNI ADD fails: no netns, veth, IP, snapshot, record or file left', async () => {
+    const conf = path.join(env.cni.confDir, '10-berth-cri-test.conflist');
+    const good = fs.readFileSync(conf, 'utf8');
+    // The bridge plugin runs (veth made, address taken), then a plugin that does not exist fails the ADD.
+    const broken = JSON.parse(criCniConflist(env.cni)) as { plugins: Array<Record<string, unknown>> };
+    broken.plugins.push({ type: 'berth-no-such-plugin' });
+    fs.writeFileSync(conf, JSON.stringify(broken));
+    try {
+      const pod = writePodConfig(env, 'broken');
+      expect(await crictlFails('runp', pod.file)).toMatch(/failed to setup network for sandbox/);
+    } finally {
+      fs.writeFileSync(conf, good);
+    }
+    expect(await crictl('pods', '-q')).toBe('');
+    expect(await leftovers('', '')).toEqual([]);
+    const records = await ctrOk(berthd.address, ['containers', 'ls', '-q'], { namespace: 'k8s.io' });
+    expect(records.stdout.trim()).toBe('');
+    const snaps = await ctrOk(berthd.address, ['snapshots', 'ls'], { namespace: 'k8s.io' });
+    expect(snaps.stdout).not.toMatch(/Active/);
+    // And the network works again for the next pod.
+    const ok = writePodConfig(env, 'after-broken');
+    const podId = await crictl('runp', ok.file);
+    await crictl('stopp', podId);
+    await crictl('rmp', podId);
   });
 });
