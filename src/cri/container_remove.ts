@@ -62,4 +62,5 @@ export async function removeContainer(rt: PodRuntime, c: CriContainer): Promise<
   }
   rt.containers.delete(id);
   rt.containerNames.releaseById(id);
+  rt.cpuSamples.forget(id);
 }

@@ -47,6 +47,7 @@ export async function removePodSandboxRpc(rt: PodRuntime, req: RemovePodSandboxR
   }
   rt.sandboxes.delete(id);
   rt.sandboxNames.releaseById(id);
+  rt.cpuSamples.forget(id);
   return {};
 }
 

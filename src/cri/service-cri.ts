@@ -96,7 +96,7 @@ export async function startCri(opts: CriOptions): Promise<CriServices> {
   let oom: { stop: () => void } | undefined;
   // Follow the core's image events in k8s.io. A subscriber that falls too far behind is cut
   // off by the exchange: then subscribe again and re-read every record, so nothing is missed.
-  let sub = opts.core.exchange.subscribe(parseFilters([IMAGE_EVENTS]));
+  let sub = opts.core.exchange.subscribe(parseFilters([IMAGE_EVENTS]), { internal: true });
   let closed = false;
   void (async () => {
     while (!closed) {
@@ -111,7 +111,7 @@ export async function startCri(opts: CriOptions): Promise<CriServices> {
         // Only a dropped subscriber comes back; the exchange shutting down ends this.
         if (closed || !(err instanceof UnavailableError) || err.message.includes('shutting down')) return;
         log.warn('cri: image event subscription dropped; reloading images', { error: err as Error });
-        sub = opts.core.exchange.subscribe(parseFilters([IMAGE_EVENTS]));
+        sub = opts.core.exchange.subscribe(parseFilters([IMAGE_EVENTS]), { internal: true });
         await images.load();
       }
     }
