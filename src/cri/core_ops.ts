@@ -2,6 +2,8 @@
 // client: NewContainer with a snapshot, NewTask, Task.Delete WithProcessKill, Container.
 // Delete WithSnapshotCleanup), done in-process on the core's stores.
 import { randomBytes } from 'node:crypto';
+import { EXPIRE_LABEL } from '../metadata/leases';
+import { addWallMs, formatWall, wallNow } from '../time/wall';
 import { NotFoundError } from '../errdefs/errors';
 import { validateLabel } from '../identifiers/labels';
 import type { AnyValue } from '../metadata/records';
@@ -12,6 +14,8 @@ import { CONTAINER_KIND_LABEL, K8S_NAMESPACE, SPEC_TYPE_URL } from './constants'
 import type { PodRuntime } from './pod_runtime';
 
 const SIGKILL = 9;
+/** A create lease left by a crash expires after a day (containerd's default lease expiry). */
+const CREATE_LEASE_EXPIRY_MS = 24 * 3600 * 1000;
 const NO_IO: TaskIO = { stdin: '', stdout: '', stderr: '', terminal: false };
 
 /** containerd's util.GenerateID: 32 random bytes, hex. */
@@ -62,8 +66,20 @@ export async function createCoreContainer(
   buildSpec: (mounts: Mount[]) => Promise<Spec>,
   snapshotLabels: Record<string, string> = {},
 ): Promise<{ mounts: Mount[]; spec: Spec }> {
-  const sn = rt.deps.core.snapshotters.get(rt.config.snapshotter).view(K8S_NAMESPACE);
-  const mounts = await sn.prepare(c.id, parent, snapshotLabels);
+  // Until the record references the snapshot, only a lease keeps the collector (run by a
+  // concurrent image removal, say) from taking it: containerd's client leases NewContainer too.
+  const lease = `cri-create-${c.id.slice(0, 16)}-${randomBytes(4).toString('hex')}`;
+  await rt.deps.core.leases.create(K8S_NAMESPACE, lease, { [EXPIRE_LABEL]: formatWall(addWallMs(wallNow(), CREATE_LEASE_EXPIRY_MS)) });
+  const dropLease = (): Promise<void> =>
+    rt.deps.core.leases.delete(K8S_NAMESPACE, lease).catch((err: unknown) => rt.log.warn('failed to delete create lease', { lease, error: err as Error }));
+  const sn = rt.deps.core.snapshotters.get(rt.config.snapshotter).view(K8S_NAMESPACE, lease);
+  let mounts: Mount[];
+  try {
+    mounts = await sn.prepare(c.id, parent, snapshotLabels);
+  } catch (err) {
+    await dropLease();
+    throw err;
+  }
   try {
     const spec = await buildSpec(mounts);
     await rt.deps.core.containers.create(K8S_NAMESPACE, {
@@ -80,6 +96,8 @@ export async function createCoreContainer(
   } catch (err) {
     await sn.remove(c.id).catch(() => undefined);
     throw err;
+  } finally {
+    await dropLease();
   }
 }
 

@@ -12,9 +12,14 @@ function infoOf(img: CriImage): CriImageInfo {
   return { id: img.id, references: img.references, config: img.spec.config ?? {}, chainId: img.chainId };
 }
 
-/** localResolve over the CRI image store; `pull` fetches the sandbox image when missing. */
+/**
+ * localResolve over the CRI image store; `pull` fetches the sandbox image when missing. Pods
+ * started together share one pull of it (a second pull of the same image at once would
+ * only contend for the same content).
+ */
 export function criImageResolver(store: CriImageStore, pull: (ref: string) => Promise<void>): CriImageResolver {
   const resolve = async (ref: string): Promise<CriImageInfo> => infoOf(resolveImage(store, ref));
+  const pulling = new Map<string, Promise<void>>();
   return {
     resolve,
     ensure: async (ref) => {
@@ -23,7 +28,12 @@ export function criImageResolver(store: CriImageStore, pull: (ref: string) => Pr
       } catch (err) {
         if (!(err instanceof NotFoundError)) throw err;
       }
-      await pull(ref);
+      let p = pulling.get(ref);
+      if (!p) {
+        p = pull(ref).finally(() => pulling.delete(ref));
+        pulling.set(ref, p);
+      }
+      await p;
       return resolve(ref);
     },
   };

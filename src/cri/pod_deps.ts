@@ -3,6 +3,7 @@
 // (ImageService's), the pod network (netns + CNI), and the paths and settings of [cri].
 import type { Logger } from '../log/logger';
 import type { ContainerStore as CoreContainerStore } from '../metadata/containers';
+import type { LeaseStore } from '../metadata/leases';
 import type { SnapshotterRegistry } from '../metadata/snapshots';
 import type { Exchange } from '../events/exchange';
 import type { TaskManager } from '../runtime';
@@ -88,6 +89,8 @@ export interface PodRuntimeConfig {
 /** The core (containerd's client, in-process). */
 export interface PodCore {
   containers: CoreContainerStore;
+  /** A lease holds a new container's snapshot until its record references it. */
+  leases: LeaseStore;
   snapshotters: SnapshotterRegistry;
   tasks: TaskManager;
   exchange: Exchange;
