@@ -133,6 +133,13 @@ describe('CRI pods and containers on berthd', () => {
     expect(stats.stats[0]?.attributes.id).toBe(ctrId);
     expect(Number(stats.stats[0]?.memory.workingSetBytes.value)).toBeGreaterThan(0);
 
+    // UpdateContainerResources reaches the running task's cgroup and the status.
+    await crictl('update', '--memory', String(96 * 1024 * 1024), ctrId);
+    const res = (JSON.parse(await crictl('inspect', ctrId)) as { status: { resources: { linux: { memoryLimitInBytes: string } } } }).status.resources.linux;
+    expect(Number(res.memoryLimitInBytes)).toBe(96 * 1024 * 1024);
+    const limit = await crictl('exec', '-s', ctrId, 'sh', '-c', 'cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max');
+    expect(Number(limit)).toBe(96 * 1024 * 1024);
+
     await crictl('stop', '--timeout', '1', ctrId);
     const stopped = (JSON.parse(await crictl('inspect', ctrId)) as CtrInspect).status;
     expect(stopped.state).toBe('CONTAINER_EXITED');
