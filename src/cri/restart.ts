@@ -7,6 +7,7 @@ import { existsSync, promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import { NotFoundError } from '../errdefs/errors';
 import type { ContainerRecord } from '../metadata/records';
+import { unmountAll } from '../native';
 import {
   CONTAINER_KIND_CONTAINER,
   CONTAINER_KIND_LABEL,
@@ -51,16 +52,30 @@ export async function recoverPodRuntime(rt: PodRuntime): Promise<{ sandboxes: nu
       rt.log.error('failed to load container', { id: r.id, error: err as Error });
     }
   }
-  // Directories of objects without a record (a crash mid-create or mid-remove).
-  await removeOrphans(rt, path.join(rt.config.rootDir, 'sandboxes'), (id) => rt.sandboxes.find(id) !== undefined);
-  await removeOrphans(rt, path.join(rt.config.stateDir, 'sandboxes'), (id) => rt.sandboxes.find(id) !== undefined);
-  await removeOrphans(rt, path.join(rt.config.rootDir, 'containers'), (id) => rt.containers.find(id) !== undefined);
-  await removeOrphans(rt, path.join(rt.config.stateDir, 'containers'), (id) => rt.containers.find(id) !== undefined);
-  await fsp.rm(path.join(rt.config.stateDir, 'tmpmounts'), { recursive: true, force: true }).catch(() => undefined);
+  // Directories of objects without a record (a crash mid-create or mid-remove). Mounts in
+  // them (a pod's /dev/shm, a rootfs mounted for a user lookup) go first, so removing the
+  // directory never reaches into a mounted filesystem.
+  const knownSandbox = (id: string): boolean => rt.sandboxes.find(id) !== undefined;
+  const knownContainer = (id: string): boolean => rt.containers.find(id) !== undefined;
+  await removeOrphans(rt, path.join(rt.config.rootDir, 'sandboxes'), knownSandbox);
+  await removeOrphans(rt, path.join(rt.config.stateDir, 'sandboxes'), knownSandbox, (dir) => unmountAll(path.join(dir, 'shm')));
+  await removeOrphans(rt, path.join(rt.config.rootDir, 'containers'), knownContainer);
+  await removeOrphans(rt, path.join(rt.config.stateDir, 'containers'), knownContainer);
+  await removeOrphans(rt, path.join(rt.config.stateDir, 'tmpmounts'), () => false, (dir) => unmountAll(dir));
+  // A netns pinned by a RunPodSandbox that berthd did not live to record (the pin comes
+  // before the record; CNI ADD only after it, so no address was taken for it).
+  const pinned = new Set(rt.sandboxes.list().map((sb) => sb.metadata.netnsPath));
+  const netnsDir = path.join(rt.config.stateDir, 'netns');
+  for (const n of await fsp.readdir(netnsDir).catch(() => [] as string[])) {
+    const p = path.join(netnsDir, n);
+    if (pinned.has(p)) continue;
+    rt.log.info('removing leftover pod netns', { path: p });
+    await rt.deps.netns.remove(p).catch((err: unknown) => rt.log.warn('failed to remove leftover netns', { path: p, error: err as Error }));
+  }
   return { sandboxes: rt.sandboxes.list().length, containers: rt.containers.list().length };
 }
 
-async function removeOrphans(rt: PodRuntime, dir: string, known: (id: string) => boolean): Promise<void> {
+async function removeOrphans(rt: PodRuntime, dir: string, known: (id: string) => boolean, unmount?: (dir: string) => Promise<void>): Promise<void> {
   let names: string[];
   try {
     names = await fsp.readdir(dir);
@@ -70,6 +85,12 @@ async function removeOrphans(rt: PodRuntime, dir: string, known: (id: string) =>
   for (const n of names) {
     if (known(n)) continue;
     rt.log.info('removing leftover CRI directory', { path: path.join(dir, n) });
+    try {
+      await unmount?.(path.join(dir, n));
+    } catch (err) {
+      rt.log.warn('failed to unmount leftover', { path: path.join(dir, n), error: err as Error });
+      continue;
+    }
     await fsp.rm(path.join(dir, n), { recursive: true, force: true }).catch((err: unknown) => rt.log.warn('failed to remove', { path: n, error: err as Error }));
   }
 }

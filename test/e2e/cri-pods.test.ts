@@ -219,6 +219,24 @@ describe('CRI pods and containers on berthd', () => {
     for (const how of ['stop', 'kill'] as const) {
       if (how === 'stop') await berthd.stop();
       else await berthd.kill();
+      if (how === 'kill') {
+        // What a crash in the middle of RunPodSandbox can leave: a pod's files and /dev/shm
+        // mount and a pinned netns, with no record. The next start removes them.
+        const orphan = 'f'.repeat(64);
+        const shm = path.join(berthd.state, 'cri', 'sandboxes', orphan, 'shm');
+        fs.mkdirSync(shm, { recursive: true });
+        fs.mkdirSync(path.join(berthd.root, 'cri', 'sandboxes', orphan), { recursive: true });
+        expect((await env.run('mount', ['-t', 'tmpfs', 'shm', shm])).code).toBe(0);
+        const pin = path.join(berthd.state, 'cri', 'netns', 'cni-orphan');
+        fs.writeFileSync(pin, '');
+        expect((await env.run('unshare', [`--net=${pin}`, 'true'])).code).toBe(0);
+        await berthd.restart();
+        expect(fs.existsSync(path.join(berthd.state, 'cri', 'sandboxes', orphan))).toBe(false);
+        expect(fs.existsSync(path.join(berthd.root, 'cri', 'sandboxes', orphan))).toBe(false);
+        expect(fs.existsSync(pin)).toBe(false);
+        expect(fs.readFileSync(`/proc/${env.holderPid}/mountinfo`, 'utf8')).not.toContain(orphan);
+        await berthd.stop();
+      }
       if (how === 'stop') {
         // Start the short one first so that it exits while berthd is down.
         await berthd.restart();
