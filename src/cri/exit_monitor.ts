@@ -29,7 +29,12 @@ export function monitorSandboxExit(rt: PodRuntime, sb: Sandbox, task: RuntimeTas
 }
 
 export async function handleSandboxExit(rt: PodRuntime, sb: Sandbox, _exit: ExitInfo): Promise<void> {
-  await deleteTaskKilling(rt, sb.id);
+  try {
+    await deleteTaskKilling(rt, sb.id);
+  } catch (err) {
+    // The exit stands whatever became of the task: StopPodSandbox must not wait for ever.
+    rt.log.error('failed to delete the sandbox task after its exit', { id: sb.id, error: err as Error });
+  }
   sb.updateStatus((s) => ({ ...s, state: 'notready', pid: 0 }));
   sb.stopped.stop();
 }
@@ -40,19 +45,26 @@ export function monitorContainerExit(rt: PodRuntime, c: CriContainer, task: Runt
 
 export async function handleContainerExit(rt: PodRuntime, c: CriContainer, exit: ExitInfo): Promise<void> {
   // The output is copied to the end before the task goes (its FIFOs close at delete).
-  await deleteTaskKilling(rt, c.id);
-  await c.output?.done;
-  await c.status.updateSync((s) => {
-    if (s.finishedAt === 0n) {
-      s.pid = 0;
-      s.finishedAt = timestampToNanos(exit.exitedAt) || nowNanos();
-      s.exitCode = exit.exitStatus;
-    }
-    return s;
-  });
-  // Unknown can only become exited.
-  c.status.update((s) => ({ ...s, unknown: false }));
-  c.stopped.stop();
+  try {
+    await deleteTaskKilling(rt, c.id);
+    await c.output?.done;
+  } catch (err) {
+    rt.log.error('failed to delete the container task after its exit', { id: c.id, error: err as Error });
+  }
+  try {
+    await c.status.updateSync((s) => {
+      if (s.finishedAt === 0n) {
+        s.pid = 0;
+        s.finishedAt = timestampToNanos(exit.exitedAt) || nowNanos();
+        s.exitCode = exit.exitStatus;
+      }
+      return s;
+    });
+  } finally {
+    // Unknown can only become exited; StopContainer waits on the latch.
+    c.status.update((s) => ({ ...s, unknown: false }));
+    c.stopped.stop();
+  }
 }
 
 /** A TaskOOM for a container: its exit reason becomes OOMKilled. */
