@@ -20,6 +20,8 @@ import { findTask } from './core_ops';
 import { nowNanos } from './time';
 import { wrapErr } from './wrap_error';
 import type { Spec } from '../oci';
+import { resolveInRoot } from '../oci/rootfs-path';
+import { copyTree } from '../snapshotter/copy';
 
 function bindMount(containerPath: string, hostPath: string, readonly: boolean): Mount__Output {
   return {
@@ -50,6 +52,38 @@ function podFileMounts(rt: PodRuntime, sandboxId: string, req: CreateContainerRe
     out.push({ ...bindMount('/dev/shm', hostIpc ? '/dev/shm' : rt.sandboxShmPath(sandboxId), false), selinux_relabel: !hostIpc });
   }
   return out;
+}
+
+/**
+ * containerd's volumeMounts: each VOLUME of the image that no CRI mount covers gets a fresh
+ * directory under the container's root dir.
+ */
+export function imageVolumeMounts(rt: PodRuntime, id: string, config: CreateContainerRequest__Output['config'], volumes: Record<string, unknown> | undefined): Mount__Output[] {
+  const inCri = (p: string): boolean => (config?.mounts ?? []).some((m) => path.posix.normalize(m.container_path) === path.posix.normalize(p));
+  return Object.keys(volumes ?? {})
+    .filter((dst) => !inCri(dst))
+    .map((dst) => bindMount(dst, path.join(rt.containerRootDir(id), 'volumes', generateId()), false));
+}
+
+/**
+ * containerd's WithVolumes: what the image holds at a volume's path is copied into the new
+ * volume directory (owners, modes, xattrs kept); a path the image lacks stays empty.
+ */
+export async function copyImageVolumes(root: string, volumes: readonly Mount__Output[]): Promise<void> {
+  for (const v of volumes) {
+    const src = resolveInRoot(root, v.container_path);
+    try {
+      if (!(await fsp.stat(src)).isDirectory()) continue;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue;
+      throw new UnknownError(`stat volume in rootfs: ${(err as Error).message}`);
+    }
+    await fsp.mkdir(v.host_path, { recursive: true, mode: 0o755 });
+    if ((await fsp.readdir(v.host_path)).length !== 0) throw new UnknownError(`volume at "${v.host_path}" is not initially empty`);
+    await copyTree(src, v.host_path).catch((err: unknown) => {
+      throw new UnknownError(`taking runtime copy of volume: ${(err as Error).message}`);
+    });
+  }
 }
 
 /** containerd's copyResourcesToStatus. */
@@ -129,6 +163,7 @@ export async function createContainerRpc(rt: PodRuntime, req: CreateContainerReq
       stopSignal: image.config.StopSignal ?? '',
     };
     const imageName = image.references[0] ?? imageRef;
+    const volumes = imageVolumeMounts(rt, id, config, image.config.Volumes);
     const { spec } = await createCoreContainer(
       rt,
       {
@@ -138,8 +173,8 @@ export async function createContainerRpc(rt: PodRuntime, req: CreateContainerReq
         extensions: { [CONTAINER_METADATA_EXTENSION]: encodeContainerMetadata(metadata) },
       },
       image.chainId,
-      (mounts) =>
-        containerSpec({
+      async (mounts) => {
+        const spec = await containerSpec({
           id,
           sandboxId,
           sandboxPid,
@@ -149,13 +184,16 @@ export async function createContainerRpc(rt: PodRuntime, req: CreateContainerReq
           config,
           sandboxConfig: sbConfig,
           image: image.config,
-          extraMounts: podFileMounts(rt, sandboxId, req),
+          extraMounts: [...podFileMounts(rt, sandboxId, req), ...volumes],
           restrictOomScoreAdj: rt.config.restrictOomScoreAdj,
           mountRootfs: (fn) => withReadonlyRootfs(path.join(rt.config.stateDir, 'tmpmounts'), mounts, fn),
           cgroupUnified: cgroupUnified(),
         }).catch((err: unknown) => {
           throw wrapErr(`failed to generate container "${id}" spec`, err);
-        }),
+        });
+        if (volumes.length > 0) await withReadonlyRootfs(path.join(rt.config.stateDir, 'tmpmounts'), mounts, (root) => copyImageVolumes(root, volumes));
+        return spec;
+      },
     ).catch((err: unknown) => {
       throw wrapErr('failed to create containerd container', err);
     });
