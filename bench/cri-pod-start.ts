@@ -103,7 +103,7 @@ async function main(): Promise<void> {
   const daemons: Daemon[] = [];
   try {
     const ctrd = await startCriContainerd(env);
-    const berth = await startCriBerthd(env);
+    const berth = await startCriBerthd(env, { logLevel: process.env.BENCH_STEPS ? 'debug' : 'info' });
     daemons.push({ name: 'containerd', handle: ctrd, cri: new CriClient(ctrd.address) }, { name: 'berthd', handle: berth, cri: new CriClient(berth.address) });
     for (const d of daemons) {
       await d.cri.imageCall('PullImage', { image: { image: env.images.busybox } });
@@ -143,6 +143,11 @@ async function main(): Promise<void> {
     console.log(`memory per running pod (PSS of daemon + shims + pod processes, ${PODS} pods − 0 pods):`);
     console.log(`  containerd ${(pc / 1024).toFixed(2)} MiB   berthd ${(pb / 1024).toFixed(2)} MiB   ratio ${(pb / pc).toFixed(2)}`);
   } finally {
+    const berth = daemons.find((d) => d.name === 'berthd');
+    if (process.env.BENCH_STEPS && berth) {
+      const log = fs.readFileSync((berth.handle as { logFile: string }).logFile, 'utf8');
+      for (const l of log.split('\n')) if (l.includes('RunPodSandbox timings')) console.error(l.replace(/^.*"id":"[0-9a-f]+",?/, '  berthd runp: '));
+    }
     for (const d of daemons) {
       d.cri.close();
       await d.handle.cleanup().catch(() => undefined);

@@ -34,6 +34,11 @@ export async function runPodSandbox(rt: PodRuntime, req: RunPodSandboxRequest__O
     throw wrapErr(`failed to reserve sandbox name "${name}"`, err);
   }
   const undo: Array<() => Promise<void>> = [async () => rt.sandboxNames.releaseByName(name)];
+  // Where a pod start's time goes, for `[log] level = "debug"` (bench/cri-pod-start.ts).
+  const marks: Array<[string, number]> = [['begin', performance.now()]];
+  const mark = (what: string): void => {
+    marks.push([what, performance.now()]);
+  };
   const rollback = async (): Promise<void> => {
     for (const step of undo.reverse()) {
       await step().catch((err: unknown) => rt.log.error('rolling back RunPodSandbox', { id, error: err as Error }));
@@ -53,6 +58,7 @@ export async function runPodSandbox(rt: PodRuntime, req: RunPodSandboxRequest__O
       runtimeHandler: req.runtime_handler,
       cniResult: null,
     };
+    mark('image');
     const podNetwork = sandboxNamespaces(config).network !== 'NODE';
 
     // Directories and files first: the spec binds resolv.conf and /dev/shm from them.
@@ -64,6 +70,7 @@ export async function runPodSandbox(rt: PodRuntime, req: RunPodSandboxRequest__O
       throw wrapErr('failed to setup sandbox files', err);
     });
 
+    mark('files');
     // The netns before the record, so the record's spec names it from the start.
     if (podNetwork) {
       metadata.netnsPath = await rt.deps.netns.create().catch((err: unknown) => {
@@ -73,6 +80,7 @@ export async function runPodSandbox(rt: PodRuntime, req: RunPodSandboxRequest__O
       undo.push(() => rt.deps.netns.remove(netnsPath));
     }
 
+    mark('netns');
     const buildSpec = (mounts: Mount[]): Promise<Spec> =>
       sandboxSpec({
         id,
@@ -98,6 +106,7 @@ export async function runPodSandbox(rt: PodRuntime, req: RunPodSandboxRequest__O
       throw wrapErr('failed to create containerd container', err);
     });
     undo.push(() => deleteCoreContainer(rt, id));
+    mark('container');
     const record = await rt.deps.core.containers.get(K8S_NAMESPACE, id);
 
     if (podNetwork) {
@@ -117,6 +126,7 @@ export async function runPodSandbox(rt: PodRuntime, req: RunPodSandboxRequest__O
       });
     }
 
+    mark('cni');
     const { task, pid } = await createTask(rt, id, spec, mounts).catch((err: unknown) => {
       throw wrapErr('failed to create containerd task', err);
     });
@@ -125,6 +135,12 @@ export async function runPodSandbox(rt: PodRuntime, req: RunPodSandboxRequest__O
       throw wrapErr(`failed to start sandbox container task "${id}"`, err);
     });
 
+    mark('task');
+    if (rt.log.enabled('debug')) {
+      const ms: Record<string, number> = {};
+      for (let i = 1; i < marks.length; i++) ms[marks[i]![0]] = Math.round((marks[i]![1] - marks[i - 1]![1]) * 10) / 10;
+      rt.log.debug('RunPodSandbox timings', { id, ...ms });
+    }
     const sb = new Sandbox(metadata, { pid, state: 'ready', createdAt: timestampToNanos(record.createdAt) });
     rt.sandboxes.add(sb);
     monitorSandboxExit(rt, sb, task);
