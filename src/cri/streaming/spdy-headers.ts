@@ -138,17 +138,21 @@ export class HeaderDeflater {
       head.writeUInt32BE(adler32(SPDY3_DICTIONARY), 2);
       parts.push(head);
     }
-    for (let off = 0; off < raw.length || off === 0; off += 65_535) {
-      const piece = raw.subarray(off, off + 65_535);
-      const h = Buffer.allocUnsafe(5);
-      h[0] = 0x00; // BFINAL 0, BTYPE 00 (stored); the rest of the byte is padding
-      h.writeUInt16LE(piece.length, 1);
-      h.writeUInt16LE(~piece.length & 0xffff, 3);
-      parts.push(h, piece);
-      if (raw.length === 0) break;
-    }
+    for (let off = 0; off < raw.length; off += 65_535) parts.push(storedBlock(raw.subarray(off, off + 65_535)));
+    // The sync-flush marker (an empty stored block) ends every block, as zlib's Z_SYNC_FLUSH
+    // does: Go's inflater hands out what it has decoded only when it reaches one.
+    parts.push(storedBlock(Buffer.alloc(0)));
     return Buffer.concat(parts);
   }
+}
+
+/** A stored deflate block (BFINAL 0, BTYPE 00, padded to the byte), LEN and NLEN, the bytes. */
+function storedBlock(piece: Buffer): Buffer {
+  const h = Buffer.allocUnsafe(5);
+  h[0] = 0x00;
+  h.writeUInt16LE(piece.length, 1);
+  h.writeUInt16LE(~piece.length & 0xffff, 3);
+  return Buffer.concat([h, piece]);
 }
 
 export function adler32(b: Buffer): number {

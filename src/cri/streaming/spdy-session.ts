@@ -255,10 +255,11 @@ export class SpdySession implements SpdyStreamOwner {
   }
 
   readWanted(stream: SpdyStream): void {
-    if (stream.readableLength < this.limits.maxBufferedPerStream) {
-      this.credit(stream, true);
-      this.unblockRead(stream);
-    }
+    // Node asks (_read) when the reader is taking bytes and the buffer will be under its
+    // high-water mark (maxBufferedPerStream): resume now. It asks once and then waits for a
+    // push, so waiting here for a lower level would wait forever.
+    this.credit(stream, true);
+    this.unblockRead(stream);
   }
 
   streamClosed(stream: SpdyStream): void {
