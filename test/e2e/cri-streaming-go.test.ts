@@ -33,6 +33,7 @@ beforeAll(async () => {
   bin = await buildGoCriProgram('streamclient');
   root = makeTempRoot('berth-streaming-');
   runtime = new ProcessRuntime();
+  runtime.attachCommands.set('a1', ['sh', '-c', 'cat; echo attached >&2']);
   server = new StreamingServer({ address: '127.0.0.1', port: 0, limits: { tokenTtlMs: TOKEN_TTL_MS }, log: (m) => log.push(m) }, runtime);
   await server.start();
   // What the CRI Exec/PortForward RPCs will do: register the request, hand out the URL.
@@ -43,7 +44,9 @@ beforeAll(async () => {
       const url =
         u.pathname === '/exec'
           ? server.getExec({ containerId: 'c1', cmd: JSON.parse(u.searchParams.get('cmd') ?? '[]') as string[], tty: flag('tty'), stdin: flag('stdin'), stdout: flag('stdout'), stderr: flag('stderr') }).url
-          : server.getPortForward({ podSandboxId: 'pod1', port: [] }).url;
+          : u.pathname === '/attach'
+            ? server.getAttach({ containerId: u.searchParams.get('container') ?? '', tty: false, stdin: true, stdout: true, stderr: true }).url
+            : server.getPortForward({ podSandboxId: 'pod1', port: [] }).url;
       res.end(url);
     } catch (e) {
       res.writeHead(500).end((e as Error).message);
@@ -77,9 +80,11 @@ async function go(args: string[], timeoutMs = 60_000): Promise<Map<string, Recor
 }
 
 describe('CRI streaming server with client-go', () => {
-  it('exec over SPDY (v4, v3, v2) and WebSocket: streams, exit codes, tty resize, single-use tokens', async () => {
+  it('exec and attach over SPDY (v4, v3, v2) and WebSocket: streams, exit codes, tty resize, single-use tokens', async () => {
     const c = await go(['-case', 'exec']);
     expect(c.get('basic')).toMatchObject({ stdout: 'hello from stdin\n', stderr: 'to-stderr\n', code: 0, err: '' });
+    expect(c.get('attach')).toMatchObject({ stdout: 'attach-in\n', stderr: 'attached\n', code: 0, err: '' });
+    expect(c.get('attach unknown')?.err).toBe('Internal error occurred: error attaching to container: container nope not found');
     expect(c.get('exit0')).toMatchObject({ code: 0, err: '' });
     // client-go turns the ExitCode cause into a CodeExitError with its own text.
     expect(c.get('exit3')).toMatchObject({ code: 3, err: 'command terminated with exit code 3' });

@@ -317,3 +317,45 @@ describe('resize events', () => {
     expect(new ResizeDecoder(new AsyncQueue(1), 16).write(Buffer.from('{"Width":' + ' '.repeat(40)))).toBe(false);
   });
 });
+
+describe('port-forward streams', () => {
+  it('pairs error and data streams by requestID; a failed forward is reported on the error stream, then both are reset', async () => {
+    const s = await startServer(writerRuntime(0));
+    const c = await RawClient.connect(s.getPortForward({ podSandboxId: 'pod-x', port: [] }).url, 'portforward.k8s.io');
+    expect(c.status).toBe(101);
+    c.synStream(1, [['streamtype', 'error'], ['port', '8080'], ['requestid', '0']]);
+    c.synStream(3, [['streamtype', 'data'], ['port', '8080'], ['requestid', '0']]);
+    c.synStream(5, [['streamtype', 'data'], ['port', '0'], ['requestid', '1']]);
+    await c.waitFor(() => c.control(CONTROL.RST_STREAM).length >= 3);
+    const text = Buffer.concat(c.frames.flatMap((f) => (f.kind === 'data' && f.streamId === 1 ? [f.chunk] : []))).toString();
+    expect(text).toBe('error forwarding port 8080 to pod pod-x, uid : no port-forward here');
+    const resets = c.control(CONTROL.RST_STREAM).map((f) => f.payload.readUInt32BE(0)).sort();
+    expect(resets).toEqual([1, 3, 5]);
+    expect(logs.join('\n')).toMatch(/stream 5 refused: port "0" must be > 0/);
+    c.socket.destroy();
+  });
+});
+
+describe('WebSocket remote command', () => {
+  it('speaks base64.channel.k8s.io and v4.base64.channel.k8s.io: channel digit + base64 in text messages, status on channel 3', async () => {
+    const { WebSocket } = await import('ws');
+    const s = await startServer(writerRuntime(5));
+    for (const protocol of ['v4.base64.channel.k8s.io', 'base64.channel.k8s.io']) {
+      const ws = new WebSocket(execUrl(s).replace('http:', 'ws:'), [protocol]);
+      const msgs: string[] = [];
+      ws.on('message', (m, isBinary) => msgs.push(`${isBinary ? 'bin' : 'text'}:${m.toString()}`));
+      await new Promise((r) => ws.on('close', r));
+      expect(ws.protocol).toBe(protocol);
+      const status = protocol.startsWith('v4') ? [`text:3${Buffer.from(JSON.stringify({ metadata: {}, status: 'Success' })).toString('base64')}`] : [];
+      expect(msgs).toEqual(['text:1', `text:1${Buffer.from('aaaaa').toString('base64')}`, ...status]);
+    }
+  });
+
+  it('refuses a WebSocket asking only for protocols kubelet does not speak', async () => {
+    const { WebSocket } = await import('ws');
+    const s = await startServer(writerRuntime(0));
+    const ws = new WebSocket(execUrl(s).replace('http:', 'ws:'), ['v5.channel.k8s.io']);
+    const status = await new Promise<number>((r) => ws.on('unexpected-response', (_req, res) => r(res.statusCode ?? 0)));
+    expect(status).toBe(403);
+  });
+});

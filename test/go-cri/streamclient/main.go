@@ -129,6 +129,13 @@ func caseBasic() {
 	emit(map[string]any{"case": "basic", "stdout": r.stdout, "stderr": r.stderr, "code": exitCode(r.err), "err": errText(r.err)})
 }
 
+func caseAttach() {
+	r := run(spdyExec(get("attach", url.Values{"container": {"a1"}})), strings.NewReader("attach-in\n"), false, nil, true)
+	emit(map[string]any{"case": "attach", "stdout": r.stdout, "stderr": r.stderr, "code": exitCode(r.err), "err": errText(r.err)})
+	r = run(spdyExec(get("attach", url.Values{"container": {"nope"}})), strings.NewReader(""), false, nil, true)
+	emit(map[string]any{"case": "attach unknown", "code": exitCode(r.err), "err": errText(r.err)})
+}
+
 func caseExitCodes() {
 	for _, c := range []struct{ name, script string }{{"exit3", "exit 3"}, {"signal", "kill -9 $$"}, {"exit0", "true"}} {
 		r := run(spdyExec(execURL([]string{"sh", "-c", c.script}, false, false, true, true)), nil, false, nil, true)
@@ -374,6 +381,7 @@ func main() {
 	switch *only {
 	case "exec":
 		caseBasic()
+		caseAttach()
 		caseExitCodes()
 		caseOlderProtocols()
 		caseWebSocket()
