@@ -359,3 +359,55 @@ describe('WebSocket remote command', () => {
     expect(status).toBe(403);
   });
 });
+
+describe('bounded buffers', () => {
+  it('a client that stops reading holds back its own session: the runtime is let write only a bounded amount', async () => {
+    let accepted = 0;
+    const runtime: StreamingRuntime = {
+      async exec(_id, _cmd, s) {
+        const chunk = Buffer.alloc(256 * 1024, 0x62);
+        while (!s.signal.aborted && accepted < 512 * 1024 * 1024) {
+          if (!s.stdout!.write(chunk)) await new Promise((r) => { s.stdout!.once('drain', r); s.signal.addEventListener('abort', r); });
+          accepted += chunk.length;
+        }
+        return 0;
+      },
+      attach: () => Promise.reject(new Error('no')),
+      portForward: () => Promise.reject(new Error('no')),
+    };
+    const s = await startServer(runtime);
+    const c = await RawClient.connect(execUrl(s));
+    c.synStream(1, [['streamtype', 'error']]);
+    c.synStream(3, [['streamtype', 'stdout']]);
+    await c.waitFor(() => c.dataBytes(3) > 0);
+    c.socket.pause(); // and never read again
+    await new Promise((r) => setTimeout(r, 1500));
+    const held = accepted;
+    await new Promise((r) => setTimeout(r, 500));
+    // Loopback kernel buffers plus the session's own bounds; a server without them would have
+    // taken hundreds of MiB by now.
+    expect(held).toBeLessThan(48 * 1024 * 1024);
+    expect(accepted).toBe(held);
+    c.socket.destroy();
+  });
+
+  it('a stream whose reader does not read stops the session from reading the socket', async () => {
+    const runtime: StreamingRuntime = {
+      exec: (_id, _cmd, s) => new Promise((r) => s.signal.addEventListener('abort', () => r(0))), // never reads stdin
+      attach: () => Promise.reject(new Error('no')),
+      portForward: () => Promise.reject(new Error('no')),
+    };
+    const s = await startServer(runtime);
+    const c = await RawClient.connect(s.getExec({ containerId: 'c', cmd: ['x'], tty: false, stdin: true, stdout: true, stderr: false }).url);
+    c.synStream(1, [['streamtype', 'error']]);
+    c.synStream(3, [['streamtype', 'stdin']]);
+    c.synStream(5, [['streamtype', 'stdout']]);
+    await c.waitFor(() => c.control(CONTROL.SYN_REPLY).length === 3);
+    const chunk = Buffer.alloc(60 * 1024, 0x63);
+    for (let i = 0; i < 1024; i++) c.socket.write(Buffer.concat([dataFrameHeader(3, 0, chunk.length), chunk])); // 60 MiB
+    await new Promise((r) => setTimeout(r, 1500));
+    // Most of it is still on the client's side: the server took its bounds' worth and stopped.
+    expect(c.socket.writableLength).toBeGreaterThan(20 * 1024 * 1024);
+    c.socket.destroy();
+  });
+});

@@ -14,6 +14,9 @@ export interface StreamingLimits {
   /** Unread bytes one stream may hold before the session's socket stops being read (also the
    * per-stream receive window advertised in SETTINGS). */
   maxBufferedPerStream: number;
+  /** Unread bytes all streams of one session may hold together before its socket stops being
+   * read (a client filling many streams whose readers are slow). */
+  maxBufferedPerSession: number;
   /** Bytes queued on one session's socket before its writers wait (a client that stops reading). */
   maxUnwrittenPerSession: number;
   /** A session with no frame either way for this long is closed (containerd's
@@ -37,6 +40,7 @@ export const DEFAULT_STREAMING_LIMITS: StreamingLimits = {
   maxStreamsPerSession: 128,
   maxRefusedStreamsPerSession: 1000,
   maxBufferedPerStream: 1024 * 1024,
+  maxBufferedPerSession: 4 * 1024 * 1024,
   maxUnwrittenPerSession: 1024 * 1024,
   idleTimeoutMs: 4 * 60 * 60 * 1000,
   streamCreationTimeoutMs: 30_000,

@@ -8,8 +8,9 @@
 // WINDOW_UPDATE nor obeys one: it relies on TCP. So:
 // - receiving: the peer is credited (WINDOW_UPDATE) as a stream's reader takes its bytes; a
 //   stream holding more than maxBufferedPerStream unread bytes stops the session's socket
-//   reads (TCP then holds the peer back) until its reader catches up. That bounds memory for
-//   either kind of peer, and only this session waits.
+//   reads (TCP then holds the peer back) until its reader catches up, and so do all streams
+//   together holding more than maxBufferedPerSession. That bounds memory for either kind of
+//   peer, and only this session waits.
 // - sending: once the peer has sent a WINDOW_UPDATE it takes part in flow control and its
 //   windows are obeyed; until then the bound is the session's unwritten socket bytes
 //   (maxUnwrittenPerSession): a writer's callback waits for 'drain', so a client that stops
@@ -260,11 +261,20 @@ export class SpdySession implements SpdyStreamOwner {
     // push, so waiting here for a lower level would wait forever.
     this.credit(stream, true);
     this.unblockRead(stream);
+    if (this.readBlocks.has('session') && this.bufferedBytes() < this.limits.maxBufferedPerSession) this.unblockRead('session');
+  }
+
+  /** Unread bytes held by all streams of the session. */
+  private bufferedBytes(): number {
+    let n = 0;
+    for (const s of this.streams.values()) n += s.readableLength;
+    return n;
   }
 
   streamClosed(stream: SpdyStream): void {
     if (this.streams.get(stream.id) === stream) this.streams.delete(stream.id);
     this.unblockRead(stream);
+    if (this.readBlocks.has('session') && this.bufferedBytes() < this.limits.maxBufferedPerSession) this.unblockRead('session');
     if (this.peerGoingAway && this.streams.size === 0) this.close(GOAWAY.OK);
   }
 
@@ -286,6 +296,9 @@ export class SpdySession implements SpdyStreamOwner {
 
   private unblockRead(reason: string | SpdyStream): void {
     if (!this.readBlocks.delete(reason)) return;
+    if (reason !== 'session' && this.readBlocks.has('session') && this.bufferedBytes() < this.limits.maxBufferedPerSession) {
+      this.readBlocks.delete('session');
+    }
     if (this.readBlocks.size === 0 && !this.closed) this.socket.resume();
   }
 
@@ -435,6 +448,7 @@ export class SpdySession implements SpdyStreamOwner {
     if (fin) stream.receiveFin();
     else if (!keepUp && stream.readableLength >= this.limits.maxBufferedPerStream) this.blockRead(stream);
     else this.credit(stream, false);
+    if (this.bufferedBytes() >= this.limits.maxBufferedPerSession) this.blockRead('session');
   }
 
   private onSettings(entries: Array<[number, number]>): void {

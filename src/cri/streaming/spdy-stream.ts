@@ -37,7 +37,9 @@ export class SpdyStream extends Duplex {
     initialSendWindow: number,
     highWaterMark: number,
   ) {
-    super({ allowHalfOpen: true, readableHighWaterMark: highWaterMark, writableHighWaterMark: highWaterMark });
+    // The writable side holds little: its bytes go to the socket at once and the session's
+    // unwritten-bytes bound applies there.
+    super({ allowHalfOpen: true, readableHighWaterMark: highWaterMark, writableHighWaterMark: 64 * 1024 });
     this.sendWindow = initialSendWindow;
   }
 
