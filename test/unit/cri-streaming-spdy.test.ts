@@ -411,3 +411,36 @@ describe('bounded buffers', () => {
     c.socket.destroy();
   });
 });
+
+describe('resets', () => {
+  it('a client resetting a stream the runtime is writing to ends that session only', async () => {
+    const runtime: StreamingRuntime = {
+      async exec(_id, _cmd, s) {
+        const chunk = Buffer.alloc(64 * 1024, 0x64);
+        for (let i = 0; i < 2000 && !s.signal.aborted; i++) {
+          if (!s.stdout!.write(chunk)) await new Promise((r) => { s.stdout!.once('drain', r); s.stdout!.once('close', r); s.signal.addEventListener('abort', r); });
+          if (s.stdout!.destroyed) throw new Error('stdout reset by the client');
+        }
+        return 0;
+      },
+      attach: () => Promise.reject(new Error('no')),
+      portForward: () => Promise.reject(new Error('no')),
+    };
+    const s = await startServer(runtime);
+    const c = await RawClient.connect(execUrl(s));
+    c.synStream(1, [['streamtype', 'error']]);
+    c.synStream(3, [['streamtype', 'stdout']]);
+    await c.waitFor(() => c.dataBytes(3) > 0);
+    const rst = Buffer.alloc(8);
+    rst.writeUInt32BE(3, 0);
+    rst.writeUInt32BE(5, 4); // CANCEL
+    c.socket.write(controlFrame(CONTROL.RST_STREAM, 0, rst));
+    await c.closed;
+    const status = Buffer.concat(c.frames.flatMap((f) => (f.kind === 'data' && f.streamId === 1 ? [f.chunk] : []))).toString();
+    expect(JSON.parse(status)).toMatchObject({ status: 'Failure', reason: 'InternalError', code: 500 });
+    // The server still serves others.
+    const c2 = await RawClient.connect(execUrl(s));
+    expect(c2.status).toBe(101);
+    c2.socket.destroy();
+  });
+});

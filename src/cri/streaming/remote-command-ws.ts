@@ -78,19 +78,24 @@ export async function serveWsRemoteCommand(
 
   // The reader side: stdin and resize bytes; a reader that falls behind pauses the socket.
   const inbound = (): Readable =>
-    new Readable({
+    quiet(new Readable({
       highWaterMark: opts.maxBufferedPerStream,
       read: () => {
         if (ws.isPaused) ws.resume();
       },
-    });
+    }));
+  // Errors of these adapters (a write after the socket closed) end them; never unheard.
+  const quiet = <T extends Readable | Writable>(x: T): T => {
+    x.on('error', () => undefined);
+    return x;
+  };
   const stdin = req.stdin ? inbound() : undefined;
   const resize = inbound();
   const outbound = (channel: number): Writable =>
-    new Writable({
+    quiet(new Writable({
       highWaterMark: opts.maxBufferedPerStream,
       write: (chunk: Buffer, _enc, cb) => send(channel, chunk, (err) => cb(err ?? null)),
-    });
+    }));
   const stdout = req.stdout ? outbound(CH_STDOUT) : undefined;
   const stderr = req.stderr && !req.tty ? outbound(CH_STDERR) : undefined;
 

@@ -41,6 +41,10 @@ export class SpdyStream extends Duplex {
     // unwritten-bytes bound applies there.
     super({ allowHalfOpen: true, readableHighWaterMark: highWaterMark, writableHighWaterMark: 64 * 1024 });
     this.sendWindow = initialSendWindow;
+    // A write after the peer reset the stream fails that write (its callback gets the error)
+    // and Node then emits 'error': the stream's end is seen through 'close' and resetByPeer,
+    // and an unheard 'error' must never take the daemon down.
+    this.on('error', () => undefined);
   }
 
   /** The first value of a header (names are lower case), or '' when absent. */
