@@ -2,8 +2,9 @@
 // drive containerd's: remotecommand's SPDY executor (v4, v3, v2), its WebSocket executor,
 // and the SPDY port-forwarder (test/go-cri/streamclient, built from the cri-tools v1.34.0 pins).
 // The runtime behind the server runs real processes (a pty for tty) and port-forwards into a
-// network namespace this test makes, through nsenter. Bounded: 100 MiB each way through exec,
-// 32 MiB each way through port-forward, every process killed by PID afterwards.
+// network namespace this test makes, through nsenter. Bounded: 100 MiB each way through exec
+// (with and without a raw-mode terminal), 32 MiB each way through port-forward, every process
+// killed by PID afterwards.
 import * as http from 'node:http';
 import * as net from 'node:net';
 import * as path from 'node:path';
@@ -119,6 +120,13 @@ describe('CRI streaming server with client-go', () => {
     expect(r).toMatchObject({ code: 0, err: '', sent: 100 * 1024 * 1024, received: 100 * 1024 * 1024 });
     expect(r?.receivedSha).toBe(r?.sentSha);
     console.log(`exec 100 MiB each way: ${Number(r?.seconds).toFixed(1)} s`);
+  }, 150_000);
+
+  it('moves 100 MiB each way through exec on a terminal in raw mode (stty raw -echo) with the sha256 intact', async () => {
+    const r = (await go(['-case', 'large-tty', '-large-mb', '100'], 120_000)).get('large tty');
+    expect(r).toMatchObject({ code: 0, err: '', sent: 100 * 1024 * 1024, received: 100 * 1024 * 1024 });
+    expect(r?.receivedSha).toBe(r?.sentSha);
+    console.log(`exec on a raw pty 100 MiB each way: ${Number(r?.seconds).toFixed(1)} s`);
   }, 150_000);
 
   it('a client that stops reading does not stall other sessions', async () => {

@@ -234,6 +234,59 @@ func caseLarge(size int64) {
 		"code": exitCode(err), "err": errText(err), "seconds": el.Seconds()})
 }
 
+// afterMarker passes on what follows the first occurrence of marker and closes ready then.
+type afterMarker struct {
+	marker []byte
+	seen   []byte
+	found  bool
+	ready  chan struct{}
+	next   io.Writer
+}
+
+func (a *afterMarker) Write(p []byte) (int, error) {
+	if a.found {
+		return a.next.Write(p)
+	}
+	a.seen = append(a.seen, p...)
+	i := bytes.Index(a.seen, a.marker)
+	if i < 0 {
+		return len(p), nil
+	}
+	a.found = true
+	close(a.ready)
+	if _, err := a.next.Write(a.seen[i+len(a.marker):]); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+// gatedReader blocks until ready is closed, then reads from r.
+type gatedReader struct {
+	ready <-chan struct{}
+	r     io.Reader
+}
+
+func (g *gatedReader) Read(p []byte) (int, error) { <-g.ready; return g.r.Read(p) }
+
+// caseLargeTTY: the same through a terminal in raw mode (`stty raw -echo` in the command):
+// the bytes sent after the command says it is ready come back unchanged.
+func caseLargeTTY(size int64) {
+	h := sha256.New()
+	ready := make(chan struct{})
+	src := &gatedReader{ready: ready, r: io.TeeReader(&prng{r: rand.New(rand.NewSource(43)), left: size}, h)}
+	out := sha256.New()
+	var n countWriter
+	sink := &afterMarker{marker: []byte("raw-ready\n"), ready: ready, next: io.MultiWriter(out, &n)}
+	script := fmt.Sprintf("stty raw -echo; echo raw-ready; exec head -c %d", size)
+	ex := spdyExec(execURL([]string{"sh", "-c", script}, true, true, true, false))
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	defer cancel()
+	start := time.Now()
+	err := ex.StreamWithContext(ctx, remotecommand.StreamOptions{Stdin: src, Stdout: sink, Tty: true})
+	emit(map[string]any{"case": "large tty", "sent": size, "received": n.n, "sentSha": hex.EncodeToString(h.Sum(nil)), "receivedSha": hex.EncodeToString(out.Sum(nil)),
+		"code": exitCode(err), "err": errText(err), "seconds": time.Since(start).Seconds()})
+}
+
 type countWriter struct{ n int64 }
 
 func (c *countWriter) Write(p []byte) (int, error) { c.n += int64(len(p)); return len(p), nil }
@@ -389,6 +442,8 @@ func main() {
 		caseTokens()
 	case "large":
 		caseLarge(*largeMB << 20)
+	case "large-tty":
+		caseLargeTTY(*largeMB << 20)
 	case "expiry":
 		caseTokenExpiry(*expiryWait)
 	case "stalled":
