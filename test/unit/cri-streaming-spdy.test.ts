@@ -444,3 +444,19 @@ describe('resets', () => {
     c2.socket.destroy();
   });
 });
+
+describe('floods', () => {
+  it('a PING flood ends the session with GOAWAY PROTOCOL_ERROR; pings at a normal rate are answered', async () => {
+    const s = await startServer(writerRuntime(0), { maxNoopFramesPerSecond: 50 });
+    const calm = await RawClient.connect(execUrl(s));
+    for (let i = 0; i < 20; i++) calm.socket.write(pingFrame(2 * i + 1));
+    await calm.waitFor(() => calm.control(CONTROL.PING).length === 20);
+    expect(calm.goawayStatus()).toBeUndefined();
+    calm.socket.destroy();
+    const c = await RawClient.connect(execUrl(s));
+    c.socket.write(Buffer.concat(Array.from({ length: 500 }, (_, i) => pingFrame(2 * i + 1))));
+    await c.closed;
+    expect(c.goawayStatus()).toBe(GOAWAY_PROTOCOL_ERROR);
+    expect(logs.join('\n')).toMatch(/PING flood/);
+  });
+});

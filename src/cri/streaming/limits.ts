@@ -24,6 +24,10 @@ export interface StreamingLimits {
   idleTimeoutMs: number;
   /** Time a client has to open the streams a request needs (kubelet's 30 s). */
   streamCreationTimeoutMs: number;
+  /** Frames that cost us work and move no data (PING, SETTINGS, HEADERS, data on a closed
+   * stream) a session may send per second, with this much burst; past it the session ends
+   * (the gRPC transport's flood rule). */
+  maxNoopFramesPerSecond: number;
   /** Largest control frame accepted (SYN_STREAM header blocks are inside one). */
   maxControlFrame: number;
   headers: HeaderLimits;
@@ -44,6 +48,7 @@ export const DEFAULT_STREAMING_LIMITS: StreamingLimits = {
   maxUnwrittenPerSession: 1024 * 1024,
   idleTimeoutMs: 4 * 60 * 60 * 1000,
   streamCreationTimeoutMs: 30_000,
+  maxNoopFramesPerSecond: 1000,
   maxControlFrame: 64 * 1024,
   headers: { maxBlockBytes: 64 * 1024, maxPairs: 64 },
   maxWebSocketMessage: 1024 * 1024,

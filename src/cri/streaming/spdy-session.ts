@@ -70,6 +70,9 @@ export class SpdySession implements SpdyStreamOwner {
   private initialSendWindow = DEFAULT_WINDOW;
   private sessionUncredited = 0;
   private readonly idleTimer: NodeJS.Timeout | undefined;
+  /** Token bucket for frames that move no data (limits.maxNoopFramesPerSecond). */
+  private noopTokens: number;
+  private noopRefilledAt = Date.now();
   private closing = false;
   private peerGoingAway = false;
   closed = false;
@@ -82,6 +85,7 @@ export class SpdySession implements SpdyStreamOwner {
     private readonly onError: (err: Error) => void,
   ) {
     this.parser = new SpdyFrameParser(limits.maxControlFrame);
+    this.noopTokens = limits.maxNoopFramesPerSecond;
     socket.setNoDelay(true);
     socket.on('data', (b: Buffer) => this.onData(b));
     socket.on('drain', () => this.onDrain());
@@ -315,6 +319,15 @@ export class SpdySession implements SpdyStreamOwner {
     }
   }
 
+  /** Spends one token of the no-op budget; a peer past it is flooding. */
+  private noop(what: string): void {
+    const now = Date.now();
+    const rate = this.limits.maxNoopFramesPerSecond;
+    this.noopTokens = Math.min(rate, this.noopTokens + ((now - this.noopRefilledAt) * rate) / 1000);
+    this.noopRefilledAt = now;
+    if (--this.noopTokens < 0) throw new SpdyProtocolError(`${what} flood: more than ${rate} frames a second that move no data`);
+  }
+
   private handle(f: ParsedFrame): void {
     if (this.closing) return;
     if (f.kind === 'data') {
@@ -335,10 +348,12 @@ export class SpdySession implements SpdyStreamOwner {
         return;
       }
       case CONTROL.SETTINGS:
+        this.noop('SETTINGS');
         this.onSettings(parseSettings(f.payload));
         return;
       case CONTROL.PING: {
         expectLength('PING', f.payload, 4);
+        this.noop('PING');
         const id = f.payload.readUInt32BE(0);
         // Odd ids are the client's own pings (answered); even ids would answer ours (none sent).
         if (id % 2 === 1) this.writeControl(pingFrame(id));
@@ -353,6 +368,7 @@ export class SpdySession implements SpdyStreamOwner {
         // The block must still go through the zlib stream to keep it in step; its headers
         // add nothing Kubernetes' protocols read.
         if (f.payload.length < 4) throw new SpdyProtocolError(`HEADERS frame of ${f.payload.length} bytes`);
+        this.noop('HEADERS');
         this.holdFor(this.inflater.inflate(f.payload.subarray(4), this.limits.headers.maxBlockBytes).then((raw) => {
           decodeHeaderBlock(raw, this.limits.headers);
           if ((f.flags & FLAG_FIN) !== 0) this.streams.get(f.payload.readUInt32BE(0) & 0x7fff_ffff)?.receiveFin();
@@ -435,6 +451,7 @@ export class SpdySession implements SpdyStreamOwner {
     if (!stream || stream.remoteClosed) {
       // A stream that ended or never was: tell the peer once per frame (on its last piece).
       if (streamId > this.lastStreamId) throw new SpdyProtocolError(`data frame on stream ${streamId}, never opened`);
+      this.noop('closed-stream data');
       if (fin) this.writeControl(rstStreamFrame(streamId, stream ? RST.STREAM_ALREADY_CLOSED : RST.INVALID_STREAM));
       return;
     }
