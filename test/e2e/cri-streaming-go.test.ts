@@ -132,7 +132,8 @@ describe('CRI streaming server with client-go', () => {
   it('a client that stops reading does not stall other sessions', async () => {
     const r = (await go(['-case', 'stalled'])).get('stalled reader');
     expect(r?.otherRuns).toBe(10);
-    expect(Number(r?.worstSeconds)).toBeLessThan(2);
+    // A stalled session would hold them until their 30 s deadline; 5 s leaves room for a busy machine.
+    expect(Number(r?.worstSeconds)).toBeLessThan(5);
     // The stalled session's buffers stay bounded: the daemon holds at most its limits.
   }, 60_000);
 

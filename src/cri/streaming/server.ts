@@ -70,7 +70,9 @@ export class StreamingServer {
   }
 
   async start(): Promise<void> {
-    const host = this.config.address ?? '127.0.0.1';
+    // containerd resolves an empty stream_server_address to the host's primary address; this
+    // server keeps to loopback then (a daemon should not open a port off the machine by default).
+    const host = this.config.address || '127.0.0.1';
     await new Promise<void>((resolve, reject) => {
       this.http.once('error', reject);
       this.http.listen({ host, port: this.config.port ?? 0 }, () => {
