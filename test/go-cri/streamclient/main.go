@@ -24,14 +24,55 @@ import (
 	"sync"
 	"time"
 
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/portforward"
 	"k8s.io/client-go/tools/remotecommand"
 	"k8s.io/client-go/transport/spdy"
 	utilexec "k8s.io/client-go/util/exec"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
 var dispenser string
+
+// With -cri, URLs come from a CRI runtime's Exec/Attach/PortForward RPCs (containerd's or
+// berthd's) for criContainer/criPod instead of the dispenser.
+var (
+	criEndpoint  string
+	criContainer string
+	criPod       string
+)
+
+func criURL(kind string, q url.Values) string {
+	conn, err := grpc.NewClient(criEndpoint, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		panic(err)
+	}
+	defer conn.Close()
+	rt := runtimeapi.NewRuntimeServiceClient(conn)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	switch kind {
+	case "exec":
+		var cmd []string
+		if err := json.Unmarshal([]byte(q.Get("cmd")), &cmd); err != nil {
+			panic(err)
+		}
+		r, err := rt.Exec(ctx, &runtimeapi.ExecRequest{ContainerId: criContainer, Cmd: cmd, Tty: q.Get("tty") == "1", Stdin: q.Get("stdin") == "1", Stdout: q.Get("stdout") == "1", Stderr: q.Get("stderr") == "1"})
+		if err != nil {
+			panic(err)
+		}
+		return r.Url
+	case "portforward":
+		r, err := rt.PortForward(ctx, &runtimeapi.PortForwardRequest{PodSandboxId: criPod})
+		if err != nil {
+			panic(err)
+		}
+		return r.Url
+	}
+	panic("no CRI request for " + kind)
+}
 
 func emit(v map[string]any) {
 	b, _ := json.Marshal(v)
@@ -40,6 +81,9 @@ func emit(v map[string]any) {
 
 // get asks the dispenser for a URL: kind exec|portforward, with query parameters.
 func get(kind string, q url.Values) string {
+	if criEndpoint != "" {
+		return criURL(kind, q)
+	}
 	resp, err := http.Get(dispenser + "/" + kind + "?" + q.Encode())
 	if err != nil {
 		panic(err)
@@ -430,11 +474,16 @@ func main() {
 	pfConns := flag.Int("pf-conns", 8, "concurrent port-forward connections")
 	pfLargeMB := flag.Int64("pf-large-mb", 32, "MiB each way through port-forward")
 	expiryWait := flag.Duration("expiry-wait", 0, "wait before using a token (expiry case)")
+	flag.StringVar(&criEndpoint, "cri", "", "CRI endpoint (unix:///path) to get URLs from instead of the dispenser")
+	flag.StringVar(&criContainer, "container", "", "container for -cri exec")
+	flag.StringVar(&criPod, "pod", "", "pod sandbox for -cri port-forward")
 	flag.Parse()
 	switch *only {
 	case "exec":
 		caseBasic()
-		caseAttach()
+		if criEndpoint == "" {
+			caseAttach()
+		}
 		caseExitCodes()
 		caseOlderProtocols()
 		caseWebSocket()
