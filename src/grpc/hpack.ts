@@ -125,10 +125,12 @@ export class HpackDecoder {
     }
   }
 
-  private add(name: string, value: string): void {
-    this.dynamic.unshift([name, value]);
+  private add(name: string, value: string): readonly [string, string] {
+    const e: [string, string] = [name, value];
+    this.dynamic.unshift(e);
     this.size += name.length + value.length + 32;
     this.evict();
+    return e;
   }
 
   /**
@@ -140,20 +142,22 @@ export class HpackDecoder {
    * the dynamic table stays in step with the client's; then `truncated` is true and the
    * fields are incomplete (the caller refuses the stream, as grpc-go does).
    */
-  decode(block: Buffer, maxListSize = Infinity, maxFields = Infinity): Array<[string, string]> & { truncated?: boolean } {
+  decode(block: Buffer, maxListSize = Infinity, maxFields = Infinity): Array<readonly [string, string]> & { truncated?: boolean } {
     const c: Cursor = { buf: block, pos: 0 };
-    const out: Array<[string, string]> & { truncated?: boolean } = [];
+    const out: Array<readonly [string, string]> & { truncated?: boolean } = [];
     let listSize = 0;
     let truncated = false;
-    const emit = (name: string, value: string): void => {
+    // A field from a table is its entry itself (entries are never changed, only dropped):
+    // grpc-go indexes every request header, so a request's fields cost no allocation.
+    const emit = (field: readonly [string, string]): void => {
       if (truncated) return;
-      listSize += name.length + value.length + 32;
+      listSize += field[0].length + field[1].length + 32;
       if (listSize > maxListSize || out.length >= maxFields) {
         truncated = true;
         out.length = 0; // nothing of a refused block is kept
         return;
       }
-      out.push([name, value]);
+      out.push(field);
     };
     // RFC 7541 §4.2: table size updates come first in a block, before any field; at most
     // two (a minimum and a final size), since this endpoint never changes its setting.
@@ -162,14 +166,12 @@ export class HpackDecoder {
     while (c.pos < block.length) {
       const b = block[c.pos] as number;
       if (b & 0x80) {
-        const [n, v] = this.entry(readInt(c, 7));
-        emit(n, v);
+        emit(this.entry(readInt(c, 7)));
       } else if (b & 0x40) {
         const idx = readInt(c, 6);
         const name = idx === 0 ? readString(c) : this.entry(idx)[0];
         const value = readString(c);
-        this.add(name, value);
-        emit(name, value);
+        emit(this.add(name, value));
       } else if (b & 0x20) {
         if (fieldsSeen) throw new HpackError('dynamic table size update after a header field');
         if (++sizeUpdates > 2) throw new HpackError('more than two dynamic table size updates');
@@ -188,7 +190,7 @@ export class HpackDecoder {
           skipString(c);
         } else {
           const name = idx === 0 ? readString(c) : this.entry(idx)[0];
-          emit(name, readString(c));
+          emit([name, readString(c)]);
         }
       }
       fieldsSeen = true;

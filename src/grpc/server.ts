@@ -68,6 +68,25 @@ function warnSomaxconn(onError: ((err: Error) => void) | undefined): void {
   }
 }
 
+/** decodeRequest's answer when the call has been ended instead. */
+const FAILED: unique symbol = Symbol('request not decoded');
+const OK_STATUS: CallStatus = Object.freeze({ code: Status.OK });
+const IGNORE_DATA = (_d: Buffer): void => undefined;
+
+/** A request message decoded, or FAILED with the call ended with grpc-go's status. */
+function decodeRequest(core: CallCore, def: AnyMethod, bytes: Buffer, compressed: boolean): unknown {
+  if (compressed) {
+    core.finish({ code: Status.INTERNAL, details: 'grpc: compressed flag set with identity or empty encoding' });
+    return FAILED;
+  }
+  try {
+    return def.requestDeserialize(bytes);
+  } catch (err) {
+    core.finish({ code: Status.INTERNAL, details: `grpc: error unmarshalling request: ${(err as Error).message}` });
+    return FAILED;
+  }
+}
+
 class TooLarge extends Error {
   constructor(readonly size: number) {
     super('message too large');
@@ -260,15 +279,13 @@ export class GrpcServer {
       return;
     }
     const md = new Metadata();
-    for (const [k, vs] of stream.headers) {
-      if (k.startsWith(':') || RESERVED.has(k)) continue;
-      for (const v of vs) {
-        try {
-          if (k.endsWith('-bin')) md.add(k, Buffer.from(v, 'base64'));
-          else md.add(k, v);
-        } catch {
-          // a key grpc-js would refuse: not metadata a handler can use
-        }
+    for (const [k, v] of stream.fields) {
+      if (k.charCodeAt(0) === 0x3a || RESERVED.has(k)) continue;
+      try {
+        if (k.endsWith('-bin')) md.add(k, Buffer.from(v, 'base64'));
+        else md.add(k, v);
+      } catch {
+        // a key grpc-js would refuse: not metadata a handler can use
       }
     }
     let onCancel: () => void = () => undefined;
@@ -293,34 +310,11 @@ export class GrpcServer {
       clear();
       core.cancel();
     };
-    const reader = new MessageReader(this.maxRecv);
     const { def, handler, stats } = route;
-
-    const decode = (m: { bytes: Buffer; compressed: boolean }): { ok: true; value: unknown } | { ok: false } => {
-      if (m.compressed) {
-        core.finish({ code: Status.INTERNAL, details: 'grpc: compressed flag set with identity or empty encoding' });
-        return { ok: false };
-      }
-      try {
-        return { ok: true, value: def.requestDeserialize(m.bytes) };
-      } catch (err) {
-        core.finish({ code: Status.INTERNAL, details: `grpc: error unmarshalling request: ${(err as Error).message}` });
-        return { ok: false };
-      }
-    };
-    const readMessages = (d: Buffer): Array<{ bytes: Buffer; compressed: boolean; wire: number }> | undefined => {
-      try {
-        return reader.push(d);
-      } catch (err) {
-        if (!(err instanceof TooLarge)) throw err;
-        core.finish({ code: Status.RESOURCE_EXHAUSTED, details: `grpc: received message larger than max (${err.size} vs. ${this.maxRecv})` });
-        stream.onData = () => undefined;
-        return undefined;
-      }
-    };
-    const serialize: Serialize = (v) => def.responseSerialize(v);
+    const serialize: Serialize = def.responseSerialize;
 
     if (def.requestStream && def.responseStream) {
+      const reader = new MessageReader(this.maxRecv);
       const call = new DuplexCall(core, serialize);
       onCancel = () => {
         clear();
@@ -328,13 +322,13 @@ export class GrpcServer {
         call.destroy();
       };
       stream.onData = (d) => {
-        for (const m of readMessages(d) ?? []) {
-          const r = decode(m);
-          if (!r.ok) {
-            stream.onData = () => undefined;
+        for (const m of this.readMessages(core, reader, d) ?? []) {
+          const value = decodeRequest(core, def, m.bytes, m.compressed);
+          if (value === FAILED) {
+            stream.onData = IGNORE_DATA;
             return;
           }
-          call.deliver(r.value);
+          call.deliver(value);
         }
         call.received(d.length);
       };
@@ -355,7 +349,10 @@ export class GrpcServer {
     // first complete message is in, whether or not the client has ended its side. What
     // comes after it is dropped and its window not returned, so a client that keeps
     // sending is stopped by flow control, and nothing past one message is buffered.
-    let request: { bytes: Buffer; compressed: boolean } | undefined;
+    let request: Buffer | undefined;
+    let compressed = false;
+    /** Only for a request that arrives in pieces (most come whole in one DATA frame). */
+    let reader: MessageReader | undefined;
     let started = false;
     const start = (): void => {
       if (started || core.done) return;
@@ -364,10 +361,10 @@ export class GrpcServer {
         core.finish({ code: Status.INTERNAL, details: 'grpc: server received no request message' });
         return;
       }
-      const r = decode(request);
-      if (!r.ok) return;
+      const value = decodeRequest(core, def, request, compressed);
+      if (value === FAILED) return;
       if (def.responseStream) {
-        const call = new WritableCall(core, r.value, serialize);
+        const call = new WritableCall(core, value, serialize);
         onCancel = () => {
           clear();
           call.emit('cancelled');
@@ -378,23 +375,25 @@ export class GrpcServer {
         this.invoke(core, () => handler(call));
         return;
       }
-      const call = new UnaryCall(core, r.value);
+      const call = new UnaryCall(core, value);
       onCancel = () => {
         clear();
         call.emit('cancelled');
       };
       if (stats) core.observe(stats, true);
-      this.invoke(core, () =>
-        handler(call, (err: CallStatus | null, value?: unknown) => {
+      try {
+        handler(call, (err: CallStatus | null, res?: unknown) => {
           clear();
           if (core.done) return;
           if (err) {
             core.finish(err);
             return;
           }
-          if (core.sendResponse(value, serialize)) core.finish({ code: Status.OK });
-        }),
-      );
+          if (core.sendResponse(res, serialize)) core.finish(OK_STATUS);
+        });
+      } catch (err) {
+        core.finish({ code: Status.UNKNOWN, details: (err as Error).message });
+      }
     };
     stream.onData = (d) => {
       if (request !== undefined || core.done) return;
@@ -404,7 +403,18 @@ export class GrpcServer {
         core.finish({ code: Status.RESOURCE_EXHAUSTED, details: 'grpc: too much request data held on this connection' });
         return;
       }
-      const ms = readMessages(d);
+      if (reader === undefined && d.length >= 5) {
+        // The whole message in this one frame: taken as it is, no reader.
+        const len = d.readUInt32BE(1);
+        if (len <= this.maxRecv && d.length >= 5 + len) {
+          request = d.subarray(5, 5 + len);
+          compressed = d[0] === 1;
+          queueMicrotask(start);
+          return;
+        }
+      }
+      reader ??= new MessageReader(this.maxRecv);
+      const ms = this.readMessages(core, reader, d);
       if (ms === undefined) return;
       const m = ms[0];
       if (m === undefined) {
@@ -413,12 +423,26 @@ export class GrpcServer {
         stream.consumed(d.length);
         return;
       }
-      request = m;
+      request = m.bytes;
+      compressed = m.compressed;
       // Started once this read's frames are handled: if this DATA frame also ended the
       // stream, the answer then needs no RST_STREAM after it.
       queueMicrotask(start);
     };
     stream.onEnd = start;
+  }
+
+  /** Complete messages in `d` (and before it), or undefined when one is too large (the
+   * call is then ended with ResourceExhausted and the rest of its DATA ignored). */
+  private readMessages(core: CallCore, reader: MessageReader, d: Buffer): Array<{ bytes: Buffer; compressed: boolean; wire: number }> | undefined {
+    try {
+      return reader.push(d);
+    } catch (err) {
+      if (!(err instanceof TooLarge)) throw err;
+      core.finish({ code: Status.RESOURCE_EXHAUSTED, details: `grpc: received message larger than max (${err.size} vs. ${this.maxRecv})` });
+      core.stream.onData = IGNORE_DATA;
+      return undefined;
+    }
   }
 
   /** Runs a handler; a synchronous throw is the call's Unknown status, not the server's. */
