@@ -158,17 +158,23 @@ function trailersProblem(fields: ReadonlyArray<readonly [string, string]>): stri
  */
 class OutQueue {
   /** type, flags, stream id per frame. */
-  private heads: number[] = [];
-  private payloads: Buffer[] = [];
+  private readonly heads: number[] = [];
+  private readonly payloads: Buffer[] = [];
+  /** Frames queued: the arrays keep their capacity across writes (their slots beyond it
+   * are stale or EMPTY). */
+  private n = 0;
   private bytes = 0;
 
   get frames(): number {
-    return this.payloads.length;
+    return this.n;
   }
 
   push(type: number, flags: number, streamId: number, payload: Buffer): void {
-    this.heads.push(type, flags, streamId);
-    this.payloads.push(payload);
+    const i = this.n++;
+    this.heads[3 * i] = type;
+    this.heads[3 * i + 1] = flags;
+    this.heads[3 * i + 2] = streamId;
+    this.payloads[i] = payload;
     this.bytes += 9 + payload.length;
   }
 
@@ -177,7 +183,7 @@ class OutQueue {
     const buf = Buffer.allocUnsafe(this.bytes);
     let off = 0;
     const { heads, payloads } = this;
-    for (let i = 0; i < payloads.length; i++) {
+    for (let i = 0; i < this.n; i++) {
       const p = payloads[i] as Buffer;
       const len = p.length;
       buf[off] = len >>> 16;
@@ -197,9 +203,15 @@ class OutQueue {
   }
 
   clear(): void {
-    this.heads.length = 0;
-    this.payloads.length = 0;
+    // The payloads are let go of (a write may have been a large DATA frame).
+    this.payloads.fill(EMPTY, 0, this.n);
+    this.n = 0;
     this.bytes = 0;
+    // Capacity beyond what a burst needs is not kept for ever.
+    if (this.payloads.length > 1024) {
+      this.payloads.length = 0;
+      this.heads.length = 0;
+    }
   }
 }
 
@@ -711,7 +723,11 @@ export class Http2ServerConnection {
         this.prefaceSeen = true;
       }
       let frames = 0;
-      while (this.input.length >= 9 && !this.dead) {
+      // Frames are read at an offset into the input, and the rest of it kept once the loop
+      // ends: a slice per frame for what remains was a Buffer object per frame.
+      const buf = this.input;
+      let pos = 0;
+      while (buf.length - pos >= 9 && !this.dead) {
         if (++frames > FRAMES_PER_TURN) {
           // The rest on a later turn, after other connections' callbacks; meanwhile this
           // socket is not read (its bytes wait in the kernel).
@@ -724,24 +740,26 @@ export class Http2ServerConnection {
           });
           break;
         }
-        const len = this.input.readUIntBE(0, 3);
+        const len = buf.readUIntBE(pos, 3);
         if (len > MAX_RECV_FRAME) throw new ConnectionError(H2_ERROR.FRAME_SIZE_ERROR, `frame of ${len} bytes`);
-        if (this.input.length < 9 + len) {
+        if (buf.length - pos < 9 + len) {
           if (len >= PARTIAL_MIN) {
-            this.partial = [this.input];
-            this.partialSize = this.input.length;
+            this.partial = [buf.subarray(pos)];
+            this.partialSize = buf.length - pos;
             this.partialNeeded = 9 + len;
-            this.input = EMPTY;
+            pos = buf.length;
           }
           break;
         }
-        const type = this.input[3] as number;
-        const flags = this.input[4] as number;
-        const sid = this.input.readUInt32BE(5) & 0x7fffffff;
-        const payload = this.input.subarray(9, 9 + len);
-        this.input = this.input.subarray(9 + len);
+        const type = buf[pos + 3] as number;
+        const flags = buf[pos + 4] as number;
+        const sid = buf.readUInt32BE(pos + 5) & 0x7fffffff;
+        const payload = buf.subarray(pos + 9, pos + 9 + len);
+        pos += 9 + len;
         this.frame(type, flags, sid, payload);
       }
+      // Nothing left keeps no reference to the read it came in.
+      this.input = pos === 0 ? buf : pos >= buf.length ? EMPTY : buf.subarray(pos);
       // Returned in large steps: a WINDOW_UPDATE per request would be a write (and a
       // wake-up of the client) of its own, ahead of the response.
       if (this.connRecvUnacked >= CONN_RECV_WINDOW / 4) {

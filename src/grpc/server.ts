@@ -291,17 +291,19 @@ export class GrpcServer {
     let onCancel: () => void = () => undefined;
     const core = new CallCore(stream, md, deadline, this.maxSend, () => onCancel());
     let timer: NodeJS.Timeout | undefined;
-    const expire = (): void => {
-      core.finish({ code: Status.DEADLINE_EXCEEDED, details: 'context deadline exceeded' });
-      core.cancel();
-    };
-    // Deadlines beyond setTimeout's range (e.g. "1000H") are waited out in steps.
-    const arm = (): void => {
-      const left = Math.max(0, deadline - Date.now());
-      timer = left > MAX_TIMER_MS ? setTimeout(arm, MAX_TIMER_MS) : setTimeout(expire, left);
-      timer.unref();
-    };
-    if (Number.isFinite(deadline)) arm();
+    if (Number.isFinite(deadline)) {
+      const expire = (): void => {
+        core.finish({ code: Status.DEADLINE_EXCEEDED, details: 'context deadline exceeded' });
+        core.cancel();
+      };
+      // Deadlines beyond setTimeout's range (e.g. "1000H") are waited out in steps.
+      const arm = (): void => {
+        const left = Math.max(0, deadline - Date.now());
+        timer = left > MAX_TIMER_MS ? setTimeout(arm, MAX_TIMER_MS) : setTimeout(expire, left);
+        timer.unref();
+      };
+      arm();
+    }
     const clear = (): void => {
       if (timer) clearTimeout(timer);
       timer = undefined;
