@@ -11,16 +11,22 @@
 // client command, so without it the first hundreds of commands run mostly interpreted
 // (ctr run --rm: ~0.92 -> ~0.85 of containerd's time in bench/run.ts; +3 MB RSS).
 //
-// --optimize-for-size: without it berthd's heap keeps growing with optimized code and
-// headroom as it serves (after 60 `ctr run`: 100 MB RSS with 20 containers, 90 MB with
-// it), at no latency cost measurable in bench/run.ts.
+// --heap-growing-percent=10: the old generation may grow by 10% past what the last
+// mark-compact kept before the next one (V8's default lets it grow 1.1–4×, by how fast
+// the program allocates). Without it berthd's heap kept growing with headroom as it served
+// (after 60 `ctr run`: 100 MB RSS with 20 containers, 90 MB with a small factor). This
+// used to be --optimize-for-size, which sets the same small factor but also pins the young
+// generation at its smallest and compiles for size: under gRPC load that doubled the
+// scavenges per call (every call's state in flight surviving them) and made the optimized
+// code allocate more, ~1.5–2.5× the CPU per call (bench/grpc-alloc.ts, bench/grpc-load.ts,
+// issue 12). With this flag idle RSS after load stays where --optimize-for-size kept it.
 //
 // So bin/berthd execs itself once (same pid, so pid files, supervisors and tests see one
 // process) with the flags when they are missing. BERTH_V8_FLAGS=0 turns this off; any other value
 // is the list of flags to use instead (space-separated).
 import { execve } from '../native';
 
-export const DAEMON_V8_FLAGS: readonly string[] = ['--max-semi-space-size=2', '--always-sparkplug', '--optimize-for-size'];
+export const DAEMON_V8_FLAGS: readonly string[] = ['--max-semi-space-size=2', '--always-sparkplug', '--heap-growing-percent=10'];
 
 /** Marks the re-exec'd process so that a failure to apply the flags cannot loop. */
 const MARK = 'BERTH_V8_RELAUNCHED';
