@@ -4,7 +4,7 @@
 // bridge), alternating, median of N; then memory per running pod: (PSS of the daemon, its
 // shims and every pod process at P pods − the same at 0 pods) / P, one daemon at a time.
 //
-//   npx tsx bench/cri-pod-start.ts [--runs 5] [--pods 20]
+//   npx tsx bench/cri-pod-start.ts [--runs 5] [--pods 20]   (--pods 0: no memory part)
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -123,6 +123,7 @@ async function main(): Promise<void> {
     console.log(`pod start (RunPodSandbox + CreateContainer + StartContainer until RUNNING), median of ${RUNS}:`);
     console.log(`  containerd ${mc.toFixed(1)} ms   berthd ${mb.toFixed(1)} ms   ratio ${(mb / mc).toFixed(2)}`);
 
+    if (PODS === 0) return; // --pods 0: pod start only
     // Memory: one daemon at a time, so the other's processes are not counted.
     const perPod = new Map<string, number>();
     for (const d of [...daemons].reverse()) {
