@@ -1,8 +1,8 @@
 // A pod's networks, set up and torn down as containerd's CRI does through go-cni: the
 // networks are read from conf_dir at each call (containerd reloads them when the directory
 // changes; reading one small file costs less than watching it), loopback first on "lo",
-// then eth0…; each one ADDed in turn (go-cni's Setup runs them in parallel; in turn, a
-// failure is seen before the next network starts), and DELed in the same order on teardown.
+// then eth0…; all ADDed at once (as go-cni's Setup does; a failure of any is acted on once
+// all have finished), and DELed in turn, in the same order, on teardown.
 
 import { isNetNS } from '../netns';
 import type { Logger } from '../log/logger';
@@ -130,11 +130,18 @@ export class CniManager {
    */
   async setup(req: PodNetworkRequest, opts: { rollback?: boolean } = {}): Promise<PodNetworkResult> {
     const networks = await this.networks();
-    const results: NetworkResult[] = [];
     try {
-      for (const n of networks) {
-        const result = await addNetworkList(this.runner, n.config, this.runtimeConf(req, n.ifName, req.netnsPath));
-        results.push({ network: n.config.name, ifName: n.ifName, result });
+      // Every network at once, as go-cni's Setup does (loopback's plugin runs while the
+      // bridge's do); all are settled before a failure is acted on, so the rollback below
+      // never races an ADD still running. The first failure in network order is reported.
+      const settled = await Promise.allSettled(
+        networks.map((n) => addNetworkList(this.runner, n.config, this.runtimeConf(req, n.ifName, req.netnsPath))),
+      );
+      const results: NetworkResult[] = [];
+      for (const [i, s] of settled.entries()) {
+        if (s.status === 'rejected') throw s.reason;
+        const n = networks[i]!;
+        results.push({ network: n.config.name, ifName: n.ifName, result: s.value });
       }
       return gatherPodResult(results, `${this.opts.ifPrefix ?? 'eth'}0`);
     } catch (err) {
