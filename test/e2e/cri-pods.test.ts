@@ -285,6 +285,11 @@ describe('CRI pods and containers on berthd', () => {
     expect(records.stdout.trim()).toBe('');
     const snaps = await ctrOk(berthd.address, ['snapshots', 'ls'], { namespace: 'k8s.io' });
     expect(snaps.stdout).not.toMatch(/Active/);
+    // The pause task is created while the network is set up: it is gone too, bundle and all.
+    const tasks = await ctrOk(berthd.address, ['tasks', 'ls', '-q'], { namespace: 'k8s.io' });
+    expect(tasks.stdout.trim()).toBe('');
+    const bundles = path.join(berthd.state, 'tasks', 'k8s.io');
+    expect(fs.existsSync(bundles) ? fs.readdirSync(bundles) : []).toEqual([]);
     // And the network works again for the next pod.
     const ok = writePodConfig(env, 'after-broken');
     const podId = await crictl('runp', ok.file);
