@@ -147,7 +147,10 @@ async function main(): Promise<void> {
     const berth = daemons.find((d) => d.name === 'berthd');
     if (process.env.BENCH_STEPS && berth) {
       const log = fs.readFileSync((berth.handle as { logFile: string }).logFile, 'utf8');
-      for (const l of log.split('\n')) if (l.includes('RunPodSandbox timings')) console.error(l.replace(/^.*"id":"[0-9a-f]+",?/, '  berthd runp: '));
+      for (const l of log.split('\n')) {
+        if (l.includes('RunPodSandbox timings')) console.error(l.replace(/^.*"id":"[0-9a-f]+",?/, '  berthd runp: '));
+        if (l.includes('StartContainer timings')) console.error(l.replace(/^.*"id":"[0-9a-f]+",?/, '  berthd start: '));
+      }
     }
     for (const d of daemons) {
       d.cri.close();

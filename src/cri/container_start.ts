@@ -32,6 +32,11 @@ export async function startContainerRpc(rt: PodRuntime, req: StartContainerReque
   }
   let copy: ContainerLogCopy | undefined;
   let taskCreated = false;
+  // Where a start's time goes, for `[log] level = "debug"` (bench/cri-pod-start.ts).
+  const marks: Array<[string, number]> = [['begin', performance.now()]];
+  const mark = (what: string): void => {
+    marks.push([what, performance.now()]);
+  };
   try {
     const sb = rt.sandboxes.find(c.metadata.sandboxId);
     if (!sb) throw new UnknownError(`sandbox "${c.metadata.sandboxId}" not found: not found`);
@@ -51,6 +56,7 @@ export async function startContainerRpc(rt: PodRuntime, req: StartContainerReque
       throw wrapErr('failed to create container loggers', err);
     }
     c.output = copy;
+    mark('io');
     const mounts = await snapshotMounts(rt, id);
     const tty = config.tty;
     const { task, pid } = await createTask(rt, id, spec, mounts, {
@@ -62,15 +68,23 @@ export async function startContainerRpc(rt: PodRuntime, req: StartContainerReque
       throw wrapErr('failed to create containerd task', err);
     });
     taskCreated = true;
+    mark('taskCreate');
     // The shim has opened the FIFOs: EOF from now on means the output ended.
     copy.release();
     await task.start('').catch((err: unknown) => {
       throw wrapErr(`failed to start containerd task "${id}"`, err);
     });
+    mark('taskStart');
     await c.status.updateSync((s) => ({ ...s, pid, startedAt: nowNanos() })).catch((err: unknown) => {
       throw wrapErr(`failed to update container "${id}" state`, err);
     });
     c.status.update((s) => ({ ...s, starting: false }));
+    mark('status');
+    if (rt.log.enabled('debug')) {
+      const ms: Record<string, number> = {};
+      for (let i = 1; i < marks.length; i++) ms[marks[i]![0]] = Math.round((marks[i]![1] - marks[i - 1]![1]) * 10) / 10;
+      rt.log.debug('StartContainer timings', { id, ...ms });
+    }
     monitorContainerExit(rt, c, task);
     return {};
   } catch (err) {
