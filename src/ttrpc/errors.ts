@@ -4,13 +4,8 @@
 // Server side: the class → code table of src/errdefs/codes.ts, shared with gRPC.
 // Client side: containerd's errdefs.FromGRPC, so a Go-shim error reads the same through
 // berth as through containerd ("process already finished: not found").
-import {
-  BerthError,
-  UnavailableError,
-  UnknownError,
-  type ErrorClass,
-  errorOfClass,
-} from '../errdefs/errors';
+import { BerthError, UnavailableError } from '../errdefs/errors';
+import { StatusError, errorFromStatusCode } from '../errdefs/status';
 
 export { Code, CLASS_CODES } from '../errdefs/codes';
 import { Code, CLASS_CODES } from '../errdefs/codes';
@@ -20,15 +15,7 @@ import { Code, CLASS_CODES } from '../errdefs/codes';
  * ResourceExhausted, Internal, PermissionDenied, ...), or one a handler wants to send
  * with an exact code. Its message is the status message, verbatim.
  */
-export class TtrpcStatusError extends BerthError {
-  readonly errorClass: ErrorClass;
-  constructor(readonly code: number, message: string) {
-    const cls: ErrorClass = code === Code.Canceled ? 'canceled' : code === Code.DeadlineExceeded ? 'deadline exceeded' : 'unknown';
-    super(message, cls);
-    this.errorClass = cls;
-    this.message = message;
-  }
-}
+export class TtrpcStatusError extends StatusError {}
 
 /** The connection to the peer is gone (Go: ttrpc.ErrClosed, "ttrpc: closed"). */
 export class TtrpcClosedError extends UnavailableError {
@@ -40,27 +27,10 @@ export class TtrpcClosedError extends UnavailableError {
 
 /** The code and message to put in Response.status for an error thrown by a handler. */
 export function statusFromError(err: unknown): { code: number; message: string } {
-  if (err instanceof TtrpcStatusError) return { code: err.code, message: err.message };
+  if (err instanceof StatusError) return { code: err.code, message: err.message };
   if (err instanceof BerthError) return { code: CLASS_CODES[err.errorClass], message: err.message };
   const message = err instanceof Error ? err.message : String(err);
   return { code: Code.Unknown, message };
-}
-
-const CLASS_TEXT: Partial<Record<number, ErrorClass>> = {
-  [Code.InvalidArgument]: 'invalid argument',
-  [Code.NotFound]: 'not found',
-  [Code.AlreadyExists]: 'already exists',
-  [Code.FailedPrecondition]: 'failed precondition',
-  [Code.Unavailable]: 'unavailable',
-  [Code.Unimplemented]: 'not implemented',
-  [Code.OutOfRange]: 'out of range',
-  [Code.DataLoss]: 'data loss',
-};
-
-/** errdefs' rebaseMessage: drop a trailing ": <class>" so it is not repeated. */
-function rebase(message: string, cls: string): string {
-  if (message === cls) return '';
-  return message.endsWith(`: ${cls}`) ? message.slice(0, -(cls.length + 2)) : message;
 }
 
 const statusKey = Symbol('ttrpc.status');
@@ -73,15 +43,8 @@ export function statusOf(err: unknown): { code: number; message: string } | unde
 
 /** A non-OK Response.status as a berth error (errdefs.FromGRPC). */
 export function errorFromStatus(code: number, message: string): BerthError {
-  let err: BerthError;
-  const cls = CLASS_TEXT[code];
-  if (cls !== undefined) {
-    err = errorOfClass(cls, rebase(message, cls));
-  } else if (code === Code.Unknown) {
-    err = new UnknownError(message);
-  } else {
-    err = new TtrpcStatusError(code, message);
-  }
+  const known = errorFromStatusCode(code, message);
+  const err = known instanceof StatusError ? new TtrpcStatusError(code, message) : known;
   Object.defineProperty(err, statusKey, { value: { code, message }, enumerable: false });
   return err;
 }
