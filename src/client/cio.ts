@@ -1,0 +1,153 @@
+// A task's stdio through FIFOs, as the Go client's cio package does it: the client makes
+// <dir>/<id>-stdin, -stdout and -stderr, opens its ends BEFORE Tasks.Create (a shim opens
+// the other ends during Create, and a Go shim's blocking open of a FIFO waits for a
+// peer), then copies between the FIFOs and the caller's Node streams.
+//
+// How the ends are opened, and why:
+// - stdout/stderr: O_RDONLY|O_NONBLOCK. The open returns at once; Linux reports no hang-up
+//   on a FIFO until a writer has opened it after us, so the read side sees data once the
+//   shim writes and end-of-file only when the shim's last writer closes.
+// - stdin: O_RDWR|O_NONBLOCK. Opening write-only without a reader fails with ENXIO; with
+//   our own read end held the open succeeds, and what is written waits in the pipe for the
+//   shim. The shim sees end-of-file only through Tasks.CloseIO (closeStdin), as in Go.
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import type { Readable, Writable } from 'node:stream';
+import { S_IFIFO } from '../native/constants';
+import { mknod } from '../native/fs';
+
+const { O_RDONLY, O_RDWR, O_NONBLOCK } = fs.constants;
+
+/** The paths a task's stdio is created with (empty: that stream is not connected). */
+export interface FifoSet {
+  dir: string;
+  stdin: string;
+  stdout: string;
+  stderr: string;
+  terminal: boolean;
+}
+
+export interface TaskStdio {
+  /** Copied into the task's stdin; when it ends, the task's stdin is closed (CloseIO).
+   * 'pipe': a stdin FIFO is made and the caller writes to `io.stdin` (then closeStdin()). */
+  stdin?: Readable | 'pipe';
+  /** Receives the task's stdout (with a terminal: everything the terminal prints). */
+  stdout?: Writable;
+  /** Receives the task's stderr (not used with a terminal). */
+  stderr?: Writable;
+  /** Run the process on a pseudo-terminal (resize it with resize()). */
+  terminal?: boolean;
+  /** Where the FIFO directory is made (default /run/berth/fifo, else the temp dir). */
+  fifoRoot?: string;
+}
+
+function defaultFifoRoot(): string {
+  // Go's cio uses /run/containerd/fifo: a tmpfs, so FIFOs never touch a disk. Use berth's
+  // own directory under /run when we may, the temp dir otherwise (a non-root user).
+  const run = '/run/berth/fifo';
+  try {
+    fs.mkdirSync(run, { recursive: true, mode: 0o700 });
+    return run;
+  } catch {
+    return os.tmpdir();
+  }
+}
+
+/** Makes the FIFOs for process `id` in a new private directory. */
+export function makeFifoSet(id: string, want: { stdin: boolean; stdout: boolean; stderr: boolean; terminal: boolean }, root?: string): FifoSet {
+  const dir = fs.mkdtempSync(path.join(root ?? defaultFifoRoot(), `${id.slice(0, 32)}-`));
+  fs.chmodSync(dir, 0o700);
+  const make = (on: boolean, name: string): string => {
+    if (!on) return '';
+    const p = path.join(dir, `${id}-${name}`);
+    mknod(p, S_IFIFO | 0o700);
+    return p;
+  };
+  return {
+    dir,
+    stdin: make(want.stdin, 'stdin'),
+    stdout: make(want.stdout, 'stdout'),
+    stderr: make(want.stderr && !want.terminal, 'stderr'),
+    terminal: want.terminal,
+  };
+}
+
+/** The open client ends of a FIFO set, copying to and from the caller's streams. */
+export class TaskIO {
+  /** Writes go to the task's stdin (null without stdin). */
+  readonly stdin: Writable | null;
+  /** The task's output streams as read from the FIFOs (null if not connected). */
+  readonly stdout: Readable | null;
+  readonly stderr: Readable | null;
+  private readonly outputsDone: Promise<void>;
+  private closed = false;
+
+  private constructor(
+    readonly fifos: FifoSet,
+    private readonly ownsDir: boolean,
+    stdio: TaskStdio,
+  ) {
+    this.stdin = fifos.stdin ? new net.Socket({ fd: fs.openSync(fifos.stdin, O_RDWR | O_NONBLOCK), readable: false, writable: true }) : null;
+    const open = (p: string): Readable | null => (p ? new net.Socket({ fd: fs.openSync(p, O_RDONLY | O_NONBLOCK), readable: true, writable: false }) : null);
+    this.stdout = open(fifos.stdout);
+    this.stderr = open(fifos.stderr);
+    const ended = (r: Readable | null, sink: Writable | undefined): Promise<void> =>
+      new Promise<void>((resolve) => {
+        if (!r) return resolve();
+        if (sink) r.pipe(sink, { end: false });
+        r.once('end', resolve);
+        r.once('close', resolve);
+        r.once('error', () => resolve());
+      });
+    this.outputsDone = Promise.all([ended(this.stdout, stdio.stdout), ended(this.stderr, stdio.stderr)]).then(() => undefined);
+    this.stdin?.on('error', () => undefined);
+  }
+
+  /** FIFOs made for a new process, opened before the process is created. */
+  static create(id: string, stdio: TaskStdio): TaskIO {
+    const fifos = makeFifoSet(id, { stdin: stdio.stdin !== undefined, stdout: true, stderr: true, terminal: stdio.terminal === true }, stdio.fifoRoot);
+    try {
+      return new TaskIO(fifos, true, stdio);
+    } catch (err) {
+      fs.rmSync(fifos.dir, { recursive: true, force: true });
+      throw err;
+    }
+  }
+
+  /** Re-opens the FIFOs of an existing process (cio.NewAttach): the directory stays its owner's. */
+  static attach(fifos: Omit<FifoSet, 'dir'>, stdio: TaskStdio): TaskIO {
+    const want = (p: string, on: unknown): string => (on !== undefined && p && fs.existsSync(p) ? p : '');
+    const dir = path.dirname(fifos.stdout || fifos.stdin || fifos.stderr || '.');
+    return new TaskIO(
+      { dir, stdin: want(fifos.stdin, stdio.stdin), stdout: want(fifos.stdout, stdio.stdout), stderr: want(fifos.stderr, stdio.stderr), terminal: fifos.terminal },
+      false,
+      stdio,
+    );
+  }
+
+  /** Starts copying the caller's stdin into the task; onEnd runs once it has all been written. */
+  pipeStdin(source: Readable | 'pipe' | undefined, onEnd: () => void): void {
+    if (!source || source === 'pipe' || !this.stdin) return;
+    const sink = this.stdin;
+    source.pipe(sink, { end: false });
+    source.once('end', () => {
+      if (sink.writableLength === 0) onEnd();
+      else sink.once('drain', onEnd);
+    });
+  }
+
+  /** Resolves when the task's output streams reached end-of-file. */
+  wait(): Promise<void> {
+    return this.outputsDone;
+  }
+
+  /** Closes every end still open and removes the FIFO directory (if this made it). */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    for (const s of [this.stdin, this.stdout, this.stderr]) s?.destroy();
+    if (this.ownsDir) fs.rmSync(this.fifos.dir, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,132 @@
+// Containers (the Containers service) and creating their tasks.
+import type { Container__Output } from '../generated/types/containerd/services/containers/v1/Container';
+import { NotFoundError } from '../errdefs/errors';
+import type { CallOptions } from './call-options';
+import { TaskIO, type TaskStdio } from './cio';
+import { Services, type Rpc } from './rpc';
+import { Snapshotter, type Mount } from './snapshots';
+import { Task } from './task';
+
+export type ContainerRecord = Container__Output;
+
+export const RUNTIME_SPEC_TYPE = 'types.containerd.io/opencontainers/runtime-spec/1/Spec';
+
+export interface NewTaskOptions extends TaskStdio {
+  /** Rootfs mounts; by default those of the container's snapshot. */
+  rootfs?: Mount[];
+  /** Runtime-specific options (an Any), passed through. */
+  options?: { type_url: string; value: Buffer };
+}
+
+export interface AttachOptions extends Omit<TaskStdio, 'terminal' | 'fifoRoot'> {}
+
+/** A container by id; its record is read from the daemon when needed. */
+export class Container {
+  constructor(
+    private readonly rpc: Rpc,
+    readonly id: string,
+  ) {}
+
+  async info(opts?: CallOptions): Promise<ContainerRecord> {
+    const r = await this.rpc.unary<{ container: ContainerRecord }>(Services.containers, 'Get', { id: this.id }, opts);
+    return r.container;
+  }
+
+  /** The container's OCI runtime spec, decoded. */
+  async spec(opts?: CallOptions): Promise<Record<string, unknown>> {
+    const c = await this.info(opts);
+    return c.spec && c.spec.value.length > 0 ? (JSON.parse(c.spec.value.toString('utf8')) as Record<string, unknown>) : {};
+  }
+
+  /** Replaces the labels (all, or the `labels.<key>` paths given). */
+  async setLabels(labels: Record<string, string>, paths?: string[], opts?: CallOptions): Promise<ContainerRecord> {
+    const r = await this.rpc.unary<{ container: ContainerRecord }>(
+      Services.containers,
+      'Update',
+      { container: { id: this.id, labels }, update_mask: { paths: paths ?? ['labels'] } },
+      opts,
+    );
+    return r.container;
+  }
+
+  /** Replaces the spec. */
+  async setSpec(spec: object, opts?: CallOptions): Promise<ContainerRecord> {
+    const r = await this.rpc.unary<{ container: ContainerRecord }>(
+      Services.containers,
+      'Update',
+      { container: { id: this.id, spec: { type_url: RUNTIME_SPEC_TYPE, value: Buffer.from(JSON.stringify(spec)) } }, update_mask: { paths: ['spec'] } },
+      opts,
+    );
+    return r.container;
+  }
+
+  /**
+   * Creates the container's task (not started). stdio goes through FIFOs this client makes
+   * and opens first (see cio.ts); a stdin Readable is copied in and closes the task's stdin
+   * when it ends.
+   */
+  async newTask(o: NewTaskOptions = {}, opts?: CallOptions): Promise<Task> {
+    let rootfs = o.rootfs;
+    if (!rootfs) {
+      const c = await this.info(opts);
+      rootfs = c.snapshot_key ? await new Snapshotter(this.rpc, c.snapshotter).mounts(c.snapshot_key, opts) : [];
+    }
+    const io = TaskIO.create(this.id, o);
+    let pid: number;
+    try {
+      const r = await this.rpc.unary<{ container_id: string; pid: number }>(
+        Services.tasks,
+        'Create',
+        {
+          container_id: this.id,
+          rootfs,
+          stdin: io.fifos.stdin,
+          stdout: io.fifos.stdout,
+          stderr: io.fifos.stderr,
+          terminal: io.fifos.terminal,
+          options: o.options ?? null,
+        },
+        opts,
+      );
+      pid = r.pid;
+    } catch (err) {
+      io.close();
+      throw err;
+    }
+    const task = new Task(this.rpc, this.id, io, pid);
+    io.pipeStdin(o.stdin, () => void task.closeStdin().catch(() => undefined));
+    return task;
+  }
+
+  /**
+   * The container's existing task. With stdio streams given, its FIFOs are opened again
+   * and copied to them (cio.NewAttach): `tasks attach`.
+   */
+  async task(attach?: AttachOptions, opts?: CallOptions): Promise<Task> {
+    const r = await this.rpc.unary<{ process: { pid: number; stdin: string; stdout: string; stderr: string; terminal: boolean } | null }>(
+      Services.tasks,
+      'Get',
+      { container_id: this.id },
+      opts,
+    );
+    if (!r.process) throw new NotFoundError(`no running task found: task ${this.id} not found`);
+    const p = r.process;
+    const io = attach ? TaskIO.attach({ stdin: p.stdin, stdout: p.stdout, stderr: p.stderr, terminal: p.terminal }, attach) : null;
+    const task = new Task(this.rpc, this.id, io, p.pid);
+    if (io && attach?.stdin && attach.stdin !== 'pipe') io.pipeStdin(attach.stdin, () => void task.closeStdin().catch(() => undefined));
+    return task;
+  }
+
+  /** Deletes the container; withSnapshot also removes its snapshot (as the Go client's WithSnapshotCleanup). */
+  async delete(o: { withSnapshot?: boolean } = {}, opts?: CallOptions): Promise<void> {
+    const c = o.withSnapshot ? await this.info(opts) : null;
+    await this.rpc.unary(Services.containers, 'Delete', { id: this.id }, opts);
+    if (c && c.snapshot_key && c.snapshotter) {
+      try {
+        await new Snapshotter(this.rpc, c.snapshotter).remove(c.snapshot_key, opts);
+      } catch (err) {
+        if (!(err instanceof NotFoundError)) throw err;
+      }
+    }
+  }
+}

@@ -1,0 +1,38 @@
+// berth's client library for containerd-compatible daemons: the package's public API.
+export { Client, DEFAULT_NAMESPACE, DEFAULT_RUNTIME, DEFAULT_SNAPSHOTTER } from './client';
+export type { ClientOptions, NewContainerOptions, ServerVersion } from './client';
+export type { CallOptions } from './call-options';
+export { Container, RUNTIME_SPEC_TYPE } from './containers';
+export type { ContainerRecord, NewTaskOptions, AttachOptions } from './containers';
+export { Task, Process, PROCESS_SPEC_TYPE, signalNumber } from './task';
+export type { ExitStatus, ExecOptions, ProcessStatus, ProcessInfo, TaskMetric } from './task';
+export { TaskIO } from './cio';
+export type { TaskStdio, FifoSet } from './cio';
+export { ContentStore } from './content';
+export type { ContentInfo, ContentWriteOptions, IngestStatus } from './content';
+export { Images } from './images';
+export type { Image, ImageInput, Descriptor } from './images';
+export { chainId, hostArchitecture } from './image-manifest';
+export type { ImageConfig, ResolvedImage } from './image-manifest';
+export { Leases, randomLeaseId } from './leases';
+export type { Lease, LeaseCreateOptions, LeaseResource } from './leases';
+export { Namespaces } from './namespaces';
+export type { Namespace } from './namespaces';
+export { Snapshotter } from './snapshots';
+export type { SnapshotInfo, Mount, SnapshotUsage } from './snapshots';
+export type { DaemonEvent } from './events';
+export {
+  BerthError,
+  InvalidArgumentError,
+  NotFoundError,
+  AlreadyExistsError,
+  FailedPreconditionError,
+  UnavailableError,
+  NotImplementedError,
+  OutOfRangeError,
+  DataLossError,
+  UnknownError,
+} from '../errdefs/errors';
+export type { ErrorClass } from '../errdefs/errors';
+export { StatusError } from '../errdefs/status';
+export { Code } from '../errdefs/codes';

@@ -1,0 +1,56 @@
+import { randomBytes } from 'node:crypto';
+import type { Lease__Output } from '../generated/types/containerd/services/leases/v1/Lease';
+import type { Resource__Output } from '../generated/types/containerd/services/leases/v1/Resource';
+import type { CallOptions } from './call-options';
+import { Services, type Rpc } from './rpc';
+
+export type Lease = Lease__Output;
+export type LeaseResource = Resource__Output;
+
+export interface LeaseCreateOptions {
+  id?: string;
+  labels?: Record<string, string>;
+  /** Sets containerd.io/gc.expire: the lease stops protecting anything after this long. */
+  expireMs?: number;
+}
+
+/** An id as Go's leases.WithRandomID makes them: "<unix nanos>-<random>". */
+export function randomLeaseId(): string {
+  const ns = process.hrtime.bigint() % 1_000_000_000n;
+  return `${ns}-${randomBytes(3).toString('base64url')}`;
+}
+
+/** The Leases service. */
+export class Leases {
+  constructor(private readonly rpc: Rpc) {}
+
+  async create(o: LeaseCreateOptions = {}, opts?: CallOptions): Promise<Lease> {
+    const labels = { ...o.labels };
+    if (o.expireMs !== undefined) labels['containerd.io/gc.expire'] = new Date(Date.now() + o.expireMs).toISOString();
+    const r = await this.rpc.unary<{ lease: Lease }>(Services.leases, 'Create', { id: o.id ?? randomLeaseId(), labels }, opts);
+    return r.lease;
+  }
+
+  async list(filters: string[] = [], opts?: CallOptions): Promise<Lease[]> {
+    const r = await this.rpc.unary<{ leases: Lease[] }>(Services.leases, 'List', { filters }, opts);
+    return r.leases;
+  }
+
+  /** Deletes a lease; `sync` waits for the garbage collection it allows. */
+  async delete(id: string, o: { sync?: boolean } = {}, opts?: CallOptions): Promise<void> {
+    await this.rpc.unary(Services.leases, 'Delete', { lease: { id }, sync: o.sync === true }, opts);
+  }
+
+  async addResource(id: string, resource: { id: string; type: string }, opts?: CallOptions): Promise<void> {
+    await this.rpc.unary(Services.leases, 'AddResource', { id, resource }, opts);
+  }
+
+  async deleteResource(id: string, resource: { id: string; type: string }, opts?: CallOptions): Promise<void> {
+    await this.rpc.unary(Services.leases, 'DeleteResource', { id, resource }, opts);
+  }
+
+  async resources(id: string, opts?: CallOptions): Promise<LeaseResource[]> {
+    const r = await this.rpc.unary<{ resources: LeaseResource[] }>(Services.leases, 'ListResources', { id }, opts);
+    return r.resources;
+  }
+}

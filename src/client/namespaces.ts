@@ -1,0 +1,40 @@
+import type { Namespace__Output } from '../generated/types/containerd/services/namespaces/v1/Namespace';
+import type { CallOptions } from './call-options';
+import { Services, type Rpc } from './rpc';
+
+export type Namespace = Namespace__Output;
+
+/** The Namespaces service. */
+export class Namespaces {
+  constructor(private readonly rpc: Rpc) {}
+
+  async list(opts?: CallOptions): Promise<Namespace[]> {
+    const r = await this.rpc.unary<{ namespaces: Namespace[] }>(Services.namespaces, 'List', {}, opts);
+    return r.namespaces;
+  }
+
+  async get(name: string, opts?: CallOptions): Promise<Namespace> {
+    const r = await this.rpc.unary<{ namespace: Namespace }>(Services.namespaces, 'Get', { name }, opts);
+    return r.namespace;
+  }
+
+  async create(name: string, labels: Record<string, string> = {}, opts?: CallOptions): Promise<Namespace> {
+    const r = await this.rpc.unary<{ namespace: Namespace }>(Services.namespaces, 'Create', { namespace: { name, labels } }, opts);
+    return r.namespace;
+  }
+
+  /** Replaces the labels (all of them, or the `labels.<key>` paths given). */
+  async setLabels(name: string, labels: Record<string, string>, paths?: string[], opts?: CallOptions): Promise<Namespace> {
+    const r = await this.rpc.unary<{ namespace: Namespace }>(
+      Services.namespaces,
+      'Update',
+      { namespace: { name, labels }, update_mask: { paths: paths ?? ['labels'] } },
+      opts,
+    );
+    return r.namespace;
+  }
+
+  async delete(name: string, opts?: CallOptions): Promise<void> {
+    await this.rpc.unary(Services.namespaces, 'Delete', { name }, opts);
+  }
+}
