@@ -130,7 +130,9 @@ export class ContentStore {
         }
       }
       const digest = o.expected ?? `sha256:${hash.digest('hex')}`;
-      await call.send({ action: 'COMMIT', ref, total: o.total ?? offset, expected: digest, labels: o.labels ?? {} });
+      // COMMIT carries the current offset: an offset of 0 would mean "truncate to 0" to
+      // containerd's Write service, as for WRITE.
+      await call.send({ action: 'COMMIT', ref, offset, total: o.total ?? offset, expected: digest, labels: o.labels ?? {} });
       await reply();
       call.end();
       await call.done;

@@ -38,7 +38,7 @@ export class Leases {
 
   /** Deletes a lease; `sync` waits for the garbage collection it allows. */
   async delete(id: string, o: { sync?: boolean } = {}, opts?: CallOptions): Promise<void> {
-    await this.rpc.unary(Services.leases, 'Delete', { lease: { id }, sync: o.sync === true }, opts);
+    await this.rpc.unary(Services.leases, 'Delete', { id, sync: o.sync === true }, opts);
   }
 
   async addResource(id: string, resource: { id: string; type: string }, opts?: CallOptions): Promise<void> {

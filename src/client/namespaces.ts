@@ -23,15 +23,11 @@ export class Namespaces {
     return r.namespace;
   }
 
-  /** Replaces the labels (all of them, or the `labels.<key>` paths given). */
+  /** Replaces the labels: all of them, or only the `labels.<key>` paths given. */
   async setLabels(name: string, labels: Record<string, string>, paths?: string[], opts?: CallOptions): Promise<Namespace> {
-    const r = await this.rpc.unary<{ namespace: Namespace }>(
-      Services.namespaces,
-      'Update',
-      { namespace: { name, labels }, update_mask: { paths: paths ?? ['labels'] } },
-      opts,
-    );
-    return r.namespace;
+    await this.rpc.unary(Services.namespaces, 'Update', { namespace: { name, labels }, update_mask: paths ? { paths } : null }, opts);
+    // containerd 1.6 answers Update with an empty namespace: read back what is stored.
+    return this.get(name, opts);
   }
 
   async delete(name: string, opts?: CallOptions): Promise<void> {

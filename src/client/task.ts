@@ -3,7 +3,7 @@ import { constants as osConstants } from 'node:os';
 import type { Metric__Output } from '../generated/types/containerd/types/Metric';
 import type { ProcessInfo__Output } from '../generated/types/containerd/v1/types/ProcessInfo';
 import type { Process__Output } from '../generated/types/containerd/v1/types/Process';
-import { InvalidArgumentError } from '../errdefs/errors';
+import { FailedPreconditionError, InvalidArgumentError } from '../errdefs/errors';
 import type { CallOptions } from './call-options';
 import { TaskIO, type TaskStdio } from './cio';
 import { Services, type Rpc } from './rpc';
@@ -97,7 +97,9 @@ export class Process {
    * closed and removed.
    */
   async delete(opts?: CallOptions): Promise<ExitStatus> {
-    await this.io?.wait();
+    const { status } = await this.status(opts);
+    if (status === 'RUNNING' || status === 'PAUSED' || status === 'PAUSING') throw new FailedPreconditionError('process must be stopped before deletion');
+    if (status !== 'CREATED') await this.io?.wait();
     try {
       const r = await this.rpc.unary<{ exit_status: number; exited_at: { seconds: number; nanos: number } | null }>(
         Services.tasks,
@@ -176,9 +178,15 @@ export class Task extends Process {
     return new Process(this.rpc, this.containerId, execId, null, 0);
   }
 
-  /** Deletes the stopped task (its output read to the end first, as the Go client). */
-  override async delete(opts?: CallOptions & { force?: boolean }): Promise<ExitStatus> {
-    if (!opts?.force) await this.io?.wait();
+  /** Deletes the stopped (or never started) task, its output read to the end first, as the
+   * Go client does; a running or paused task is a FailedPreconditionError. */
+  override async delete(opts?: CallOptions): Promise<ExitStatus> {
+    const { status } = await this.status(opts);
+    if (status !== 'STOPPED' && status !== 'UNKNOWN' && status !== 'CREATED') {
+      throw new FailedPreconditionError(`task must be stopped before deletion: ${status.toLowerCase()}`);
+    }
+    // A created task never ran: there is no output to wait for.
+    if (status !== 'CREATED') await this.io?.wait();
     try {
       const r = await this.rpc.unary<{ exit_status: number; exited_at: { seconds: number; nanos: number } | null }>(
         Services.tasks,
