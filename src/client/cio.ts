@@ -33,10 +33,14 @@ export interface TaskStdio {
   /** Copied into the task's stdin; when it ends, the task's stdin is closed (CloseIO).
    * 'pipe': a stdin FIFO is made and the caller writes to `io.stdin` (then closeStdin()). */
   stdin?: Readable | 'pipe';
-  /** Receives the task's stdout (with a terminal: everything the terminal prints). */
-  stdout?: Writable;
-  /** Receives the task's stderr (not used with a terminal). */
-  stderr?: Writable;
+  /** Receives the task's stdout (with a terminal: everything the terminal prints).
+   * 'pipe': the caller reads `io.stdout` (and must, or the process blocks once the FIFO
+   * is full). Not given: read and discarded (with no stream given at all, the task gets
+   * no FIFOs: containerd's runc shim takes all-empty paths as null IO, but fails on an
+   * empty output path next to a set one). */
+  stdout?: Writable | 'pipe';
+  /** Receives the task's stderr (not used with a terminal); as stdout. */
+  stderr?: Writable | 'pipe';
   /** Run the process on a pseudo-terminal (resize it with resize()). */
   terminal?: boolean;
   /** Where the FIFO directory is made (default /run/berth/fifo, else the temp dir). */
@@ -93,10 +97,11 @@ export class TaskIO {
     const open = (p: string): Readable | null => (p ? new net.Socket({ fd: fs.openSync(p, O_RDONLY | O_NONBLOCK), readable: true, writable: false }) : null);
     this.stdout = open(fifos.stdout);
     this.stderr = open(fifos.stderr);
-    const ended = (r: Readable | null, sink: Writable | undefined): Promise<void> =>
+    const ended = (r: Readable | null, sink: Writable | 'pipe' | undefined): Promise<void> =>
       new Promise<void>((resolve) => {
         if (!r) return resolve();
-        if (sink) r.pipe(sink, { end: false });
+        if (sink === undefined) r.resume();
+        else if (sink !== 'pipe') r.pipe(sink, { end: false });
         r.once('end', resolve);
         r.once('close', resolve);
         r.once('error', () => resolve());
@@ -107,7 +112,8 @@ export class TaskIO {
 
   /** FIFOs made for a new process, opened before the process is created. */
   static create(id: string, stdio: TaskStdio): TaskIO {
-    const fifos = makeFifoSet(id, { stdin: stdio.stdin !== undefined, stdout: true, stderr: true, terminal: stdio.terminal === true }, stdio.fifoRoot);
+    const any = stdio.stdin !== undefined || stdio.stdout !== undefined || stdio.stderr !== undefined || stdio.terminal === true;
+    const fifos = makeFifoSet(id, { stdin: stdio.stdin !== undefined, stdout: any, stderr: any, terminal: stdio.terminal === true }, stdio.fifoRoot);
     try {
       return new TaskIO(fifos, true, stdio);
     } catch (err) {

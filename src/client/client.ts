@@ -12,7 +12,9 @@ import { Leases, type LeaseCreateOptions } from './leases';
 import { Namespaces } from './namespaces';
 import { Rpc, Services } from './rpc';
 import { Snapshotter } from './snapshots';
-import { FailedPreconditionError, NotFoundError } from '../errdefs/errors';
+import { FailedPreconditionError, InvalidArgumentError, NotFoundError } from '../errdefs/errors';
+import type { SpecOpt } from '../oci/spec-opt';
+import { withReadonlyTempMount } from './temp-mount';
 
 export const DEFAULT_NAMESPACE = 'default';
 export const DEFAULT_RUNTIME = 'io.containerd.runc.v2';
@@ -31,8 +33,15 @@ export interface NewContainerOptions {
   snapshotter?: string;
   /** The snapshot key (default: the container id). */
   snapshotKey?: string;
-  /** The OCI runtime spec, ready (src/oci builds them). */
-  spec: object;
+  /** A ready OCI runtime spec; or else: */
+  spec?: object;
+  /**
+   * Spec options applied over containerd's default spec (src/oci: withImageConfig,
+   * withProcessArgs, withMemoryLimit, …), as the Go client's WithNewSpec. A function gets
+   * the resolved image first (for withImageConfig(image.config.config)). While they run,
+   * the container's snapshot is mounted read-only so user and group names resolve in it.
+   */
+  specOpts?: SpecOpt[] | ((image: ResolvedImage | undefined) => SpecOpt[]);
   labels?: Record<string, string>;
   runtime?: string | { name: string; options?: { type_url: string; value: Buffer } };
 }
@@ -151,12 +160,14 @@ export class Client {
   async newContainer(id: string, o: NewContainerOptions, opts?: CallOptions): Promise<Container> {
     const snapshotter = o.snapshotter ?? this.opts.defaultSnapshotter;
     const runtime = typeof o.runtime === 'string' ? { name: o.runtime } : (o.runtime ?? { name: this.opts.defaultRuntime });
+    if ((o.spec === undefined) === (o.specOpts === undefined)) throw new InvalidArgumentError('newContainer: give exactly one of spec and specOpts');
     let image = '';
     let snapshotKey = '';
+    let resolved: ResolvedImage | undefined;
     if (o.image !== undefined) {
       const img = typeof o.image === 'string' ? await this.images.get(o.image, opts) : o.image;
       image = img.name;
-      const resolved = await this.resolveImage(img, opts);
+      resolved = await this.resolveImage(img, opts);
       const snap = this.snapshotter(snapshotter);
       try {
         await snap.stat(resolved.chainId, opts);
@@ -168,6 +179,7 @@ export class Client {
       await snap.prepare(snapshotKey, resolved.chainId, {}, opts);
     }
     try {
+      const spec = o.spec ?? (await this.buildSpec(id, snapshotter, snapshotKey, resolved, o.specOpts!, opts));
       await this.rpc.unary<{ container: ContainerRecord }>(
         Services.containers,
         'Create',
@@ -177,7 +189,7 @@ export class Client {
             image,
             labels: o.labels ?? {},
             runtime: { name: runtime.name, options: runtime.options ?? null },
-            spec: { type_url: RUNTIME_SPEC_TYPE, value: Buffer.from(JSON.stringify(o.spec)) },
+            spec: { type_url: RUNTIME_SPEC_TYPE, value: Buffer.from(JSON.stringify(spec)) },
             snapshotter: snapshotKey ? snapshotter : '',
             snapshot_key: snapshotKey,
           },
@@ -189,6 +201,23 @@ export class Client {
       throw err;
     }
     return new Container(this.rpc, id);
+  }
+
+  /** containerd's default spec with opts applied; src/oci is loaded only when used. */
+  private async buildSpec(
+    id: string,
+    snapshotter: string,
+    snapshotKey: string,
+    image: ResolvedImage | undefined,
+    specOpts: NonNullable<NewContainerOptions['specOpts']>,
+    opts?: CallOptions,
+  ): Promise<object> {
+    const { generateSpec } = await import('../oci/default-spec');
+    const list = typeof specOpts === 'function' ? specOpts(image) : specOpts;
+    const ctx = { namespace: this.namespace, containerId: id };
+    if (!snapshotKey) return generateSpec(ctx, list);
+    const mounts = await this.snapshotter(snapshotter).mounts(snapshotKey, opts);
+    return withReadonlyTempMount(mounts, (rootfs) => generateSpec({ ...ctx, rootfs }, list));
   }
 
   /** An existing container (NotFoundError if there is none). */

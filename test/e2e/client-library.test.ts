@@ -12,6 +12,7 @@ import {
   UnavailableError,
   type DaemonEvent,
 } from '../../src/client';
+import { withEnv, withImageConfig, withMemoryLimit, withProcessArgs, withProcessCwd, withUser } from '../../src/oci';
 import { CTR_BIN, RUNC, sleep } from '../harness';
 import { SideBySide, uid, type Side } from './sides';
 
@@ -241,6 +242,35 @@ describe.skipIf(!canRun)('client library on berthd and containerd', () => {
       snapGone: 'NotFoundError',
       loadGone: 'NotFoundError',
     });
+    expect(r[1]).toEqual(r[0]);
+  });
+
+  it('spec options (src/oci) over the image config, with the snapshot mounted for user lookups', async () => {
+    const r = await pair.both(async (s) => {
+      const c = client(s);
+      const id = pair.track(s, uid('opts'));
+      const container = await c.newContainer(id, {
+        image: IMAGE,
+        specOpts: (img) => [
+          withImageConfig(img!.config.config ?? {}),
+          withEnv(['FOO=bar']),
+          withProcessCwd('/tmp'),
+          withUser('12:34'),
+          withMemoryLimit(64 << 20),
+          withProcessArgs('sh', '-c', 'echo "$(id -u):$(id -g) $FOO $PATH $(pwd)"'),
+        ],
+      });
+      const sp = (await container.spec()) as { process: { user: { uid: number } }; linux: { cgroupsPath: string; resources: { memory: { limit: number } } } };
+      const out = collect();
+      const task = await container.newTask({ stdout: out.stream });
+      const exited = task.wait();
+      await task.start();
+      const st = await exited;
+      await task.delete();
+      await container.delete({ withSnapshot: true });
+      return { code: st.code, out: out.text(), cgroupsPath: sp.linux.cgroupsPath === `/${s.ns}/${id}`, uid: sp.process.user.uid, memory: sp.linux.resources.memory.limit };
+    });
+    expect(r[0]).toEqual({ code: 0, out: '12:34 bar /bin /tmp\n', cgroupsPath: true, uid: 12, memory: 64 << 20 });
     expect(r[1]).toEqual(r[0]);
   });
 
