@@ -1,152 +1,111 @@
-import { parseArgs } from 'node:util';
-import type { ServiceError } from '@grpc/grpc-js';
-import { ContainerdClient } from '../client/services';
-import { callMetadata, collectStream as collect, unary as p } from '../client/connection';
-import { fromWireTimestamp } from '../proto/timestamp';
-import { formatWall } from '../time/wall';
-import { humanSize, labelList, renderTable } from './table';
+// `berth`: a ctr-style CLI over berth's client library, for berthd or a real containerd.
+// Tables for people, --json for scripts, docker's exit codes. Each command's module is
+// loaded only when that command runs: the CLI's start time is part of `berth run`'s.
+import { CliContext, type GlobalOptions } from './context';
+import type { Command } from './command';
+import { EXIT_CLI, UsageError } from './cli-error';
 
-// `berth`: a ctr-style debugging CLI over the TypeScript client. Works against berthd or
-// a real containerd. Tables for people, --json for scripts.
-
-const USAGE = `usage: berth [-a SOCK] [-n NAMESPACE] [--json] COMMAND
+const USAGE = `usage: berth [-a SOCK] [-n NAMESPACE] [--json] COMMAND [ARGS…]
 
 commands:
-  version                    client and server versions
-  namespaces ls              namespaces and their labels
-  containers ls [FILTER…]    containers (containerd filter syntax)
-  images ls [FILTER…]        images
-  content ls [FILTER…]       blobs
-  leases ls [FILTER…]        leases
-  snapshots ls [--snapshotter NAME]
-  plugins ls [FILTER…]       daemon plugins and their status
-  events [FILTER…]           stream events until interrupted
+  run           run a container from an image (REF ID [CMD ARGS…])
+  images, i     import, export, ls, rm, tag, check, inspect (pull, push with remotes)
+  containers, c ls, info, rm
+  tasks, t      ls, ps, start, exec, attach, kill, pause, resume, rm, metrics
+  snapshots     ls, info, usage, mounts, rm, prepare, view, commit
+  content       ls, get, rm, label, ingest
+  leases        ls, create, rm
+  namespaces    ls, create, rm, label
+  events        stream events until interrupted (FILTER…)
+  plugins       ls
+  version       client and server versions
 
   -a, --address SOCK   daemon socket (default $CONTAINERD_ADDRESS or /run/berth/berthd.sock)
   -n, --namespace NS   namespace (default $CONTAINERD_NAMESPACE or "default")
-  --json               machine-readable output (one JSON document; events: one per line)
+  --json               machine-readable output (a JSON document; streams: one per line)
+
+Exit codes: 125 when berth itself fails, else the container process's (126: cannot run it,
+127: not found), as docker's.
 `;
 
-const time = (t: { seconds: number; nanos: number } | null | undefined): string => {
-  const w = fromWireTimestamp(t);
-  return w ? formatWall(w) : '-';
+const COMMANDS: Record<string, () => Command> = {
+  run: () => (require('./commands/run') as typeof import('./commands/run')).runCommand,
+  images: () => (require('./commands/images') as typeof import('./commands/images')).imagesCommand,
+  containers: () => (require('./commands/containers') as typeof import('./commands/containers')).containersCommand,
+  tasks: () => (require('./commands/tasks') as typeof import('./commands/tasks')).tasksCommand,
+  snapshots: () => (require('./commands/snapshots') as typeof import('./commands/snapshots')).snapshotsCommand,
+  content: () => (require('./commands/content') as typeof import('./commands/content')).contentCommand,
+  leases: () => (require('./commands/leases') as typeof import('./commands/leases')).leasesCommand,
+  namespaces: () => (require('./commands/namespaces') as typeof import('./commands/namespaces')).namespacesCommand,
+  events: () => (require('./commands/events') as typeof import('./commands/events')).eventsCommand,
+  plugins: () => (require('./commands/plugins') as typeof import('./commands/plugins')).pluginsCommand,
+  version: () => (require('./commands/version') as typeof import('./commands/version')).versionCommand,
 };
 
-export async function main(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: {
-      address: { type: 'string', short: 'a' },
-      namespace: { type: 'string', short: 'n' },
-      json: { type: 'boolean', default: false },
-      snapshotter: { type: 'string', default: 'overlayfs' },
-      help: { type: 'boolean', short: 'h' },
-    },
-  });
-  if (values.help || positionals.length === 0) {
-    process.stdout.write(USAGE);
-    return values.help ? 0 : 2;
-  }
-  const address = values.address ?? process.env.CONTAINERD_ADDRESS ?? '/run/berth/berthd.sock';
-  const ns = values.namespace ?? process.env.CONTAINERD_NAMESPACE ?? 'default';
-  const md = callMetadata(ns);
-  const client = new ContainerdClient(address);
-  const out = (human: string, data: unknown): void => {
-    process.stdout.write(values.json ? JSON.stringify(data, null, 2) + '\n' : human);
+const ALIASES: Record<string, string> = {
+  image: 'images',
+  i: 'images',
+  container: 'containers',
+  c: 'containers',
+  task: 'tasks',
+  t: 'tasks',
+  snapshot: 'snapshots',
+  lease: 'leases',
+  namespace: 'namespaces',
+  ns: 'namespaces',
+  event: 'events',
+  plugin: 'plugins',
+};
+
+/** Global flags come before the command, as ctr's. */
+function parseGlobal(argv: string[]): { global: GlobalOptions; rest: string[]; help: boolean } {
+  const global: GlobalOptions = {
+    address: process.env.CONTAINERD_ADDRESS ?? '/run/berth/berthd.sock',
+    namespace: process.env.CONTAINERD_NAMESPACE ?? 'default',
+    json: false,
   };
-  const [cmd, sub, ...rest] = positionals;
-  const filters = sub === 'ls' ? rest : [];
+  let help = false;
+  let i = 0;
+  const value = (flag: string): string => {
+    const v = argv[++i];
+    if (v === undefined) throw new UsageError(`flag needs an argument: ${flag}`, USAGE);
+    return v;
+  };
+  for (; i < argv.length; i++) {
+    const a = argv[i]!;
+    const eq = a.indexOf('=');
+    const [name, inline] = a.startsWith('--') && eq > 0 ? [a.slice(0, eq), a.slice(eq + 1)] : [a, undefined];
+    if (name === '-a' || name === '--address') global.address = inline ?? value(name);
+    else if (name === '-n' || name === '--namespace') global.namespace = inline ?? value(name);
+    else if (name === '--json') global.json = true;
+    else if (name === '-h' || name === '--help') help = true;
+    else if (a.startsWith('-')) throw new UsageError(`flag provided but not defined: ${a}`, USAGE);
+    else break;
+  }
+  return { global, rest: argv.slice(i), help };
+}
+
+export async function main(argv: string[]): Promise<number> {
+  let ctx: CliContext | null = null;
   try {
-    switch (`${cmd} ${sub ?? ''}`.trim()) {
-      case 'version': {
-        const v = await p<{ version: string; revision: string }>((cb) => client.version.Version({}, cb));
-        out(`Server:\n  Version:  ${v.version}\n  Revision: ${v.revision}\n`, v);
-        return 0;
-      }
-      case 'namespaces ls': {
-        const r = await p<{ namespaces: Array<{ name: string; labels: Record<string, string> }> }>((cb) => client.namespaces.List({}, cb));
-        out(renderTable(['NAME', 'LABELS'], r.namespaces.map((n) => [n.name, labelList(n.labels)])), r.namespaces);
-        return 0;
-      }
-      case 'containers ls': {
-        const list = await collect<{ container: { id: string; image: string; runtime: { name: string } | null; labels: Record<string, string> } }>(
-          client.containers.ListStream({ filters }, md),
-        );
-        const cs = list.map((m) => m.container);
-        out(renderTable(['CONTAINER', 'IMAGE', 'RUNTIME'], cs.map((c) => [c.id, c.image || '-', c.runtime?.name ?? '-'])), cs);
-        return 0;
-      }
-      case 'images ls': {
-        const r = await p<{ images: Array<{ name: string; target: { media_type: string; digest: string; size: number } | null; labels: Record<string, string>; created_at: { seconds: number; nanos: number } | null }> }>(
-          (cb) => client.images.List({ filters }, md, cb),
-        );
-        out(
-          renderTable(
-            ['REF', 'DIGEST', 'SIZE', 'CREATED', 'LABELS'],
-            r.images.map((i) => [i.name, i.target?.digest ?? '-', humanSize(i.target?.size ?? 0), time(i.created_at), labelList(i.labels)]),
-          ),
-          r.images,
-        );
-        return 0;
-      }
-      case 'content ls': {
-        const blocks = await collect<{ info: Array<{ digest: string; size: number; created_at: { seconds: number; nanos: number } | null; labels: Record<string, string> }> }>(
-          client.content.List({ filters }, md),
-        );
-        const infos = blocks.flatMap((b) => b.info);
-        out(renderTable(['DIGEST', 'SIZE', 'CREATED', 'LABELS'], infos.map((i) => [i.digest, humanSize(i.size), time(i.created_at), labelList(i.labels)])), infos);
-        return 0;
-      }
-      case 'leases ls': {
-        const r = await p<{ leases: Array<{ id: string; created_at: { seconds: number; nanos: number } | null; labels: Record<string, string> }> }>(
-          (cb) => client.leases.List({ filters }, md, cb),
-        );
-        out(renderTable(['ID', 'CREATED', 'LABELS'], r.leases.map((l) => [l.id, time(l.created_at), labelList(l.labels)])), r.leases);
-        return 0;
-      }
-      case 'snapshots ls': {
-        const blocks = await collect<{ info: Array<{ name: string; parent: string; kind: string; labels: Record<string, string> }> }>(
-          client.snapshots.List({ snapshotter: values.snapshotter, filters: [] }, md),
-        );
-        const infos = blocks.flatMap((b) => b.info);
-        out(renderTable(['KEY', 'PARENT', 'KIND'], infos.map((i) => [i.name, i.parent || '-', i.kind.toLowerCase()])), infos);
-        return 0;
-      }
-      case 'plugins ls': {
-        const r = await p<{ plugins: Array<{ type: string; id: string; init_err: { message: string } | null }> }>((cb) =>
-          client.introspection.Plugins({ filters }, cb),
-        );
-        out(renderTable(['TYPE', 'ID', 'STATUS'], r.plugins.map((x) => [x.type, x.id, x.init_err ? `error: ${x.init_err.message}` : 'ok'])), r.plugins);
-        return 0;
-      }
-      case 'events': {
-        const s = client.events.Subscribe({ filters: sub ? [sub, ...rest] : [] });
-        await new Promise<void>((resolve, reject) => {
-          s.on('data', (e: { timestamp: { seconds: number; nanos: number } | null; namespace: string; topic: string; event: { type_url: string } | null }) => {
-            const line = values.json
-              ? JSON.stringify({ timestamp: time(e.timestamp), namespace: e.namespace, topic: e.topic, type: e.event?.type_url })
-              : `${time(e.timestamp)}  ${e.namespace}  ${e.topic}  ${e.event?.type_url ?? ''}`;
-            process.stdout.write(line + '\n');
-          });
-          s.on('error', reject);
-          s.on('end', resolve);
-          process.once('SIGINT', () => {
-            s.cancel();
-            resolve();
-          });
-        });
-        return 0;
-      }
-      default:
-        process.stderr.write(`berth: unknown command "${positionals.join(' ')}"\n${USAGE}`);
-        return 2;
+    const { global, rest, help } = parseGlobal(argv);
+    const [name, ...args] = rest;
+    if (help || name === undefined) {
+      process.stdout.write(USAGE);
+      return help ? 0 : EXIT_CLI;
     }
+    const load = COMMANDS[ALIASES[name] ?? name];
+    if (!load) throw new UsageError(`unknown command "${name}"`, USAGE);
+    ctx = new CliContext(global);
+    return await load().run(ctx, args);
   } catch (err) {
-    const e = err as ServiceError;
-    process.stderr.write(`berth: ${e.details ?? e.message}\n`);
-    return 1;
+    if (err instanceof UsageError) {
+      process.stderr.write(`berth: ${err.message}\n${err.usage ? `\n${err.usage}` : ''}`);
+    } else {
+      process.stderr.write(`berth: ${err instanceof Error ? err.message : String(err)}\n`);
+    }
+    return EXIT_CLI;
   } finally {
-    client.close();
+    ctx?.close();
   }
 }

@@ -1,0 +1,59 @@
+// Connecting a task's stdio to this terminal (or these pipes), as ctr run/attach/exec do:
+// raw mode and window-size updates with a terminal, signals forwarded without one.
+import type { Process } from '../client/task';
+import type { TaskStdio } from '../client/cio';
+
+export interface AttachMode {
+  tty: boolean;
+  stdin: boolean;
+}
+
+/** The TaskStdio for this process's own stdio. */
+export function localStdio(mode: AttachMode): TaskStdio {
+  return {
+    terminal: mode.tty,
+    ...(mode.stdin ? { stdin: process.stdin } : {}),
+    stdout: process.stdout,
+    ...(mode.tty ? {} : { stderr: process.stderr }),
+  };
+}
+
+/**
+ * While the process runs: the local terminal in raw mode with its size sent on every
+ * SIGWINCH, or SIGINT/SIGTERM/SIGHUP/SIGQUIT forwarded to the process (ctr's sig-proxy).
+ * Returns the undo.
+ */
+export async function bindTerminal(proc: Process, mode: AttachMode): Promise<() => void> {
+  const undo: Array<() => void> = [];
+  if (mode.tty) {
+    const stdin = process.stdin;
+    if (stdin.isTTY) {
+      stdin.setRawMode(true);
+      undo.push(() => stdin.setRawMode(false));
+    }
+    const out = process.stdout;
+    const resize = (): void => {
+      if (out.isTTY) void proc.resize(out.columns, out.rows).catch(() => undefined);
+    };
+    if (out.isTTY) {
+      await proc.resize(out.columns, out.rows).catch(() => undefined);
+      process.on('SIGWINCH', resize);
+      undo.push(() => process.off('SIGWINCH', resize));
+    }
+  } else {
+    for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT'] as const) {
+      const forward = (): void => void proc.kill(sig).catch(() => undefined);
+      process.on(sig, forward);
+      undo.push(() => process.off(sig, forward));
+    }
+  }
+  if (!mode.stdin) {
+    // Nothing reads our stdin: do not let it hold the process open.
+    process.stdin.pause();
+  }
+  return () => {
+    for (const u of undo.reverse()) u();
+    process.stdin.pause();
+    process.stdin.unref?.();
+  };
+}

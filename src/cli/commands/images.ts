@@ -1,0 +1,127 @@
+import { subcommands, parseFlags, type Command } from '../command';
+import { UsageError } from '../cli-error';
+import type { CliContext } from '../context';
+import { humanSize, labelList } from '../table';
+import { timeText } from '../time';
+
+const USAGE = `usage: berth images COMMAND
+  ls [-q] [FILTER…]           images
+  rm [--sync] REF…            remove images
+  tag [--force] SOURCE TARGET…   new names for an image
+  check [FILTER…]             whether each image's blobs are all present, and unpacked
+  inspect REF                 an image's record, manifest and config
+  label REF [KEY=VALUE…]      set (KEY=) or clear labels
+`;
+
+async function readJson(ctx: CliContext, digest: string): Promise<unknown> {
+  return JSON.parse((await ctx.client.content.readAll(digest)).toString('utf8')) as unknown;
+}
+
+export const imagesCommand: Command = {
+  usage: USAGE,
+  run: (ctx, args) =>
+    subcommands(
+      ctx,
+      args,
+      USAGE,
+      {
+        async ls(ctx, args) {
+          const { values, positionals } = parseFlags(args, { quiet: { type: 'boolean', short: 'q' } }, USAGE);
+          const images = await ctx.client.listImages(positionals);
+          if (values.quiet && !ctx.json) ctx.print(images.map((i) => i.name).join('\n'));
+          else
+            ctx.table(
+              ['REF', 'TYPE', 'DIGEST', 'SIZE', 'CREATED', 'LABELS'],
+              images.map((i) => [i.name, i.target?.media_type ?? '-', i.target?.digest ?? '-', humanSize(i.target?.size ?? 0), timeText(i.created_at), labelList(i.labels)]),
+              images,
+            );
+          return 0;
+        },
+        async rm(ctx, args) {
+          const { values, positionals } = parseFlags(args, { sync: { type: 'boolean' } }, USAGE);
+          if (positionals.length === 0) throw new UsageError('image reference required', USAGE);
+          let code = 0;
+          for (const ref of positionals) {
+            try {
+              await ctx.client.images.delete(ref, { sync: values.sync === true });
+              if (!ctx.json) ctx.print(ref);
+            } catch (err) {
+              ctx.stderr.write(`berth: unable to delete ${ref}: ${(err as Error).message}\n`);
+              code = 125;
+            }
+          }
+          return code;
+        },
+        async tag(ctx, args) {
+          const { values, positionals } = parseFlags(args, { force: { type: 'boolean' } }, USAGE);
+          const [source, ...targets] = positionals;
+          if (!source || targets.length === 0) throw new UsageError('source and target required', USAGE);
+          const img = await ctx.client.getImage(source);
+          for (const t of targets) {
+            const input = { name: t, target: img.target!, labels: img.labels };
+            if (values.force) {
+              try {
+                await ctx.client.images.create(input);
+              } catch {
+                await ctx.client.images.update(input);
+              }
+            } else await ctx.client.images.create(input);
+            if (!ctx.json) ctx.print(t);
+          }
+          return 0;
+        },
+        async check(ctx, args) {
+          const images = await ctx.client.listImages(args);
+          const rows = [];
+          for (const img of images) {
+            let status = 'complete';
+            let unpacked = false;
+            let size = 0;
+            try {
+              const r = await ctx.client.resolveImage(img);
+              const blobs = [r.manifest.config, ...r.manifest.layers];
+              let have = 0;
+              for (const b of blobs) {
+                try {
+                  size += (await ctx.client.content.info(b.digest)).size;
+                  have++;
+                } catch {
+                  // missing
+                }
+              }
+              if (have < blobs.length) status = `incomplete (${have}/${blobs.length})`;
+              try {
+                await ctx.client.snapshotter().stat(r.chainId);
+                unpacked = true;
+              } catch {
+                unpacked = false;
+              }
+            } catch (err) {
+              status = `error: ${(err as Error).message}`;
+            }
+            rows.push({ name: img.name, status, size, unpacked });
+          }
+          ctx.table(['REF', 'STATUS', 'SIZE', 'UNPACKED'], rows.map((r) => [r.name, r.status, humanSize(r.size), String(r.unpacked)]), rows);
+          return 0;
+        },
+        async inspect(ctx, args) {
+          if (!args[0]) throw new UsageError('image reference required', USAGE);
+          const img = await ctx.client.getImage(args[0]);
+          const r = await ctx.client.resolveImage(img);
+          const doc = { image: img, manifestDigest: r.manifestDigest, manifest: await readJson(ctx, r.manifestDigest), config: r.config, chainId: r.chainId };
+          ctx.print(JSON.stringify(doc, null, 2));
+          return 0;
+        },
+        async label(ctx, args) {
+          const [ref, ...labels] = args;
+          if (!ref) throw new UsageError('image reference required', USAGE);
+          const img = await ctx.client.getImage(ref);
+          const parsed = Object.fromEntries(labels.map((l) => [l.split('=')[0]!, l.split('=').slice(1).join('=')]));
+          const u = await ctx.client.images.update({ name: ref, target: img.target!, labels: parsed }, Object.keys(parsed).map((k) => `labels.${k}`));
+          ctx.show(labelList(u.labels), u);
+          return 0;
+        },
+      },
+      { list: 'ls', delete: 'rm', remove: 'rm', del: 'rm' },
+    ),
+};
