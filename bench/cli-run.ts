@@ -1,0 +1,84 @@
+// Benchmark (not a test): `berth run --rm IMG id /bin/true` against `ctr run --rm` on the
+// same daemon (berthd, and a real containerd with --containerd), issue 15's goal:
+//
+//   berth run --rm  ≤  ctr run --rm + (node -e 0 − ctr --version)
+//
+// i.e. the CLI's own work costs no more than ctr's; Node's bare start-up is allowed for.
+// All four are measured in the same run, alternating, 5 runs each by default, medians.
+//
+//   npx tsx bench/cli-run.ts [--runs 5] [--warmup 1] [--containerd]
+import { spawnSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { buildOciImage, busyboxLayer } from '../test/fixtures/images';
+import { CTR_BIN, ctr, ctrOk, makeTempRoot, startBerthd, startContainerd, type DaemonHandle } from '../test/harness';
+import { HostLeftovers } from '../test/harness/host-leftovers';
+
+const { values } = parseArgs({
+  options: { runs: { type: 'string', default: '5' }, warmup: { type: 'string', default: '1' }, containerd: { type: 'boolean', default: false } },
+});
+const RUNS = Number(values.runs);
+const WARMUP = Number(values.warmup);
+const IMAGE = 'docker.io/library/bench-cli:1';
+const NS = 'bench-cli';
+const BERTH = join(__dirname, '..', 'bin', 'berth');
+
+const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
+
+/** Wall time of one command in ms; throws if it fails. */
+function timed(cmd: string, args: string[]): number {
+  const t = process.hrtime.bigint();
+  const r = spawnSync(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8' });
+  const ms = Number(process.hrtime.bigint() - t) / 1e6;
+  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')}: exit ${r.status}: ${r.stderr}`);
+  return ms;
+}
+
+async function main(): Promise<void> {
+  const tmp = makeTempRoot('berth-bench-cli-');
+  const archive = join(tmp.path, 'busybox.tar');
+  writeFileSync(archive, (await buildOciImage({ name: IMAGE, layers: [await busyboxLayer()] })).archive);
+  const leftovers = HostLeftovers.snapshot();
+  const d: DaemonHandle = values.containerd ? await startContainerd() : await startBerthd({ logLevel: 'warn' });
+  const t: Record<'berth' | 'ctr' | 'node' | 'ctrVersion', number[]> = { berth: [], ctr: [], node: [], ctrVersion: [] };
+  try {
+    await ctrOk(d.address, ['images', 'import', archive], { namespace: NS });
+    let n = 0;
+    for (let r = -WARMUP; r < RUNS; r++) {
+      const steps: Array<[keyof typeof t, () => number]> = [
+        ['berth', () => timed(process.execPath, [BERTH, '-a', d.address, '-n', NS, 'run', '--rm', IMAGE, `b-${n++}`, '/bin/true'])],
+        ['ctr', () => timed(CTR_BIN, ['-a', d.address, '-n', NS, 'run', '--rm', IMAGE, `c-${n++}`, '/bin/true'])],
+        ['node', () => timed(process.execPath, ['-e', '0'])],
+        ['ctrVersion', () => timed(CTR_BIN, ['--version'])],
+      ];
+      if (r % 2 !== 0) steps.reverse();
+      for (const [k, fn] of steps) {
+        const ms = fn();
+        if (r >= 0) t[k].push(ms);
+      }
+    }
+  } finally {
+    for (const id of (await ctr(d.address, ['containers', 'ls', '-q'], { namespace: NS })).stdout.split('\n').filter(Boolean)) {
+      await ctr(d.address, ['tasks', 'rm', '-f', id], { namespace: NS });
+      await ctr(d.address, ['containers', 'rm', id], { namespace: NS });
+    }
+    await d.cleanup();
+    await tmp.cleanup();
+    await leftovers.removeNew();
+  }
+  const m = { berth: median(t.berth), ctr: median(t.ctr), node: median(t.node), ctrVersion: median(t.ctrVersion) };
+  const budget = m.ctr + (m.node - m.ctrVersion);
+  console.log(JSON.stringify(t));
+  console.log(`daemon: ${values.containerd ? 'containerd' : 'berthd'}, ${RUNS} alternating runs, medians`);
+  console.log(`berth run --rm /bin/true   ${m.berth.toFixed(1)} ms`);
+  console.log(`ctr run --rm /bin/true     ${m.ctr.toFixed(1)} ms`);
+  console.log(`node -e 0                  ${m.node.toFixed(1)} ms`);
+  console.log(`ctr --version              ${m.ctrVersion.toFixed(1)} ms`);
+  console.log(`budget (ctr + node − ctr --version)  ${budget.toFixed(1)} ms  → berth ${m.berth <= budget ? 'within' : 'OVER'} by ${(budget - m.berth).toFixed(1)} ms`);
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});
