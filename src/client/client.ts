@@ -15,6 +15,7 @@ import { Snapshotter } from './snapshots';
 import { FailedPreconditionError, InvalidArgumentError, NotFoundError } from '../errdefs/errors';
 import type { SpecOpt } from '../oci/spec-opt';
 import { withReadonlyTempMount } from './temp-mount';
+import type { PluginInfo, TaskSummary } from './records';
 
 export const DEFAULT_NAMESPACE = 'default';
 export const DEFAULT_RUNTIME = 'io.containerd.runc.v2';
@@ -123,8 +124,8 @@ export class Client {
   }
 
   /** The daemon's plugins (Introspection.Plugins). */
-  async plugins(filters: string[] = [], opts?: CallOptions): Promise<Array<{ type: string; id: string; requires: string[]; exports: Record<string, string>; capabilities: string[]; init_err: { code: number; message: string } | null }>> {
-    const r = await this.rpc.unary<{ plugins: Array<{ type: string; id: string; requires: string[]; exports: Record<string, string>; capabilities: string[]; init_err: { code: number; message: string } | null }> }>(
+  async plugins(filters: string[] = [], opts?: CallOptions): Promise<PluginInfo[]> {
+    const r = await this.rpc.unary<{ plugins: PluginInfo[] }>(
       Services.introspection,
       'Plugins',
       { filters },
@@ -235,8 +236,8 @@ export class Client {
   }
 
   /** The tasks of this namespace (Tasks.List). */
-  async tasks(filter = '', opts?: CallOptions): Promise<Array<{ id: string; pid: number; status: string; exit_status: number }>> {
-    const r = await this.rpc.unary<{ tasks: Array<{ id: string; pid: number; status: string; exit_status: number }> }>(Services.tasks, 'List', { filter }, opts);
+  async tasks(filter = '', opts?: CallOptions): Promise<TaskSummary[]> {
+    const r = await this.rpc.unary<{ tasks: TaskSummary[] }>(Services.tasks, 'List', { filter }, opts);
     return r.tasks;
   }
 

@@ -1,5 +1,5 @@
 // Containers (the Containers service) and creating their tasks.
-import type { Container__Output } from '../generated/types/containerd/services/containers/v1/Container';
+import type { ContainerRecord } from './records';
 import { NotFoundError } from '../errdefs/errors';
 import type { CallOptions } from './call-options';
 import { TaskIO, type TaskStdio } from './cio';
@@ -7,7 +7,7 @@ import { Services, type Rpc } from './rpc';
 import { Snapshotter, type Mount } from './snapshots';
 import { Task } from './task';
 
-export type ContainerRecord = Container__Output;
+export type { ContainerRecord };
 
 export const RUNTIME_SPEC_TYPE = 'types.containerd.io/opencontainers/runtime-spec/1/Spec';
 

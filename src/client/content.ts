@@ -1,13 +1,11 @@
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
-import type { Info__Output } from '../generated/types/containerd/services/content/v1/Info';
-import type { Status__Output } from '../generated/types/containerd/services/content/v1/Status';
+import type { ContentInfo, IngestStatus } from './records';
 import { AlreadyExistsError, FailedPreconditionError } from '../errdefs/errors';
 import type { CallOptions } from './call-options';
 import { Services, type Rpc } from './rpc';
 
-export type ContentInfo = Info__Output;
-export type IngestStatus = Status__Output;
+export type { ContentInfo, IngestStatus };
 
 interface WriteReply {
   action: string;

@@ -1,10 +1,8 @@
-import type { Image__Output } from '../generated/types/containerd/services/images/v1/Image';
-import type { Descriptor__Output } from '../generated/types/containerd/types/Descriptor';
+import type { Descriptor, Image } from './records';
 import type { CallOptions } from './call-options';
 import { Services, type Rpc } from './rpc';
 
-export type Image = Image__Output;
-export type Descriptor = Descriptor__Output;
+export type { Descriptor, Image };
 
 export interface ImageInput {
   name: string;

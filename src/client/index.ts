@@ -36,3 +36,12 @@ export {
 export type { ErrorClass } from '../errdefs/errors';
 export { StatusError } from '../errdefs/status';
 export { Code } from '../errdefs/codes';
+export type {
+  Timestamp,
+  AnyValue,
+  Labels,
+  SnapshotKind,
+  ProcessState,
+  PluginInfo,
+  TaskSummary,
+} from './records';

@@ -1,11 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import type { Lease__Output } from '../generated/types/containerd/services/leases/v1/Lease';
-import type { Resource__Output } from '../generated/types/containerd/services/leases/v1/Resource';
+import type { Lease, LeaseResource } from './records';
 import type { CallOptions } from './call-options';
 import { Services, type Rpc } from './rpc';
 
-export type Lease = Lease__Output;
-export type LeaseResource = Resource__Output;
+export type { Lease, LeaseResource };
 
 export interface LeaseCreateOptions {
   id?: string;

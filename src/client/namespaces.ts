@@ -1,8 +1,8 @@
-import type { Namespace__Output } from '../generated/types/containerd/services/namespaces/v1/Namespace';
+import type { Namespace } from './records';
 import type { CallOptions } from './call-options';
 import { Services, type Rpc } from './rpc';
 
-export type Namespace = Namespace__Output;
+export type { Namespace };
 
 /** The Namespaces service. */
 export class Namespaces {

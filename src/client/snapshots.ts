@@ -1,10 +1,8 @@
-import type { Info__Output } from '../generated/types/containerd/services/snapshots/v1/Info';
-import type { Mount__Output } from '../generated/types/containerd/types/Mount';
+import type { Mount, SnapshotInfo } from './records';
 import type { CallOptions } from './call-options';
 import { Services, type Rpc } from './rpc';
 
-export type SnapshotInfo = Info__Output;
-export type Mount = Mount__Output;
+export type { Mount, SnapshotInfo };
 
 export interface SnapshotUsage {
   size: number;

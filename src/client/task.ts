@@ -1,16 +1,12 @@
 // Tasks and processes of a container (the Tasks service), with their stdio.
 import { constants as osConstants } from 'node:os';
-import type { Metric__Output } from '../generated/types/containerd/types/Metric';
-import type { ProcessInfo__Output } from '../generated/types/containerd/v1/types/ProcessInfo';
-import type { Process__Output } from '../generated/types/containerd/v1/types/Process';
+import type { ProcessInfo, ProcessStatus, TaskMetric } from './records';
 import { FailedPreconditionError, InvalidArgumentError } from '../errdefs/errors';
 import type { CallOptions } from './call-options';
 import { TaskIO, type TaskStdio } from './cio';
 import { Services, type Rpc } from './rpc';
 
-export type ProcessStatus = Process__Output;
-export type ProcessInfo = ProcessInfo__Output;
-export type TaskMetric = Metric__Output;
+export type { ProcessInfo, ProcessStatus, TaskMetric };
 
 /** How a process ended: its exit status and when. */
 export interface ExitStatus {
