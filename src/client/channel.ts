@@ -50,6 +50,7 @@ export class GrpcCall<Req extends object, Res> implements AsyncIterable<Res> {
   private statusCode: number | null = null;
   private statusMessage = '';
   private readonly cleanups: Array<() => void> = [];
+  private readonly deadlineAt: number;
   /** Settles when the call ends: resolves on OK, rejects with the call's error. */
   readonly done: Promise<void>;
 
@@ -58,6 +59,7 @@ export class GrpcCall<Req extends object, Res> implements AsyncIterable<Res> {
     private readonly codec: MethodCodec,
     opts: CallOptions,
   ) {
+    this.deadlineAt = opts.timeoutMs !== undefined ? Date.now() + opts.timeoutMs : Infinity;
     let settle!: (err: unknown) => void;
     this.done = new Promise<void>((resolve, reject) => {
       settle = (err) => (err === null ? resolve() : reject(err));
@@ -104,7 +106,10 @@ export class GrpcCall<Req extends object, Res> implements AsyncIterable<Res> {
           this.failure =
             rst === 0 ? new StatusError(Code.Internal, 'server closed the stream without sending trailers') : new StatusError(Code.Internal, `stream terminated by RST_STREAM with error code: ${rst}`);
         } else if (this.statusCode !== Code.OK) {
-          this.failure = errorFromStatusCode(this.statusCode, this.statusMessage);
+          // Past the deadline, the deadline is the answer whatever the server's own timer
+          // made of it, as grpc-go reports the context's error.
+          this.failure =
+            Date.now() >= this.deadlineAt ? new StatusError(Code.DeadlineExceeded, 'context deadline exceeded') : errorFromStatusCode(this.statusCode, this.statusMessage);
         } else if (this.deframer.pending > 0) {
           this.failure = new StatusError(Code.Internal, 'server closed the stream in the middle of a message');
         }

@@ -39,8 +39,9 @@ export interface NewContainerOptions {
   /**
    * Spec options applied over containerd's default spec (src/oci: withImageConfig,
    * withProcessArgs, withMemoryLimit, …), as the Go client's WithNewSpec. A function gets
-   * the resolved image first (for withImageConfig(image.config.config)). While they run,
-   * the container's snapshot is mounted read-only so user and group names resolve in it.
+   * the resolved image first (for withImageConfig(image.config.config)). An option that
+   * reads the rootfs (user and group names) gets the container's snapshot mounted read-only
+   * while it runs.
    */
   specOpts?: SpecOpt[] | ((image: ResolvedImage | undefined) => SpecOpt[]);
   labels?: Record<string, string>;
@@ -159,6 +160,14 @@ export class Client {
    * WithNewSnapshot does; an image that is not unpacked there is a FailedPreconditionError.
    */
   async newContainer(id: string, o: NewContainerOptions, opts?: CallOptions): Promise<Container> {
+    // Under a lease, as the Go client's NewContainer: the snapshot prepared first is
+    // referenced by nothing until the container record is made, and a garbage collection in
+    // between (berthd collects soon after any deletion) would remove it.
+    if (!this.lease) {
+      await this.withLease((leased) => leased.newContainer(id, o, opts), { expireMs: 3600_000 }, opts);
+      // The container's calls must not carry the lease, which is gone now.
+      return new Container(this.rpc, id);
+    }
     const snapshotter = o.snapshotter ?? this.opts.defaultSnapshotter;
     const runtime = typeof o.runtime === 'string' ? { name: o.runtime } : (o.runtime ?? { name: this.opts.defaultRuntime });
     if ((o.spec === undefined) === (o.specOpts === undefined)) throw new InvalidArgumentError('newContainer: give exactly one of spec and specOpts');
@@ -217,8 +226,14 @@ export class Client {
     const list = typeof specOpts === 'function' ? specOpts(image) : specOpts;
     const ctx = { namespace: this.namespace, containerId: id };
     if (!snapshotKey) return generateSpec(ctx, list);
-    const mounts = await this.snapshotter(snapshotter).mounts(snapshotKey, opts);
-    return withReadonlyTempMount(mounts, (rootfs) => generateSpec({ ...ctx, rootfs }, list));
+    // As containerd's client: the snapshot is mounted read-only around each option that
+    // reads the rootfs (user and group lookups), and not at all for a spec without them.
+    let mounts: Awaited<ReturnType<Snapshotter['mounts']>> | undefined;
+    const mountRootfs = async <T>(fn: (root: string) => Promise<T>): Promise<T> => {
+      mounts ??= await this.snapshotter(snapshotter).mounts(snapshotKey, opts);
+      return withReadonlyTempMount(mounts, fn);
+    };
+    return generateSpec({ ...ctx, mountRootfs }, list);
   }
 
   /** An existing container (NotFoundError if there is none). */
