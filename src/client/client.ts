@@ -12,9 +12,14 @@ import { Leases, type LeaseCreateOptions } from './leases';
 import { Namespaces } from './namespaces';
 import { Rpc, Services } from './rpc';
 import { Snapshotter } from './snapshots';
-import { FailedPreconditionError, InvalidArgumentError, NotFoundError } from '../errdefs/errors';
+import { AlreadyExistsError, FailedPreconditionError, InvalidArgumentError, NotFoundError } from '../errdefs/errors';
 import type { SpecOpt } from '../oci/spec-opt';
 import { withReadonlyTempMount } from './temp-mount';
+import type { HostsOptions } from '../remotes/hosts';
+import type { CredentialsCallback } from '../remotes/credentials';
+import type { Platform } from '../remotes/descriptor';
+import type { ProgressCallback } from '../remotes/pull';
+import { Differ } from './diff';
 import type { PluginInfo, TaskSummary } from './records';
 
 export const DEFAULT_NAMESPACE = 'default';
@@ -46,6 +51,25 @@ export interface NewContainerOptions {
   specOpts?: SpecOpt[] | ((image: ResolvedImage | undefined) => SpecOpt[]);
   labels?: Record<string, string>;
   runtime?: string | { name: string; options?: { type_url: string; value: Buffer } };
+}
+
+export interface PullOptions extends CallOptions {
+  /** Registry routing: containerd's hosts.toml directory (config_path), plain HTTP, … */
+  hosts?: HostsOptions;
+  /** Registry credentials per host (see src/remotes: readDockerConfig, a static callback). */
+  credentials?: CredentialsCallback;
+  /** The platform to pull (default: this host's). */
+  platform?: Platform;
+  /** Called as each blob is waiting, downloading, done or found present. */
+  progress?: ProgressCallback;
+  /** Unpack into this snapshotter after the download (default: the client's; false: do not). */
+  unpack?: string | false;
+}
+
+export interface PulledImage {
+  image: Image;
+  /** The unpacked chain ID ('' when not unpacked). */
+  chainId: string;
 }
 
 export interface ServerVersion {
@@ -234,6 +258,53 @@ export class Client {
       return withReadonlyTempMount(mounts, fn);
     };
     return generateSpec({ ...ctx, mountRootfs }, list);
+  }
+
+  /**
+   * Unpacks an image into a snapshotter through the Diff and Snapshots services (the
+   * algorithm of src/unpack, as containerd's client does it); returns the top chain ID.
+   */
+  async unpack(image: string | Image, snapshotter: string = this.opts.defaultSnapshotter, opts?: CallOptions): Promise<string> {
+    if (!this.lease) return this.withLease((leased) => leased.unpack(image, snapshotter, opts), { expireMs: 3600_000 }, opts);
+    const resolved = await this.resolveImage(image, opts);
+    const { unpackImage } = await import('../unpack/unpacker');
+    const { grpcUnpackBackend } = await import('./unpack-backend');
+    const mt = (d: { mediaType?: string; media_type?: string }): string => d.mediaType ?? d.media_type ?? '';
+    const backend = grpcUnpackBackend({ snapshotter: this.snapshotter(snapshotter), differ: new Differ(this.rpc), content: this.content });
+    const r = await unpackImage(backend, {
+      config: { mediaType: mt(resolved.manifest.config), digest: resolved.manifest.config.digest, size: resolved.manifest.config.size },
+      layers: resolved.manifest.layers.map((l) => ({ mediaType: mt(l), digest: l.digest, size: l.size, ...(l.annotations ? { annotations: l.annotations } : {}) })),
+    });
+    return r.chainId;
+  }
+
+  /**
+   * Pulls an image from a registry (src/remotes: resolve, fetch with resume, labels as
+   * containerd sets them) into the content store under a lease, creates or updates the
+   * image record, and unpacks it, as the Go client's Pull with WithPullUnpack.
+   */
+  async pull(ref: string, o: PullOptions = {}): Promise<PulledImage> {
+    if (!this.lease) return this.withLease((leased) => leased.pull(ref, o), { expireMs: 3600_000 }, o);
+    const remotes = await import('../remotes/index');
+    const { contentServiceIngester } = await import('./content-ingester');
+    const resolver = new remotes.Resolver({ hosts: o.hosts ?? {}, ...(o.credentials ? { credentials: o.credentials } : {}) });
+    const r = await remotes.pull(ref, {
+      resolver,
+      ingester: contentServiceIngester(this.rpc, this.content),
+      ...(o.platform ? { platform: o.platform } : {}),
+      ...(o.progress ? { progress: o.progress } : {}),
+      ...(o.signal ? { signal: o.signal } : {}),
+    });
+    const input = { name: r.name, target: { media_type: r.target.mediaType, digest: r.target.digest, size: r.target.size, annotations: r.target.annotations ?? {} } };
+    let image: Image;
+    try {
+      image = await this.images.create(input, o);
+    } catch (err) {
+      if (!(err instanceof AlreadyExistsError)) throw err;
+      image = await this.images.update(input, ['target'], o);
+    }
+    const chainId = o.unpack === false ? '' : await this.unpack(image, o.unpack ?? this.opts.defaultSnapshotter, o);
+    return { image, chainId };
   }
 
   /** An existing container (NotFoundError if there is none). */

@@ -1,8 +1,10 @@
 // From an image's target to what running it needs: the manifest for this host's platform,
 // the image config, and the chain ID of its layers (the snapshot its rootfs is unpacked
 // into), read from the content store as containerd's images package does.
-import { createHash } from 'node:crypto';
 import { NotFoundError } from '../errdefs/errors';
+import { isIndexType } from '../remotes/media-types';
+import { defaultPlatformMatcher, formatPlatform } from '../remotes/platforms';
+import { chainId } from '../unpack/chainid';
 import type { CallOptions } from './call-options';
 import type { ContentStore } from './content';
 
@@ -39,26 +41,7 @@ export interface ResolvedImage {
   chainId: string;
 }
 
-const INDEX_TYPES = new Set(['application/vnd.oci.image.index.v1+json', 'application/vnd.docker.distribution.manifest.list.v2+json']);
-
-/** GOARCH of this host. */
-export function hostArchitecture(): string {
-  switch (process.arch) {
-    case 'x64':
-      return 'amd64';
-    case 'ia32':
-      return '386';
-    default:
-      return process.arch;
-  }
-}
-
-/** The identity.ChainID of a list of layer diff IDs. */
-export function chainId(diffIds: readonly string[]): string {
-  let chain = '';
-  for (const d of diffIds) chain = chain === '' ? d : `sha256:${createHash('sha256').update(`${chain} ${d}`).digest('hex')}`;
-  return chain;
-}
+export { chainId };
 
 async function readJson<T>(content: ContentStore, digest: string, opts?: CallOptions): Promise<T> {
   return JSON.parse((await content.readAll(digest, opts)).toString('utf8')) as T;
@@ -70,10 +53,11 @@ export async function resolveImage(content: ContentStore, target: DescriptorLike
   for (let depth = 0; depth < 4; depth++) {
     const mediaType = desc.mediaType ?? desc.media_type ?? '';
     const doc = await readJson<{ mediaType?: string; manifests?: DescriptorLike[]; config?: DescriptorLike; layers?: DescriptorLike[] }>(content, desc.digest, opts);
-    if (INDEX_TYPES.has(mediaType) || (doc.manifests && !doc.config)) {
-      const arch = hostArchitecture();
-      const match = (doc.manifests ?? []).find((m) => m.platform && m.platform.os === 'linux' && m.platform.architecture === arch) ?? (doc.manifests ?? []).find((m) => !m.platform);
-      if (!match) throw new NotFoundError(`no match for platform linux/${arch} in manifest ${desc.digest}`);
+    if (isIndexType(mediaType) || (doc.manifests && !doc.config)) {
+      // This host's platform, as a pull chooses it (src/remotes: containerd's matcher).
+      const matcher = defaultPlatformMatcher();
+      const match = (doc.manifests ?? []).find((m) => m.platform !== undefined && matcher.match({ ...m.platform, variant: m.platform.variant ?? '' })) ?? (doc.manifests ?? []).find((m) => !m.platform);
+      if (!match) throw new NotFoundError(`no match for platform ${formatPlatform(matcher.platform)} in manifest ${desc.digest}`);
       desc = match;
       continue;
     }

@@ -1,6 +1,7 @@
 // berth's client library for containerd-compatible daemons: the package's public API.
 export { Client, DEFAULT_NAMESPACE, DEFAULT_RUNTIME, DEFAULT_SNAPSHOTTER } from './client';
-export type { ClientOptions, NewContainerOptions, ServerVersion } from './client';
+export type { ClientOptions, NewContainerOptions, PullOptions, PulledImage, ServerVersion } from './client';
+export { Differ } from './diff';
 export type { CallOptions } from './call-options';
 export { Container, RUNTIME_SPEC_TYPE } from './containers';
 export type { ContainerRecord, NewTaskOptions, AttachOptions } from './containers';
@@ -12,7 +13,7 @@ export { ContentStore } from './content';
 export type { ContentInfo, ContentWriteOptions, IngestStatus } from './content';
 export { Images } from './images';
 export type { Image, ImageInput, Descriptor } from './images';
-export { chainId, hostArchitecture } from './image-manifest';
+export { chainId } from './image-manifest';
 export type { ImageConfig, ResolvedImage } from './image-manifest';
 export { Leases, randomLeaseId } from './leases';
 export type { Lease, LeaseCreateOptions, LeaseResource } from './leases';

@@ -1,0 +1,125 @@
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { PassThrough } from 'node:stream';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Client, NotFoundError } from '../../src/client';
+import { withImageConfig } from '../../src/oci';
+import type { BlobProgress } from '../../src/remotes/pull';
+import { buildLayer, buildOciImage, busyboxLayer } from '../fixtures/images';
+import { CTR_BIN, RUNC, ctrOk, pushArchive, startRegistry, type RegistryHandle } from '../harness';
+import { SideBySide, uid, type Side } from './sides';
+
+// Client.pull (src/remotes over the Content service, under a lease) and Client.unpack
+// (src/unpack over the Diff and Snapshots services) against berthd and containerd 1.6.20 in
+// the same run, from a registry on loopback: the same blobs, labels, snapshots and image,
+// checked with ctr, and a container runs from the result.
+
+const canRun = process.getuid?.() === 0 && fs.existsSync(RUNC) && fs.existsSync('/usr/bin/docker-registry') && fs.existsSync('/usr/bin/skopeo');
+
+let pair: SideBySide;
+let reg: RegistryHandle;
+let ref: string;
+const clients = new Map<Side, Client>();
+
+beforeAll(async () => {
+  if (!canRun) return;
+  pair = await SideBySide.start({ prefix: 'clientpull', image: 'docker.io/library/berth-unused:1' });
+  reg = await startRegistry();
+  const extra = await buildLayer([
+    { path: 'etc', type: 'dir' },
+    { path: 'etc/greeting', type: 'file', content: 'pulled through berth\n' },
+  ]);
+  const img = await buildOciImage({ name: 'berth.test/pull:1', layers: [await busyboxLayer(), extra], config: { Cmd: ['cat', '/etc/greeting'], Env: ['PATH=/bin'] } });
+  const file = path.join(pair.tmp.path, 'pull.tar');
+  fs.writeFileSync(file, img.archive);
+  await pushArchive(reg, file, 'berth/pull:1');
+  ref = `${reg.host}/berth/pull:1`;
+  for (const s of [pair.B, pair.C]) clients.set(s, Client.connect(s.address, { namespace: s.ns }));
+}, 180_000);
+
+afterAll(async () => {
+  for (const c of clients.values()) c.close();
+  await reg?.cleanup();
+  await pair?.cleanup();
+});
+
+describe.skipIf(!canRun)('Client.pull and unpack', () => {
+  it('pulls with progress, unpacks, and runs the image on both daemons', async () => {
+    const r = await pair.both(async (s) => {
+      const c = clients.get(s)!;
+      const seen = new Map<string, Set<BlobProgress['status']>>();
+      const pulled = await c.pull(ref, { hosts: { plainHttp: true }, progress: (p) => seen.set(`${p.kind}:${p.digest}`, (seen.get(`${p.kind}:${p.digest}`) ?? new Set()).add(p.status)) });
+      const check = (await ctrOk(s.address, ['images', 'check'], { namespace: s.ns })).stdout;
+      const snapshots = (await ctrOk(s.address, ['snapshots', 'ls'], { namespace: s.ns })).stdout;
+      const leases = await c.leases.list();
+      // Run it: the unpacked chain is what the container's snapshot is prepared on.
+      const id = pair.track(s, uid('pulled'));
+      const container = await c.newContainer(id, { image: pulled.image, specOpts: (img) => [withImageConfig(img!.config.config ?? {})] });
+      const out = new PassThrough();
+      let text = '';
+      out.on('data', (b: Buffer) => (text += b.toString()));
+      const task = await container.newTask({ stdout: out });
+      const exited = task.wait();
+      await task.start();
+      const st = await exited;
+      await task.delete();
+      await container.delete({ withSnapshot: true });
+      // Pulling again finds everything present.
+      const again = new Set<string>();
+      await c.pull(ref, { hosts: { plainHttp: true }, progress: (p) => again.add(p.status) });
+      return {
+        name: pulled.image.name,
+        target: pulled.image.target!.digest,
+        chainId: pulled.chainId,
+        // Every blob ends downloaded or found present; the new ones were downloaded.
+        settled: [...seen.values()].every((st) => st.has('done') || st.has('exists')),
+        downloaded: [...seen.values()].filter((st) => st.has('done')).length,
+        kinds: [...new Set([...seen.keys()].map((k) => k.split(':')[0]))].sort(),
+        complete: new RegExp(`${ref.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\s+application/vnd\\.oci\\.image\\.manifest\\.v1\\+json\\s+sha256:\\w+\\s+complete`).test(check),
+        committed: snapshots.split('\n').filter((l) => /Committed/.test(l)).length,
+        leftoverLeases: leases.length,
+        out: text,
+        code: st.code,
+        again: [...again].sort(),
+      };
+    });
+    expect(r[0]).toMatchObject({
+      name: ref,
+      settled: true,
+      downloaded: 3, // manifest, config, the new layer; the busybox layer is there already (the side's own image)
+      kinds: ['config', 'layer', 'manifest'],
+      complete: true,
+      committed: 2,
+      leftoverLeases: 0,
+      out: 'pulled through berth\n',
+      code: 0,
+      again: r[0].again,
+    });
+    expect(r[0].chainId).toMatch(/^sha256:/);
+    expect(r[0].again).toContain('exists');
+    expect(r[0].again).not.toContain('done');
+    expect(r[1]).toEqual(r[0]);
+  });
+
+  it('labels as containerd sets them: the same on both daemons as after ctr pull', async () => {
+    const labels = await pair.both(async (s) => {
+      const out = execFileSync(CTR_BIN, ['-a', s.address, '-n', s.ns, 'content', 'ls'], { encoding: 'utf8' });
+      return out
+        .split('\n')
+        .slice(1)
+        .filter(Boolean)
+        .map((l) => l.split(/\s+/).filter((w) => w.includes('=')).join(' ').split(',').sort().join(','))
+        .sort();
+    });
+    expect(labels[0].join('\n')).toContain('containerd.io/distribution.source.');
+    expect(labels[0].join('\n')).toContain('containerd.io/gc.ref.snapshot.overlayfs=sha256:');
+    expect(labels[1]).toEqual(labels[0]);
+  });
+
+  it('an unknown tag is NotFoundError', async () => {
+    const r = await pair.both((s) => clients.get(s)!.pull(`${reg.host}/berth/pull:nope`, { hosts: { plainHttp: true } }).then(() => 'ok', (e: Error) => e.constructor.name));
+    expect(r).toEqual(['NotFoundError', 'NotFoundError']);
+    await expect(clients.get(pair.B)!.getImage(`${reg.host}/berth/pull:nope`)).rejects.toBeInstanceOf(NotFoundError);
+  });
+});
