@@ -1,4 +1,4 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { PassThrough } from 'node:stream';
@@ -115,6 +115,39 @@ describe.skipIf(!canRun)('Client.pull and unpack', () => {
     expect(labels[0].join('\n')).toContain('containerd.io/distribution.source.');
     expect(labels[0].join('\n')).toContain('containerd.io/gc.ref.snapshot.overlayfs=sha256:');
     expect(labels[1]).toEqual(labels[0]);
+  });
+
+  it('berth images pull: log lines, --json progress, then berth run', async () => {
+    const BERTH = path.join(__dirname, '..', '..', 'bin', 'berth');
+    const berth = (s: Side, args: string[]): { code: number | null; stdout: string; stderr: string } => {
+      const r = spawnSync(process.execPath, [BERTH, '-a', s.address, '-n', `${s.ns}-cli`, ...args], { encoding: 'utf8', timeout: 120_000 });
+      return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+    };
+    const r = await pair.both(async (s) => {
+      const plain = berth(s, ['images', 'pull', '--plain-http', ref]);
+      const json = berth(s, ['--json', 'images', 'pull', '--plain-http', ref]);
+      const run = berth(s, ['run', '--rm', ref, pair.track({ ...s, ns: `${s.ns}-cli` }, uid('cli')), 'cat', '/etc/greeting']);
+      await ctrOk(s.address, ['images', 'rm', '--sync', ref], { namespace: `${s.ns}-cli` });
+      const events = json.stdout.trim().split('\n').map((l) => JSON.parse(l) as { status?: string; kind?: string; image?: string; chainId?: string });
+      return {
+        plain: { code: plain.code, stderr: plain.stderr, lines: plain.stdout.trim().split('\n').map((l) => l.replace(/sha256:\w+/g, 'D').replace(/[\d.]+ (B|KiB|MiB) in [\d.]+s/, 'N in T').replace(/ in [\d.]+s$/, ' in T').replace(/-[0-9a-f]{12}:/, '-X:')).sort() },
+        jsonCode: json.code,
+        jsonStatuses: [...new Set(events.filter((e) => e.status).map((e) => e.status))].sort(),
+        jsonLast: { image: events[events.length - 1]!.image, chainId: /^sha256:/.test(events[events.length - 1]!.chainId ?? '') },
+        run,
+      };
+    });
+    expect(r[0].plain).toEqual({
+      code: 0,
+      stderr: '',
+      // Blobs are shared between namespaces (containerd's default content sharing): the
+      // first test's pull stored them already.
+      lines: [`${ref}: D unpacked (D) in T`, 'config-X: already exists', 'layer-X: already exists', 'layer-X: already exists', 'manifest-X: already exists'],
+    });
+    expect(r[0].jsonStatuses).toEqual(expect.arrayContaining(['exists', 'waiting']));
+    expect(r[0].jsonLast).toEqual({ image: ref, chainId: true });
+    expect(r[0].run).toEqual({ code: 0, stdout: 'pulled through berth\n', stderr: '' });
+    expect(r[1]).toEqual(r[0]);
   });
 
   it('an unknown tag is NotFoundError', async () => {

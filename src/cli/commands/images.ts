@@ -5,6 +5,7 @@ import { humanSize, labelList } from '../table';
 import { timeText } from '../time';
 
 const USAGE = `usage: berth images COMMAND
+  pull [--plain-http] [--hosts-dir DIR] [--user USER[:PASS]] [--platform OS/ARCH] [--snapshotter S] [--no-unpack] REF
   ls [-q] [FILTER…]           images
   rm [--sync] REF…            remove images
   tag [--force] SOURCE TARGET…   new names for an image
@@ -25,6 +26,52 @@ export const imagesCommand: Command = {
       args,
       USAGE,
       {
+        async pull(ctx, args) {
+          const { values, positionals } = parseFlags(
+            args,
+            {
+              'plain-http': { type: 'boolean' },
+              'hosts-dir': { type: 'string' },
+              user: { type: 'string', short: 'u' },
+              platform: { type: 'string' },
+              snapshotter: { type: 'string' },
+              'no-unpack': { type: 'boolean' },
+            },
+            USAGE,
+          );
+          const ref = positionals[0];
+          if (!ref) throw new UsageError('image reference required', USAGE);
+          const { PullProgress } = require('../progress') as typeof import('../progress');
+          const { parsePlatform } = require('../../remotes/platforms') as typeof import('../../remotes/platforms');
+          const { readDockerConfig } = require('../../remotes/credentials') as typeof import('../../remotes/credentials');
+          const progress = new PullProgress(ctx.stdout, ctx.json ? 'json' : ctx.stdout.isTTY ? 'tty' : 'log');
+          let credentials: import('../../remotes/credentials').CredentialsCallback;
+          if (values.user !== undefined) {
+            const i = values.user.indexOf(':');
+            const creds = { username: i < 0 ? values.user : values.user.slice(0, i), password: i < 0 ? '' : values.user.slice(i + 1) };
+            credentials = () => creds;
+          } else credentials = readDockerConfig();
+          const ac = new AbortController();
+          const stop = (): void => ac.abort();
+          process.once('SIGINT', stop);
+          try {
+            const t0 = Date.now();
+            const r = await ctx.client.pull(ref, {
+              hosts: { ...(values['plain-http'] ? { plainHttp: true } : {}), ...(values['hosts-dir'] !== undefined ? { configPath: values['hosts-dir'] } : {}) },
+              credentials,
+              ...(values.platform !== undefined ? { platform: parsePlatform(values.platform) } : {}),
+              progress: progress.update,
+              unpack: values['no-unpack'] ? false : (values.snapshotter ?? 'overlayfs'),
+              signal: ac.signal,
+            });
+            progress.finish();
+            if (ctx.json) ctx.jsonLine({ image: r.image.name, digest: r.image.target?.digest, chainId: r.chainId });
+            else ctx.print(`${r.image.name}: ${r.image.target?.digest ?? ''}${r.chainId ? ` unpacked (${r.chainId})` : ''} in ${((Date.now() - t0) / 1000).toFixed(1)}s`);
+            return 0;
+          } finally {
+            process.off('SIGINT', stop);
+          }
+        },
         async ls(ctx, args) {
           const { values, positionals } = parseFlags(args, { quiet: { type: 'boolean', short: 'q' } }, USAGE);
           const images = await ctx.client.listImages(positionals);
