@@ -1,6 +1,7 @@
 // The high-level client for containerd-compatible daemons (berthd, containerd), in the
 // spirit of containerd's Go client: one connection, a default namespace, typed errors,
 // AbortSignal on every call.
+import type { Readable, Writable } from 'node:stream';
 import type { CallOptions } from './call-options';
 import { Channel } from './channel';
 import { ContentStore } from './content';
@@ -305,6 +306,42 @@ export class Client {
     }
     const chainId = o.unpack === false ? '' : await this.unpack(image, o.unpack ?? this.opts.defaultSnapshotter, o);
     return { image, chainId };
+  }
+
+  /**
+   * Imports an OCI image archive (a tar stream: `ctr images export`, skopeo's
+   * oci-archive): blobs into the content store under a lease, gc labels on the tree, an
+   * image per named index entry, each unpacked (unless `unpack: false`). Returns the images.
+   */
+  async import(archive: Readable, o: { unpack?: string | false } & CallOptions = {}): Promise<Image[]> {
+    if (!this.lease) return this.withLease((leased) => leased.import(archive, o), { expireMs: 3600_000 }, o);
+    const { importArchive, labelChildren, importedName } = await import('./image-import');
+    const { manifests } = await importArchive(this.content, archive);
+    const out: Image[] = [];
+    for (const desc of manifests) {
+      await labelChildren(this.content, desc);
+      const name = importedName(desc);
+      if (!name) continue;
+      const input = { name, target: { media_type: desc.mediaType, digest: desc.digest, size: desc.size, annotations: desc.annotations ?? {} } };
+      let image: Image;
+      try {
+        image = await this.images.create(input, o);
+      } catch (err) {
+        if (!(err instanceof AlreadyExistsError)) throw err;
+        image = await this.images.update(input, ['target'], o);
+      }
+      if (o.unpack !== false) await this.unpack(image, o.unpack ?? this.opts.defaultSnapshotter, o);
+      out.push(image);
+    }
+    return out;
+  }
+
+  /** Writes the images (by name) as an OCI image archive to out (`ctr images export`). */
+  async export(names: readonly string[], out: Writable, opts?: CallOptions): Promise<void> {
+    const images = [];
+    for (const n of names) images.push(await this.images.get(n, opts));
+    const { exportArchive } = await import('./image-export');
+    await exportArchive(this.content, images, out);
   }
 
   /** An existing container (NotFoundError if there is none). */

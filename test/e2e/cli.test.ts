@@ -90,6 +90,30 @@ describe.skipIf(!canRun)('berth CLI on berthd and containerd', () => {
     expect(missing[1].code).toBe(125);
   });
 
+  it('images export and import (file and stdin), then run from the import', () => {
+    const files = new Map<Side, string>();
+    const ex = both((s) => {
+      files.set(s, join(pair.tmp.path, `cli-export-${s.name}.tar`));
+      return ['images', 'export', files.get(s)!, IMAGE];
+    });
+    expect(ex[0]).toEqual({ code: 0, stdout: '', stderr: '' });
+    expect(ex[1]).toEqual(ex[0]);
+    const imp = both((s) => ['-n', `${s.ns}-imp`, 'images', 'import', files.get(s)!]);
+    expect(imp[0].code).toBe(0);
+    expect(imp[0].stdout).toMatch(new RegExp(`^${IMAGE.replace(/[.]/g, '\\.')} sha256:[0-9a-f]{64} \\(unpacked\\)\n$`));
+    expect(imp[1]).toEqual(imp[0]);
+    const viaStdin = [pair.B, pair.C].map((s) => {
+      const r = spawnSync(process.execPath, [BERTH, '-a', s.address, '-n', `${s.ns}-imp2`, '--json', 'images', 'import', '--no-unpack', '-'], { input: fs.readFileSync(files.get(s)!), encoding: 'utf8' });
+      return { code: r.status, names: (JSON.parse(r.stdout) as Array<{ name: string }>).map((i) => i.name) };
+    });
+    expect(viaStdin).toEqual([{ code: 0, names: [IMAGE] }, { code: 0, names: [IMAGE] }]);
+    const run = both((s) => ['-n', `${s.ns}-imp`, 'run', '--rm', IMAGE, uid('impr'), 'echo', 'from import']);
+    expect(run[0]).toEqual({ code: 0, stdout: 'from import\n', stderr: '' });
+    expect(run[1]).toEqual(run[0]);
+    const notOci = both(() => ['images', 'import', '/etc/hostname']);
+    expect(notOci[0].code).toBe(125);
+  });
+
   it('run --rm: output, exit code, env, cwd, user, limits; the container is gone after', () => {
     const r = both((s) => [
       'run', '--rm', '--env', 'A=b', '--cwd', '/tmp', '--user', '5:6', '--memory-limit', String(64 << 20), '--cpus', '0.5',

@@ -403,6 +403,48 @@ describe.skipIf(!canRun)('client library on berthd and containerd', () => {
     expect(r[1]).toEqual(r[0]);
   });
 
+  it('export and import: an OCI archive round trip, read by ctr too, unpacked and run', async () => {
+    const r = await pair.both(async (s) => {
+      const c = client(s);
+      const file = `${pair.tmp.path}/export-${s.name}.tar`;
+      await c.export([IMAGE], fs.createWriteStream(file));
+      // Into a fresh namespace: the library's import, then ctr's import of the same file.
+      const other = c.withNamespace(`${s.ns}-imp`);
+      const images = await other.import(fs.createReadStream(file));
+      const chain = (await other.resolveImage(IMAGE)).chainId;
+      const unpacked = await other.snapshotter().stat(chain).then(() => true, () => false);
+      const side = { ...s, ns: `${s.ns}-imp` };
+      const id = pair.track(side, uid('imp'));
+      const container = await other.newContainer(id, { image: IMAGE, spec: spec(side, id, ['sh', '-c', 'echo imported']) });
+      const out = collect();
+      const task = await container.newTask({ stdout: out.stream });
+      const exited = task.wait();
+      await task.start();
+      const st = await exited;
+      await task.delete();
+      await container.delete({ withSnapshot: true });
+      const viaCtr = execFileSync(CTR_BIN, ['-a', s.address, '-n', `${s.ns}-ctr`, 'images', 'import', file], { encoding: 'utf8' });
+      const ctrCheck = execFileSync(CTR_BIN, ['-a', s.address, '-n', `${s.ns}-ctr`, 'images', 'check'], { encoding: 'utf8' });
+      // And ctr's own export imports through the library.
+      const ctrFile = `${pair.tmp.path}/ctr-export-${s.name}.tar`;
+      execFileSync(CTR_BIN, ['-a', s.address, '-n', s.ns, 'images', 'export', ctrFile, IMAGE]);
+      const third = c.withNamespace(`${s.ns}-imp2`);
+      const fromCtr = (await third.import(fs.createReadStream(ctrFile), { unpack: false })).map((i) => i.name);
+      return {
+        names: images.map((i) => i.name),
+        same: images[0]!.target!.digest === (await c.getImage(IMAGE)).target!.digest,
+        unpacked,
+        out: out.text(),
+        code: st.code,
+        ctrImported: viaCtr.includes(IMAGE),
+        ctrComplete: /complete/.test(ctrCheck),
+        fromCtr,
+      };
+    });
+    expect(r[0]).toEqual({ names: [IMAGE], same: true, unpacked: true, out: 'imported\n', code: 0, ctrImported: true, ctrComplete: true, fromCtr: [IMAGE] });
+    expect(r[1]).toEqual(r[0]);
+  });
+
   it('newContainer with an image that is not unpacked is FailedPreconditionError', async () => {
     const r = await pair.both(async (s) => {
       const c = client(s);

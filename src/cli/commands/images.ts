@@ -6,6 +6,8 @@ import { timeText } from '../time';
 
 const USAGE = `usage: berth images COMMAND
   pull [--plain-http] [--hosts-dir DIR] [--user USER[:PASS]] [--platform OS/ARCH] [--snapshotter S] [--no-unpack] REF
+  import [--no-unpack] [--snapshotter S] FILE|-   an OCI image archive
+  export FILE|- REF…          images as an OCI image archive
   ls [-q] [FILTER…]           images
   rm [--sync] REF…            remove images
   tag [--force] SOURCE TARGET…   new names for an image
@@ -71,6 +73,24 @@ export const imagesCommand: Command = {
           } finally {
             process.off('SIGINT', stop);
           }
+        },
+        async import(ctx, args) {
+          const { values, positionals } = parseFlags(args, { 'no-unpack': { type: 'boolean' }, snapshotter: { type: 'string' } }, USAGE);
+          const file = positionals[0];
+          if (!file) throw new UsageError('archive file required ("-" for stdin)', USAGE);
+          const { createReadStream } = require('node:fs') as typeof import('node:fs');
+          const source = file === '-' ? process.stdin : createReadStream(file);
+          const images = await ctx.client.import(source, { unpack: values['no-unpack'] ? false : (values.snapshotter ?? 'overlayfs') });
+          if (ctx.json) ctx.show('', images);
+          else for (const i of images) ctx.print(`${i.name} ${i.target?.digest ?? ''}${values['no-unpack'] ? '' : ' (unpacked)'}`);
+          return 0;
+        },
+        async export(ctx, args) {
+          const [file, ...refs] = args;
+          if (!file || refs.length === 0) throw new UsageError('archive file ("-" for stdout) and image references required', USAGE);
+          const { createWriteStream } = require('node:fs') as typeof import('node:fs');
+          await ctx.client.export(refs, file === '-' ? ctx.stdout : createWriteStream(file));
+          return 0;
         },
         async ls(ctx, args) {
           const { values, positionals } = parseFlags(args, { quiet: { type: 'boolean', short: 'q' } }, USAGE);
