@@ -2,7 +2,7 @@ import { execSync, spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RUNC, ctrOk } from '../harness';
+import { CTR_BIN, RUNC, ctrOk } from '../harness';
 import { SideBySide, uid, type Side } from './sides';
 
 // The berth CLI against berthd and a real containerd 1.6.20 in the same run: each command
@@ -143,6 +143,34 @@ describe.skipIf(!canRun)('berth CLI on berthd and containerd', () => {
     const hostIfaces = fs.readdirSync('/sys/class/net').length;
     expect(r[0]).toEqual({ code: 0, stdout: `from host\n${hostIfaces}\nro\n`, stderr: '' });
     expect(r[1]).toEqual(r[0]);
+  });
+
+  it.skipIf(!fs.existsSync('/usr/bin/script'))('run -t gets a terminal like ctr run -t (driven through script(1))', async () => {
+    const underPty = (argv: string[]): Promise<{ code: number | null; output: string }> =>
+      new Promise((resolve) => {
+        const quoted = argv.map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
+        const child = spawn('/usr/bin/script', ['-qec', quoted, '/dev/null'], { stdio: ['pipe', 'pipe', 'pipe'] });
+        let out = '';
+        child.stdout.on('data', (b: Buffer) => (out += b.toString()));
+        child.stderr.on('data', (b: Buffer) => (out += b.toString()));
+        const timer = setTimeout(() => child.pid && process.kill(child.pid, 'SIGKILL'), 30_000);
+        child.once('close', (code) => {
+          clearTimeout(timer);
+          // ctr echoes a NUL it writes to the terminal at start: not part of the output.
+          resolve({ code, output: out.replace(/\r/g, '').replace(/^\^@/, '') });
+        });
+        child.stdin.end();
+      });
+    const cmd = ['sh', '-c', 'tty; echo "TERM=$TERM"; [ -t 0 ] && echo "stdin is a tty"; exit 5'];
+    const r = await Promise.all(
+      [pair.B, pair.C].flatMap((s) => [
+        underPty([process.execPath, BERTH, '-a', s.address, '-n', s.ns, 'run', '--rm', '-t', IMAGE, pair.track(s, uid('tty')), ...cmd]),
+        underPty([CTR_BIN, '-a', s.address, '-n', s.ns, 'run', '--rm', '-t', IMAGE, pair.track(s, uid('ttyc')), ...cmd]),
+      ]),
+    );
+    expect(r[0]!.code).toBe(5);
+    expect(r[0]!.output).toMatch(/^\/dev\/pts\/\d+\nTERM=xterm\nstdin is a tty\n$/);
+    for (const x of r.slice(1)) expect(x).toEqual(r[0]);
   });
 
   it('run -d, then tasks ls/ps/exec/pause/resume/metrics/kill/rm, containers ls/info/label/rm', async () => {
