@@ -20,6 +20,7 @@ import type { HostsOptions } from '../remotes/hosts';
 import type { CredentialsCallback } from '../remotes/credentials';
 import type { Platform } from '../remotes/descriptor';
 import type { ProgressCallback } from '../remotes/pull';
+import type { PushProgress } from '../remotes/push';
 import { Differ } from './diff';
 import type { PluginInfo, TaskSummary } from './records';
 
@@ -342,6 +343,30 @@ export class Client {
     for (const n of names) images.push(await this.images.get(n, opts));
     const { exportArchive } = await import('./image-export');
     await exportArchive(this.content, images, out);
+  }
+
+  /**
+   * Pushes an image to a registry (src/remotes: children first, cross-repository mounts
+   * from the distribution-source labels, the manifest under its tag), reading from the
+   * Content service. `ref` names the destination (default: the image's own name).
+   */
+  async push(
+    image: string,
+    o: { ref?: string; hosts?: HostsOptions; credentials?: CredentialsCallback; platform?: Platform; progress?: (p: PushProgress) => void } & CallOptions = {},
+  ): Promise<void> {
+    const img = await this.images.get(image, o);
+    if (!img.target) throw new NotFoundError(`image ${image} has no target`);
+    const remotes = await import('../remotes/index');
+    const { contentServiceProvider } = await import('./content-provider');
+    const resolver = new remotes.Resolver({ hosts: o.hosts ?? {}, ...(o.credentials ? { credentials: o.credentials } : {}) });
+    await remotes.push(o.ref ?? img.name, {
+      resolver,
+      provider: contentServiceProvider(this.content),
+      target: { mediaType: img.target.media_type, digest: img.target.digest, size: img.target.size, ...(Object.keys(img.target.annotations).length > 0 ? { annotations: img.target.annotations } : {}) },
+      ...(o.platform ? { platform: o.platform } : {}),
+      ...(o.progress ? { progress: o.progress } : {}),
+      ...(o.signal ? { signal: o.signal } : {}),
+    });
   }
 
   /** An existing container (NotFoundError if there is none). */

@@ -150,6 +150,30 @@ describe.skipIf(!canRun)('Client.pull and unpack', () => {
     expect(r[1]).toEqual(r[0]);
   });
 
+  it('push (library and berth images push), then ctr pulls what was pushed', async () => {
+    const BERTH = path.join(__dirname, '..', '..', 'bin', 'berth');
+    const r = await pair.both(async (s) => {
+      const c = clients.get(s)!;
+      await c.pull(ref, { hosts: { plainHttp: true }, unpack: false }); // present whatever ran before
+      const target = (await c.getImage(ref)).target!.digest;
+      const viaLib = `${reg.host}/berth/pushed-lib-${s.name}:1`;
+      const seen = new Set<string>();
+      await c.push(ref, { ref: viaLib, hosts: { plainHttp: true }, progress: (p) => seen.add(p.status) });
+      const viaCli = `${reg.host}/berth/pushed-cli-${s.name}:1`;
+      const cli = spawnSync(process.execPath, [BERTH, '-a', s.address, '-n', s.ns, 'images', 'push', '--plain-http', viaCli, ref], { encoding: 'utf8', timeout: 60_000 });
+      const pulled = [];
+      for (const pushed of [viaLib, viaCli]) {
+        await ctrOk(s.address, ['images', 'pull', '--plain-http', pushed], { namespace: `${s.ns}-pushed`, timeoutMs: 60_000 });
+        const ls = (await ctrOk(s.address, ['images', 'ls'], { namespace: `${s.ns}-pushed` })).stdout;
+        pulled.push(ls.includes(pushed) && ls.includes(target));
+      }
+      return { statuses: [...seen].filter((x) => x !== 'waiting' && x !== 'uploading').sort(), cliCode: cli.status, cliLast: cli.stdout.trim().split('\n').pop()!.replace(/[\d.]+s$/, 'T').replace(s.name, 'SIDE'), pulled };
+    });
+    expect(r[0]).toMatchObject({ cliCode: 0, cliLast: `${reg.host}/berth/pushed-cli-SIDE:1: pushed in T`, pulled: [true, true] });
+    expect(r[0].statuses.length).toBeGreaterThan(0);
+    expect(r[1]).toMatchObject({ cliCode: 0, pulled: [true, true] });
+  });
+
   it('an unknown tag is NotFoundError', async () => {
     const r = await pair.both((s) => clients.get(s)!.pull(`${reg.host}/berth/pull:nope`, { hosts: { plainHttp: true } }).then(() => 'ok', (e: Error) => e.constructor.name));
     expect(r).toEqual(['NotFoundError', 'NotFoundError']);

@@ -6,6 +6,7 @@ import { timeText } from '../time';
 
 const USAGE = `usage: berth images COMMAND
   pull [--plain-http] [--hosts-dir DIR] [--user USER[:PASS]] [--platform OS/ARCH] [--snapshotter S] [--no-unpack] REF
+  push [--plain-http] [--hosts-dir DIR] [--user USER[:PASS]] [--platform OS/ARCH] REF [LOCAL]
   import [--no-unpack] [--snapshotter S] FILE|-   an OCI image archive
   export FILE|- REF…          images as an OCI image archive
   ls [-q] [FILTER…]           images
@@ -73,6 +74,37 @@ export const imagesCommand: Command = {
           } finally {
             process.off('SIGINT', stop);
           }
+        },
+        async push(ctx, args) {
+          const { values, positionals } = parseFlags(
+            args,
+            { 'plain-http': { type: 'boolean' }, 'hosts-dir': { type: 'string' }, user: { type: 'string', short: 'u' }, platform: { type: 'string' } },
+            USAGE,
+          );
+          const [ref, local] = positionals;
+          if (!ref) throw new UsageError('image reference required', USAGE);
+          const { parsePlatform } = require('../../remotes/platforms') as typeof import('../../remotes/platforms');
+          const { readDockerConfig } = require('../../remotes/credentials') as typeof import('../../remotes/credentials');
+          let credentials: import('../../remotes/credentials').CredentialsCallback;
+          if (values.user !== undefined) {
+            const i = values.user.indexOf(':');
+            const creds = { username: i < 0 ? values.user : values.user.slice(0, i), password: i < 0 ? '' : values.user.slice(i + 1) };
+            credentials = () => creds;
+          } else credentials = readDockerConfig();
+          const mode = ctx.json ? 'json' : 'log';
+          const t0 = Date.now();
+          await ctx.client.push(local ?? ref, {
+            ref,
+            hosts: { ...(values['plain-http'] ? { plainHttp: true } : {}), ...(values['hosts-dir'] !== undefined ? { configPath: values['hosts-dir'] } : {}) },
+            credentials,
+            ...(values.platform !== undefined ? { platform: parsePlatform(values.platform) } : {}),
+            progress: (p) => {
+              if (mode === 'json') ctx.jsonLine({ digest: p.digest, kind: p.kind, status: p.status, offset: p.offset, total: p.total });
+              else if (p.status === 'done' || p.status === 'exists' || p.status === 'mounted') ctx.print(`${p.kind}-${p.digest.replace(/^sha256:/, '').slice(0, 12)}: ${p.status === 'done' ? `pushed ${humanSize(p.total)}` : p.status === 'exists' ? 'already exists' : 'mounted'}`);
+            },
+          });
+          if (!ctx.json) ctx.print(`${ref}: pushed in ${((Date.now() - t0) / 1000).toFixed(1)}s`);
+          return 0;
         },
         async import(ctx, args) {
           const { values, positionals } = parseFlags(args, { 'no-unpack': { type: 'boolean' }, snapshotter: { type: 'string' } }, USAGE);
