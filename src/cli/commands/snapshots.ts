@@ -9,8 +9,8 @@ const USAGE = `usage: berth snapshots [--snapshotter NAME] COMMAND
   info KEY                     one snapshot
   usage [KEY…]                 disk usage
   mounts TARGET KEY            the mounts of a snapshot, as mount(8) commands
-  prepare [--mounts] KEY [PARENT]   an active snapshot
-  view [--mounts] KEY PARENT   a read-only view
+  prepare [--mounts] KEY [PARENT]   an active snapshot (labelled containerd.io/gc.root: kept until removed)
+  view [--mounts] KEY PARENT   a read-only view (also a gc root)
   commit NAME KEY              commit an active snapshot
   rm KEY…                      remove snapshots
 `;
@@ -73,7 +73,8 @@ export const snapshotsCommand: Command = {
           const { values, positionals } = parseFlags(args, { mounts: { type: 'string' } }, USAGE);
           const [key, parent] = positionals;
           if (!key) throw new UsageError('key required', USAGE);
-          const m = await snap().prepare(key, parent ?? '');
+          // What a person makes by hand stays until they remove it: a gc root, not garbage.
+          const m = await snap().prepare(key, parent ?? '', { 'containerd.io/gc.root': new Date().toISOString() });
           if (values.mounts !== undefined || ctx.json) ctx.show(mountCommands(values.mounts ?? '/tmp/mnt', m), m);
           return 0;
         },
@@ -81,7 +82,7 @@ export const snapshotsCommand: Command = {
           const { values, positionals } = parseFlags(args, { mounts: { type: 'string' } }, USAGE);
           const [key, parent] = positionals;
           if (!key || !parent) throw new UsageError('key and parent required', USAGE);
-          const m = await snap().view(key, parent);
+          const m = await snap().view(key, parent, { 'containerd.io/gc.root': new Date().toISOString() });
           if (values.mounts !== undefined || ctx.json) ctx.show(mountCommands(values.mounts ?? '/tmp/mnt', m), m);
           return 0;
         },
