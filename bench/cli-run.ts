@@ -29,9 +29,10 @@ const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floo
 /** Wall time of one command in ms; throws if it fails. */
 function timed(cmd: string, args: string[]): number {
   const t = process.hrtime.bigint();
-  const r = spawnSync(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8' });
+  // Bounded: a run that hangs (seen with ctr itself against containerd on a loaded host) fails the bench.
+  const r = spawnSync(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8', timeout: 30_000 });
   const ms = Number(process.hrtime.bigint() - t) / 1e6;
-  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')}: exit ${r.status}: ${r.stderr}`);
+  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')}: exit ${r.status}${r.signal ? ` (${r.signal}: over 30 s)` : ''}: ${r.stderr}`);
   return ms;
 }
 
@@ -69,7 +70,6 @@ async function main(): Promise<void> {
   }
   const m = { berth: median(t.berth), ctr: median(t.ctr), node: median(t.node), ctrVersion: median(t.ctrVersion) };
   const budget = m.ctr + (m.node - m.ctrVersion);
-  console.log(JSON.stringify(t));
   console.log(`daemon: ${values.containerd ? 'containerd' : 'berthd'}, ${RUNS} alternating runs, medians`);
   console.log(`berth run --rm /bin/true   ${m.berth.toFixed(1)} ms`);
   console.log(`ctr run --rm /bin/true     ${m.ctr.toFixed(1)} ms`);
