@@ -61,6 +61,8 @@ function defaultFifoRoot(): string {
 
 /** Makes the FIFOs for process `id` in a new private directory. */
 export function makeFifoSet(id: string, want: { stdin: boolean; stdout: boolean; stderr: boolean; terminal: boolean }, root?: string): FifoSet {
+  // No stream at all (a detached task): no directory, which nobody would remove.
+  if (!want.stdin && !want.stdout && !want.stderr) return { dir: '', stdin: '', stdout: '', stderr: '', terminal: want.terminal };
   const dir = fs.mkdtempSync(path.join(root ?? defaultFifoRoot(), `${id.slice(0, 32)}-`));
   fs.chmodSync(dir, 0o700);
   const make = (on: boolean, name: string): string => {
@@ -117,7 +119,7 @@ export class TaskIO {
     try {
       return new TaskIO(fifos, true, stdio);
     } catch (err) {
-      fs.rmSync(fifos.dir, { recursive: true, force: true });
+      if (fifos.dir) fs.rmSync(fifos.dir, { recursive: true, force: true });
       throw err;
     }
   }
@@ -154,6 +156,6 @@ export class TaskIO {
     if (this.closed) return;
     this.closed = true;
     for (const s of [this.stdin, this.stdout, this.stderr]) s?.destroy();
-    if (this.ownsDir) fs.rmSync(this.fifos.dir, { recursive: true, force: true });
+    if (this.ownsDir && this.fifos.dir) fs.rmSync(this.fifos.dir, { recursive: true, force: true });
   }
 }
