@@ -68,6 +68,8 @@ runtime_pkgs=(
   "containernetworking-plugins|/usr/lib/cni/loopback"
   "containernetworking-plugins|/usr/lib/cni/portmap"
   "iptables|iptables"
+  # CRI port-forward (src/cri/sandbox_portforward.ts): the relay run inside a pod's netns.
+  "socat|socat"
 )
 test_pkgs=(
   "busybox-static|busybox-static"              # special: a statically linked /bin/busybox

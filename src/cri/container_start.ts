@@ -5,7 +5,7 @@ import type { StartContainerRequest__Output } from '../generated/types/runtime/v
 import type { StartContainerResponse } from '../generated/types/runtime/v1/StartContainerResponse';
 import { UnknownError } from '../errdefs/errors';
 import { REASON_START_ERROR, START_ERROR_EXIT_CODE } from './constants';
-import { ContainerLogCopy, createFifos } from './container_io';
+import { ContainerLogCopy, createFifos, createStdinFifo } from './container_io';
 import { stateOf } from './container_status_file';
 import { createTask, deleteTaskKilling, snapshotMounts } from './core_ops';
 import { monitorContainerExit } from './exit_monitor';
@@ -41,8 +41,7 @@ export async function startContainerRpc(rt: PodRuntime, req: StartContainerReque
     const sb = rt.sandboxes.find(c.metadata.sandboxId);
     if (!sb) throw new UnknownError(`sandbox "${c.metadata.sandboxId}" not found: not found`);
     if (sb.status().state !== 'ready') throw new UnknownError(`sandbox container "${sb.id}" is not running`);
-    const config = c.metadata.config;
-    const ns = config.linux?.security_context?.namespace_options;
+    const ns = c.metadata.config.linux?.security_context?.namespace_options;
     if (ns?.pid === 'TARGET') {
       const target = rt.containers.find(ns.target_id);
       if (!target || target.metadata.sandboxId !== sb.id) throw new UnknownError(`invalid target container: container "${ns.target_id}" does not exist in this sandbox`);
@@ -50,8 +49,11 @@ export async function startContainerRpc(rt: PodRuntime, req: StartContainerReque
     const record = await rt.deps.core.containers.get(K8S_NAMESPACE, id);
     const spec = JSON.parse(record.spec?.value.toString('utf8') ?? '{}') as Spec;
     const fifos = await createFifos(rt.containerIoDir(id));
+    const config = c.metadata.config;
+    // A container with stdin gets a FIFO berthd holds open, for Attach to write into.
+    const stdinPath = config.stdin ? await createStdinFifo(rt.containerIoDir(id)) : undefined;
     try {
-      copy = await ContainerLogCopy.start(fifos, c.metadata.logPath, rt.config.maxContainerLogLineSize, rt.log.with({ container: id }));
+      copy = await ContainerLogCopy.start(fifos, c.metadata.logPath, rt.config.maxContainerLogLineSize, rt.log.with({ container: id }), stdinPath);
     } catch (err) {
       throw wrapErr('failed to create container loggers', err);
     }
@@ -60,7 +62,7 @@ export async function startContainerRpc(rt: PodRuntime, req: StartContainerReque
     const mounts = await snapshotMounts(rt, id);
     const tty = config.tty;
     const { task, pid } = await createTask(rt, id, spec, mounts, {
-      stdin: '',
+      stdin: stdinPath ?? '',
       stdout: fifos.stdout,
       stderr: tty ? '' : fifos.stderr,
       terminal: tty,

@@ -3,7 +3,9 @@
 // copy of its output into the CRI log), and the id prefix index.
 import type { ContainerConfig__Output } from '../generated/types/runtime/v1/ContainerConfig';
 import { AlreadyExistsError, NotFoundError } from '../errdefs/errors';
+import type { Writable } from 'node:stream';
 import type { ContainerStatusStore } from './container_status_file';
+import type { FifoWriter } from './stream_fifo';
 import { StopLatch } from './stop_signal';
 import { TruncIndex } from './truncindex';
 
@@ -29,6 +31,19 @@ export interface ContainerOutput {
   readonly done: Promise<void>;
   /** Stop copying (the container is being removed). */
   close(): void;
+  /**
+   * Tee one of the container's output streams to an attached client (containerd's
+   * ContainerIO.Attach) from now until the stream ends, the client fails or detach().
+   */
+  attachOutput(stream: 'stdout' | 'stderr', sink: Writable): OutputAttachment;
+  /** berthd's write end of the container's stdin FIFO (config.stdin), while open. */
+  readonly stdin: FifoWriter | undefined;
+}
+
+export interface OutputAttachment {
+  /** Resolves when the stream ended, the client's sink failed, or detach() was called. */
+  readonly done: Promise<void>;
+  detach(): void;
 }
 
 export class CriContainer {

@@ -18,7 +18,7 @@ import {
   SANDBOX_METADATA_EXTENSION,
   UNKNOWN_EXIT_CODE,
 } from './constants';
-import { ContainerLogCopy, fifoPaths } from './container_io';
+import { ContainerLogCopy, fifoPaths, stdinFifoPath } from './container_io';
 import { ContainerStatusStore, emptyStatus, stateOf, type ContainerStatusData } from './container_status_file';
 import { CriContainer } from './container_store';
 import { deleteTaskKilling, findTask } from './core_ops';
@@ -169,7 +169,10 @@ async function loadContainer(rt: PodRuntime, r: ContainerRecord): Promise<CriCon
     const fifos = fifoPaths(rt.containerIoDir(r.id));
     if (existsSync(fifos.stdout)) {
       try {
-        const copy = await ContainerLogCopy.start(fifos, metadata.logPath, rt.config.maxContainerLogLineSize, rt.log.with({ container: r.id }));
+        // The stdin FIFO is there until stdin_once closed it for good.
+        const stdinPath = stdinFifoPath(rt.containerIoDir(r.id));
+        const stdin = metadata.config.stdin && existsSync(stdinPath) ? stdinPath : undefined;
+        const copy = await ContainerLogCopy.start(fifos, metadata.logPath, rt.config.maxContainerLogLineSize, rt.log.with({ container: r.id }), stdin);
         // The shim holds the write ends already.
         copy.release();
         c.output = copy;

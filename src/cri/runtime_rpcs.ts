@@ -1,4 +1,6 @@
 import type { RuntimeServiceHandlers } from '../generated/types/runtime/v1/RuntimeService';
+import { unary } from '../services/call';
+import { attachRpc, execRpc, portForwardRpc } from './container_streaming_rpcs';
 import { podRpcs } from './pod_rpcs';
 import type { CriDeps } from './service-deps';
 
@@ -9,5 +11,12 @@ import type { CriDeps } from './service-deps';
  * This is the one place those handlers are collected: each RPC file adds its line here.
  */
 export function runtimeRpcs(deps: CriDeps): Partial<RuntimeServiceHandlers> {
-  return podRpcs(deps.pods, deps.log);
+  const rpcs: Partial<RuntimeServiceHandlers> = podRpcs(deps.pods, deps.log);
+  const server = deps.streaming;
+  if (server) {
+    rpcs.Exec = unary(deps.log, 'RuntimeService.Exec', (req) => execRpc(deps.pods, server, req));
+    rpcs.Attach = unary(deps.log, 'RuntimeService.Attach', (req) => attachRpc(deps.pods, server, req));
+    rpcs.PortForward = unary(deps.log, 'RuntimeService.PortForward', (req) => portForwardRpc(deps.pods, server, req));
+  }
+  return rpcs;
 }

@@ -19,6 +19,9 @@ import { pullImage } from './image_pull';
 import { cniPodNetwork, criImageResolver, stateDirNetns } from './pod_adapters';
 import { PodRuntime } from './pod_runtime';
 import { recoverPodRuntime } from './restart';
+import { StreamingServer } from './streaming';
+import { CriStreamingRuntime } from './streaming_runtime';
+import { goDurationMs } from './config';
 
 const IMAGE_EVENTS = `namespace==${CRI_NAMESPACE},topic~="^/images/"`;
 
@@ -80,7 +83,21 @@ export async function startCri(opts: CriOptions): Promise<CriServices> {
     },
     log: log.with({ component: 'cri-pods' }),
   });
+  // containerd's CRI serves exec/attach/port-forward on its own HTTP listener
+  // (stream_server_address:stream_server_port); the RPCs hand out URLs to it.
+  const streaming = new StreamingServer(
+    {
+      address: opts.config.stream_server_address,
+      port: Number(opts.config.stream_server_port),
+      limits: { idleTimeoutMs: goDurationMs(opts.config.stream_idle_timeout) },
+      log: (msg) => log.warn(`cri streaming: ${msg}`),
+    },
+    new CriStreamingRuntime(pods),
+  );
+  await streaming.start();
+  log.info('cri: streaming server listening', { url: streaming.baseUrl });
   const deps: CriDeps = {
+    streaming,
     pods,
     core: opts.core,
     config: opts.config,
@@ -126,6 +143,7 @@ export async function startCri(opts: CriOptions): Promise<CriServices> {
       closed = true;
       sub.close();
       oom?.stop();
+      void streaming.stop().catch((err: unknown) => log.warn('cri: streaming server stop failed', { error: err as Error }));
     },
     recover: async () => {
       const n = await recoverPodRuntime(pods);

@@ -4,6 +4,7 @@ import type { CriConfig } from './config';
 import type { CriImageStore } from './image_store';
 import type { NetworkPluginStatus } from './status';
 import type { PodRuntime } from './pod_runtime';
+import type { StreamingServer } from './streaming';
 
 /**
  * The namespace CRI keeps its images, containers and snapshots in, in the core: containerd's
@@ -29,4 +30,6 @@ export interface CriDeps {
   snapshotterRoot: string;
   /** Pods and containers: their stores and everything the pod/container RPCs share. */
   pods: PodRuntime;
+  /** The streaming server the Exec/Attach/PortForward URLs point at (absent: Unimplemented). */
+  streaming?: StreamingServer;
 }

@@ -68,14 +68,8 @@ function keepReport(name: string, r: CritestResult, daemonLog?: string): void {
  * fails until you do.
  */
 const NOT_YET_ON_BERTHD: readonly string[] = [
-  // Measured 2026-12-07 with the crirt branch (pods and containers served): only the
-  // Streaming group is left (Exec, Attach and PortForward URLs and the streaming server:
-  // the next issue).
-  "[k8s.io] Streaming runtime should support streaming interfaces runtime should support attach [Conformance]",
-  "[k8s.io] Streaming runtime should support streaming interfaces runtime should support exec with tty=false and stdin=false [Conformance]",
-  "[k8s.io] Streaming runtime should support streaming interfaces runtime should support exec with tty=true and stdin=true [Conformance]",
-  "[k8s.io] Streaming runtime should support streaming interfaces runtime should support portforward [Conformance]",
-  "[k8s.io] Streaming runtime should support streaming interfaces runtime should support portforward in host network",
+  // Empty since the criwire branch (Exec, Attach and PortForward served by the streaming
+  // server): every spec containerd passes here passes on berthd.
 ];
 
 let env: CriEnv | undefined;
