@@ -121,7 +121,8 @@ export async function execInContainer(rt: PodRuntime, containerId: string, cmd: 
       });
     }
     for (const r of readers) r.destroy();
-    await stdin?.close();
+    // The process is gone: nothing will read what is still queued.
+    stdin?.destroy();
     for (const p of [paths.stdin, paths.stdout, paths.stderr]) if (p) await fsp.rm(p, { force: true });
   }
 }

@@ -116,7 +116,8 @@ export class ContainerLogCopy implements ContainerOutput {
       throw err;
     }
     this.done = Promise.all(copies).then(async () => {
-      await this.stdinWriter?.close();
+      // The container's output ended: it exited, nothing reads its stdin any more.
+      this.stdinWriter?.destroy();
       await this.log?.close();
     });
   }
@@ -191,7 +192,7 @@ export class ContainerLogCopy implements ContainerOutput {
   close(): void {
     this.release();
     for (const s of this.sockets) s.destroy();
-    void this.stdinWriter?.close();
+    this.stdinWriter?.destroy();
   }
 
   private copy(fd: number, stream: LogStream, maxLen: number, logger: Logger): Promise<void> {

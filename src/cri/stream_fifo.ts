@@ -137,6 +137,12 @@ export class FifoWriter {
     return { done, stop };
   }
 
+  /** Closes at once, dropping what is unwritten (the reader is gone). */
+  destroy(): void {
+    this.closed = true;
+    this.sock.destroy();
+  }
+
   /** Closes the FIFO once what was written has reached it. */
   async close(): Promise<void> {
     if (this.closed) return this.whenClosed;
