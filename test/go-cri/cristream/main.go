@@ -1,0 +1,297 @@
+// cristream drives a CRI runtime's streaming as kubectl does through kubelet: it asks the
+// runtime's CRI socket for an Exec/Attach/PortForward URL, then speaks to that URL with
+// client-go's SPDY executor (remotecommand) and SPDY port-forward dialer. Each case prints
+// one JSON line with what it observed; the test asserts on them and compares the runtimes.
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math/rand"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/portforward"
+	"k8s.io/client-go/tools/remotecommand"
+	"k8s.io/client-go/transport/spdy"
+	utilexec "k8s.io/client-go/util/exec"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+)
+
+var rt runtimeapi.RuntimeServiceClient
+
+func emit(v map[string]any) {
+	b, _ := json.Marshal(v)
+	fmt.Println(string(b))
+}
+
+func die(what string, err error) {
+	emit(map[string]any{"case": "fatal", "err": what + ": " + err.Error()})
+	os.Exit(1)
+}
+
+func callCtx() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), 30*time.Second)
+}
+
+func execURL(container string, cmd []string, tty, stdin, stdout, stderr bool) string {
+	ctx, cancel := callCtx()
+	defer cancel()
+	r, err := rt.Exec(ctx, &runtimeapi.ExecRequest{ContainerId: container, Cmd: cmd, Tty: tty, Stdin: stdin, Stdout: stdout, Stderr: stderr})
+	if err != nil {
+		die("Exec", err)
+	}
+	return r.Url
+}
+
+func executor(raw string) remotecommand.Executor {
+	u, err := url.Parse(raw)
+	if err != nil {
+		die("url", err)
+	}
+	ex, err := remotecommand.NewSPDYExecutor(&rest.Config{}, "POST", u)
+	if err != nil {
+		die("executor", err)
+	}
+	return ex
+}
+
+func exitCode(err error) int {
+	if err == nil {
+		return 0
+	}
+	var ce utilexec.CodeExitError
+	if errors.As(err, &ce) {
+		return ce.Code
+	}
+	return -1
+}
+
+func errText(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}
+
+func caseExec(container string) {
+	var out, errb bytes.Buffer
+	ex := executor(execURL(container, []string{"sh", "-c", "cat; echo to-stderr >&2; exit 3"}, false, true, true, true))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	err := ex.StreamWithContext(ctx, remotecommand.StreamOptions{Stdin: strings.NewReader("hello from stdin\n"), Stdout: &out, Stderr: &errb})
+	emit(map[string]any{"case": "exec", "stdout": out.String(), "stderr": errb.String(), "code": exitCode(err), "err": errText(err)})
+}
+
+type prng struct {
+	r    *rand.Rand
+	left int64
+}
+
+func (p *prng) Read(b []byte) (int, error) {
+	if p.left <= 0 {
+		return 0, io.EOF
+	}
+	if int64(len(b)) > p.left {
+		b = b[:p.left]
+	}
+	p.r.Read(b)
+	p.left -= int64(len(b))
+	return len(b), nil
+}
+
+type countWriter struct{ n int64 }
+
+func (c *countWriter) Write(p []byte) (int, error) { c.n += int64(len(p)); return len(p), nil }
+
+func caseLarge(container string, size int64) {
+	h := sha256.New()
+	src := io.TeeReader(&prng{r: rand.New(rand.NewSource(42)), left: size}, h)
+	got := sha256.New()
+	var n countWriter
+	ex := executor(execURL(container, []string{"cat"}, false, true, true, false))
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	defer cancel()
+	start := time.Now()
+	err := ex.StreamWithContext(ctx, remotecommand.StreamOptions{Stdin: src, Stdout: io.MultiWriter(got, &n)})
+	emit(map[string]any{"case": "large", "sent": size, "received": n.n, "sentSha": hex.EncodeToString(h.Sum(nil)), "receivedSha": hex.EncodeToString(got.Sum(nil)),
+		"code": exitCode(err), "err": errText(err), "seconds": time.Since(start).Seconds()})
+}
+
+// afterMarker passes on what follows the first marker and closes ready then.
+type afterMarker struct {
+	marker []byte
+	seen   []byte
+	found  bool
+	ready  chan struct{}
+	next   io.Writer
+}
+
+func (a *afterMarker) Write(p []byte) (int, error) {
+	if a.found {
+		return a.next.Write(p)
+	}
+	a.seen = append(a.seen, p...)
+	i := bytes.Index(a.seen, a.marker)
+	if i < 0 {
+		return len(p), nil
+	}
+	a.found = true
+	close(a.ready)
+	if _, err := a.next.Write(a.seen[i+len(a.marker):]); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+type gatedReader struct {
+	ready <-chan struct{}
+	r     io.Reader
+}
+
+func (g *gatedReader) Read(p []byte) (int, error) { <-g.ready; return g.r.Read(p) }
+
+// caseLargeTTY: through a terminal in raw mode; what is sent after the command says it is
+// ready comes back unchanged.
+func caseLargeTTY(container string, size int64) {
+	h := sha256.New()
+	ready := make(chan struct{})
+	src := &gatedReader{ready: ready, r: io.TeeReader(&prng{r: rand.New(rand.NewSource(43)), left: size}, h)}
+	got := sha256.New()
+	var n countWriter
+	sink := &afterMarker{marker: []byte("raw-ready\n"), ready: ready, next: io.MultiWriter(got, &n)}
+	script := fmt.Sprintf("stty raw -echo; echo raw-ready; exec head -c %d", size)
+	ex := executor(execURL(container, []string{"sh", "-c", script}, true, true, true, false))
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	defer cancel()
+	start := time.Now()
+	err := ex.StreamWithContext(ctx, remotecommand.StreamOptions{Stdin: src, Stdout: sink, Tty: true})
+	emit(map[string]any{"case": "large tty", "sent": size, "received": n.n, "sentSha": hex.EncodeToString(h.Sum(nil)), "receivedSha": hex.EncodeToString(got.Sum(nil)),
+		"code": exitCode(err), "err": errText(err), "seconds": time.Since(start).Seconds()})
+}
+
+// caseAttach: the container runs `cat; echo attached >&2` with stdin and stdin_once: what
+// the client sends comes back on stdout, its EOF ends the container's stdin.
+func caseAttach(container string) {
+	ctx, cancel := callCtx()
+	r, err := rt.Attach(ctx, &runtimeapi.AttachRequest{ContainerId: container, Stdin: true, Stdout: true, Stderr: true})
+	cancel()
+	if err != nil {
+		die("Attach", err)
+	}
+	var out, errb bytes.Buffer
+	sctx, scancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer scancel()
+	// stdin is held until the attach is surely wired, so the echo is not lost.
+	pr, pw := io.Pipe()
+	go func() {
+		time.Sleep(500 * time.Millisecond)
+		pw.Write([]byte("attach-in\n")) //nolint:errcheck
+		time.Sleep(300 * time.Millisecond)
+		pw.Close()
+	}()
+	err = executor(r.Url).StreamWithContext(sctx, remotecommand.StreamOptions{Stdin: pr, Stdout: &out, Stderr: &errb})
+	emit(map[string]any{"case": "attach", "stdout": out.String(), "stderr": errb.String(), "err": errText(err)})
+}
+
+// casePortForward: GETs through a forwarded port, conns at once.
+func casePortForward(pod string, port string, conns int) {
+	ctx, cancel := callCtx()
+	r, err := rt.PortForward(ctx, &runtimeapi.PortForwardRequest{PodSandboxId: pod})
+	cancel()
+	if err != nil {
+		die("PortForward", err)
+	}
+	u, _ := url.Parse(r.Url)
+	tr, up, err := spdy.RoundTripperFor(&rest.Config{})
+	if err != nil {
+		die("spdy", err)
+	}
+	dialer := spdy.NewDialer(up, &http.Client{Transport: tr}, "POST", u)
+	stop := make(chan struct{})
+	ready := make(chan struct{})
+	fw, err := portforward.NewOnAddresses(dialer, []string{"127.0.0.1"}, []string{"0:" + port}, stop, ready, io.Discard, os.Stderr)
+	if err != nil {
+		die("portforward", err)
+	}
+	fwErr := make(chan error, 1)
+	go func() { fwErr <- fw.ForwardPorts() }()
+	select {
+	case <-ready:
+	case err := <-fwErr:
+		emit(map[string]any{"case": "portforward", "err": errText(err)})
+		return
+	case <-time.After(15 * time.Second):
+		emit(map[string]any{"case": "portforward", "err": "not ready"})
+		return
+	}
+	ports, _ := fw.GetPorts()
+	base := fmt.Sprintf("http://127.0.0.1:%d/", ports[0].Local)
+	var wg sync.WaitGroup
+	bodies := make([]string, conns)
+	client := &http.Client{Timeout: 20 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	for i := 0; i < conns; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			resp, err := client.Get(base)
+			if err != nil {
+				bodies[i] = "get: " + err.Error()
+				return
+			}
+			defer resp.Body.Close()
+			b, _ := io.ReadAll(resp.Body)
+			bodies[i] = fmt.Sprintf("%d %s", resp.StatusCode, b)
+		}(i)
+	}
+	wg.Wait()
+	emit(map[string]any{"case": "portforward", "bodies": bodies, "err": ""})
+	close(stop)
+	<-fwErr
+}
+
+func main() {
+	endpoint := flag.String("endpoint", "", "CRI socket path")
+	only := flag.String("case", "", "exec|large|large-tty|attach|portforward")
+	container := flag.String("container", "", "container id")
+	pod := flag.String("pod", "", "pod sandbox id")
+	largeMB := flag.Int64("large-mb", 100, "MiB each way")
+	port := flag.String("port", "80", "port in the pod")
+	conns := flag.Int("conns", 4, "concurrent port-forward connections")
+	flag.Parse()
+	conn, err := grpc.NewClient("unix://"+*endpoint, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		die("dial", err)
+	}
+	defer conn.Close()
+	rt = runtimeapi.NewRuntimeServiceClient(conn)
+	switch *only {
+	case "exec":
+		caseExec(*container)
+	case "large":
+		caseLarge(*container, *largeMB<<20)
+	case "large-tty":
+		caseLargeTTY(*container, *largeMB<<20)
+	case "attach":
+		caseAttach(*container)
+	case "portforward":
+		casePortForward(*pod, *port, *conns)
+	default:
+		fmt.Fprintln(os.Stderr, "unknown case", *only)
+		os.Exit(2)
+	}
+}
