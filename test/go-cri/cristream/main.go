@@ -176,7 +176,7 @@ func caseLargeTTY(container string, size int64) {
 	sink := &afterMarker{marker: []byte("raw-ready\n"), ready: ready, next: io.MultiWriter(got, &n)}
 	script := fmt.Sprintf("stty raw -echo; echo raw-ready; exec head -c %d", size)
 	ex := executor(execURL(container, []string{"sh", "-c", script}, true, true, true, false))
-	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 240*time.Second)
 	defer cancel()
 	start := time.Now()
 	err := ex.StreamWithContext(ctx, remotecommand.StreamOptions{Stdin: src, Stdout: sink, Tty: true})
@@ -206,6 +206,26 @@ func caseAttach(container string) {
 	}()
 	err = executor(r.Url).StreamWithContext(sctx, remotecommand.StreamOptions{Stdin: pr, Stdout: &out, Stderr: &errb})
 	emit(map[string]any{"case": "attach", "stdout": out.String(), "stderr": errb.String(), "err": errText(err)})
+}
+
+// caseAbandon: the client goes away while its exec runs; the runtime must kill the process.
+func caseAbandon(container string) {
+	ex := executor(execURL(container, []string{"sh", "-c", "echo started; exec sleep 1000"}, false, false, true, false))
+	ctx, cancel := context.WithCancel(context.Background())
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	go func() { done <- ex.StreamWithContext(ctx, remotecommand.StreamOptions{Stdout: pw}) }()
+	buf := make([]byte, 64)
+	n, _ := io.ReadAtLeast(pr, buf, len("started\n"))
+	cancel()
+	go io.Copy(io.Discard, pr) //nolint:errcheck
+	var err error
+	select {
+	case err = <-done:
+	case <-time.After(10 * time.Second):
+		err = errors.New("stream did not end after cancel")
+	}
+	emit(map[string]any{"case": "abandon", "stdout": string(buf[:n]), "err": errText(err)})
 }
 
 // casePortForward: GETs through a forwarded port, conns at once.
@@ -266,7 +286,7 @@ func casePortForward(pod string, port string, conns int) {
 
 func main() {
 	endpoint := flag.String("endpoint", "", "CRI socket path")
-	only := flag.String("case", "", "exec|large|large-tty|attach|portforward")
+	only := flag.String("case", "", "exec|large|large-tty|attach|abandon|portforward")
 	container := flag.String("container", "", "container id")
 	pod := flag.String("pod", "", "pod sandbox id")
 	largeMB := flag.Int64("large-mb", 100, "MiB each way")
@@ -288,6 +308,8 @@ func main() {
 		caseLargeTTY(*container, *largeMB<<20)
 	case "attach":
 		caseAttach(*container)
+	case "abandon":
+		caseAbandon(*container)
 	case "portforward":
 		casePortForward(*pod, *port, *conns)
 	default:
