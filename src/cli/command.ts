@@ -40,6 +40,11 @@ export function splitAtCommand(args: string[], flagsWithValue: ReadonlySet<strin
   return { flags, rest: [] };
 }
 
+/** A command made only of subcommands (`berth containers ls|info|…`). */
+export function commandGroup(usage: string, table: Record<string, (ctx: CliContext, args: string[]) => Promise<number>>, aliases: Record<string, string> = {}): Command {
+  return { usage, run: (ctx, args) => subcommands(ctx, args, usage, table, aliases) };
+}
+
 /** Dispatches `group sub args…` to a table of subcommands (with aliases). */
 export async function subcommands(
   ctx: CliContext,

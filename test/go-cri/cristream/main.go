@@ -5,16 +5,15 @@
 package main
 
 import (
+	"berth.test/go-cri/internal/streamio"
 	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"math/rand"
 	"net/http"
 	"net/url"
 	"os"
@@ -28,19 +27,13 @@ import (
 	"k8s.io/client-go/tools/portforward"
 	"k8s.io/client-go/tools/remotecommand"
 	"k8s.io/client-go/transport/spdy"
-	utilexec "k8s.io/client-go/util/exec"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
 var rt runtimeapi.RuntimeServiceClient
 
-func emit(v map[string]any) {
-	b, _ := json.Marshal(v)
-	fmt.Println(string(b))
-}
-
 func die(what string, err error) {
-	emit(map[string]any{"case": "fatal", "err": what + ": " + err.Error()})
+	streamio.Emit(map[string]any{"case": "fatal", "err": what + ": " + err.Error()})
 	os.Exit(1)
 }
 
@@ -70,118 +63,46 @@ func executor(raw string) remotecommand.Executor {
 	return ex
 }
 
-func exitCode(err error) int {
-	if err == nil {
-		return 0
-	}
-	var ce utilexec.CodeExitError
-	if errors.As(err, &ce) {
-		return ce.Code
-	}
-	return -1
-}
-
-func errText(err error) string {
-	if err == nil {
-		return ""
-	}
-	return err.Error()
-}
-
 func caseExec(container string) {
 	var out, errb bytes.Buffer
 	ex := executor(execURL(container, []string{"sh", "-c", "cat; echo to-stderr >&2; exit 3"}, false, true, true, true))
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	err := ex.StreamWithContext(ctx, remotecommand.StreamOptions{Stdin: strings.NewReader("hello from stdin\n"), Stdout: &out, Stderr: &errb})
-	emit(map[string]any{"case": "exec", "stdout": out.String(), "stderr": errb.String(), "code": exitCode(err), "err": errText(err)})
+	streamio.Emit(map[string]any{"case": "exec", "stdout": out.String(), "stderr": errb.String(), "code": streamio.ExitCode(err), "err": streamio.ErrText(err)})
 }
-
-type prng struct {
-	r    *rand.Rand
-	left int64
-}
-
-func (p *prng) Read(b []byte) (int, error) {
-	if p.left <= 0 {
-		return 0, io.EOF
-	}
-	if int64(len(b)) > p.left {
-		b = b[:p.left]
-	}
-	p.r.Read(b)
-	p.left -= int64(len(b))
-	return len(b), nil
-}
-
-type countWriter struct{ n int64 }
-
-func (c *countWriter) Write(p []byte) (int, error) { c.n += int64(len(p)); return len(p), nil }
 
 func caseLarge(container string, size int64) {
 	h := sha256.New()
-	src := io.TeeReader(&prng{r: rand.New(rand.NewSource(42)), left: size}, h)
+	src := io.TeeReader(streamio.NewPrng(42, size), h)
 	got := sha256.New()
-	var n countWriter
+	var n streamio.CountWriter
 	ex := executor(execURL(container, []string{"cat"}, false, true, true, false))
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
 	start := time.Now()
 	err := ex.StreamWithContext(ctx, remotecommand.StreamOptions{Stdin: src, Stdout: io.MultiWriter(got, &n)})
-	emit(map[string]any{"case": "large", "sent": size, "received": n.n, "sentSha": hex.EncodeToString(h.Sum(nil)), "receivedSha": hex.EncodeToString(got.Sum(nil)),
-		"code": exitCode(err), "err": errText(err), "seconds": time.Since(start).Seconds()})
+	streamio.Emit(map[string]any{"case": "large", "sent": size, "received": n.N, "sentSha": hex.EncodeToString(h.Sum(nil)), "receivedSha": hex.EncodeToString(got.Sum(nil)),
+		"code": streamio.ExitCode(err), "err": streamio.ErrText(err), "seconds": time.Since(start).Seconds()})
 }
-
-// afterMarker passes on what follows the first marker and closes ready then.
-type afterMarker struct {
-	marker []byte
-	seen   []byte
-	found  bool
-	ready  chan struct{}
-	next   io.Writer
-}
-
-func (a *afterMarker) Write(p []byte) (int, error) {
-	if a.found {
-		return a.next.Write(p)
-	}
-	a.seen = append(a.seen, p...)
-	i := bytes.Index(a.seen, a.marker)
-	if i < 0 {
-		return len(p), nil
-	}
-	a.found = true
-	close(a.ready)
-	if _, err := a.next.Write(a.seen[i+len(a.marker):]); err != nil {
-		return 0, err
-	}
-	return len(p), nil
-}
-
-type gatedReader struct {
-	ready <-chan struct{}
-	r     io.Reader
-}
-
-func (g *gatedReader) Read(p []byte) (int, error) { <-g.ready; return g.r.Read(p) }
 
 // caseLargeTTY: through a terminal in raw mode; what is sent after the command says it is
 // ready comes back unchanged.
 func caseLargeTTY(container string, size int64) {
 	h := sha256.New()
 	ready := make(chan struct{})
-	src := &gatedReader{ready: ready, r: io.TeeReader(&prng{r: rand.New(rand.NewSource(43)), left: size}, h)}
+	src := &streamio.GatedReader{Ready: ready, R: io.TeeReader(streamio.NewPrng(43, size), h)}
 	got := sha256.New()
-	var n countWriter
-	sink := &afterMarker{marker: []byte("raw-ready\n"), ready: ready, next: io.MultiWriter(got, &n)}
+	var n streamio.CountWriter
+	sink := &streamio.AfterMarker{Marker: []byte("raw-ready\n"), Ready: ready, Next: io.MultiWriter(got, &n)}
 	script := fmt.Sprintf("stty raw -echo; echo raw-ready; exec head -c %d", size)
 	ex := executor(execURL(container, []string{"sh", "-c", script}, true, true, true, false))
 	ctx, cancel := context.WithTimeout(context.Background(), 240*time.Second)
 	defer cancel()
 	start := time.Now()
 	err := ex.StreamWithContext(ctx, remotecommand.StreamOptions{Stdin: src, Stdout: sink, Tty: true})
-	emit(map[string]any{"case": "large tty", "sent": size, "received": n.n, "sentSha": hex.EncodeToString(h.Sum(nil)), "receivedSha": hex.EncodeToString(got.Sum(nil)),
-		"code": exitCode(err), "err": errText(err), "seconds": time.Since(start).Seconds()})
+	streamio.Emit(map[string]any{"case": "large tty", "sent": size, "received": n.N, "sentSha": hex.EncodeToString(h.Sum(nil)), "receivedSha": hex.EncodeToString(got.Sum(nil)),
+		"code": streamio.ExitCode(err), "err": streamio.ErrText(err), "seconds": time.Since(start).Seconds()})
 }
 
 // caseAttach: the container runs `cat; echo attached >&2` with stdin and stdin_once: what
@@ -205,7 +126,7 @@ func caseAttach(container string) {
 		pw.Close()
 	}()
 	err = executor(r.Url).StreamWithContext(sctx, remotecommand.StreamOptions{Stdin: pr, Stdout: &out, Stderr: &errb})
-	emit(map[string]any{"case": "attach", "stdout": out.String(), "stderr": errb.String(), "err": errText(err)})
+	streamio.Emit(map[string]any{"case": "attach", "stdout": out.String(), "stderr": errb.String(), "err": streamio.ErrText(err)})
 }
 
 // caseAbandon: the client goes away while its exec runs; the runtime must kill the process.
@@ -225,7 +146,7 @@ func caseAbandon(container string) {
 	case <-time.After(10 * time.Second):
 		err = errors.New("stream did not end after cancel")
 	}
-	emit(map[string]any{"case": "abandon", "stdout": string(buf[:n]), "err": errText(err)})
+	streamio.Emit(map[string]any{"case": "abandon", "stdout": string(buf[:n]), "err": streamio.ErrText(err)})
 }
 
 // casePortForward: GETs through a forwarded port, conns at once.
@@ -253,10 +174,10 @@ func casePortForward(pod string, port string, conns int) {
 	select {
 	case <-ready:
 	case err := <-fwErr:
-		emit(map[string]any{"case": "portforward", "err": errText(err)})
+		streamio.Emit(map[string]any{"case": "portforward", "err": streamio.ErrText(err)})
 		return
 	case <-time.After(15 * time.Second):
-		emit(map[string]any{"case": "portforward", "err": "not ready"})
+		streamio.Emit(map[string]any{"case": "portforward", "err": "not ready"})
 		return
 	}
 	ports, _ := fw.GetPorts()
@@ -279,7 +200,7 @@ func casePortForward(pod string, port string, conns int) {
 		}(i)
 	}
 	wg.Wait()
-	emit(map[string]any{"case": "portforward", "bodies": bodies, "err": ""})
+	streamio.Emit(map[string]any{"case": "portforward", "bodies": bodies, "err": ""})
 	close(stop)
 	<-fwErr
 }

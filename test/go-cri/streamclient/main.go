@@ -6,16 +6,15 @@
 package main
 
 import (
+	"berth.test/go-cri/internal/streamio"
 	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"math/rand"
 	"net"
 	"net/http"
 	"net/url"
@@ -30,7 +29,6 @@ import (
 	"k8s.io/client-go/tools/portforward"
 	"k8s.io/client-go/tools/remotecommand"
 	"k8s.io/client-go/transport/spdy"
-	utilexec "k8s.io/client-go/util/exec"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
@@ -72,11 +70,6 @@ func criURL(kind string, q url.Values) string {
 		return r.Url
 	}
 	panic("no CRI request for " + kind)
-}
-
-func emit(v map[string]any) {
-	b, _ := json.Marshal(v)
-	fmt.Println(string(b))
 }
 
 // get asks the dispenser for a URL: kind exec|portforward, with query parameters.
@@ -130,25 +123,6 @@ func spdyExec(rawURL string, protocols ...string) remotecommand.Executor {
 	return ex
 }
 
-// exitCode: 0 for nil, the code of a CodeExitError, -1 for any other error.
-func exitCode(err error) int {
-	if err == nil {
-		return 0
-	}
-	var ce utilexec.CodeExitError
-	if errors.As(err, &ce) {
-		return ce.Code
-	}
-	return -1
-}
-
-func errText(err error) string {
-	if err == nil {
-		return ""
-	}
-	return err.Error()
-}
-
 type runResult struct {
 	stdout, stderr string
 	err            error
@@ -170,27 +144,27 @@ func run(ex remotecommand.Executor, stdin io.Reader, tty bool, sizes remotecomma
 
 func caseBasic() {
 	r := run(spdyExec(execURL([]string{"sh", "-c", "cat; echo to-stderr >&2"}, false, true, true, true)), strings.NewReader("hello from stdin\n"), false, nil, true)
-	emit(map[string]any{"case": "basic", "stdout": r.stdout, "stderr": r.stderr, "code": exitCode(r.err), "err": errText(r.err)})
+	streamio.Emit(map[string]any{"case": "basic", "stdout": r.stdout, "stderr": r.stderr, "code": streamio.ExitCode(r.err), "err": streamio.ErrText(r.err)})
 }
 
 func caseAttach() {
 	r := run(spdyExec(get("attach", url.Values{"container": {"a1"}})), strings.NewReader("attach-in\n"), false, nil, true)
-	emit(map[string]any{"case": "attach", "stdout": r.stdout, "stderr": r.stderr, "code": exitCode(r.err), "err": errText(r.err)})
+	streamio.Emit(map[string]any{"case": "attach", "stdout": r.stdout, "stderr": r.stderr, "code": streamio.ExitCode(r.err), "err": streamio.ErrText(r.err)})
 	r = run(spdyExec(get("attach", url.Values{"container": {"nope"}})), strings.NewReader(""), false, nil, true)
-	emit(map[string]any{"case": "attach unknown", "code": exitCode(r.err), "err": errText(r.err)})
+	streamio.Emit(map[string]any{"case": "attach unknown", "code": streamio.ExitCode(r.err), "err": streamio.ErrText(r.err)})
 }
 
 func caseExitCodes() {
 	for _, c := range []struct{ name, script string }{{"exit3", "exit 3"}, {"signal", "kill -9 $$"}, {"exit0", "true"}} {
 		r := run(spdyExec(execURL([]string{"sh", "-c", c.script}, false, false, true, true)), nil, false, nil, true)
-		emit(map[string]any{"case": c.name, "code": exitCode(r.err), "err": errText(r.err)})
+		streamio.Emit(map[string]any{"case": c.name, "code": streamio.ExitCode(r.err), "err": streamio.ErrText(r.err)})
 	}
 }
 
 func caseOlderProtocols() {
 	for _, p := range []string{"v3.channel.k8s.io", "v2.channel.k8s.io"} {
 		r := run(spdyExec(execURL([]string{"sh", "-c", "echo out-" + p + "; exit 4"}, false, false, true, true), p), nil, false, nil, true)
-		emit(map[string]any{"case": "protocol " + p, "stdout": r.stdout, "code": exitCode(r.err), "err": errText(r.err)})
+		streamio.Emit(map[string]any{"case": "protocol " + p, "stdout": r.stdout, "code": streamio.ExitCode(r.err), "err": streamio.ErrText(r.err)})
 	}
 }
 
@@ -201,12 +175,14 @@ func caseWebSocket() {
 			panic(err)
 		}
 		r := run(ex, nil, false, nil, true)
-		emit(map[string]any{"case": "websocket " + p, "stdout": r.stdout, "stderr": r.stderr, "code": exitCode(r.err), "err": errText(r.err)})
+		streamio.Emit(map[string]any{"case": "websocket " + p, "stdout": r.stdout, "stderr": r.stderr, "code": streamio.ExitCode(r.err), "err": streamio.ErrText(r.err)})
 	}
 }
 
 // sizeQueue hands out the first size at once and the second when the output shows the first.
-type sizeQueue struct{ ch chan *remotecommand.TerminalSize }
+type sizeQueue struct {
+	ch chan *remotecommand.TerminalSize
+}
 
 func (q *sizeQueue) Next() *remotecommand.TerminalSize { return <-q.ch }
 
@@ -242,113 +218,57 @@ func caseTTY() {
 	w.mu.Lock()
 	out := w.buf.String()
 	w.mu.Unlock()
-	emit(map[string]any{"case": "tty", "stdout": out, "code": exitCode(err), "err": errText(err)})
-}
-
-// prng is a deterministic byte source of n bytes that also hashes what it produces.
-type prng struct {
-	r    *rand.Rand
-	left int64
-}
-
-func (p *prng) Read(b []byte) (int, error) {
-	if p.left <= 0 {
-		return 0, io.EOF
-	}
-	if int64(len(b)) > p.left {
-		b = b[:p.left]
-	}
-	p.r.Read(b)
-	p.left -= int64(len(b))
-	return len(b), nil
+	streamio.Emit(map[string]any{"case": "tty", "stdout": out, "code": streamio.ExitCode(err), "err": streamio.ErrText(err)})
 }
 
 func caseLarge(size int64) {
 	h := sha256.New()
-	src := io.TeeReader(&prng{r: rand.New(rand.NewSource(42)), left: size}, h)
+	src := io.TeeReader(streamio.NewPrng(42, size), h)
 	out := sha256.New()
-	var n countWriter
+	var n streamio.CountWriter
 	ex := spdyExec(execURL([]string{"sh", "-c", "cat"}, false, true, true, false))
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
 	start := time.Now()
 	err := ex.StreamWithContext(ctx, remotecommand.StreamOptions{Stdin: src, Stdout: io.MultiWriter(out, &n)})
 	el := time.Since(start)
-	emit(map[string]any{"case": "large", "sent": size, "received": n.n, "sentSha": hex.EncodeToString(h.Sum(nil)), "receivedSha": hex.EncodeToString(out.Sum(nil)),
-		"code": exitCode(err), "err": errText(err), "seconds": el.Seconds()})
+	streamio.Emit(map[string]any{"case": "large", "sent": size, "received": n.N, "sentSha": hex.EncodeToString(h.Sum(nil)), "receivedSha": hex.EncodeToString(out.Sum(nil)),
+		"code": streamio.ExitCode(err), "err": streamio.ErrText(err), "seconds": el.Seconds()})
 }
-
-// afterMarker passes on what follows the first occurrence of marker and closes ready then.
-type afterMarker struct {
-	marker []byte
-	seen   []byte
-	found  bool
-	ready  chan struct{}
-	next   io.Writer
-}
-
-func (a *afterMarker) Write(p []byte) (int, error) {
-	if a.found {
-		return a.next.Write(p)
-	}
-	a.seen = append(a.seen, p...)
-	i := bytes.Index(a.seen, a.marker)
-	if i < 0 {
-		return len(p), nil
-	}
-	a.found = true
-	close(a.ready)
-	if _, err := a.next.Write(a.seen[i+len(a.marker):]); err != nil {
-		return 0, err
-	}
-	return len(p), nil
-}
-
-// gatedReader blocks until ready is closed, then reads from r.
-type gatedReader struct {
-	ready <-chan struct{}
-	r     io.Reader
-}
-
-func (g *gatedReader) Read(p []byte) (int, error) { <-g.ready; return g.r.Read(p) }
 
 // caseLargeTTY: the same through a terminal in raw mode (`stty raw -echo` in the command):
 // the bytes sent after the command says it is ready come back unchanged.
 func caseLargeTTY(size int64) {
 	h := sha256.New()
 	ready := make(chan struct{})
-	src := &gatedReader{ready: ready, r: io.TeeReader(&prng{r: rand.New(rand.NewSource(43)), left: size}, h)}
+	src := &streamio.GatedReader{Ready: ready, R: io.TeeReader(streamio.NewPrng(43, size), h)}
 	out := sha256.New()
-	var n countWriter
-	sink := &afterMarker{marker: []byte("raw-ready\n"), ready: ready, next: io.MultiWriter(out, &n)}
+	var n streamio.CountWriter
+	sink := &streamio.AfterMarker{Marker: []byte("raw-ready\n"), Ready: ready, Next: io.MultiWriter(out, &n)}
 	script := fmt.Sprintf("stty raw -echo; echo raw-ready; exec head -c %d", size)
 	ex := spdyExec(execURL([]string{"sh", "-c", script}, true, true, true, false))
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
 	start := time.Now()
 	err := ex.StreamWithContext(ctx, remotecommand.StreamOptions{Stdin: src, Stdout: sink, Tty: true})
-	emit(map[string]any{"case": "large tty", "sent": size, "received": n.n, "sentSha": hex.EncodeToString(h.Sum(nil)), "receivedSha": hex.EncodeToString(out.Sum(nil)),
-		"code": exitCode(err), "err": errText(err), "seconds": time.Since(start).Seconds()})
+	streamio.Emit(map[string]any{"case": "large tty", "sent": size, "received": n.N, "sentSha": hex.EncodeToString(h.Sum(nil)), "receivedSha": hex.EncodeToString(out.Sum(nil)),
+		"code": streamio.ExitCode(err), "err": streamio.ErrText(err), "seconds": time.Since(start).Seconds()})
 }
-
-type countWriter struct{ n int64 }
-
-func (c *countWriter) Write(p []byte) (int, error) { c.n += int64(len(p)); return len(p), nil }
 
 func caseTokens() {
 	u := execURL([]string{"true"}, false, false, true, false)
 	r1 := run(spdyExec(u), nil, false, nil, false)
 	r2 := run(spdyExec(u), nil, false, nil, false)
-	emit(map[string]any{"case": "token reuse", "first": errText(r1.err), "second": errText(r2.err)})
+	streamio.Emit(map[string]any{"case": "token reuse", "first": streamio.ErrText(r1.err), "second": streamio.ErrText(r2.err)})
 	r3 := run(spdyExec(u[:strings.LastIndex(u, "/")+1]+"AAAAAAAA"), nil, false, nil, false)
-	emit(map[string]any{"case": "token unknown", "err": errText(r3.err)})
+	streamio.Emit(map[string]any{"case": "token unknown", "err": streamio.ErrText(r3.err)})
 }
 
 func caseTokenExpiry(wait time.Duration) {
 	u := execURL([]string{"true"}, false, false, true, false)
 	time.Sleep(wait)
 	r := run(spdyExec(u), nil, false, nil, false)
-	emit(map[string]any{"case": "token expired", "err": errText(r.err)})
+	streamio.Emit(map[string]any{"case": "token expired", "err": streamio.ErrText(r.err)})
 }
 
 // blockingWriter never returns: a client that stops reading its stdout.
@@ -377,7 +297,7 @@ func caseStalledReader() {
 			worst = r.elapsed
 		}
 	}
-	emit(map[string]any{"case": "stalled reader", "otherRuns": okRuns, "worstSeconds": worst.Seconds()})
+	streamio.Emit(map[string]any{"case": "stalled reader", "otherRuns": okRuns, "worstSeconds": worst.Seconds()})
 	close(stop)
 	cancel()
 	select {
@@ -404,10 +324,10 @@ func casePortForward(remotePort string, conns int, large int64) {
 	select {
 	case <-ready:
 	case err := <-fwErr:
-		emit(map[string]any{"case": "portforward", "err": errText(err)})
+		streamio.Emit(map[string]any{"case": "portforward", "err": streamio.ErrText(err)})
 		return
 	case <-time.After(15 * time.Second):
-		emit(map[string]any{"case": "portforward", "err": "not ready"})
+		streamio.Emit(map[string]any{"case": "portforward", "err": "not ready"})
 		return
 	}
 	ports, _ := fw.GetPorts()
@@ -441,27 +361,27 @@ func casePortForward(remotePort string, conns int, large int64) {
 		}(i)
 	}
 	wg.Wait()
-	emit(map[string]any{"case": "portforward concurrent", "replies": results})
+	streamio.Emit(map[string]any{"case": "portforward concurrent", "replies": results})
 
 	// One large transfer through the echo server, both ways at once.
 	c, err := net.Dial("tcp", local)
 	if err != nil {
-		emit(map[string]any{"case": "portforward large", "err": err.Error()})
+		streamio.Emit(map[string]any{"case": "portforward large", "err": err.Error()})
 		return
 	}
 	c.SetDeadline(time.Now().Add(60 * time.Second)) //nolint:errcheck
 	sent := sha256.New()
 	got := sha256.New()
-	var n countWriter
+	var n streamio.CountWriter
 	start := time.Now()
 	go func() {
-		io.Copy(c, io.TeeReader(&prng{r: rand.New(rand.NewSource(7)), left: large}, sent)) //nolint:errcheck
-		c.(*net.TCPConn).CloseWrite()                                                     //nolint:errcheck
+		io.Copy(c, io.TeeReader(streamio.NewPrng(7, large), sent)) //nolint:errcheck
+		c.(*net.TCPConn).CloseWrite()                              //nolint:errcheck
 	}()
 	_, err = io.Copy(io.MultiWriter(got, &n), c)
 	c.Close()
-	emit(map[string]any{"case": "portforward large", "sent": large, "received": n.n, "sentSha": hex.EncodeToString(sent.Sum(nil)),
-		"receivedSha": hex.EncodeToString(got.Sum(nil)), "err": errText(err), "seconds": time.Since(start).Seconds()})
+	streamio.Emit(map[string]any{"case": "portforward large", "sent": large, "received": n.N, "sentSha": hex.EncodeToString(sent.Sum(nil)),
+		"receivedSha": hex.EncodeToString(got.Sum(nil)), "err": streamio.ErrText(err), "seconds": time.Since(start).Seconds()})
 	close(stop)
 	<-fwErr
 }
