@@ -2,8 +2,8 @@
 // service: an ingest is one Content.Write stream (STAT for the resume offset, WRITEs at the
 // current offset, COMMIT with the expected digest, size and labels), as the Go client's
 // remote content writer. Calls carry the client's lease, which holds what the pull writes.
-import { AlreadyExistsError, FailedPreconditionError, NotFoundError } from '../errdefs/errors';
-import type { ContentIngester, IngestWriter, OpenWriterOptions } from '../remotes/ingester';
+import { AlreadyExistsError, FailedPreconditionError } from '../errdefs/errors';
+import { blobInfo, type ContentIngester, type IngestWriter, type OpenWriterOptions } from '../remotes/ingester';
 import type { ContentStore } from './content';
 import { Services, type Rpc } from './rpc';
 
@@ -17,15 +17,7 @@ interface WriteReply {
 
 export function contentServiceIngester(rpc: Rpc, content: ContentStore): ContentIngester {
   return {
-    async info(digest) {
-      try {
-        const i = await content.info(digest);
-        return { size: i.size, labels: i.labels };
-      } catch (err) {
-        if (err instanceof NotFoundError) return undefined;
-        throw err;
-      }
-    },
+    info: (digest: string) => blobInfo(content.info(digest)),
     async readBlob(digest) {
       return content.readAll(digest);
     },

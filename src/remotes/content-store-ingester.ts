@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { AlreadyExistsError, NotFoundError } from '../errdefs/errors';
 import type { ContentStore, ContentWriter } from '../content/store';
 import type { LeaseStore } from '../metadata/leases';
-import type { ContentIngester, IngestedBlob, IngestWriter, OpenWriterOptions } from './ingester';
+import { blobInfo, type ContentIngester, type IngestWriter, type OpenWriterOptions } from './ingester';
 
 class ContentStoreWriter implements IngestWriter {
   constructor(
@@ -66,15 +66,7 @@ class ContentStoreWriter implements IngestWriter {
 /** A ContentIngester over a ContentStore (for berthd: `content.view(namespace, leaseId)`). */
 export function contentStoreIngester(store: ContentStore): ContentIngester {
   return {
-    async info(digest: string): Promise<IngestedBlob | undefined> {
-      try {
-        const i = await store.info(digest);
-        return { size: i.size, labels: i.labels };
-      } catch (err) {
-        if (err instanceof NotFoundError) return undefined;
-        throw err;
-      }
-    },
+    info: (digest: string) => blobInfo(store.info(digest)),
 
     readBlob(digest: string, size: number): Promise<Buffer> {
       return store.read(digest, 0, size);

@@ -2,21 +2,13 @@
 // namespace's view of the NamespacedContentStore).
 
 import type { Readable } from 'node:stream';
-import { NotFoundError } from '../errdefs/errors';
 import type { ContentStore } from '../content/store';
+import { blobInfo } from './ingester';
 import type { ContentProvider } from './push';
 
 export function contentStoreProvider(store: ContentStore): ContentProvider {
   return {
-    async info(digest: string) {
-      try {
-        const i = await store.info(digest);
-        return { size: i.size, labels: i.labels };
-      } catch (err) {
-        if (err instanceof NotFoundError) return undefined;
-        throw err;
-      }
-    },
+    info: (digest: string) => blobInfo(store.info(digest)),
     readBlob(digest: string, size: number): Promise<Buffer> {
       return store.read(digest, 0, size);
     },

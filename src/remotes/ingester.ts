@@ -1,3 +1,4 @@
+import { NotFoundError } from '../errdefs/errors';
 // Where a pull writes: a content store seen through the few calls a pull needs. berthd
 // implements it over its in-process content store (content-store-ingester.ts); a client
 // implements it over containerd's Content gRPC service (Info, Read, Write with
@@ -8,6 +9,18 @@
 export interface IngestedBlob {
   size: number;
   labels: Record<string, string>;
+}
+
+/** A blob's size and labels from a content store's info call, or undefined when the store
+ * does not have it (NotFound): what ContentIngester.info and ContentProvider.info answer. */
+export async function blobInfo(lookup: Promise<IngestedBlob>): Promise<IngestedBlob | undefined> {
+  try {
+    const i = await lookup;
+    return { size: i.size, labels: i.labels };
+  } catch (err) {
+    if (err instanceof NotFoundError) return undefined;
+    throw err;
+  }
 }
 
 export interface OpenWriterOptions {
