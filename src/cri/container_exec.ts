@@ -5,13 +5,11 @@
 // that goes away gets its process killed; the process is always deleted.
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
-import { NotFoundError, UnknownError } from '../errdefs/errors';
+import { NotFoundError } from '../errdefs/errors';
 import type { Process, Spec } from '../oci';
 import type { RuntimeTask } from '../runtime';
 import type { ProcessStreams } from './streaming';
-import { K8S_NAMESPACE } from './constants';
-import { stateOf } from './container_status_file';
-import { findTask, generateId } from './core_ops';
+import { generateId, runningTaskOf } from './core_ops';
 import type { PodRuntime } from './pod_runtime';
 import { FifoReader, FifoWriter, makeFifo } from './stream_fifo';
 import { wrapErr } from './wrap_error';
@@ -48,13 +46,7 @@ export function forwardResizes(streams: ProcessStreams, resize: (w: number, h: n
 export async function execInContainer(rt: PodRuntime, containerId: string, cmd: string[], streams: ProcessStreams): Promise<number> {
   const c = rt.containers.find(containerId);
   if (!c) throw new NotFoundError(`failed to find container "${containerId}" in store: not found`);
-  const id = c.id;
-  const state = stateOf(c.status.get());
-  if (state !== 'CONTAINER_RUNNING') throw new UnknownError(`container is in ${state} state`);
-  const record = await rt.deps.core.containers.get(K8S_NAMESPACE, id);
-  const spec = JSON.parse(record.spec?.value.toString('utf8') ?? '{}') as Spec;
-  const task = findTask(rt, id);
-  if (!task) throw new UnknownError(`failed to load task: no running task found: task ${id} not found: not found`);
+  const { id, spec, task } = await runningTaskOf(rt, c);
   const tty = streams.tty;
   const execId = generateId();
   const dir = path.join(rt.containerIoDir(id), 'exec');

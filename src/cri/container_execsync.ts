@@ -8,15 +8,13 @@ import * as net from 'node:net';
 import * as path from 'node:path';
 import type { ExecSyncRequest__Output } from '../generated/types/runtime/v1/ExecSyncRequest';
 import type { ExecSyncResponse } from '../generated/types/runtime/v1/ExecSyncResponse';
-import { DeadlineExceededError, NotFoundError, UnknownError, verbatim } from '../errdefs/errors';
-import { isNativeError, mknod, S_IFIFO } from '../native';
-import type { Process, Spec } from '../oci';
+import { DeadlineExceededError, NotFoundError, verbatim } from '../errdefs/errors';
+import type { Process } from '../oci';
 import type { RuntimeTask } from '../runtime';
-import { K8S_NAMESPACE } from './constants';
-import { stateOf } from './container_status_file';
-import { findTask, generateId } from './core_ops';
+import { generateId, runningTaskOf } from './core_ops';
 import { goDurationSeconds } from './go_duration';
 import type { PodRuntime } from './pod_runtime';
+import { makeFifo } from './stream_fifo';
 import { wrapErr } from './wrap_error';
 
 /** containerd's maxStreamSize for ExecSync output. */
@@ -61,14 +59,6 @@ function readFifo(p: string, sink: CappedBuffer): { done: Promise<void>; release
   return { done, release, destroy: () => (release(), sock.destroy()) };
 }
 
-function makeFifo(p: string): void {
-  try {
-    mknod(p, S_IFIFO | 0o700);
-  } catch (err) {
-    if (!(isNativeError(err) && err.code === 'EEXIST')) throw err;
-  }
-}
-
 export async function execSyncRpc(rt: PodRuntime, req: ExecSyncRequest__Output): Promise<ExecSyncResponse> {
   try {
     return await execSync(rt, req);
@@ -85,13 +75,7 @@ async function execSync(rt: PodRuntime, req: ExecSyncRequest__Output): Promise<E
   } catch (err) {
     throw wrapErr(`failed to find container "${req.container_id}" in store`, err);
   }
-  const id = c.id;
-  const state = stateOf(c.status.get());
-  if (state !== 'CONTAINER_RUNNING') throw new UnknownError(`container is in ${state} state`);
-  const record = await rt.deps.core.containers.get(K8S_NAMESPACE, id);
-  const spec = JSON.parse(record.spec?.value.toString('utf8') ?? '{}') as Spec;
-  const task = findTask(rt, id);
-  if (!task) throw new UnknownError(`failed to load task: no running task found: task ${id} not found: not found`);
+  const { id, spec, task } = await runningTaskOf(rt, c);
   const pspec: Process = { ...(spec.process ?? { user: { uid: 0, gid: 0 }, cwd: '/' }), terminal: false, args: [...req.cmd] };
   const execId = generateId();
   const dir = path.join(rt.containerIoDir(id), 'exec');

@@ -4,13 +4,15 @@
 import { randomBytes } from 'node:crypto';
 import { EXPIRE_LABEL } from '../metadata/leases';
 import { addWallMs, formatWall, wallNow } from '../time/wall';
-import { NotFoundError } from '../errdefs/errors';
+import { NotFoundError, UnknownError } from '../errdefs/errors';
 import { validateLabel } from '../identifiers/labels';
 import type { AnyValue } from '../metadata/records';
 import type { Mount } from '../native';
 import type { Spec } from '../oci';
 import type { RuntimeTask, TaskIO } from '../runtime';
 import { CONTAINER_KIND_LABEL, K8S_NAMESPACE, SPEC_TYPE_URL } from './constants';
+import type { CriContainer } from './container_store';
+import { stateOf } from './container_status_file';
 import type { PodRuntime } from './pod_runtime';
 
 const SIGKILL = 9;
@@ -153,6 +155,19 @@ export async function createTask(rt: PodRuntime, id: string, spec: Spec, rootfs:
 
 export function findTask(rt: PodRuntime, id: string): RuntimeTask | undefined {
   return rt.deps.core.tasks.find(K8S_NAMESPACE, id);
+}
+
+/** What exec and ExecSync run a process in: a running container's id, its OCI spec (the
+ * process defaults) and its task; containerd's errors when it is not running. */
+export async function runningTaskOf(rt: PodRuntime, c: CriContainer): Promise<{ id: string; spec: Spec; task: RuntimeTask }> {
+  const id = c.id;
+  const state = stateOf(c.status.get());
+  if (state !== 'CONTAINER_RUNNING') throw new UnknownError(`container is in ${state} state`);
+  const record = await rt.deps.core.containers.get(K8S_NAMESPACE, id);
+  const spec = JSON.parse(record.spec?.value.toString('utf8') ?? '{}') as Spec;
+  const task = findTask(rt, id);
+  if (!task) throw new UnknownError(`failed to load task: no running task found: task ${id} not found: not found`);
+  return { id, spec, task };
 }
 
 /**

@@ -162,18 +162,21 @@ export async function runCritest(env: CriEnv, opts: CritestOptions): Promise<Cri
   const passedNow = new Set(again.passed);
   const retried = first.failed.filter((n) => passedNow.has(n));
   const specs = first.specs.map((x) => (retried.includes(x.name) ? { ...x, state: 'passed' as const, status: 'passed on retry' } : x));
-  const by = (st: SpecState): string[] => specs.filter((x) => x.state === st).map((x) => x.name).sort();
   return {
     ...first,
     specs,
-    passed: by('passed'),
-    failed: by('failed'),
-    skipped: by('skipped'),
+    ...byState(specs),
     durationMs: first.durationMs + (Date.now() - started),
     output: `${first.output}\n----- failed specs run again -----\n${again.output}`,
     reportFiles: [...first.reportFiles, ...again.reportFiles],
     retried,
   };
+}
+
+/** The specs' names by state, each list sorted. */
+function byState(specs: readonly CritestSpec[]): Pick<CritestResult, 'passed' | 'failed' | 'skipped'> {
+  const names = (st: SpecState): string[] => specs.filter((x) => x.state === st).map((x) => x.name).sort();
+  return { passed: names('passed'), failed: names('failed'), skipped: names('skipped') };
 }
 
 function escapeRegExp(s: string): string {
@@ -189,12 +192,9 @@ async function runCritestAll(env: CriEnv, opts: CritestOptions): Promise<Critest
   const one = await runCritestOnce(env, { ...opts, parallel: 1, focus: serial, timeoutMs: left, suiteTimeoutMs: undefined, workDir: path.join(opts.workDir, 'serial') });
   const isSerial = (name: string): boolean => serial.some((re) => new RegExp(re).test(name));
   const specs = [...many.specs.filter((x) => !isSerial(x.name)), ...one.specs.filter((x) => isSerial(x.name))];
-  const by = (st: SpecState): string[] => specs.filter((x) => x.state === st).map((x) => x.name).sort();
   return {
     specs,
-    passed: by('passed'),
-    failed: by('failed'),
-    skipped: by('skipped'),
+    ...byState(specs),
     suiteFailures: [...many.suiteFailures, ...one.suiteFailures],
     exitCode: many.exitCode !== 0 ? many.exitCode : one.exitCode,
     timedOut: many.timedOut || one.timedOut,
@@ -249,12 +249,9 @@ async function runCritestOnce(env: CriEnv, opts: CritestOptions): Promise<Crites
   const xml = fs.existsSync(reportFile) ? fs.readFileSync(reportFile, 'utf8') : '';
   const { specs, suiteFailures } = parseJunitReport(xml);
   if (xml === '') suiteFailures.push(`no JUnit report written (critest exit ${st.code ?? st.signal}${timedOut ? ', timed out' : ''})`);
-  const by = (s: SpecState): string[] => specs.filter((x) => x.state === s).map((x) => x.name).sort();
   return {
     specs,
-    passed: by('passed'),
-    failed: by('failed'),
-    skipped: by('skipped'),
+    ...byState(specs),
     suiteFailures,
     exitCode: st.code,
     timedOut,
