@@ -926,7 +926,11 @@ static napi_value js_close_on_exec_from(napi_env env, napi_callback_info info) {
 }
 
 /* ------------------------------------------------------------------------ */
-/* watchFd(fd, callback): a uv_poll readable watcher on the env's loop      */
+/* watchFd(fd, callback[, events]): a uv_poll watcher on the env's loop     */
+/* (readable unless told otherwise); setEvents(mask) changes what it waits   */
+/* for. libuv allows one poll handle per fd, so a descriptor read and        */
+/* written (a pty master) has one watcher whose mask follows what its users  */
+/* currently wait for.                                                       */
 
 typedef struct watcher {
   uv_poll_t poll;
@@ -1039,9 +1043,44 @@ static napi_value js_watcher_unref(napi_env env, napi_callback_info info) {
   return undefined_value(env);
 }
 
+#define WATCH_EVENTS_ALL (UV_READABLE | UV_WRITABLE | UV_DISCONNECT | UV_PRIORITIZED)
+
+/* Start (mask != 0) or stop (mask == 0) the poll handle with `events`. */
+static int watcher_set_events(watcher_t *w, int events) {
+  if (events == 0) return uv_poll_stop(&w->poll);
+  return uv_poll_start(&w->poll, events, watcher_on_poll);
+}
+
+static bool get_watch_events(napi_env env, napi_value v, bool optional, int *out) {
+  if (!get_int(env, v, "events", optional, UV_READABLE, out)) return false;
+  if (*out & ~WATCH_EVENTS_ALL) {
+    throw_type_error(env, "The \"%s\" argument has unknown uv_poll event bits", "events");
+    return false;
+  }
+  return true;
+}
+
+static napi_value js_watcher_set_events(napi_env env, napi_callback_info info) {
+  napi_value self, argv[1];
+  size_t argc = 1;
+  void *p = NULL;
+  int events = 0, rc;
+  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, &self, NULL));
+  if (napi_unwrap(env, self, &p) != napi_ok || p == NULL) {
+    napi_throw_type_error(env, "ERR_INVALID_THIS", "not a berth_native fd watcher");
+    return NULL;
+  }
+  if (!get_watch_events(env, argv[0], false, &events)) return NULL;
+  watcher_t *w = p;
+  if (w->closing) return undefined_value(env); /* closed: nothing to wait for */
+  rc = watcher_set_events(w, events);
+  if (rc != 0) return throw_errno(env, -rc, "uv_poll_start", NULL, NULL);
+  return undefined_value(env);
+}
+
 static napi_value js_watch_fd(napi_env env, napi_callback_info info) {
-  ARGS(2);
-  int fd = 0, rc;
+  ARGS(3);
+  int fd = 0, rc, events = UV_READABLE;
   napi_valuetype t;
   uv_loop_t *loop = NULL;
   watcher_t *w;
@@ -1051,6 +1090,7 @@ static napi_value js_watch_fd(napi_env env, napi_callback_info info) {
   if (!get_int(env, argv[0], "fd", false, 0, &fd)) return NULL;
   NAPI_CALL(env, napi_typeof(env, argv[1], &t));
   if (t != napi_function) return throw_type_error(env, "The \"%s\" argument must be a function", "callback");
+  if (!get_watch_events(env, argv[2], true, &events)) return NULL;
   NAPI_CALL(env, napi_get_uv_event_loop(env, &loop));
 
   w = calloc(1, sizeof *w);
@@ -1064,7 +1104,7 @@ static napi_value js_watch_fd(napi_env env, napi_callback_info info) {
     return throw_errno(env, -rc, "uv_poll_init", desc, NULL);
   }
   w->poll.data = w;
-  rc = uv_poll_start(&w->poll, UV_READABLE, watcher_on_poll);
+  rc = watcher_set_events(w, events);
   if (rc != 0) {
     /* The uv handle is initialized; it must be closed, not freed. */
     w->js_alive = false;
@@ -1091,6 +1131,8 @@ static napi_value js_watch_fd(napi_env env, napi_callback_info info) {
   NAPI_CALL(env, napi_set_named_property(env, obj, "ref", fn));
   NAPI_CALL(env, napi_create_function(env, "unref", NAPI_AUTO_LENGTH, js_watcher_unref, NULL, &fn));
   NAPI_CALL(env, napi_set_named_property(env, obj, "unref", fn));
+  NAPI_CALL(env, napi_create_function(env, "setEvents", NAPI_AUTO_LENGTH, js_watcher_set_events, NULL, &fn));
+  NAPI_CALL(env, napi_set_named_property(env, obj, "setEvents", fn));
   return obj;
 }
 
@@ -1731,6 +1773,8 @@ static napi_value make_constants(napi_env env) {
   /* uv_poll events */
   add_const(env, consts, "UV_READABLE", UV_READABLE);
   add_const(env, consts, "UV_DISCONNECT", UV_DISCONNECT);
+  add_const(env, consts, "UV_WRITABLE", UV_WRITABLE);
+  add_const(env, consts, "UV_PRIORITIZED", UV_PRIORITIZED);
   add_const(env, consts, "PAGE_SIZE", sysconf(_SC_PAGESIZE));
   /* eventfd(2) */
   C(EFD_CLOEXEC); C(EFD_NONBLOCK);

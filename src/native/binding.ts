@@ -23,6 +23,7 @@ export interface RawWaitResult {
 
 export interface RawFdWatcher {
   close(): void;
+  setEvents(events: number): void;
   ref(): void;
   unref(): void;
 }
@@ -46,7 +47,7 @@ export interface NativeBinding {
   closeOnExecFrom(minFd: number): number;
   execve(path: string, argv: readonly string[], envp: readonly string[]): never;
   spawn(path: string, argv: readonly string[], envp: readonly string[], stdio: readonly number[]): { pid: number; pidfd: number };
-  watchFd(fd: number, callback: (err: Error | null, events: number) => void): RawFdWatcher;
+  watchFd(fd: number, callback: (err: Error | null, events: number) => void, events?: number): RawFdWatcher;
   recvFd(socketFd: number): { fd: number; data: Buffer } | null;
   sendFd(socketFd: number, fd: number, data: Buffer | string | null): number;
   socketpair(): [number, number];

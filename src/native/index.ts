@@ -14,7 +14,7 @@ export type { Mount, ParsedMountOptions } from './mount';
 export { mknod, lsetxattr, lgetxattr, llistxattr, lremovexattr, utimensat, lutimes, removeTree } from './fs';
 export {
   prctlSetChildSubreaper, prctlGetChildSubreaper, pidfdOpen, pidfdSendSignal, waitidPidfd,
-  exitedNormally, watchFd, waitPidfd, spawnWithPidfd, execve, closeOnExecFrom,
+  exitedNormally, watchFd, UV_READABLE, UV_WRITABLE, waitPidfd, spawnWithPidfd, execve, closeOnExecFrom,
 } from './process';
 export type { WaitResult, FdWatcher, SpawnedChild } from './process';
 export { recvFd, sendFd, socketpair } from './socket';

@@ -85,9 +85,18 @@ export function exitedNormally(r: WaitResult): boolean {
   return r.code === CLD_EXITED;
 }
 
+// uv_poll event bits (libuv's values on every platform; the addon exports the same names).
+/** The fd can be read (or has hung up / failed: then every watched bit is reported). */
+export const UV_READABLE = 1;
+/** The fd can take a write. */
+export const UV_WRITABLE = 2;
+
 export interface FdWatcher {
   /** Stop watching (idempotent). Close the watcher before closing the fd. */
   close(): void;
+  /** Wait for `events` (UV_READABLE | UV_WRITABLE) from now on; 0 pauses the watcher
+   * without closing it. Ignored once closed. */
+  setEvents(events: number): void;
   /** Keep the event loop alive while watching (the default). */
   ref(): void;
   /** Do not keep the event loop alive for this watcher. */
@@ -95,14 +104,18 @@ export interface FdWatcher {
 }
 
 /**
- * Call `callback` on the event loop whenever `fd` is readable (level-triggered: it
- * keeps firing until the condition clears or the watcher is closed). Works for pidfds
- * (readable once the process exits) and any pollable fd not already watched by libuv.
+ * Call `callback` on the event loop whenever `fd` is ready for `events` (default
+ * UV_READABLE; level-triggered: it keeps firing until the condition clears, the events
+ * change or the watcher is closed). Works for pidfds (readable once the process exits)
+ * and any pollable fd not already watched by libuv. libuv takes one watcher per fd: a
+ * descriptor both read and written gets one watcher whose events follow what its users
+ * wait for (see setEvents).
  */
-export function watchFd(fd: number, callback: (err: NativeError | null, events: number) => void): FdWatcher {
-  const w = native().watchFd(fd, callback as (err: Error | null, events: number) => void);
+export function watchFd(fd: number, callback: (err: NativeError | null, events: number) => void, events: number = UV_READABLE): FdWatcher {
+  const w = native().watchFd(fd, callback as (err: Error | null, events: number) => void, events);
   return {
     close: () => w.close(),
+    setEvents: (e: number) => w.setEvents(e),
     ref: () => w.ref(),
     unref: () => w.unref(),
   };

@@ -18,7 +18,8 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { pipe, recvFd, setWinsize, watchFd, type FdWatcher } from '../native';
+import { pipe, recvFd, setWinsize } from '../native';
+import { PtyMasterWatch } from './pty-watch';
 import { socketFd } from '../ttrpc/peercred';
 import { trackChild } from './reaper';
 
@@ -550,55 +551,68 @@ export class ConsoleSocket {
  * lot just before it exited lost its last few KiB. Linux answers a read of the master
  * with EIO only once everything buffered has been read (it flushes the pending input
  * first), so this reads until EIO.
+ *
+ * Each read returns at most those 4 KiB, so reads are gathered into the shared buffer
+ * until it is full or the master has nothing more right now, and the client's FIFO gets
+ * one write per gathering rather than one per read.
  */
 class PtyOutput {
-  private watcher: FdWatcher | undefined;
   private ended = false;
   readonly done: Promise<void>;
   private resolveDone!: () => void;
+  private readonly readable = (): void => this.onReadable();
   /** Bytes read from the master so far. */
   moved = 0;
 
-  constructor(private readonly fd: number, private readonly sink: Sink | undefined) {
+  constructor(private readonly fd: number, private readonly master: PtyMasterWatch, private readonly sink: Sink | undefined) {
     this.done = new Promise((r) => (this.resolveDone = r));
     this.watch();
   }
 
   private watch(): void {
-    if (this.ended || this.watcher) return;
+    if (this.ended) return;
     try {
-      this.watcher = watchFd(this.fd, (err) => (err ? this.end() : this.onReadable()));
+      this.master.whenReadable(this.readable);
     } catch {
       this.end(); // the master is gone (closed by close())
     }
   }
 
-  private unwatch(): void {
-    this.watcher?.close();
-    this.watcher = undefined;
-  }
-
-  /** Reads what is there (level-triggered: called again while more is). */
+  /** Reads what is there (level-triggered: called again while more is); at most 16
+   * gatherings (1 MiB) per call, so the other copies get their turn. */
   private onReadable(): void {
-    for (let i = 0; i < 32 && !this.ended; i++) {
-      let n: number;
-      try {
-        n = fs.readSync(this.fd, SHARED, 0, SHARED.length, null);
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code === 'EAGAIN') return;
-        this.end(); // EIO: the last slave closed and nothing is left
-        return;
+    for (let round = 0; round < 16 && !this.ended; round++) {
+      let filled = 0;
+      let over = false;
+      while (filled < SHARED.length) {
+        let n: number;
+        try {
+          n = fs.readSync(this.fd, SHARED, filled, SHARED.length - filled, null);
+        } catch (err) {
+          // EAGAIN: nothing more for now; EIO: the last slave closed and nothing is left
+          over = (err as NodeJS.ErrnoException).code !== 'EAGAIN';
+          break;
+        }
+        if (n === 0) {
+          over = true;
+          break;
+        }
+        filled += n;
       }
-      if (n === 0) {
+      if (filled > 0) {
+        this.moved += filled;
+        if (this.sink && !this.sink.write(SHARED.subarray(0, filled), () => this.watch())) {
+          // the client's FIFO is full: read again once the rest is written
+          if (over) this.end();
+          else this.master.whenReadable(undefined);
+          return;
+        }
+      }
+      if (over) {
         this.end();
         return;
       }
-      this.moved += n;
-      if (this.sink && !this.sink.write(SHARED.subarray(0, n), () => this.watch())) {
-        // the client's FIFO is full: read again once the rest is written
-        this.unwatch();
-        return;
-      }
+      if (filled < SHARED.length) return; // drained: wait for the master to be readable
     }
   }
 
@@ -606,27 +620,40 @@ class PtyOutput {
   end(): void {
     if (this.ended) return;
     this.ended = true;
-    this.unwatch();
+    try {
+      this.master.whenReadable(undefined);
+    } catch {
+      // the master is gone: nothing to stop
+    }
     if (this.sink) void this.sink.end().then(this.resolveDone);
     else this.resolveDone();
   }
 }
 
-/** Writes the client's stdin to the pty master (non-blocking once PtyOutput watches it).
- * A full terminal input queue (the process does not read) is retried on a timer. */
+/** Writes the client's stdin to the pty master (non-blocking: libuv's poll set it so).
+ * What a full terminal input queue (the process does not read yet) leaves unwritten is
+ * held, the stdin copy paused, until the master reports it can take more: one chunk at
+ * most is held, so a process that never reads its terminal pushes back on the client. */
 class PtyInputSink implements Sink {
   private queued: Buffer | undefined;
-  private timer: NodeJS.Timeout | undefined;
+  private resume: (() => void) | undefined;
   private closed = false;
+  private readonly writable = (): void => this.onWritable();
 
-  constructor(private readonly fd: number, private readonly warn: Warn) {}
+  constructor(private readonly fd: number, private readonly master: PtyMasterWatch, private readonly warn: Warn) {}
 
   write(chunk: Buffer, resume: () => void): boolean {
     if (this.closed) return true;
     const rest = this.writeNow(chunk);
     if (!rest) return true;
     this.queued = Buffer.from(rest);
-    this.retry(resume, 2);
+    this.resume = resume;
+    try {
+      this.master.whenWritable(this.writable);
+    } catch {
+      this.destroy(); // the master is gone: nothing will take the rest
+      return true;
+    }
     return false;
   }
 
@@ -648,18 +675,21 @@ class PtyInputSink implements Sink {
     return undefined;
   }
 
-  private retry(resume: () => void, ms: number): void {
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
-      const rest = this.closed || !this.queued ? undefined : this.writeNow(this.queued);
-      if (rest) {
-        this.queued = rest;
-        this.retry(resume, Math.min(ms * 2, 50));
-        return;
-      }
-      this.queued = undefined;
-      if (!this.closed) resume();
-    }, ms);
+  private onWritable(): void {
+    const rest = this.closed || !this.queued ? undefined : this.writeNow(this.queued);
+    if (rest) {
+      this.queued = rest; // still full: wait for the next writable
+      return;
+    }
+    const resume = this.resume;
+    this.queued = undefined;
+    this.resume = undefined;
+    try {
+      this.master.whenWritable(undefined);
+    } catch {
+      // the master is gone
+    }
+    if (!this.closed) resume?.();
   }
 
   end(): Promise<void> {
@@ -668,15 +698,21 @@ class PtyInputSink implements Sink {
   }
 
   destroy(): void {
+    if (this.closed && !this.queued) return;
     this.closed = true;
     this.queued = undefined;
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = undefined;
+    this.resume = undefined;
+    try {
+      this.master.whenWritable(undefined);
+    } catch {
+      // the master is gone
+    }
   }
 }
 
 /** Stdio through a pty: master ↔ the client's stdin/stdout paths (stderr is the terminal too). */
 export class ConsoleIO implements ProcessIO {
+  private readonly master: PtyMasterWatch;
   private readonly output: PtyOutput;
   private stdinHold = -1;
   private readonly others: Reader[] = [];
@@ -697,8 +733,9 @@ export class ConsoleIO implements ProcessIO {
       throw err;
     }
     if (out) this.sinks.push(out);
+    this.master = new PtyMasterWatch(fd);
     // Without a stdout path the output is read and dropped (the process must not block).
-    this.output = new PtyOutput(fd, out);
+    this.output = new PtyOutput(fd, this.master, out);
     this.outputDone = this.output.done;
     if (cfg.stdin) {
       let opened: { reader: Reader; hold: number };
@@ -710,7 +747,7 @@ export class ConsoleIO implements ProcessIO {
       }
       this.stdinHold = opened.hold;
       this.others.push(opened.reader);
-      const sink = new PtyInputSink(fd, warn);
+      const sink = new PtyInputSink(fd, this.master, warn);
       this.sinks.push(sink);
       // containerd shuts the console down when stdin ends; here the output is still read
       // to its end first (closing the master would drop what the process has written).
@@ -735,6 +772,7 @@ export class ConsoleIO implements ProcessIO {
     for (const r of this.others) r.stream.destroy();
     this.output.end();
     for (const s of this.sinks) s.destroy();
+    this.master.close(); // before the fd: a poll handle must not outlive its descriptor
     closeQuiet(this.fd);
   }
 }

@@ -44,14 +44,14 @@ describe.skipIf(!canRun)('a raw terminal moves large transfers both ways quickly
     await pair?.cleanup();
   }, 120_000);
 
-  async function flood(s: Side, timeoutMs: number): Promise<{ result?: Flood; output: string }> {
+  async function flood(s: Side, timeoutMs: number, extra: string[] = []): Promise<{ result?: Flood; output: string }> {
     const fifoDir = path.join(pair.tmp.path, `fifo-${s.name}`);
     fs.mkdirSync(fifoDir, { recursive: true });
     const id = pair.track(s, uid('flood'));
-    const r = await runGoProgram(await bin, ['-address', s.address, '-namespace', s.ns, '-image', IMAGE, '-id', id, '-mb', String(MB), '-fifodir', fifoDir, '-timeout', `${Math.floor(timeoutMs / 1000) - 5}s`], {
+    const r = await runGoProgram(await bin, ['-address', s.address, '-namespace', s.ns, '-image', IMAGE, '-id', id, '-mb', String(MB), '-fifodir', fifoDir, '-timeout', `${Math.floor(timeoutMs / 1000) - 5}s`, ...extra], {
       timeoutMs,
     });
-    const line = r.lines.find((l) => 'sent' in l) as Flood | undefined;
+    const line = r.lines.find((l) => 'code' in l) as Flood | undefined;
     return { result: r.code === 0 ? line : undefined, output: `exit ${r.code ?? r.signal}${r.timedOut ? ' (timed out)' : ''}\n${r.stdout}${r.stderr}` };
   }
 
@@ -63,6 +63,16 @@ describe.skipIf(!canRun)('a raw terminal moves large transfers both ways quickly
     expect({ code: r.code, sent: r.sent, received: r.received, sha: r.receivedSha }).toEqual({ code: 0, sent: MB << 20, received: MB << 20, sha: r.sentSha });
     expect(r.seconds).toBeLessThan(BOUND_S);
   }, 150_000);
+
+  it('berthd: a client that stops reading the output holds back its input (the shim takes a bounded amount)', async () => {
+    const { result, output } = await flood(pair.B, 60_000, ['-stall', '3s']);
+    expect(result, output).toBeDefined();
+    const r = result as unknown as { stalled: number; acceptedWhileStalled: number; code: number };
+    console.log(`berthd: output not read for 3 s: ${r.acceptedWhileStalled} bytes of input taken`);
+    // the FIFOs, the terminal's queues and one chunk per copy in the shim: well under 2 MiB
+    expect(r.acceptedWhileStalled).toBeLessThan(2 << 20);
+    expect(r.code).toBe(137);
+  }, 90_000);
 
   it('containerd 1.6.20: the same, measured for comparison', async () => {
     const { result, output } = await flood(pair.C, 60_000);

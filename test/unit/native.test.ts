@@ -448,6 +448,48 @@ describe('pidfd and waitid', () => {
       closeSync(b);
     }
   });
+  it('watchFd waits for writability when asked, and setEvents switches what it waits for', async () => {
+    const [r, w] = N.pipe();
+    try {
+      expect(N.native().constants['UV_WRITABLE']).toBe(N.UV_WRITABLE);
+      const events: number[] = [];
+      let wake: (() => void) | undefined;
+      // A full pipe: the write end is not writable until the reader takes some.
+      const watcher = N.watchFd(w, (err, ev) => {
+        expect(err).toBeNull();
+        events.push(ev);
+        watcher.setEvents(0);
+        wake?.();
+      }, N.UV_WRITABLE);
+      const chunk = Buffer.alloc(65536, 1);
+      for (;;) {
+        try {
+          writeSync(w, chunk);
+        } catch (err) {
+          expect((err as NodeJS.ErrnoException).code).toBe('EAGAIN'); // uv_poll made it non-blocking
+          break;
+        }
+      }
+      events.length = 0; // it may have fired before the pipe was full
+      watcher.setEvents(N.UV_WRITABLE);
+      await new Promise((res) => setTimeout(res, 50));
+      expect(events).toEqual([]);
+      const fired = new Promise<void>((res) => (wake = res));
+      const buf = Buffer.alloc(65536);
+      readSync(r, buf, 0, buf.length, null);
+      await fired;
+      expect(events).toEqual([N.UV_WRITABLE]);
+      // paused (0): nothing more, though it stays writable
+      await new Promise((res) => setTimeout(res, 50));
+      expect(events).toEqual([N.UV_WRITABLE]);
+      watcher.close();
+      watcher.setEvents(N.UV_WRITABLE); // ignored once closed
+      expect(() => N.watchFd(r, () => undefined, 64)).toThrow(/unknown uv_poll event bits/);
+    } finally {
+      closeSync(r);
+      closeSync(w);
+    }
+  });
 });
 
 describe('SCM_RIGHTS', () => {

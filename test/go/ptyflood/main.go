@@ -7,10 +7,17 @@
 // pty master → process → pty master → client FIFO).
 //
 //	ptyflood -address SOCK -namespace NS -image REF -id ID [-mb N] [-fifodir DIR] [-timeout D]
+//	         [-stall D]
 //
 // One JSON line: {"sent","received","sentSha","receivedSha","code","seconds"}; on a
 // failure {"step":…,"error":…} and exit status 1. The container (and its snapshot) is
 // removed before it exits.
+//
+// With -stall D the client stops reading the terminal's output once it saw the marker and
+// keeps offering input for D: back-pressure must reach it (the process blocks writing to
+// its terminal, stops reading its input, and the shim stops taking the client's input).
+// Then the exec is killed and the line is {"stalled","acceptedWhileStalled","code"}:
+// how many bytes the shim took from the client's stdin in that time.
 package main
 
 import (
@@ -26,6 +33,7 @@ import (
 	"math/rand"
 	"os"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -43,6 +51,7 @@ type source struct {
 	r     *rand.Rand
 	left  int64
 	h     hash.Hash
+	read  atomic.Int64
 }
 
 func (s *source) Read(p []byte) (int, error) {
@@ -56,6 +65,7 @@ func (s *source) Read(p []byte) (int, error) {
 	s.r.Read(p)
 	s.h.Write(p)
 	s.left -= int64(len(p))
+	s.read.Add(int64(len(p)))
 	return len(p), nil
 }
 
@@ -64,6 +74,9 @@ func (s *source) Read(p []byte) (int, error) {
 type sink struct {
 	mu    sync.Mutex
 	ready chan struct{}
+	// stall, when set, is waited for by the first write after the marker (the client stops
+	// reading its FIFO until it is closed).
+	stall chan struct{}
 	seen  []byte
 	found bool
 	h     hash.Hash
@@ -74,6 +87,11 @@ func (s *sink) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.found {
+		if s.stall != nil {
+			s.mu.Unlock()
+			<-s.stall
+			s.mu.Lock()
+		}
 		s.h.Write(p)
 		s.n += int64(len(p))
 		return len(p), nil
@@ -100,6 +118,7 @@ func main() {
 	mb := flag.Int64("mb", 64, "MiB to send (and receive back)")
 	fifoDir := flag.String("fifodir", os.TempDir(), "where the client makes its FIFOs")
 	timeout := flag.Duration("timeout", 120*time.Second, "overall timeout")
+	stall := flag.Duration("stall", 0, "stop reading the output for this long, then kill the exec")
 	flag.Parse()
 	size := *mb << 20
 
@@ -148,6 +167,9 @@ func main() {
 	ready := make(chan struct{})
 	src := &source{ready: ready, r: rand.New(rand.NewSource(7)), left: size, h: sha256.New()}
 	dst := &sink{ready: ready, h: sha256.New()}
+	if *stall > 0 {
+		dst.stall = make(chan struct{})
+	}
 	pspec := *spec.Process
 	pspec.Args = []string{"sh", "-c", fmt.Sprintf("stty raw -echo; echo raw-ready; exec head -c %d", size)}
 	pspec.Terminal = true
@@ -157,6 +179,31 @@ func main() {
 	fail("wait", err)
 	start := time.Now()
 	fail("exec-start", p.Start(ctx))
+	if *stall > 0 {
+		select {
+		case <-ready:
+		case <-ctx.Done():
+			fail("marker", ctx.Err())
+		}
+		time.Sleep(*stall)
+		accepted := src.read.Load()
+		fail("kill", p.Kill(ctx, syscall.SIGKILL))
+		close(dst.stall)
+		var st containerd.ExitStatus
+		select {
+		case st = <-ch:
+		case <-ctx.Done():
+			fail("exit", ctx.Err())
+		}
+		code, _, err := st.Result()
+		fail("result", err)
+		_, err = p.Delete(ctx)
+		fail("exec-delete", err)
+		p.IO().Cancel()
+		stopTask()
+		jsonl.Emit(map[string]interface{}{"stalled": stall.Seconds(), "acceptedWhileStalled": accepted, "code": code})
+		return
+	}
 	var st containerd.ExitStatus
 	select {
 	case st = <-ch:
