@@ -7,7 +7,8 @@
 // shim does with epoll, rather than on a timer).
 import { UV_READABLE, UV_WRITABLE, watchFd, type FdWatcher } from '../native';
 
-type Ready = () => void;
+/** `failed`: the poll failed (libuv has stopped the watcher): read or write what can be, then end. */
+type Ready = (failed: boolean) => void;
 
 export class PtyMasterWatch {
   private watcher: FdWatcher | undefined;
@@ -47,10 +48,10 @@ export class PtyMasterWatch {
     else if (events !== 0) this.watcher = watchFd(this.fd, (err, ready) => this.dispatch(err !== null, ready), events);
   }
 
-  /** A poll error (the master is gone) goes to both sides: their read or write then fails
-   * and ends them. A hang-up is reported by libuv as every watched event. */
+  /** A poll error (a hung-up or closed master; libuv stops the watcher then) goes to both
+   * sides, which end. A hang-up of the slave side is reported as every watched event. */
   private dispatch(failed: boolean, ready: number): void {
-    if (failed || ready & UV_READABLE) this.onReadable?.();
-    if (failed || ready & UV_WRITABLE) this.onWritable?.();
+    if (failed || ready & UV_READABLE) this.onReadable?.(failed);
+    if (failed || ready & UV_WRITABLE) this.onWritable?.(failed);
   }
 }

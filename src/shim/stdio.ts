@@ -560,7 +560,10 @@ class PtyOutput {
   private ended = false;
   readonly done: Promise<void>;
   private resolveDone!: () => void;
-  private readonly readable = (): void => this.onReadable();
+  private readonly readable = (failed: boolean): void => {
+    this.onReadable();
+    if (failed) this.end();
+  };
   /** Bytes read from the master so far. */
   moved = 0;
 
@@ -638,7 +641,7 @@ class PtyInputSink implements Sink {
   private queued: Buffer | undefined;
   private resume: (() => void) | undefined;
   private closed = false;
-  private readonly writable = (): void => this.onWritable();
+  private readonly writable = (failed: boolean): void => (failed ? this.destroy() : this.onWritable());
 
   constructor(private readonly fd: number, private readonly master: PtyMasterWatch, private readonly warn: Warn) {}
 

@@ -116,8 +116,9 @@ describe('CRI streaming through client-go: berthd and containerd 1.6.20', () => 
   }, 240_000);
 
   it(`exec moves ${LARGE_MB} MiB each way with the sha256 intact, on a terminal in raw mode`, async () => {
-    // ~55 s on an idle machine, twice that under a parallel critest run: berth's shim moves a
-    // raw terminal's data in 4 KiB reads (the line discipline's buffer), far slower than pipes.
+    // ~11 s on a busy 2-core machine (a raw terminal hands its data over in 4 KiB reads, the
+    // line discipline's buffer, so slower than pipes); 55–95 s while the shim retried writes
+    // to a full pty master on a timer instead of waiting for it to be writable.
     const r = await cristream(b!, ['-case', 'large-tty', '-container', b!.main, '-large-mb', String(LARGE_MB)], 250_000);
     expect(r).toMatchObject({ code: 0, err: '', sent: LARGE_MB << 20, received: LARGE_MB << 20 });
     expect(r.receivedSha).toBe(r.sentSha);

@@ -17,8 +17,10 @@ const canRun = process.getuid?.() === 0 && fs.existsSync(RUNC) && fs.existsSync(
 const IMAGE = 'docker.io/library/berth-pty-flood:1';
 /** MiB each way. */
 const MB = Number(process.env.BERTH_PTY_FLOOD_MB ?? 64);
-/** 64 MiB each way at 2 MB/s would take ~34 s; measured here: ~1.5 s idle. */
-const BOUND_S = 15;
+/** At least 4 MiB/s each way (16 s for 64 MiB), on a loaded 2-core machine; measured
+ * here: 4.9–9.3 s (containerd 1.6.20's shim beside it: 5.4–6.9 s). The timer-retried
+ * writes this replaced took 45 s (~1.4 MiB/s each way). */
+const BOUND_S = MB / 4;
 
 let pair: SideBySide;
 
