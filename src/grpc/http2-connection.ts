@@ -10,6 +10,7 @@
 // a fraction of that.
 import type * as net from 'node:net';
 import { HpackDecoder, HpackError, encodeHeaders } from './hpack';
+import { StreamTable } from './stream-table';
 
 export const FRAME = { DATA: 0, HEADERS: 1, PRIORITY: 2, RST_STREAM: 3, SETTINGS: 4, PUSH_PROMISE: 5, PING: 6, GOAWAY: 7, WINDOW_UPDATE: 8, CONTINUATION: 9 } as const;
 const FLAG = { END_STREAM: 0x1, ACK: 0x1, END_HEADERS: 0x4, PADDED: 0x8, PRIORITY: 0x20 } as const;
@@ -254,6 +255,8 @@ export class H2Stream {
   /** Request bytes the application holds, counted against the connection's budget (hold). */
   held = 0;
   trailers: Buffer | undefined;
+  /** In the connection's pump queue. */
+  pumpQueued = false;
 
   constructor(readonly id: number, private readonly conn: Http2ServerConnection) {
     this.sendWindow = conn.peerInitialWindow;
@@ -372,7 +375,7 @@ export class Http2ServerConnection {
    * constructor raises it to CONN_RECV_WINDOW). */
   private connRecvWindow = DEFAULT_WINDOW;
   private readonly decoder = new HpackDecoder(4096);
-  private readonly streams = new Map<number, H2Stream>();
+  private readonly streams = new StreamTable<H2Stream>();
   private lastStreamId = 0;
   private input: Buffer = EMPTY;
   /** A large frame arriving in pieces (receive): the pieces so far, their size, and the
@@ -392,7 +395,10 @@ export class Http2ServerConnection {
   private pingAckTimer: NodeJS.Timeout | undefined;
   private flushScheduled = false;
   private socketBlocked = false;
-  private readonly pumpQueue = new Set<H2Stream>();
+  /** Streams with DATA or trailers to send (H2Stream.pumpQueued marks them). An array
+   * rather than a Set for the reason StreamTable gives. */
+  private readonly pumpQueue: H2Stream[] = [];
+  private pumping = false;
   private goingAway = false;
   private dead = false;
   private readonly floods = {
@@ -436,7 +442,7 @@ export class Http2ServerConnection {
       this.socketBlocked = false;
       this.outputBlocked = false;
       this.updateReading();
-      for (const st of this.streams.values()) if (st.queue.length > 0 || st.trailers) this.pumpQueue.add(st);
+      for (const st of this.streams.values()) if (st.queue.length > 0 || st.trailers) this.enqueuePump(st);
       this.pump();
     });
     socket.on('error', (err) => this.opts.onError?.(err));
@@ -580,58 +586,85 @@ export class Http2ServerConnection {
   }
 
   schedulePump(s: H2Stream): void {
-    this.pumpQueue.add(s);
+    this.enqueuePump(s);
     this.pump();
   }
 
-  /** Sends queued DATA as the windows allow, then trailers. */
+  private enqueuePump(s: H2Stream): void {
+    if (s.pumpQueued) return;
+    s.pumpQueued = true;
+    this.pumpQueue.push(s);
+  }
+
+  /** Sends queued DATA as the windows allow, then trailers. Not re-entered: a stream that
+   * a callback queues meanwhile is appended and reached by the running loop. */
   private pump(): void {
-    if (this.dead) return;
-    for (const s of this.pumpQueue) {
-      if (this.socketBlocked) return;
-      if (s.closed) {
-        this.pumpQueue.delete(s);
-        continue;
+    if (this.dead || this.pumping) return;
+    this.pumping = true;
+    const q = this.pumpQueue;
+    let kept = 0;
+    let i = 0;
+    try {
+      for (; i < q.length && !this.socketBlocked && !this.dead; i++) {
+        const s = q[i] as H2Stream;
+        if (this.pumpStream(s)) q[kept++] = s;
+        else s.pumpQueued = false;
       }
-      while (s.queue.length > 0) {
-        const p = s.queue[0] as Pending;
-        if (p.data.length > 0) {
-          const n = Math.min(p.data.length, s.sendWindow, this.connSendWindow, this.peerMaxFrame);
-          if (n <= 0) break;
-          this.queueFrame(FRAME.DATA, 0, s.id, p.data.subarray(0, n));
-          this.served();
-          s.sendWindow -= n;
-          this.connSendWindow -= n;
-          p.data = p.data.subarray(n);
-          if (p.data.length > 0) continue;
-        }
-        s.queue.shift();
-        p.cb?.();
-        if (this.socketBlocked) break;
-      }
-      if (s.queue.length === 0) {
-        if (s.trailers) {
-          const t = s.trailers;
-          s.trailers = undefined;
-          this.sendHeaders(s.id, t, true);
-          if (s.remoteEnded) this.closeStream(s);
-          else {
-            // The response is complete: the client need not send the rest (gRPC servers
-            // reset with NO_ERROR here).
-            this.sendReset(s.id, H2_ERROR.NO_ERROR);
-            this.closeStream(s);
-          }
-        }
-        this.pumpQueue.delete(s);
-      }
+    } finally {
+      // Streams not reached (the socket blocked) keep their place.
+      for (; i < q.length; i++) q[kept++] = q[i] as H2Stream;
+      q.length = kept;
+      this.pumping = false;
     }
+  }
+
+  /** Sends what one stream can; true if it still has something waiting for window. */
+  private pumpStream(s: H2Stream): boolean {
+    if (s.closed) return false;
+    while (s.queue.length > 0) {
+      const p = s.queue[0] as Pending;
+      if (p.data.length > 0) {
+        const n = Math.min(p.data.length, s.sendWindow, this.connSendWindow, this.peerMaxFrame);
+        if (n <= 0) break;
+        this.queueFrame(FRAME.DATA, 0, s.id, p.data.subarray(0, n));
+        this.served();
+        s.sendWindow -= n;
+        this.connSendWindow -= n;
+        p.data = p.data.subarray(n);
+        if (p.data.length > 0) continue;
+      }
+      s.queue.shift();
+      p.cb?.();
+      if (this.socketBlocked) break;
+    }
+    if (s.queue.length === 0) {
+      if (s.trailers) {
+        const t = s.trailers;
+        s.trailers = undefined;
+        this.sendHeaders(s.id, t, true);
+        if (s.remoteEnded) this.closeStream(s);
+        else {
+          // The response is complete: the client need not send the rest (gRPC servers
+          // reset with NO_ERROR here).
+          this.sendReset(s.id, H2_ERROR.NO_ERROR);
+          this.closeStream(s);
+        }
+      }
+      return false;
+    }
+    return !s.closed;
   }
 
   closeStream(s: H2Stream): void {
     if (s.closed) return;
     s.closed = true;
     this.streams.delete(s.id);
-    this.pumpQueue.delete(s);
+    if (s.pumpQueued && !this.pumping) {
+      // Not kept alive by the queue until the next pump (a running pump drops it itself).
+      const i = this.pumpQueue.indexOf(s);
+      if (i >= 0) this.pumpQueue.splice(i, 1);
+      s.pumpQueued = false;
+    }
     for (const p of s.queue.splice(0)) p.cb?.();
     s.unhold(s.held);
     if (this.goingAway && this.streams.size === 0) this.endSocket();
@@ -849,7 +882,7 @@ export class Http2ServerConnection {
         if (sid === 0) {
           if (this.connSendWindow + inc > MAX_WINDOW) throw new ConnectionError(H2_ERROR.FLOW_CONTROL_ERROR, 'connection window');
           this.connSendWindow += inc;
-          for (const s of this.streams.values()) if (s.queue.length > 0) this.pumpQueue.add(s);
+          for (const s of this.streams.values()) if (s.queue.length > 0) this.enqueuePump(s);
         } else {
           const s = this.streams.get(sid);
           if (!s) return;
@@ -859,7 +892,7 @@ export class Http2ServerConnection {
             return;
           }
           s.sendWindow += inc;
-          this.pumpQueue.add(s);
+          this.enqueuePump(s);
         }
         this.pump();
         return;
@@ -889,7 +922,7 @@ export class Http2ServerConnection {
         this.peerInitialWindow = v;
         for (const s of this.streams.values()) {
           s.sendWindow += delta;
-          if (delta > 0 && s.queue.length > 0) this.pumpQueue.add(s);
+          if (delta > 0 && s.queue.length > 0) this.enqueuePump(s);
         }
       } else if (id === SETTING.ENABLE_PUSH) {
         if (v > 1) throw new ConnectionError(H2_ERROR.PROTOCOL_ERROR, 'enable push');
@@ -966,7 +999,7 @@ export class Http2ServerConnection {
     s.fields = fields;
     const cl = s.header('content-length');
     if (cl !== undefined) s.contentLength = Number(cl);
-    this.streams.set(sid, s);
+    this.streams.set(s);
     if (flags & FLAG.END_STREAM) {
       if (s.contentLength !== undefined && s.contentLength !== 0) return this.streamError(sid, H2_ERROR.PROTOCOL_ERROR, 'content-length without DATA');
       s.remoteEnded = true;

@@ -141,6 +141,9 @@ func main() {
 		"calls_per_s": float64(len(all)) / elapsed.Seconds(),
 		"p50_ms":      pct(0.50),
 		"p99_ms":      pct(0.99),
+		"p90_ms":      pct(0.90),
+		"p999_ms":     pct(0.999),
+		"max_ms":      pct(1),
 	}
 	if e, ok := firstErr.Load().(string); ok {
 		out["first_error"] = e
