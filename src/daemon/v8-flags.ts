@@ -43,7 +43,6 @@ export function relaunchArgv(
   return [p.execPath, ...p.execArgv, ...missing, ...p.argv.slice(1)];
 }
 
-/** Execs this process again with DAEMON_V8_FLAGS if they are missing; returns otherwise. */
 /** The flags to run with: BERTH_V8_FLAGS if set (0: none), else DAEMON_V8_FLAGS. */
 export function daemonV8Flags(env: NodeJS.ProcessEnv = process.env): readonly string[] {
   const v = env['BERTH_V8_FLAGS'];
@@ -52,6 +51,7 @@ export function daemonV8Flags(env: NodeJS.ProcessEnv = process.env): readonly st
   return v.trim().split(/\s+/);
 }
 
+/** Execs this process again with the flags if they are missing; returns otherwise. */
 export function relaunchWithV8Flags(flags: readonly string[] = daemonV8Flags()): void {
   if (process.env[MARK] === '1') {
     delete process.env[MARK]; // shims and runtimes need not see it
