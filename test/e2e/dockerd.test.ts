@@ -454,7 +454,10 @@ describe.skipIf(!haveDocker)('dockerd on berthd, side by side with dockerd on co
       process.kill(pid, 'SIGKILL');
       expect(await waitForPidExit(pid, 10_000)).toBe(true);
       expect(await berthd!.stop()).toBe(0);
-      expect(Date.now() - started).toBeLessThan(4_000);
+      // Not stuck in shutdown: berthd's grace for running calls is 2 s, and the rest is
+      // closing stores. (A 4 s bound here failed on a machine with a load average of 15–20,
+      // where the log polling and the kill alone took seconds.)
+      expect(Date.now() - started).toBeLessThan(15_000);
       await waited;
       // berthd is down: dockerd cannot have heard of the exit.
       expect(await inspect(s, id, '{{.State.Status}}')).toBe('running');
