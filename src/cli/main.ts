@@ -16,6 +16,8 @@ commands:
   content       ls, get, rm, label, ingest
   leases        ls, create, rm
   namespaces    ls, create, rm, label
+  stats         live CPU, memory and pids of running tasks ([--no-stream] [ID…])
+  logs          output of a container run with -d ([-f] [--tail N] ID)
   events        stream events until interrupted (FILTER…)
   plugins       ls
   version       client and server versions
@@ -37,6 +39,8 @@ const COMMANDS: Record<string, () => Command> = {
   content: () => (require('./commands/content') as typeof import('./commands/content')).contentCommand,
   leases: () => (require('./commands/leases') as typeof import('./commands/leases')).leasesCommand,
   namespaces: () => (require('./commands/namespaces') as typeof import('./commands/namespaces')).namespacesCommand,
+  stats: () => (require('./commands/stats') as typeof import('./commands/stats')).statsCommand,
+  logs: () => (require('./commands/logs') as typeof import('./commands/logs')).logsCommand,
   events: () => (require('./commands/events') as typeof import('./commands/events')).eventsCommand,
   plugins: () => (require('./commands/plugins') as typeof import('./commands/plugins')).pluginsCommand,
   version: () => (require('./commands/version') as typeof import('./commands/version')).versionCommand,

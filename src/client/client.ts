@@ -22,7 +22,8 @@ import type { Platform } from '../remotes/descriptor';
 import type { ProgressCallback } from '../remotes/pull';
 import type { PushProgress } from '../remotes/push';
 import { Differ } from './diff';
-import type { PluginInfo, TaskSummary } from './records';
+import type { PluginInfo, TaskMetric, TaskSummary } from './records';
+import { decodeTaskMetrics, type TaskMetrics } from './cgroup-metrics';
 
 export const DEFAULT_NAMESPACE = 'default';
 export const DEFAULT_RUNTIME = 'io.containerd.runc.v2';
@@ -387,6 +388,13 @@ export class Client {
   async tasks(filter = '', opts?: CallOptions): Promise<TaskSummary[]> {
     const r = await this.rpc.unary<{ tasks: TaskSummary[] }>(Services.tasks, 'List', { filter }, opts);
     return r.tasks;
+  }
+
+  /** Metrics of the namespace's tasks matching any of the filters (`id==x`; none: all), in
+   * one Tasks.Metrics call, decoded. */
+  async taskMetrics(filters: string[] = [], opts?: CallOptions): Promise<TaskMetrics[]> {
+    const r = await this.rpc.unary<{ metrics: TaskMetric[] }>(Services.tasks, 'Metrics', { filters }, opts);
+    return r.metrics.map(decodeTaskMetrics);
   }
 
   /** Events matching any of the filters, until the loop stops or the signal fires. */

@@ -1,6 +1,6 @@
 // Containers (the Containers service) and creating their tasks.
 import type { ContainerRecord } from './records';
-import { NotFoundError } from '../errdefs/errors';
+import { InvalidArgumentError, NotFoundError } from '../errdefs/errors';
 import type { CallOptions } from './call-options';
 import { TaskIO, type TaskStdio } from './cio';
 import { Services, type Rpc } from './rpc';
@@ -12,6 +12,12 @@ export type { ContainerRecord };
 export const RUNTIME_SPEC_TYPE = 'types.containerd.io/opencontainers/runtime-spec/1/Spec';
 
 export interface NewTaskOptions extends TaskStdio {
+  /**
+   * Send the task's stdout and stderr to this URI instead of FIFOs (no stdin), as the Go
+   * client's cio.LogURI / `ctr run --log-uri`: `file:///path` (the shim appends both streams
+   * to the file, creating it) or `binary:///program?args` (a logging program the shim runs).
+   */
+  logUri?: string;
   /** Rootfs mounts; by default those of the container's snapshot. */
   rootfs?: Mount[];
   /** Runtime-specific options (an Any), passed through. */
@@ -71,7 +77,12 @@ export class Container {
       const c = await this.info(opts);
       rootfs = c.snapshot_key ? await new Snapshotter(this.rpc, c.snapshotter).mounts(c.snapshot_key, opts) : [];
     }
-    const io = TaskIO.create(this.id, o);
+    if (o.logUri && (o.terminal || o.stdin !== undefined || o.stdout !== undefined || o.stderr !== undefined)) {
+      throw new InvalidArgumentError('a log URI takes the place of stdio: no terminal or streams with it');
+    }
+    // With a log URI the shim writes the output itself: no FIFOs, nothing for us to copy.
+    const io = o.logUri ? null : TaskIO.create(this.id, o);
+    const stdio = io ? io.fifos : { stdin: '', stdout: o.logUri ?? '', stderr: o.logUri ?? '', terminal: false };
     let pid: number;
     try {
       const r = await this.rpc.unary<{ container_id: string; pid: number }>(
@@ -80,21 +91,21 @@ export class Container {
         {
           container_id: this.id,
           rootfs,
-          stdin: io.fifos.stdin,
-          stdout: io.fifos.stdout,
-          stderr: io.fifos.stderr,
-          terminal: io.fifos.terminal,
+          stdin: stdio.stdin,
+          stdout: stdio.stdout,
+          stderr: stdio.stderr,
+          terminal: stdio.terminal,
           options: o.options ?? null,
         },
         opts,
       );
       pid = r.pid;
     } catch (err) {
-      io.close();
+      io?.close();
       throw err;
     }
     const task = new Task(this.rpc, this.id, io, pid);
-    io.pipeStdin(o.stdin, () => void task.closeStdin().catch(() => undefined));
+    io?.pipeStdin(o.stdin, () => void task.closeStdin().catch(() => undefined));
     return task;
   }
 

@@ -7,6 +7,8 @@ export { Container, RUNTIME_SPEC_TYPE } from './containers';
 export type { ContainerRecord, NewTaskOptions, AttachOptions } from './containers';
 export { Task, Process, PROCESS_SPEC_TYPE, signalNumber } from './task';
 export type { ExitStatus, ExecOptions, ProcessStatus, ProcessInfo, TaskMetric } from './task';
+export { decodeTaskMetrics, CGROUPS_V1_METRICS, CGROUPS_V2_METRICS } from './cgroup-metrics';
+export type { TaskMetrics, CgroupV1Metrics, CgroupV2Metrics, CgroupV1MemoryStat, CgroupV1MemoryEntry, CgroupV1BlkIOEntry, CgroupV2MemoryStat, CgroupRdmaStat, CgroupRdmaEntry } from './cgroup-metrics';
 export { TaskIO } from './cio';
 export type { TaskStdio, FifoSet } from './cio';
 export { ContentStore } from './content';

@@ -4,6 +4,7 @@ import type { ProcessInfo, ProcessStatus, TaskMetric } from './records';
 import { FailedPreconditionError, InvalidArgumentError } from '../errdefs/errors';
 import type { CallOptions } from './call-options';
 import { TaskIO, type TaskStdio } from './cio';
+import { decodeTaskMetrics, type TaskMetrics } from './cgroup-metrics';
 import { Services, type Rpc } from './rpc';
 
 export type { ProcessInfo, ProcessStatus, TaskMetric };
@@ -134,10 +135,11 @@ export class Task extends Process {
     return r.processes;
   }
 
-  /** The task's cgroup metrics (data: an Any of io.containerd.cgroups.v1.Metrics or v2). */
-  async metrics(opts?: CallOptions): Promise<TaskMetric | undefined> {
+  /** The task's cgroup metrics, decoded (cgroup v1 or v2 by the answer's type); undefined
+   * when the daemon has none for it. */
+  async metrics(opts?: CallOptions): Promise<TaskMetrics | undefined> {
     const r = await this.rpc.unary<{ metrics: TaskMetric[] }>(Services.tasks, 'Metrics', { filters: [`id==${this.containerId}`] }, opts);
-    return r.metrics[0];
+    return r.metrics[0] ? decodeTaskMetrics(r.metrics[0]) : undefined;
   }
 
   /** Creates (does not start) a new process in the task; its stdio as for newTask. */

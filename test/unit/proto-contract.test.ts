@@ -31,6 +31,8 @@ const moduleLinks: Array<[string, string | undefined]> = [
   [ctrdRel, goModuleDirSync(ctrdRel)],
   ['github.com/gogo/protobuf', goModuleDirSync('github.com/gogo/protobuf')],
   ['github.com/gogo/googleapis', goModuleDirSync('github.com/gogo/googleapis')],
+  // The cgroups stats messages Tasks.Metrics carries in its Any (v1.0.4, as containerd pins).
+  ['github.com/containerd/cgroups', goModuleDirSync('github.com/containerd/cgroups')],
 ];
 for (const [rel, dir] of moduleLinks) {
   if (!dir) continue;
@@ -49,6 +51,8 @@ const requiredPrefixes = [
   `${ctrdRel}/runtime/linux/runctypes/`,
   `${ctrdRel}/pkg/runtimeoptions/v1/`,
   'grpc/health/v1/',
+  'github.com/containerd/cgroups/stats/v1/',
+  'github.com/containerd/cgroups/v2/stats/',
 ];
 
 // ---------------------------------------------------------------- normalized model
@@ -321,6 +325,8 @@ function buildContainerdDescriptorSets(tmp: string): Buffer[] {
     `${ctrdRel}/runtime/v2/task/shim.proto`,
     `${ctrdRel}/runtime/v2/runc/options/oci.proto`,
     `${ctrdRel}/runtime/linux/runctypes/runc.proto`,
+    'github.com/containerd/cgroups/stats/v1/metrics.proto',
+    'github.com/containerd/cgroups/v2/stats/metrics.proto',
   ].filter(exists);
   // gogo's module carries the well-known types (google/protobuf/*.proto) under protobuf/.
   const inc = [gocode, path.join(gocode, 'github.com/gogo/protobuf'), path.join(gocode, 'github.com/gogo/protobuf/protobuf'), path.join(gocode, 'github.com/gogo/googleapis'), '/usr/include'];

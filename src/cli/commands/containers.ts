@@ -5,7 +5,7 @@ import { labelList, parseLabels } from '../table';
 const USAGE = `usage: berth containers COMMAND
   ls [-q] [FILTER…]            containers
   info [--spec] ID             a container's record (--spec: its OCI spec)
-  rm [--keep-snapshot] ID…     delete containers (and their snapshots)
+  rm [--keep-snapshot] ID…     delete containers (and their snapshots and berth log files)
   label ID [KEY=VALUE…]        set (KEY=) or clear labels
 `;
 
@@ -36,7 +36,9 @@ export const containersCommand: Command = commandGroup(
       for (const id of positionals) {
         try {
           const c = await ctx.client.loadContainer(id);
+          const { labels } = await c.info();
           await c.delete({ withSnapshot: values['keep-snapshot'] !== true });
+          (require('../log-files') as typeof import('../log-files')).removeLogFile(labels);
         } catch (err) {
           ctx.stderr.write(`berth: failed to delete container "${id}": ${(err as Error).message}\n`);
           code = 125;

@@ -7,7 +7,7 @@ import { parseLabels } from '../table';
 const USAGE = `usage: berth run [OPTIONS] REF ID [CMD ARGS…]
 
   --rm                  remove the container (and its snapshot) when it exits
-  -d, --detach          start it and return
+  -d, --detach          start it and return; its output goes to a log file (berth logs ID)
   -t, --tty             a terminal
   -i                    keep stdin attached
   --env, -e K=V         environment (repeatable)
@@ -91,11 +91,14 @@ export const runCommand: Command = {
     const rOpts = require('../../oci/opts-resources') as typeof import('../../oci/opts-resources');
     const dOpts = require('../../oci/opts-devices') as typeof import('../../oci/opts-devices');
     const client = ctx.client;
+    // -d: the output goes to a log file for `berth logs` (log-files.ts).
+    const logFiles = v.detach ? (require('../log-files') as typeof import('../log-files')) : undefined;
+    const log = logFiles?.logFileFor(ctx.global.namespace, id);
     const container = await client.newContainer(id, {
       image: ref,
       ...(v.snapshotter !== undefined ? { snapshotter: v.snapshotter } : {}),
       ...(v.runtime !== undefined ? { runtime: v.runtime } : {}),
-      labels: parseLabels(v.label ?? []),
+      labels: { ...parseLabels(v.label ?? []), ...(log ? { [logFiles!.LOG_URI_LABEL]: log.uri } : {}) },
       // ctr run's order of options.
       specOpts: (img) => {
         const o: SpecOpt[] = [dOpts.withDefaultUnixDevices, iOpts.withImageConfig(img?.config.config ?? {})];
@@ -114,7 +117,8 @@ export const runCommand: Command = {
     const mode = { tty: v.tty === true, stdin: v.i === true };
     let task;
     try {
-      task = await container.newTask(v.detach ? {} : localStdio(mode));
+      if (log) logFiles!.prepareLogFile(log.path);
+      task = await container.newTask(log ? { logUri: log.uri } : localStdio(mode));
     } catch (err) {
       // runc checks the command at create: docker's 126/127 apply here too.
       const message = err instanceof Error ? err.message : String(err);

@@ -12,7 +12,7 @@ const USAGE = `usage: berth tasks COMMAND
   kill [-s SIGNAL] [-a] [--exec-id X] ID   signal a task (default SIGTERM)
   pause ID | resume ID
   rm [-f] ID…                              delete stopped tasks (-f: kill first)
-  metrics ID                               the task's cgroup metrics
+  metrics ID                               the task's cgroup metrics (ctr's table; --json: all of them)
 `;
 
 async function runAttached(ctx: CliContext, proc: import('../../client/task').Process, mode: { tty: boolean; stdin: boolean }, start: boolean): Promise<number> {
@@ -165,8 +165,19 @@ export const tasksCommand: Command = commandGroup(
       if (!args[0]) throw new UsageError('container id required', USAGE);
       const task = await (await ctx.client.loadContainer(args[0])).task();
       const m = await task.metrics();
-      const doc = m ? { id: m.id, timestamp: m.timestamp, type: m.data?.type_url ?? '', data: m.data ? m.data.value.toString('base64') : '' } : null;
-      ctx.show(m ? `ID: ${m.id}\nTYPE: ${doc!.type}\nDATA (${m.data?.value.length ?? 0} bytes, protobuf, base64): ${doc!.data}` : 'no metrics', doc);
+      if (!m) throw new Error(`no metrics for task ${args[0]}`);
+      const { metricRows } = require('../metrics-table') as typeof import('../metrics-table');
+      const { dateNanosText } = require('../time') as typeof import('../time');
+      const when = dateNanosText(m.timestamp, m.nanos);
+      if (ctx.json) {
+        ctx.show('', { ...m, timestamp: when });
+        return 0;
+      }
+      if (m.version === 0) throw new Error(`metrics of type ${m.type} cannot be shown as a table (use --json)`);
+      const { renderTable } = require('../table') as typeof import('../table');
+      const width = ctx.stdout.isTTY ? ctx.stdout.columns : undefined;
+      ctx.stdout.write(`${renderTable(['ID', 'TIMESTAMP'], [[m.id, when]], width)}
+${renderTable(['METRIC', 'VALUE'], metricRows(m), width)}`);
       return 0;
     },
   },
