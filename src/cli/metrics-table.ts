@@ -3,9 +3,15 @@
 // under the names of the cgroup files they come from.
 import type { TaskMetrics } from '../client/cgroup-metrics';
 
-/** A uint64 as Go prints it: every digit, also beyond 2^53 (the decoded double's exact value). */
+const MAX_UINT64 = 2n ** 64n - 1n;
+
+/** A uint64 as Go prints it: every digit, also beyond 2^53 (the decoded double's exact
+ * value). A double of 2^64 can only come from within 2048 of the largest uint64, which
+ * cgroups use for "max" (no limit): printed as that. */
 export function u64(n: number): string {
-  return Number.isSafeInteger(n) ? String(n) : BigInt(Math.trunc(n)).toString();
+  if (Number.isSafeInteger(n)) return String(n);
+  const b = BigInt(Math.trunc(n));
+  return (b > MAX_UINT64 ? MAX_UINT64 : b).toString();
 }
 
 export function metricRows(m: TaskMetrics): string[][] {
