@@ -21,7 +21,9 @@ interface Out {
 }
 
 function berth(s: Side, args: string[], input?: string): Out {
-  const r = spawnSync(process.execPath, [BERTH, '-a', s.address, '-n', s.ns, ...args], { encoding: 'utf8', timeout: 60_000, input: input ?? '' });
+  // `run -d` writes a log file under the CLI's state dir: the test's own.
+  const env = { ...process.env, BERTH_CLI_STATE_DIR: join(pair.tmp.path, 'cli-state') };
+  const r = spawnSync(process.execPath, [BERTH, '-a', s.address, '-n', s.ns, ...args], { encoding: 'utf8', timeout: 60_000, input: input ?? '', env });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -204,7 +206,8 @@ describe.skipIf(!canRun)('berth CLI on berthd and containerd', () => {
     expect(cls[0].stdout).toMatch(new RegExp(`^CONTAINER IMAGE RUNTIME\\ndet-\\w+ ${IMAGE} io.containerd.runc.v2\\n$`));
     const info = both((s) => ['containers', 'info', '--spec', id(s)]).map((o) => (JSON.parse(o.stdout) as { process: { args: string[] } }).process.args);
     expect(info).toEqual([['sleep', '60'], ['sleep', '60']]);
-    expect(both((s) => ['containers', 'label', id(s), 'k=v'])[0].stdout).toBe('k=v\n');
+    // Next to the label `run -d` sets: where the container's log file is.
+    expect(both((s) => ['containers', 'label', id(s), 'k=v'])[0].stdout).toMatch(/^io\.berth\.cli\/log-uri=file:\/\/\S+\/det-\w+\.log,k=v\n$/);
     const crm = both((s) => ['containers', 'rm', id(s)]);
     expect(crm[0]).toEqual({ code: 0, stdout: '', stderr: '' });
     expect(crm[1]).toEqual(crm[0]);

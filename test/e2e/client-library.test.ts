@@ -325,7 +325,7 @@ describe.skipIf(!canRun)('client library on berthd and containerd', () => {
       await task.delete();
       const noTask = await className(container.task());
       await container.delete({ withSnapshot: true });
-      return { execOut: out.text(), execCode: pe.code, hasPid: pids.includes(task.pid), paused, pauseTwice, running, metric: m?.id === id, metricType: m?.data?.type_url ?? '', tasks: tasks.includes(id), stillRunning, killed: st.code, noTask };
+      return { execOut: out.text(), execCode: pe.code, hasPid: pids.includes(task.pid), paused, pauseTwice, running, metric: m?.id === id, metricType: m?.type ?? '', metricPids: m?.version === 1 ? m.metrics.pids?.current : m?.version === 2 ? m.metrics.pids?.current : -1, tasks: tasks.includes(id), stillRunning, killed: st.code, noTask };
     });
     expect(r[0]).toEqual({
       execOut: 'exec ran\n',
@@ -336,6 +336,7 @@ describe.skipIf(!canRun)('client library on berthd and containerd', () => {
       running: 'RUNNING',
       metric: true,
       metricType: r[0].metricType,
+      metricPids: 1,
       tasks: true,
       stillRunning: 'FailedPreconditionError',
       killed: 137,
