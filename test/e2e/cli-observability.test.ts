@@ -9,7 +9,7 @@ import { SideBySide, uid, type Side } from './sides';
 // berth's observability commands against berthd (berth's shim) and a real containerd 1.6.20
 // (its runc shim v2) in the same run: `tasks metrics` decoded and checked against what ctr
 // decodes from the same task, `stats` (JSON lines, plain tables, a terminal's redraw), and
-// `logs` of `run -d` containers through their file:// log URI.
+// `logs` of `run -d` containers through their binary:// log URI (berth-log).
 
 const BERTH = join(__dirname, '..', '..', 'bin', 'berth');
 const IMAGE = 'docker.io/library/berth-obs:1';
@@ -190,31 +190,42 @@ describe.skipIf(!canRun)('berth tasks metrics, stats and logs on berthd and cont
     expect(notRunning[0].stderr).toContain('no running task: no-such-task');
   }, 120_000);
 
-  it('logs of run -d: the file the shim writes, --tail, -f until the task exits; containers rm removes it', async () => {
+  it('logs of run -d: berth-log\'s file, stdout and stderr apart, --timestamps, --tail, -f until the task exits; containers rm removes it', async () => {
     const ids = new Map<Side, string>();
     for (const s of [pair.B, pair.C]) ids.set(s, pair.track(s, uid('log')));
-    // Sleeps between the writes: stdout and stderr are copied by the shim separately.
     const script = 'echo one; sleep 0.3; echo two >&2; sleep 1.5; printf "three\\nno newline"; exit 3';
     const run = await both((s) => ['run', '-d', IMAGE, ids.get(s)!, 'sh', '-c', script]);
     expect(run.map((o) => o.code)).toEqual([0, 0]);
     const follow = await both((s) => ['logs', '-f', ids.get(s)!]);
     for (const o of follow) {
-      expect(o).toMatchObject({ code: 0, stdout: 'one\ntwo\nthree\nno newline', stderr: '' });
+      expect(o).toMatchObject({ code: 0, stdout: 'one\nthree\nno newline', stderr: 'two\n' });
       // It waited for the task: the last write comes ~1.8 s after the start.
       expect(o.ms).toBeGreaterThan(1000);
     }
     for (const s of [pair.B, pair.C]) {
       const file = join(stateDir, s.ns, `${ids.get(s)}.log`);
-      expect(fs.readFileSync(file, 'utf8')).toBe('one\ntwo\nthree\nno newline');
+      const records = fs.readFileSync(file, 'utf8').split('\n');
+      expect(records.pop()).toBe('');
+      expect(records.map((r) => r.replace(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z /, '<T> '))).toEqual(['<T> stdout F one', '<T> stderr F two', '<T> stdout F three', '<T> stdout P no newline']);
       const info = JSON.parse((await ctrOn(s, ['containers', 'info', ids.get(s)!])).stdout) as { Labels: Record<string, string> };
-      expect(info.Labels['io.berth.cli/log-uri']).toBe(`file://${file}`);
+      expect(info.Labels['io.berth.cli/log-file']).toBe(file);
     }
-    expect((await both((s) => ['logs', '--tail', '2', ids.get(s)!])).map((o) => o.stdout)).toEqual(['three\nno newline', 'three\nno newline']);
-    expect((await both((s) => ['logs', '--tail', '0', ids.get(s)!])).map((o) => o.stdout)).toEqual(['', '']);
-    expect((await both((s) => ['logs', '--tail', '10', ids.get(s)!])).map((o) => o.stdout)).toEqual(['one\ntwo\nthree\nno newline', 'one\ntwo\nthree\nno newline']);
+    // --timestamps: each line after the time berth-log read it; "three" came ~1.8 s after "one".
+    const ts = await both((s) => ['logs', '--timestamps', ids.get(s)!]);
+    for (const o of ts) {
+      const m = /^(\S+) one\n(\S+) three\n\S+ no newline$/.exec(o.stdout);
+      expect(m).not.toBeNull();
+      const gap = Date.parse(m![2]!) - Date.parse(m![1]!);
+      expect(gap).toBeGreaterThan(1500);
+      expect(gap).toBeLessThan(10_000);
+      expect(o.stderr).toMatch(/^\d{4}-\d\d-\d\dT[\d:]+\.\d{9}Z two\n$/);
+    }
+    expect((await both((s) => ['logs', '--tail', '2', ids.get(s)!])).map((o) => [o.stdout, o.stderr])).toEqual([['three\nno newline', ''], ['three\nno newline', '']]);
+    expect((await both((s) => ['logs', '--tail', '3', ids.get(s)!])).map((o) => [o.stdout, o.stderr])).toEqual([['three\nno newline', 'two\n'], ['three\nno newline', 'two\n']]);
+    expect((await both((s) => ['logs', '--tail', '0', ids.get(s)!])).map((o) => o.stdout + o.stderr)).toEqual(['', '']);
     // The task has exited: -f prints what there is and returns at once.
     const after = await both((s) => ['logs', '-f', ids.get(s)!]);
-    expect(after.map((o) => [o.code, o.stdout])).toEqual([[0, 'one\ntwo\nthree\nno newline'], [0, 'one\ntwo\nthree\nno newline']]);
+    expect(after.map((o) => [o.code, o.stdout, o.stderr])).toEqual([[0, 'one\nthree\nno newline', 'two\n'], [0, 'one\nthree\nno newline', 'two\n']]);
 
     expect((await both((s) => ['tasks', 'rm', ids.get(s)!])).map((o) => o.code)).toEqual([0, 0]);
     const rm = await both((s) => ['containers', 'rm', ids.get(s)!]);

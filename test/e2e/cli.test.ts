@@ -207,7 +207,7 @@ describe.skipIf(!canRun)('berth CLI on berthd and containerd', () => {
     const info = both((s) => ['containers', 'info', '--spec', id(s)]).map((o) => (JSON.parse(o.stdout) as { process: { args: string[] } }).process.args);
     expect(info).toEqual([['sleep', '60'], ['sleep', '60']]);
     // Next to the label `run -d` sets: where the container's log file is.
-    expect(both((s) => ['containers', 'label', id(s), 'k=v'])[0].stdout).toMatch(/^io\.berth\.cli\/log-uri=file:\/\/\S+\/det-\w+\.log,k=v\n$/);
+    expect(both((s) => ['containers', 'label', id(s), 'k=v'])[0].stdout).toMatch(/^io\.berth\.cli\/log-file=\/\S+\/det-\w+\.log,k=v\n$/);
     const crm = both((s) => ['containers', 'rm', id(s)]);
     expect(crm[0]).toEqual({ code: 0, stdout: '', stderr: '' });
     expect(crm[1]).toEqual(crm[0]);

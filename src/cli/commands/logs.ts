@@ -1,6 +1,6 @@
-// `berth logs [-f] [--tail N] ID`: the output of a container started with `berth run -d`,
-// from the log file its shim appends to (log-files.ts). -f follows the file until the
-// task exits (or Ctrl-C), as `docker logs -f` does.
+// `berth logs [-f] [--tail N] [-t] ID`: the output of a container started with `berth run
+// -d`, from the log file its logger appends to (log-files.ts, log-records.ts). -f follows
+// the file until the task exits (or Ctrl-C), as `docker logs -f` does.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -8,10 +8,12 @@ import { parseFlags, type Command } from '../command';
 import { UsageError } from '../cli-error';
 import { NotFoundError } from '../../errdefs/errors';
 import { logFileOf } from '../log-files';
+import { LogPrinter } from '../log-records';
 
-const USAGE = `usage: berth logs [-f] [--tail N] ID   output of a container run with berth run -d
-  -f, --follow   keep printing new output until the task exits
-  --tail N       only the last N lines (default: all)
+const USAGE = `usage: berth logs [-f] [--tail N] [-t] ID   output of a container run with berth run -d
+  -f, --follow       keep printing new output until the task exits
+  --tail N           only the last N lines (default: all)
+  -t, --timestamps   each line after the time it was written (RFC 3339, nanoseconds)
 `;
 
 const CHUNK = 64 * 1024;
@@ -19,7 +21,8 @@ const CHUNK = 64 * 1024;
 const POLL_MS = 250;
 
 /** The offset where the last `lines` lines of the file start (a final line without its
- * newline counts as a line), read backwards a chunk at a time. */
+ * newline counts as a line), read backwards a chunk at a time. The file's lines are log
+ * records: a line of output berth-log read in pieces counts as several. */
 export function tailOffset(fd: number, size: number, lines: number): number {
   if (lines <= 0) return size;
   const buf = Buffer.alloc(CHUNK);
@@ -46,8 +49,8 @@ export function tailOffset(fd: number, size: number, lines: number): number {
   return 0;
 }
 
-/** Copies the file from `offset` to its current end; returns the new offset. */
-function copyFrom(fd: number, offset: number, out: NodeJS.WritableStream): number {
+/** Prints the file from `offset` to its current end; returns the new offset. */
+function copyFrom(fd: number, offset: number, out: LogPrinter): number {
   const buf = Buffer.alloc(CHUNK);
   for (;;) {
     const n = fs.readSync(fd, buf, 0, CHUNK, offset);
@@ -60,7 +63,7 @@ function copyFrom(fd: number, offset: number, out: NodeJS.WritableStream): numbe
 export const logsCommand: Command = {
   usage: USAGE,
   async run(ctx, args) {
-    const { values, positionals } = parseFlags(args, { follow: { type: 'boolean', short: 'f' }, tail: { type: 'string' }, help: { type: 'boolean', short: 'h' } }, USAGE);
+    const { values, positionals } = parseFlags(args, { follow: { type: 'boolean', short: 'f' }, tail: { type: 'string' }, timestamps: { type: 'boolean', short: 't' }, help: { type: 'boolean', short: 'h' } }, USAGE);
     if (values.help) {
       ctx.stdout.write(USAGE);
       return 0;
@@ -82,10 +85,11 @@ export const logsCommand: Command = {
       fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
       fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_CREAT, 0o644);
     }
+    const printer = new LogPrinter({ stdout: ctx.stdout, stderr: ctx.stderr }, values.timestamps === true);
     try {
       const size = fs.fstatSync(fd).size;
       let offset = tail >= 0 ? tailOffset(fd, size, tail) : 0;
-      offset = copyFrom(fd, offset, ctx.stdout);
+      offset = copyFrom(fd, offset, printer);
       if (!values.follow) return 0;
       let task;
       try {
@@ -121,7 +125,7 @@ export const logsCommand: Command = {
             void exited.finally(wake).catch(() => undefined);
             ac.signal.addEventListener('abort', wake, { once: true });
           });
-          offset = copyFrom(fd, offset, ctx.stdout);
+          offset = copyFrom(fd, offset, printer);
         }
         if (ac.signal.aborted) return 0;
         await exited;
@@ -130,7 +134,7 @@ export const logsCommand: Command = {
         // file has stopped growing for a few polls, bounded.
         for (let quiet = 0, i = 0; quiet < 3 && i < 20 && !ac.signal.aborted; i++) {
           await sleep(50);
-          const next = copyFrom(fd, offset, ctx.stdout);
+          const next = copyFrom(fd, offset, printer);
           quiet = next === offset ? quiet + 1 : 0;
           offset = next;
         }

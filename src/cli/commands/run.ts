@@ -98,7 +98,7 @@ export const runCommand: Command = {
       image: ref,
       ...(v.snapshotter !== undefined ? { snapshotter: v.snapshotter } : {}),
       ...(v.runtime !== undefined ? { runtime: v.runtime } : {}),
-      labels: { ...parseLabels(v.label ?? []), ...(log ? { [logFiles!.LOG_URI_LABEL]: log.uri } : {}) },
+      labels: { ...parseLabels(v.label ?? []), ...(log ? { [logFiles!.LOG_FILE_LABEL]: log.path } : {}) },
       // ctr run's order of options.
       specOpts: (img) => {
         const o: SpecOpt[] = [dOpts.withDefaultUnixDevices, iOpts.withImageConfig(img?.config.config ?? {})];
