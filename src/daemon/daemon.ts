@@ -200,27 +200,25 @@ export class Daemon {
       // few seconds at most; with no task there is nothing to wait for.
       exchange.releaseForwards(tasks.size > 0 ? FORWARD_HOLD_MS : 0);
 
-      await server.listen(cfg.grpc.address);
-      secureSocket(cfg.grpc.address, cfg.grpc.uid, cfg.grpc.gid);
+      // Whatever can fail binds first (a port in use fails the start, as in containerd); the
+      // unix socket last, so that no client reaches a daemon that is about to exit (a
+      // readiness probe on the socket did, when the metrics port was taken).
+      if (grpcMetrics) {
+        const { host, port } = parseTcpAddress(cfg.metrics.address, 'metrics.address');
+        metrics = await serveMetrics({ host, port, grpc: grpcMetrics, tasks: daemonTaskSource({ namespaces, containers, tasks }), log: log.with({ component: 'metrics' }) });
+        const bound = metrics.address();
+        log.info('serving metrics', { address: `${bound.address}:${bound.port}` });
+      }
       if (cfg.grpc.tcp_address !== '') {
         const { host, port } = parseTcpAddress(cfg.grpc.tcp_address);
-        // A port in use fails the start, as in containerd; the unix listener goes too.
         const bound = await server.listenTcp(host, port).catch((err: unknown) => {
           server.forceShutdown();
           throw err;
         });
         log.info('serving tcp', { address: `${bound.address}:${bound.port}` });
       }
-      if (grpcMetrics) {
-        // A port in use fails the start, as containerd's metrics listener does.
-        const { host, port } = parseTcpAddress(cfg.metrics.address, 'metrics.address');
-        metrics = await serveMetrics({ host, port, grpc: grpcMetrics, tasks: daemonTaskSource({ namespaces, containers, tasks }), log: log.with({ component: 'metrics' }) }).catch((err: unknown) => {
-          server.forceShutdown();
-          throw err;
-        });
-        const bound = metrics.address();
-        log.info('serving metrics', { address: `${bound.address}:${bound.port}` });
-      }
+      await server.listen(cfg.grpc.address);
+      secureSocket(cfg.grpc.address, cfg.grpc.uid, cfg.grpc.gid);
       // Expired leases left from before a restart are collected shortly after start-up,
       // as containerd's startup_delay does.
       setTimeout(() => gc.schedule(), 100).unref();
