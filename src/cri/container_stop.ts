@@ -1,6 +1,8 @@
 // StopContainer (containerd's container_stop.go): the image's stop signal (or SIGTERM),
 // up to `timeout` seconds for the exit, then SIGKILL. A container that is not running is
-// left as it is.
+// left as it is, and an unknown id is not an error: the CRI calls StopContainer
+// idempotent, kubelet retries it for containers already gone, and critest's Idempotence
+// specs check it (containerd 1.6 answers NotFound there; later containerd answers OK).
 import type { StopContainerRequest__Output } from '../generated/types/runtime/v1/StopContainerRequest';
 import type { StopContainerResponse } from '../generated/types/runtime/v1/StopContainerResponse';
 import { NotFoundError } from '../errdefs/errors';
@@ -17,7 +19,14 @@ import { UNKNOWN_EXIT_CODE } from './constants';
 const SIGKILL = 9;
 
 export async function stopContainerRpc(rt: PodRuntime, req: StopContainerRequest__Output): Promise<StopContainerResponse> {
-  const c = findContainer(rt, req.container_id);
+  let c: CriContainer;
+  try {
+    c = findContainer(rt, req.container_id);
+  } catch (err) {
+    if (!(err instanceof NotFoundError)) throw err;
+    rt.log.debug('StopContainer of an unknown container', { id: req.container_id });
+    return {};
+  }
   await stopContainer(rt, c, Number(req.timeout) * 1000);
   return {};
 }

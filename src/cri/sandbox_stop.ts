@@ -1,6 +1,8 @@
 // StopPodSandbox (containerd 1.6's sandbox_stop.go): kill every container of the pod, the
 // pause task, then CNI DEL — also when the pause task already died — and remove the netns.
-// Stopping twice is fine.
+// Stopping twice is fine, and so is stopping an unknown id (the CRI calls StopPodSandbox
+// idempotent: kubelet retries it for pods already removed; containerd 1.6 answers NotFound,
+// later containerd OK, which critest's Idempotence spec checks).
 import type { StopPodSandboxRequest__Output } from '../generated/types/runtime/v1/StopPodSandboxRequest';
 import type { StopPodSandboxResponse } from '../generated/types/runtime/v1/StopPodSandboxResponse';
 import { NotFoundError } from '../errdefs/errors';
@@ -18,7 +20,15 @@ import { UNKNOWN_EXIT_CODE } from './constants';
 const SIGKILL = 9;
 
 export async function stopPodSandboxRpc(rt: PodRuntime, req: StopPodSandboxRequest__Output): Promise<StopPodSandboxResponse> {
-  await stopPodSandbox(rt, findSandbox(rt, req.pod_sandbox_id));
+  let sb: Sandbox;
+  try {
+    sb = findSandbox(rt, req.pod_sandbox_id);
+  } catch (err) {
+    if (!(err instanceof NotFoundError)) throw err;
+    rt.log.debug('StopPodSandbox of an unknown pod', { id: req.pod_sandbox_id });
+    return {};
+  }
+  await stopPodSandbox(rt, sb);
   return {};
 }
 

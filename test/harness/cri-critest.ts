@@ -260,3 +260,49 @@ async function runCritestOnce(env: CriEnv, opts: CritestOptions): Promise<Crites
     reportFiles: fs.existsSync(reportFile) ? [reportFile] : [],
   };
 }
+
+/** What the critest ratchet holds a daemon to, relative to the reference run. */
+export interface ParityRules {
+  /** Specs the reference passes that the subject does not pass yet (may only shrink). */
+  notYet: readonly string[];
+  /**
+   * Specs the subject must pass although the reference does not (behaviour later
+   * containerd releases adopted, kept by berthd on purpose). Listed, so that losing one is
+   * a failure like losing a spec the reference passes.
+   */
+  beyondReference: readonly string[];
+}
+
+/** Every way the subject's run breaks the rules, one line each; empty when it holds. */
+export interface ParityProblems {
+  /** Passes on the reference, not on the subject, and not in notYet. */
+  missing: string[];
+  /** In notYet, yet passes on the subject now (the list must shrink). */
+  fixedButListed: string[];
+  /** In beyondReference and not passed by the subject. */
+  beyondLost: string[];
+  /** In a list but not a spec of either run (renamed?), or listed twice, or in both lists. */
+  badListing: string[];
+}
+
+/** The ratchet's verdict: what the subject run lacks against the reference run and the rules. */
+export function parityProblems(reference: CritestResult, subject: CritestResult, rules: ParityRules): ParityProblems {
+  const subjectPassed = new Set(subject.passed);
+  const notYet = new Set(rules.notYet);
+  const known = new Set([...reference.specs, ...subject.specs].map((s) => s.name));
+  const badListing: string[] = [];
+  for (const [name, list] of [['notYet', rules.notYet], ['beyondReference', rules.beyondReference]] as const) {
+    for (const n of list) if (!known.has(n)) badListing.push(`${name}: not a critest spec: ${n}`);
+    if (new Set(list).size !== list.length) badListing.push(`${name}: a spec listed twice`);
+  }
+  for (const n of rules.notYet) {
+    if (!reference.passed.includes(n) && known.has(n)) badListing.push(`notYet: the reference does not pass it: ${n}`);
+  }
+  for (const n of rules.beyondReference) if (notYet.has(n)) badListing.push(`in both lists: ${n}`);
+  return {
+    missing: reference.passed.filter((n) => !subjectPassed.has(n) && !notYet.has(n)),
+    fixedButListed: rules.notYet.filter((n) => subjectPassed.has(n)),
+    beyondLost: rules.beyondReference.filter((n) => !subjectPassed.has(n)),
+    badListing,
+  };
+}

@@ -1,7 +1,7 @@
 // critest's results as test/harness/cri-critest.ts reads them from ginkgo's JUnit report,
 // and the CNI and registry host files test/harness/cri-env.ts writes.
 import { describe, expect, it } from 'vitest';
-import { parseJunitReport, specGroup } from '../harness/cri-critest';
+import { parityProblems, parseJunitReport, specGroup, type CritestResult, type CritestSpec, type SpecState } from '../harness/cri-critest';
 import { criCniConflist, loopbackHostsToml } from '../harness/cri-env';
 
 // The shape ginkgo v2.25 writes (attributes escaped by Go's encoding/xml).
@@ -82,5 +82,43 @@ describe('CRI environment files', () => {
     expect(c.plugins[0]!.ipMasq).toBe(false);
     expect(c.plugins[0]!.ipam).toMatchObject({ type: 'host-local', dataDir: '/tmp/x/ipam', ranges: [[{ subnet: '198.18.0.0/16' }]] });
     expect(c.plugins[1]!.capabilities).toEqual({ portMappings: true });
+  });
+});
+
+/** A run whose specs have the given states (names A, B, …). */
+function run(states: Record<string, SpecState>): CritestResult {
+  const specs: CritestSpec[] = Object.entries(states).map(([name, state]) => ({ name, group: 'Idempotence', state, status: state, seconds: 0 }));
+  const of = (st: SpecState): string[] => specs.filter((x) => x.state === st).map((x) => x.name);
+  return { specs, passed: of('passed'), failed: of('failed'), skipped: of('skipped'), suiteFailures: [], exitCode: 0, timedOut: false, durationMs: 0, output: '', reportFiles: [] };
+}
+
+describe('parityProblems: the critest ratchet', () => {
+  const reference = run({ A: 'passed', B: 'passed', C: 'failed', D: 'failed', E: 'skipped' });
+
+  it('holds when the subject passes all the reference passes and the specs beyond it', () => {
+    const p = parityProblems(reference, run({ A: 'passed', B: 'passed', C: 'passed', D: 'failed', E: 'skipped' }), { notYet: [], beyondReference: ['C'] });
+    expect(p).toEqual({ missing: [], fixedButListed: [], beyondLost: [], badListing: [] });
+  });
+
+  it('fails when the subject stops passing a spec beyond the reference', () => {
+    const p = parityProblems(reference, run({ A: 'passed', B: 'passed', C: 'failed', D: 'failed', E: 'skipped' }), { notYet: [], beyondReference: ['C'] });
+    expect(p.beyondLost).toEqual(['C']);
+    expect(p.missing).toEqual([]);
+  });
+
+  it('fails on a reference pass the subject lacks unless it is in the not-yet list, and on a listed spec that passes now', () => {
+    const subject = run({ A: 'passed', B: 'failed', C: 'passed', D: 'failed', E: 'skipped' });
+    expect(parityProblems(reference, subject, { notYet: [], beyondReference: ['C'] }).missing).toEqual(['B']);
+    expect(parityProblems(reference, subject, { notYet: ['B'], beyondReference: ['C'] }).missing).toEqual([]);
+    expect(parityProblems(reference, subject, { notYet: ['A'], beyondReference: [] }).fixedButListed).toEqual(['A']);
+  });
+
+  it('refuses lists naming unknown specs, a spec twice, one in both lists, or a not-yet spec the reference fails', () => {
+    const subject = run({ A: 'passed', B: 'passed', C: 'passed', D: 'failed', E: 'skipped' });
+    expect(parityProblems(reference, subject, { notYet: ['Z'], beyondReference: ['C', 'C'] }).badListing).toEqual([
+      'notYet: not a critest spec: Z',
+      'beyondReference: a spec listed twice',
+    ]);
+    expect(parityProblems(reference, subject, { notYet: ['D'], beyondReference: ['D'] }).badListing).toEqual(['notYet: the reference does not pass it: D', 'in both lists: D']);
   });
 });
