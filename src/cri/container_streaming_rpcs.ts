@@ -10,18 +10,13 @@ import type { PortForwardResponse } from '../generated/types/runtime/v1/PortForw
 import { UnknownError } from '../errdefs/errors';
 import { stateOf } from './container_status_file';
 import type { PodRuntime } from './pod_runtime';
-import { TooManyInFlightError, type StreamingServer } from './streaming';
+import type { StreamingServer } from './streaming';
 import { wrapErr } from './wrap_error';
 
-/** The streaming server's refusals (kubelet's texts) as the CRI answers them. */
+/** The streaming server's refusals (kubelet's texts, typed: InvalidArgument, and
+ * TooManyInFlightError for ResourceExhausted) go to the client as they are. */
 function register<T>(fn: () => T): T {
-  try {
-    return fn();
-  } catch (err) {
-    // kubelet answers ResourceExhausted; berth's errdefs have no such class yet.
-    if (err instanceof TooManyInFlightError) throw new UnknownError(err.message);
-    throw err;
-  }
+  return fn();
 }
 
 export function execRpc(rt: PodRuntime, server: StreamingServer, req: ExecRequest__Output): Promise<ExecResponse> {

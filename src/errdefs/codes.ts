@@ -33,6 +33,7 @@ export const CLASS_CODES: Readonly<Record<ErrorClass, Code>> = {
   'not implemented': Code.Unimplemented,
   'out of range': Code.OutOfRange,
   'data loss': Code.DataLoss,
+  'resource exhausted': Code.ResourceExhausted,
   canceled: Code.Canceled,
   'deadline exceeded': Code.DeadlineExceeded,
   unknown: Code.Unknown,

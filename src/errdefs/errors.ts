@@ -11,6 +11,7 @@ export type ErrorClass =
   | 'not implemented'
   | 'out of range'
   | 'data loss'
+  | 'resource exhausted'
   | 'canceled'
   | 'deadline exceeded'
   | 'unknown';
@@ -64,6 +65,13 @@ export class DataLossError extends BerthError {
   readonly errorClass = 'data loss' as const;
   constructor(context: string) { super(context, 'data loss'); }
 }
+/** A bound berthd keeps was reached (pending tokens, a subscriber's backlog…): the client
+ * may try again once it has used or released what it holds. containerd/errdefs'
+ * ErrResourceExhausted, code ResourceExhausted. */
+export class ResourceExhaustedError extends BerthError {
+  readonly errorClass = 'resource exhausted' as const;
+  constructor(context: string) { super(context, 'resource exhausted'); }
+}
 /** An error whose message is passed through verbatim with code Unknown (containerd
  * does this for e.g. subscription filter errors). */
 export class UnknownError extends BerthError {
@@ -90,6 +98,7 @@ const CONSTRUCTORS: Record<ErrorClass, new (context: string) => BerthError> = {
   'not implemented': NotImplementedError,
   'out of range': OutOfRangeError,
   'data loss': DataLossError,
+  'resource exhausted': ResourceExhaustedError,
   canceled: UnknownError,
   'deadline exceeded': UnknownError,
   unknown: UnknownError,

@@ -34,7 +34,10 @@ export function rebaseMessage(message: string, cls: string): string {
 export class StatusError extends BerthError {
   readonly errorClass: ErrorClass;
   constructor(readonly code: number, message: string) {
-    const cls: ErrorClass = code === Code.Canceled ? 'canceled' : code === Code.DeadlineExceeded ? 'deadline exceeded' : 'unknown';
+    // ResourceExhausted keeps its code on the way on (containerd 1.6's errdefs.FromGRPC
+    // leaves that status as it came, message and all).
+    const cls: ErrorClass =
+      code === Code.Canceled ? 'canceled' : code === Code.DeadlineExceeded ? 'deadline exceeded' : code === Code.ResourceExhausted ? 'resource exhausted' : 'unknown';
     super(message, cls);
     this.errorClass = cls;
     this.message = message;

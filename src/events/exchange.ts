@@ -1,4 +1,4 @@
-import { InvalidArgumentError, UnavailableError, withContext } from '../errdefs/errors';
+import { InvalidArgumentError, ResourceExhaustedError, UnavailableError, withContext } from '../errdefs/errors';
 import { validateIdentifier } from '../identifiers/validate';
 import { validateTopic } from '../identifiers/labels';
 import type { Filter } from '../filters/filter';
@@ -36,7 +36,7 @@ export class Subscription implements AsyncIterable<Envelope> {
       return;
     }
     if (this.backlog.length >= MAX_BACKLOG) {
-      this.fail(new UnavailableError('event subscriber too slow, subscription dropped'));
+      this.fail(new ResourceExhaustedError('event subscriber too slow, subscription dropped'));
       return;
     }
     this.backlog.push(env);

@@ -4,7 +4,7 @@ import type { PublishRequest__Output } from '../generated/types/containerd/servi
 import type { ForwardRequest__Output } from '../generated/types/containerd/services/events/v1/ForwardRequest';
 import type { SubscribeRequest__Output } from '../generated/types/containerd/services/events/v1/SubscribeRequest';
 import type { Envelope as WireEnvelope } from '../generated/types/containerd/services/events/v1/Envelope';
-import { FailedPreconditionError, InvalidArgumentError, UnavailableError, UnknownError } from '../errdefs/errors';
+import { FailedPreconditionError, InvalidArgumentError, ResourceExhaustedError, UnavailableError, UnknownError } from '../errdefs/errors';
 import { parseFilters } from '../filters/parser';
 import type { Filter } from '../filters/filter';
 import type { Envelope } from '../events/envelope';
@@ -79,7 +79,8 @@ export function eventsService(deps: ServiceDeps): EventsHandlers {
         } catch (err) {
           if (err instanceof CancelledCall) return;
           // The daemon is stopping: the stream ends Unavailable, and the client subscribes again.
-          if (err instanceof UnavailableError) throw err;
+          // A client that fell too far behind was dropped: ResourceExhausted, it may too.
+          if (err instanceof UnavailableError || err instanceof ResourceExhaustedError) throw err;
           throw new UnknownError(`subscription error: ${(err as Error).message}`);
         } finally {
           sub.close();

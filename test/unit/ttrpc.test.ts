@@ -7,7 +7,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
   AlreadyExistsError,
   BerthError,
-  DataLossError,
+  DataLossError, ResourceExhaustedError,
   FailedPreconditionError,
   InvalidArgumentError,
   NotFoundError,
@@ -217,6 +217,7 @@ describe('error mapping', () => {
       'not implemented': new NotImplementedError('x'),
       'out of range': new OutOfRangeError('x'),
       'data loss': new DataLossError('x'),
+      'resource exhausted': new ResourceExhaustedError('x'),
       canceled: new TtrpcStatusError(Code.Canceled, 'x'),
       'deadline exceeded': new TtrpcStatusError(Code.DeadlineExceeded, 'x'),
       unknown: new UnknownError('x'),

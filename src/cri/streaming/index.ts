@@ -2,8 +2,8 @@
 //   const streaming = new StreamingServer({ address, port }, runtime); await streaming.start();
 //   Exec RPC:        return { url: streaming.getExec({ containerId, cmd, tty, stdin, stdout, stderr }).url }
 //   Attach RPC:      streaming.getAttach({...}); PortForward RPC: streaming.getPortForward({ podSandboxId, port })
-// getX throws InvalidArgumentError (verbatim kubelet texts) or TooManyInFlightError
-// (gRPC RESOURCE_EXHAUSTED) — the CRI layer maps them.
+// getX throws InvalidArgumentError (verbatim kubelet texts) or TooManyInFlightError (a
+// ResourceExhaustedError: gRPC RESOURCE_EXHAUSTED, as kubelet's streaming server answers).
 export { StreamingServer, type StreamingServerConfig } from './server';
 export type { StreamingRuntime, ProcessStreams, TerminalSize } from './runtime';
 export type { ExecRequest, AttachRequest, PortForwardRequest } from './requests';

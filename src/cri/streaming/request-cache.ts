@@ -2,14 +2,14 @@
 // streaming request cache keeps them: 8 characters of base64url from 6 random bytes, a
 // 1-minute life, at most maxPendingTokens waiting (oldest expire first).
 import * as crypto from 'node:crypto';
+import { ResourceExhaustedError } from '../../errdefs/errors';
 
-/** Too many tokens issued and not used: the CRI call answers ResourceExhausted
- * ("maximum number of in-flight requests exceeded", kubelet's text). */
-export class TooManyInFlightError extends Error {
-  readonly grpcCode = 8; // RESOURCE_EXHAUSTED
+/** Too many tokens issued and not used: the CRI call answers ResourceExhausted with
+ * kubelet's text alone ("maximum number of in-flight requests exceeded"). */
+export class TooManyInFlightError extends ResourceExhaustedError {
   constructor() {
     super('maximum number of in-flight requests exceeded');
-    this.name = 'TooManyInFlightError';
+    this.message = this.context;
   }
 }
 
