@@ -50,8 +50,9 @@ import { remotesImageFetcher } from '../cri/image_remote_remotes';
 import { daemonTaskSource, GrpcServerMetrics, serveMetrics, type MetricsEndpoint } from '../metrics';
 
 /**
- * After a restart with running tasks, how long shims' events wait for a first subscriber
- * (dockerd reconnects with a back-off of up to 3 s). Well within a shim's retries (~15 s).
+ * After a restart with running tasks, how long shims' events are held for the clients'
+ * first Events.Subscribe (dockerd reconnects with a back-off of up to 3 s). berthd's own
+ * consumers (CRI) get them at once; only the external broadcast waits.
  */
 const FORWARD_HOLD_MS = 5000;
 
@@ -196,8 +197,8 @@ export class Daemon {
       // CRI's pods and containers come back from the core's records and the tasks just
       // reconnected (containerd's CRI recovers before it serves, too).
       await cri?.recover();
-      // Events of running tasks wait (in their shims) for a subscriber to come back, for a
-      // few seconds at most; with no task there is nothing to wait for.
+      // Events of running tasks wait (held in the exchange) for a client to subscribe again,
+      // for a few seconds at most; with no task there is nothing to wait for.
       exchange.releaseForwards(tasks.size > 0 ? FORWARD_HOLD_MS : 0);
 
       // Whatever can fail binds first (a port in use fails the start, as in containerd); the

@@ -12,6 +12,10 @@ import { toWireTimestamp } from '../proto/timestamp';
  * client must not grow the daemon's memory without bound. */
 const MAX_BACKLOG = 65536;
 
+/** Most forwarded events held for the clients after a restart (see holdForwards); past it
+ * the shims keep theirs and retry, as they do while berthd is down. */
+const MAX_HELD_FORWARDS = 4096;
+
 /** One subscriber's view: an async iterator of matching envelopes. */
 export class Subscription implements AsyncIterable<Envelope> {
   private readonly backlog: Envelope[] = [];
@@ -23,6 +27,9 @@ export class Subscription implements AsyncIterable<Envelope> {
   constructor(
     readonly filter: Filter,
     private readonly detach: (s: Subscription) => void,
+    /** A consumer inside berthd (see Exchange.subscribe): it gets forwarded events at once
+     * even while they are held for the clients after a restart. */
+    readonly internal = false,
   ) {}
 
   /** @internal called by the exchange. */
@@ -102,8 +109,9 @@ export class Subscription implements AsyncIterable<Envelope> {
 export class Exchange {
   private readonly subscribers = new Set<Subscription>();
   private stopping: Error | null = null;
-  /** Set while forwarded events wait for a subscriber after a restart (see holdForwards). */
-  private hold: { timer: NodeJS.Timeout | undefined } | null = null;
+  /** Set while forwarded events wait for a client to subscribe after a restart (see
+   * holdForwards): the events held for the clients, oldest first. */
+  private hold: { timer: NodeJS.Timeout | undefined; held: Envelope[] } | null = null;
 
   constructor(private readonly decode: EventDecoder) {}
 
@@ -112,7 +120,7 @@ export class Exchange {
     const timestamp = toWireTimestamp(wallNow());
     const env: Envelope = { timestamp, namespace, topic, event };
     this.validate(env);
-    this.broadcast(env);
+    this.broadcast(env, 'all');
     return env;
   }
 
@@ -134,21 +142,32 @@ export class Exchange {
     // Refused, not dropped: a shim keeps the event queued and retries, so an exit that
     // happens while the daemon stops reaches the subscribers of the next one.
     if (this.stopping) throw this.stopping;
-    if (this.hold) throw new UnavailableError('no event subscriber yet after restart');
-    this.broadcast({ ...input, timestamp: ts, event });
+    const env: Envelope = { ...input, timestamp: ts, event };
+    const hold = this.hold;
+    if (!hold) {
+      this.broadcast(env, 'all');
+      return;
+    }
+    // Held for the clients only: berthd's own consumers (CRI's OOM watch, image events)
+    // act on it now. Past the bound it is refused whole, internal consumers included, so
+    // that the shim's retry brings it to each subscriber exactly once.
+    if (hold.held.length >= MAX_HELD_FORWARDS) throw new UnavailableError('no event subscriber yet after restart');
+    hold.held.push(env);
+    this.broadcast(env, 'internal');
   }
 
   /**
-   * Refuse forwarded events with Unavailable until the first client subscribes, or at
-   * most `maxMs` after `release(maxMs)` is called. Started before the shims can reach a
+   * Hold forwarded events for the clients until the first client subscribes, or at most
+   * `maxMs` after `releaseForwards(maxMs)` is called. Started before the shims can reach a
    * restarted daemon: the events they queued while it was down (an exit during the last
    * shutdown) go to the clients that subscribe again — dockerd comes back a moment after
-   * the socket does — instead of to nobody. The shims retry with back-off, so a held
-   * event arrives at their next try after the hold ends.
+   * the socket does — instead of to nobody. Only the clients wait: berthd's internal
+   * subscribers get each event as it arrives. The held events go to the clients
+   * subscribed when the hold ends (in order, before anything newer); with none, to nobody.
    */
   holdForwards(): void {
     if (this.stopping || this.hold) return;
-    this.hold = { timer: undefined };
+    this.hold = { timer: undefined, held: [] };
   }
 
   /** Ends the hold after maxMs (0: now), if no subscriber ended it before. */
@@ -157,13 +176,19 @@ export class Exchange {
     if (!hold) return;
     if (hold.timer) clearTimeout(hold.timer);
     if (maxMs <= 0) {
-      this.hold = null;
+      this.endHold(hold);
       return;
     }
-    hold.timer = setTimeout(() => {
-      if (this.hold === hold) this.hold = null;
-    }, maxMs);
+    hold.timer = setTimeout(() => this.endHold(hold), maxMs);
     hold.timer.unref();
+  }
+
+  private endHold(hold: NonNullable<Exchange['hold']>): void {
+    if (this.hold !== hold) return;
+    if (hold.timer) clearTimeout(hold.timer);
+    this.hold = null;
+    const held = hold.held.splice(0);
+    for (const env of held) this.broadcast(env, 'external');
   }
 
   /**
@@ -171,7 +196,7 @@ export class Exchange {
    * it does not end the hold, which waits for the clients that come back after a restart.
    */
   subscribe(filter: Filter, opts: { internal?: boolean } = {}): Subscription {
-    const sub = new Subscription(filter, (s) => this.subscribers.delete(s));
+    const sub = new Subscription(filter, (s) => this.subscribers.delete(s), opts.internal === true);
     if (this.stopping) {
       sub.abort(this.stopping);
       return sub;
@@ -190,6 +215,8 @@ export class Exchange {
   shutdown(): void {
     if (this.stopping) return;
     this.stopping = new UnavailableError('daemon is shutting down');
+    // Held events reach nobody: every subscription ends now.
+    if (this.hold) this.hold.held.length = 0;
     this.releaseForwards();
     for (const sub of [...this.subscribers]) sub.abort(this.stopping);
     this.subscribers.clear();
@@ -204,8 +231,11 @@ export class Exchange {
     withContext(`envelope topic "${env.topic}"`, () => validateTopic(env.topic));
   }
 
-  private broadcast(env: Envelope): void {
+  /** Delivers env to the matching subscribers of the given kind. */
+  private broadcast(env: Envelope, to: 'all' | 'internal' | 'external'): void {
     for (const sub of this.subscribers) {
+      if (to === 'internal' && !sub.internal) continue;
+      if (to === 'external' && sub.internal) continue;
       if (sub.filter.match(envelopeAdaptor(env, this.decode))) sub.deliver(env);
     }
   }

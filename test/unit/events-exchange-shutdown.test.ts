@@ -72,32 +72,68 @@ describe('Exchange.shutdown', () => {
 });
 
 describe('Exchange.holdForwards', () => {
-  it('refuses forwarded events until the first subscriber arrives', async () => {
+  it('holds forwarded events for the clients until the first one subscribes, then gives them in order before newer ones', async () => {
     const ex = new Exchange(unpackAny);
     ex.holdForwards();
     ex.releaseForwards(60_000);
-    expect(() => ex.forward(forwarded())).toThrow(UnavailableError);
-    const sub = ex.subscribe(parseFilters(['topic=="/tasks/exit"']));
-    ex.forward(forwarded());
+    ex.forward({ ...forwarded(), topic: '/tasks/exit' });
+    ex.forward({ ...forwarded(), topic: '/tasks/delete', event: packAny('containerd.events.TaskDelete', { container_id: 'c1' }) });
+    const sub = ex.subscribe(parseFilters([]));
+    ex.forward({ ...forwarded(), topic: '/tasks/start', event: packAny('containerd.events.TaskStart', { container_id: 'c2' }) });
     sub.close();
     const { got } = await drain(sub[Symbol.asyncIterator]());
-    expect(got.map((e) => [e.namespace, e.topic])).toEqual([['moby', '/tasks/exit']]);
+    expect(got.map((e) => e.topic)).toEqual(['/tasks/exit', '/tasks/delete', '/tasks/start']);
   });
 
-  it('ends by itself after the time given, and at once with 0', () => {
+  it("gives forwarded events to berthd's internal subscribers at once while the clients' copies are held, and never twice", async () => {
+    const ex = new Exchange(unpackAny);
+    const internal = ex.subscribe(parseFilters(['topic=="/tasks/exit"']), { internal: true });
+    ex.holdForwards();
+    ex.releaseForwards(60_000);
+    ex.forward(forwarded());
+    const first = await internal[Symbol.asyncIterator]().next();
+    expect(first.done).toBe(false);
+    expect((first.value as Envelope).topic).toBe('/tasks/exit');
+    // The internal subscriber did not end the hold; a client does, and gets the held event.
+    const client = ex.subscribe(parseFilters(['topic=="/tasks/exit"']));
+    internal.close();
+    client.close();
+    expect((await drain(internal[Symbol.asyncIterator]())).got).toEqual([]);
+    expect((await drain(client[Symbol.asyncIterator]())).got.map((e) => e.topic)).toEqual(['/tasks/exit']);
+  });
+
+  it('drops the held events when the hold runs out with no client, and passes later ones straight on', async () => {
     vi.useFakeTimers();
     const ex = new Exchange(unpackAny);
     ex.holdForwards();
     ex.releaseForwards(5000);
+    ex.forward(forwarded());
     vi.advanceTimersByTime(4900);
-    expect(() => ex.forward(forwarded())).toThrow(UnavailableError);
-    vi.advanceTimersByTime(200);
     expect(() => ex.forward(forwarded())).not.toThrow();
+    vi.advanceTimersByTime(200);
+    const sub = ex.subscribe(parseFilters([]));
+    ex.forward({ ...forwarded(), topic: '/tasks/delete', event: packAny('containerd.events.TaskDelete', { container_id: 'c1' }) });
+    sub.close();
+    expect((await drain(sub[Symbol.asyncIterator]())).got.map((e) => e.topic)).toEqual(['/tasks/delete']);
 
+    // releaseForwards(0) ends the hold at once.
     const ex2 = new Exchange(unpackAny);
     ex2.holdForwards();
-    expect(() => ex2.forward(forwarded())).toThrow(UnavailableError);
+    ex2.forward(forwarded());
     ex2.releaseForwards(0);
-    expect(() => ex2.forward(forwarded())).not.toThrow();
+    const sub2 = ex2.subscribe(parseFilters([]));
+    ex2.forward(forwarded());
+    sub2.close();
+    expect((await drain(sub2[Symbol.asyncIterator]())).got).toHaveLength(1);
+  });
+
+  it('holds at most 4096 events: past that a forward is refused (the shim retries) and reaches no subscriber', async () => {
+    const ex = new Exchange(unpackAny);
+    const internal = ex.subscribe(parseFilters([]), { internal: true });
+    ex.holdForwards();
+    for (let i = 0; i < 4096; i++) ex.forward(forwarded());
+    expect(() => ex.forward(forwarded())).toThrow(UnavailableError);
+    internal.close();
+    expect((await drain(internal[Symbol.asyncIterator]())).got).toHaveLength(4096);
   });
 });
