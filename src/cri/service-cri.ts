@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import type { UntypedServiceImplementation } from '@grpc/grpc-js';
-import { UnavailableError } from '../errdefs/errors';
+import { ResourceExhaustedError } from '../errdefs/errors';
 import { parseFilters } from '../filters/parser';
 import type { Logger } from '../log/logger';
 import { unpackAny } from '../proto/any';
@@ -125,8 +125,9 @@ export async function startCri(opts: CriOptions): Promise<CriServices> {
         }
         return;
       } catch (err) {
-        // Only a dropped subscriber comes back; the exchange shutting down ends this.
-        if (closed || !(err instanceof UnavailableError) || err.message.includes('shutting down')) return;
+        // Only a dropped subscriber (ResourceExhausted) comes back; the exchange shutting
+        // down (Unavailable) ends this.
+        if (closed || !(err instanceof ResourceExhaustedError)) return;
         log.warn('cri: image event subscription dropped; reloading images', { error: err as Error });
         sub = opts.core.exchange.subscribe(parseFilters([IMAGE_EVENTS]), { internal: true });
         await images.load();
