@@ -10,6 +10,7 @@ import { UnknownError } from '../errdefs/errors';
 import { CONTAINER_KIND_CONTAINER, CONTAINER_METADATA_EXTENSION } from './constants';
 import { containerSpec } from './container_spec';
 import { ContainerStatusStore, emptyStatus, type ContainerStatusData } from './container_status_file';
+import { sendContainerEvent } from './container_events';
 import { CriContainer, type ContainerMetadata } from './container_store';
 import { buildLabels, createCoreContainer, deleteCoreContainer, generateId } from './core_ops';
 import { encodeContainerMetadata } from './metadata_codec';
@@ -200,6 +201,7 @@ export async function createContainerRpc(rt: PodRuntime, req: CreateContainerReq
     undo.push(() => deleteCoreContainer(rt, id));
     const status = await ContainerStatusStore.create(rt.containerRootDir(id), { ...emptyStatus(), createdAt: nowNanos(), resources: resourcesOf(spec) });
     rt.containers.add(new CriContainer(metadata, status));
+    sendContainerEvent(rt, 'CONTAINER_CREATED_EVENT', id, metadata.sandboxId);
     return { container_id: id };
   } catch (err) {
     for (const step of undo.reverse()) await step().catch((e: unknown) => rt.log.error('rolling back CreateContainer', { id, error: e as Error }));

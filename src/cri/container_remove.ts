@@ -8,6 +8,7 @@ import { NotFoundError, UnknownError } from '../errdefs/errors';
 import { stateOf } from './container_status_file';
 import { stopContainer } from './container_stop';
 import type { CriContainer } from './container_store';
+import { sendContainerEvent } from './container_events';
 import { deleteCoreContainer } from './core_ops';
 import type { PodRuntime } from './pod_runtime';
 import { wrapErr } from './wrap_error';
@@ -63,4 +64,5 @@ export async function removeContainer(rt: PodRuntime, c: CriContainer): Promise<
   rt.containers.delete(id);
   rt.containerNames.releaseById(id);
   rt.cpuSamples.forget(id);
+  sendContainerEvent(rt, 'CONTAINER_DELETED_EVENT', id, c.metadata.sandboxId);
 }

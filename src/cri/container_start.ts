@@ -8,6 +8,7 @@ import { REASON_START_ERROR, START_ERROR_EXIT_CODE } from './constants';
 import { ContainerLogCopy, createFifos, createStdinFifo } from './container_io';
 import { stateOf } from './container_status_file';
 import { createTask, deleteTaskKilling, snapshotMounts } from './core_ops';
+import { sendContainerEvent } from './container_events';
 import { monitorContainerExit } from './exit_monitor';
 import { findContainer } from './lookup';
 import type { PodRuntime } from './pod_runtime';
@@ -88,6 +89,7 @@ export async function startContainerRpc(rt: PodRuntime, req: StartContainerReque
       rt.log.debug('StartContainer timings', { id, ...ms });
     }
     monitorContainerExit(rt, c, task);
+    sendContainerEvent(rt, 'CONTAINER_STARTED_EVENT', id, c.metadata.sandboxId);
     return {};
   } catch (err) {
     if (taskCreated) await deleteTaskKilling(rt, id).catch((e: unknown) => rt.log.error('failed to delete containerd task', { id, error: e as Error }));

@@ -64,8 +64,9 @@ export function toCriContainerStatus(c: CriContainer, image: ImageSpec | null, i
   };
 }
 
-export async function containerStatusRpc(rt: PodRuntime, req: ContainerStatusRequest__Output): Promise<ContainerStatusResponse> {
-  const c = findContainer(rt, req.container_id);
+/** The image and image ref a container's status shows: the image's first tag and repo
+ * digest while the image is known, else what the container was created from. */
+export async function containerImageOf(rt: PodRuntime, c: CriContainer): Promise<{ image: ImageSpec | null; imageRef: string }> {
   let image: ImageSpec | null = c.metadata.config.image;
   let imageRef = c.metadata.imageRef;
   try {
@@ -76,6 +77,12 @@ export async function containerStatusRpc(rt: PodRuntime, req: ContainerStatusReq
   } catch (err) {
     if (!(err instanceof NotFoundError)) throw wrapErr(`failed to get image "${imageRef}"`, err);
   }
+  return { image, imageRef };
+}
+
+export async function containerStatusRpc(rt: PodRuntime, req: ContainerStatusRequest__Output): Promise<ContainerStatusResponse> {
+  const c = findContainer(rt, req.container_id);
+  const { image, imageRef } = await containerImageOf(rt, c);
   const status = toCriContainerStatus(c, image, imageRef);
   if (!req.verbose) return { status, info: {} };
   return { status, info: { info: JSON.stringify(await containerInfo(rt, c)) } };

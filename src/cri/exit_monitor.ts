@@ -4,6 +4,7 @@
 // tasks reconnected after a berthd restart.
 import { NotFoundError } from '../errdefs/errors';
 import type { ExitInfo, RuntimeTask } from '../runtime';
+import { sendContainerEvent } from './container_events';
 import { deleteTaskKilling } from './core_ops';
 import type { CriContainer } from './container_store';
 import type { PodRuntime } from './pod_runtime';
@@ -37,6 +38,7 @@ export async function handleSandboxExit(rt: PodRuntime, sb: Sandbox, _exit: Exit
   }
   sb.updateStatus((s) => ({ ...s, state: 'notready', pid: 0 }));
   sb.stopped.stop();
+  sendContainerEvent(rt, 'CONTAINER_STOPPED_EVENT', sb.id, sb.id);
 }
 
 export function monitorContainerExit(rt: PodRuntime, c: CriContainer, task: RuntimeTask): void {
@@ -64,6 +66,7 @@ export async function handleContainerExit(rt: PodRuntime, c: CriContainer, exit:
     // Unknown can only become exited; StopContainer waits on the latch.
     c.status.update((s) => ({ ...s, unknown: false }));
     c.stopped.stop();
+    sendContainerEvent(rt, 'CONTAINER_STOPPED_EVENT', c.id, c.metadata.sandboxId);
   }
 }
 

@@ -8,6 +8,8 @@ import { NameIndex } from './name_index';
 import type { PodRuntimeDeps } from './pod_deps';
 import { SandboxStore } from './sandbox_store';
 import { CpuSamples } from './stats_metrics';
+import { ContainerEventBroadcaster } from './container_event_broadcaster';
+import type { ContainerEventResponse } from '../generated/types/runtime/v1/ContainerEventResponse';
 
 export class PodRuntime {
   readonly sandboxes = new SandboxStore();
@@ -16,6 +18,8 @@ export class PodRuntime {
   readonly containerNames = new NameIndex();
   /** The previous cpu sample of each container and sandbox (usage_nano_cores). */
   readonly cpuSamples = new CpuSamples();
+  /** The GetContainerEvents streams (container_events.ts sends to them). */
+  readonly containerEvents = new ContainerEventBroadcaster<ContainerEventResponse>((err) => this.log.error('making a container event', { error: err as Error }));
   readonly log: Logger;
 
   constructor(readonly deps: PodRuntimeDeps) {

@@ -1,6 +1,7 @@
 import type { RuntimeServiceHandlers } from '../generated/types/runtime/v1/RuntimeService';
 import { unary } from '../services/call';
 import { attachRpc, execRpc, portForwardRpc } from './container_streaming_rpcs';
+import { getContainerEventsRpc } from './container_events';
 import { podRpcs } from './pod_rpcs';
 import type { CriDeps } from './service-deps';
 
@@ -12,6 +13,7 @@ import type { CriDeps } from './service-deps';
  */
 export function runtimeRpcs(deps: CriDeps): Partial<RuntimeServiceHandlers> {
   const rpcs: Partial<RuntimeServiceHandlers> = podRpcs(deps.pods, deps.log);
+  rpcs.GetContainerEvents = getContainerEventsRpc(deps.pods, deps.log);
   const server = deps.streaming;
   if (server) {
     rpcs.Exec = unary(deps.log, 'RuntimeService.Exec', (req) => execRpc(deps.pods, server, req));

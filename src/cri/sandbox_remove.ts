@@ -5,6 +5,7 @@ import type { RemovePodSandboxRequest__Output } from '../generated/types/runtime
 import type { RemovePodSandboxResponse } from '../generated/types/runtime/v1/RemovePodSandboxResponse';
 import { NotFoundError, UnknownError } from '../errdefs/errors';
 import { removeContainer } from './container_remove';
+import { sendContainerEvent } from './container_events';
 import { deleteCoreContainer } from './core_ops';
 import type { PodRuntime } from './pod_runtime';
 import { removeSandboxDirs } from './sandbox_files';
@@ -45,6 +46,8 @@ export async function removePodSandboxRpc(rt: PodRuntime, req: RemovePodSandboxR
   } catch (err) {
     throw wrapErr(`failed to delete sandbox container "${id}"`, err);
   }
+  // Sent while the pod is still in the store, so that the event carries its status.
+  sendContainerEvent(rt, 'CONTAINER_DELETED_EVENT', id, id);
   rt.sandboxes.delete(id);
   rt.sandboxNames.releaseById(id);
   rt.cpuSamples.forget(id);

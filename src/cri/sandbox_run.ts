@@ -12,6 +12,7 @@ import type { Mount } from '../native';
 import * as path from 'node:path';
 import { CONTAINER_KIND_SANDBOX, K8S_NAMESPACE, SANDBOX_METADATA_EXTENSION } from './constants';
 import { buildLabels, createCoreContainer, createTask, deleteCoreContainer, deleteTaskKilling, generateId, updateCoreContainer } from './core_ops';
+import { sendContainerEvent } from './container_events';
 import { monitorSandboxExit } from './exit_monitor';
 import { encodeSandboxMetadata } from './metadata_codec';
 import type { PodRuntime } from './pod_runtime';
@@ -176,6 +177,8 @@ export async function runPodSandbox(rt: PodRuntime, req: RunPodSandboxRequest__O
     const sb = new Sandbox(metadata, { pid, state: 'ready', createdAt: timestampToNanos(record.createdAt) });
     rt.sandboxes.add(sb);
     monitorSandboxExit(rt, sb, task);
+    sendContainerEvent(rt, 'CONTAINER_CREATED_EVENT', id, id);
+    sendContainerEvent(rt, 'CONTAINER_STARTED_EVENT', id, id);
     return { pod_sandbox_id: id };
   } catch (err) {
     await rollback();

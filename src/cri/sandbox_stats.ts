@@ -1,7 +1,11 @@
 // PodSandboxStats and ListPodSandboxStats (containerd's sandbox_stats*.go): the pod's cpu
-// and memory (the pause task's cgroup), its default interface's counters, its process
-// count, and its containers' stats.
+// and memory from the pod's cgroup (the cgroup parent all its containers live under, as
+// containerd reads it), its default interface's counters read in the pod's network
+// namespace, its process count, and its containers' stats.
 import { promises as fsp } from 'node:fs';
+import * as path from 'node:path';
+import { cgroupOfPid, readStats, type CgroupRef } from '../shim/cgroups';
+import type { WireAny } from '../proto/any';
 import type { PodSandboxStatsRequest__Output } from '../generated/types/runtime/v1/PodSandboxStatsRequest';
 import type { PodSandboxStatsResponse } from '../generated/types/runtime/v1/PodSandboxStatsResponse';
 import type { PodSandboxStats } from '../generated/types/runtime/v1/PodSandboxStats';
@@ -19,7 +23,40 @@ import { usageFromMetrics } from './stats_metrics';
 import { nowNanos } from './time';
 import { wrapErr } from './wrap_error';
 
-/** rx/tx bytes and errors of one interface from /proc/<pid>/net/dev (the pod's netns). */
+/**
+ * The pod's cgroup: with a cgroup parent, the pause container's cgroup is <parent>/<pod id>
+ * and every container's <parent>/<container id>, so the parent holds them all (kubelet's pod
+ * cgroup). Found from where the pause process really is (/proc/<pid>/cgroup), each
+ * controller's directory one level up. Undefined without a cgroup parent: each container
+ * then has a cgroup of its own under the namespace's, and no cgroup is the pod's.
+ */
+export function podCgroupOf(sandboxId: string, cgroupParent: string, pausePid: number): CgroupRef | undefined {
+  if (cgroupParent === '' || pausePid <= 0) return undefined;
+  const pause = cgroupOfPid(pausePid);
+  if (!pause) return undefined;
+  return podCgroupFromPause(sandboxId, pause);
+}
+
+/** The parent of the pause container's cgroup, per controller (only those where the pause
+ * process sits in a cgroup named after the pod: a controller runc did not join is left out). */
+export function podCgroupFromPause(sandboxId: string, pause: CgroupRef): CgroupRef | undefined {
+  if (pause.mode === 'v2') return path.basename(pause.dir) === sandboxId ? { mode: 'v2', dir: path.dirname(pause.dir) } : undefined;
+  const dirs = new Map<string, string>();
+  for (const [controller, dir] of pause.dirs) if (path.basename(dir) === sandboxId) dirs.set(controller, path.dirname(dir));
+  return dirs.size > 0 ? { mode: 'v1', dirs } : undefined;
+}
+
+/** The pod's cgroup metrics (as a shim's Stats answers them), or the pause task's when the
+ * pod has no cgroup of its own. */
+async function podMetrics(rt: PodRuntime, sb: Sandbox): Promise<WireAny | undefined> {
+  const cg = podCgroupOf(sb.id, sb.metadata.config.linux?.cgroup_parent ?? '', sb.status().pid);
+  if (!cg) return taskMetrics(rt, sb.id);
+  const { typeUrl, value } = readStats(cg);
+  return { type_url: typeUrl, value };
+}
+
+/** rx/tx bytes and errors of one interface from /proc/<pid>/net/dev: the file shows the
+ * network namespace of the process, here the pause process's, which is the pod's. */
 async function interfaceCounters(pid: number, name: string): Promise<{ rxBytes: bigint; rxErrors: bigint; txBytes: bigint; txErrors: bigint } | undefined> {
   let text: string;
   try {
@@ -45,7 +82,7 @@ async function podSandboxStats(rt: PodRuntime, sb: Sandbox): Promise<PodSandboxS
     attributes: { id: m.id, metadata: m.config.metadata, labels: m.config.labels, annotations: m.config.annotations },
     linux: {},
   };
-  const data = await taskMetrics(rt, m.id);
+  const data = await podMetrics(rt, sb);
   if (!data) return stats;
   const at = nowNanos();
   const usage = usageFromMetrics(m.id, data, at, rt.cpuSamples);

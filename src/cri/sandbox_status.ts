@@ -31,11 +31,19 @@ export async function podSandboxStatusRpc(rt: PodRuntime, req: PodSandboxStatusR
   } catch (err) {
     throw wrapErr('an error occurred when try to find sandbox', err);
   }
+  const status = podSandboxStatusOf(rt, sb);
+  if (!req.verbose) return { status };
+  return { status, info: { info: JSON.stringify(await sandboxInfo(rt, sb)) } };
+}
+
+/** A pod's PodSandboxStatus as it is now (without the verbose info): PodSandboxStatus and
+ * the container events carry it. */
+export function podSandboxStatusOf(rt: PodRuntime, sb: Sandbox): PodSandboxStatus {
   const m = sb.metadata;
   const st = sb.status();
   const ips = sandboxIps(rt, sb);
   const ns = m.config.linux?.security_context?.namespace_options;
-  const status: PodSandboxStatus = {
+  return {
     id: m.id,
     metadata: m.config.metadata,
     state: criSandboxState(sb),
@@ -50,8 +58,6 @@ export async function podSandboxStatusRpc(rt: PodRuntime, req: PodSandboxStatusR
     annotations: m.config.annotations,
     runtime_handler: m.runtimeHandler,
   };
-  if (!req.verbose) return { status };
-  return { status, info: { info: JSON.stringify(await sandboxInfo(rt, sb)) } };
 }
 
 async function sandboxInfo(rt: PodRuntime, sb: Sandbox): Promise<Record<string, unknown>> {

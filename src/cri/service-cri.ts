@@ -143,6 +143,7 @@ export async function startCri(opts: CriOptions): Promise<CriServices> {
     close: () => {
       closed = true;
       sub.close();
+      pods.containerEvents.shutdown();
       oom?.stop();
       void streaming.stop().catch((err: unknown) => log.warn('cri: streaming server stop failed', { error: err as Error }));
     },
