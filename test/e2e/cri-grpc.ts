@@ -42,6 +42,24 @@ export class CriClient {
     return this.call<T>(this.image, method, req, timeoutMs);
   }
 
+  /**
+   * A server-streaming RuntimeService call (GetContainerEvents): every message goes to
+   * onMessage; cancel() ends it. `ended` settles with the stream's status (OK or error).
+   */
+  runtimeStream<T>(method: string, req: object, onMessage: (msg: T) => void): { cancel(): void; ended: Promise<CriCallError | null> } {
+    const fn = (this.runtime as unknown as Record<string, (req: object, md: grpc.Metadata) => grpc.ClientReadableStream<T>>)[method];
+    if (!fn) throw new Error(`no method ${method}`);
+    const call = fn.call(this.runtime, req, new grpc.Metadata());
+    call.on('data', onMessage);
+    const ended = new Promise<CriCallError | null>((resolve) => {
+      call.on('error', (err: grpc.ServiceError) => resolve({ code: err.code, details: err.details }));
+      call.on('status', (st: grpc.StatusObject) => {
+        if (st.code === grpc.status.OK) resolve(null);
+      });
+    });
+    return { cancel: () => call.cancel(), ended };
+  }
+
   /** The error of a call expected to fail. */
   async failure(p: Promise<unknown>): Promise<CriCallError> {
     try {
