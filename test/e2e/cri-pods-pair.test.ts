@@ -2,12 +2,14 @@
 // spec, on berthd and on containerd 1.6.20's CRI plugin in one CRI environment: the pause
 // and container specs (ids and daemon paths masked), the statuses, and what the container
 // sees from inside must be the same.
+import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BerthdHandle, ContainerdHandle } from '../harness';
 import { startCriBerthd, startCriContainerd } from '../harness/cri-daemons';
 import { startCriEnv, type CriEnv } from '../harness/cri-env';
+import { CriClient, type CriCallError } from './cri-grpc';
 
 let env: CriEnv;
 let berthd: BerthdHandle;
@@ -148,6 +150,34 @@ describe('CRI pods side by side: berthd and containerd 1.6.20', () => {
   it('reports the same pod and container status', () => {
     expect(b.podStatus).toEqual(c.podStatus);
     expect(b.ctrStatus).toEqual(c.ctrStatus);
+  });
+
+  it('answers Stop/Remove of unknown ids: OK on berthd as the CRI asks (containerd 1.6.20: NotFound for the two Stops)', async () => {
+    const answer = async (cri: CriClient, method: string, req: object): Promise<string> => {
+      try {
+        await cri.runtimeCall(method, req);
+        return 'OK';
+      } catch (err) {
+        return `code ${(err as CriCallError).code}`;
+      }
+    };
+    const calls = async (address: string): Promise<Record<string, string>> => {
+      const cri = new CriClient(address);
+      try {
+        // critest's Idempotence specs use a fresh UUID each; an id prefix of nothing known.
+        const id = crypto.randomUUID();
+        return {
+          StopPodSandbox: await answer(cri, 'StopPodSandbox', { pod_sandbox_id: id }),
+          RemovePodSandbox: await answer(cri, 'RemovePodSandbox', { pod_sandbox_id: id }),
+          StopContainer: await answer(cri, 'StopContainer', { container_id: id, timeout: 0 }),
+          RemoveContainer: await answer(cri, 'RemoveContainer', { container_id: id }),
+        };
+      } finally {
+        cri.close();
+      }
+    };
+    expect(await calls(berthd.address)).toEqual({ StopPodSandbox: 'OK', RemovePodSandbox: 'OK', StopContainer: 'OK', RemoveContainer: 'OK' });
+    expect(await calls(ctrd.address)).toEqual({ StopPodSandbox: 'code 5', RemovePodSandbox: 'OK', StopContainer: 'code 5', RemoveContainer: 'OK' });
   });
 
   it('gives the container the same view from inside', () => {
