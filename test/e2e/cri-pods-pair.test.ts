@@ -180,6 +180,22 @@ describe('CRI pods side by side: berthd and containerd 1.6.20', () => {
     expect(await calls(ctrd.address)).toEqual({ StopPodSandbox: 'code 5', RemovePodSandbox: 'OK', StopContainer: 'code 5', RemoveContainer: 'OK' });
   });
 
+  it('GetContainerEvents: a stream on berthd (test/e2e/cri-events-stats.test.ts has its events), Unimplemented on containerd 1.6.20', async () => {
+    const open = async (address: string): Promise<string> => {
+      const cri = new CriClient(address);
+      try {
+        const s = cri.runtimeStream('GetContainerEvents', {}, () => undefined);
+        const early = await Promise.race([s.ended, new Promise<'open'>((r) => setTimeout(() => r('open'), 1000))]);
+        s.cancel();
+        return early === 'open' ? 'open' : early === null ? 'ended OK' : `code ${early.code}`;
+      } finally {
+        cri.close();
+      }
+    };
+    expect(await open(berthd.address)).toBe('open');
+    expect(await open(ctrd.address)).toBe('code 12');
+  });
+
   it('gives the container the same view from inside', () => {
     expect(b.inside).toEqual(c.inside);
     expect(b.inside).toContain('uid=1000 gid=1000');
