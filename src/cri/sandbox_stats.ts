@@ -82,6 +82,10 @@ async function podSandboxStats(rt: PodRuntime, sb: Sandbox): Promise<PodSandboxS
     attributes: { id: m.id, metadata: m.config.metadata, labels: m.config.labels, annotations: m.config.annotations },
     linux: {},
   };
+  // The containers' stats are read before the pod's: the pod's cgroup, read last, holds at
+  // least what they held (it contains them), so a client sees the pod >= its containers.
+  const containers = rt.containers.ofSandbox(m.id);
+  const containerStats = await Promise.all(containers.map(async (c) => containerMetrics(rt, c, await taskMetrics(rt, c.id))));
   const data = await podMetrics(rt, sb);
   if (!data) return stats;
   const at = nowNanos();
@@ -106,7 +110,6 @@ async function podSandboxStats(rt: PodRuntime, sb: Sandbox): Promise<PodSandboxS
     }
   }
   let pids = 0;
-  const containers = rt.containers.ofSandbox(m.id);
   for (const c of containers) {
     if (stateOf(c.status.get()) !== 'CONTAINER_RUNNING') continue;
     const task = findTask(rt, c.id);
@@ -114,7 +117,7 @@ async function podSandboxStats(rt: PodRuntime, sb: Sandbox): Promise<PodSandboxS
     pids += (await task.pids().catch(() => [])).length;
   }
   linux.process = { timestamp: at.toString(), process_count: { value: String(pids) } };
-  linux.containers = await Promise.all(containers.map(async (c) => containerMetrics(rt, c, await taskMetrics(rt, c.id))));
+  linux.containers = containerStats;
   return stats;
 }
 

@@ -25,6 +25,8 @@ interface ContainerStatus {
   state: string;
   exit_code: number;
   reason: string;
+  /** ns since the epoch: when the process exited (the shim's exit time). */
+  finished_at: number;
   image: { image: string } | null;
 }
 interface ContainerEvent {
@@ -178,8 +180,7 @@ describe('CRI on berthd: container events, pod stats, exits after a restart', ()
       expect(podMem).toBeGreaterThanOrEqual(ctrMem);
       expect(stats.linux.cpu?.usage_core_nano_seconds.value ?? 0).toBeGreaterThanOrEqual(ctr?.cpu?.usage_core_nano_seconds.value ?? Infinity);
       // The pause process alone holds well under a MiB: what is counted is the pod's cgroup.
-      const { stats: ctrStats } = await cri.runtimeCall<{ stats: Usage }>('ContainerStats', { container_id: ctrId });
-      expect(podMem).toBeGreaterThanOrEqual(ctrStats.memory?.working_set_bytes.value ?? Infinity);
+      expect(podMem).toBeGreaterThanOrEqual(40 * 1024 * 1024);
       // eth0 of the pod's network namespace: the pings went out through it, and the counter
       // read inside the container afterwards is not below what PodSandboxStats reported.
       const net = stats.linux.network?.default_interface;
@@ -219,15 +220,19 @@ describe('CRI on berthd: container events, pod stats, exits after a restart', ()
       ] as const) {
         expect((await containerStatus(id)).state).toBe('CONTAINER_RUNNING');
         await execSync(id, ['touch', '/tmp/go']);
-        const t = Date.now();
+        let reportedAt = 0;
         await waitFor(`${reason} reported`, async () => {
           const st = await containerStatus(id);
+          reportedAt = Date.now();
           return st.state === 'CONTAINER_EXITED' && st.reason === reason;
-        }, 5_000);
-        const ms = Date.now() - t;
+        }, 8_000);
         const st = await containerStatus(id);
         expect([st.exit_code, st.reason]).toEqual([code, reason]);
-        expect(ms, `${reason} reported after ${ms} ms`).toBeLessThan(1500);
+        // Measured from the exit itself (the OOM kill comes once the shell has filled its
+        // 32 MiB, which takes its own time on a loaded machine), to when ContainerStatus
+        // first said so. With the events held for 5 s the OOM reason came seconds late.
+        const ms = reportedAt - Math.floor(st.finished_at / 1e6);
+        expect(ms, `${reason} reported ${ms} ms after the exit`).toBeLessThan(1500);
       }
     } finally {
       await removePod(podId);
