@@ -1609,6 +1609,85 @@ static napi_value js_umount2_async(napi_env env, napi_callback_info info) {
 }
 
 /* ------------------------------------------------------------------------ */
+/* bindNewNetns(target, callback): a new network namespace, bind-mounted     */
+/* onto the existing file `target`, made on a thread of its own.             */
+/*
+ * A network namespace belongs to a thread, so the unshare happens on a thread made for
+ * it alone (from a libuv pool thread, which waits for it): that thread pins its new
+ * namespace onto `target` and exits, and no thread that runs anything else ever changes
+ * namespace. The mount is made in the process's mount namespace, as `unshare
+ * --net=<file>` makes it. ~0.6 ms, against ~5 ms for forking the daemon to run unshare(1).
+ */
+
+struct netns_req {
+  struct async_job job; /* first */
+  char *target;
+  int err;
+  const char *failed;
+};
+
+static void *new_netns_thread(void *arg) {
+  struct netns_req *r = arg;
+  char self[64];
+  if (unshare(CLONE_NEWNET) != 0) {
+    r->err = errno;
+    r->failed = "unshare";
+    return NULL;
+  }
+  snprintf(self, sizeof self, "/proc/self/task/%ld/ns/net", (long)syscall(SYS_gettid));
+  if (mount(self, r->target, NULL, MS_BIND, NULL) != 0) {
+    r->err = errno;
+    r->failed = "mount";
+  }
+  return NULL;
+}
+
+static void new_netns_execute(napi_env env, void *data) {
+  (void)env;
+  struct netns_req *r = data;
+  pthread_t th;
+  sigset_t all, old;
+  int rc;
+  /* The helper thread inherits a full signal mask: signals go elsewhere. */
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  rc = pthread_create(&th, NULL, new_netns_thread, r);
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  if (rc != 0) {
+    r->err = rc;
+    r->failed = "pthread_create";
+    return;
+  }
+  pthread_join(th, NULL);
+}
+
+static void new_netns_complete(napi_env env, napi_status status, void *data) {
+  struct netns_req *r = data;
+  napi_value arg;
+  if (status == napi_cancelled)
+    arg = make_errno_error(env, ECANCELED, "unshare", r->target, NULL);
+  else if (r->err != 0)
+    arg = make_errno_error(env, r->err, r->failed, r->target, NULL);
+  else
+    arg = null_value(env);
+  finish_job(env, &r->job, arg);
+  free(r->target);
+  free(r);
+}
+
+static napi_value js_bind_new_netns(napi_env env, napi_callback_info info) {
+  ARGS(2);
+  struct netns_req *r = calloc(1, sizeof *r);
+  if (r == NULL) return throw_errno(env, ENOMEM, "unshare", NULL, NULL);
+  if (get_cstr(env, argv[0], "target", false, &r->target) &&
+      queue_job(env, &r->job, argv[1], "berth:bindNewNetns", new_netns_execute, new_netns_complete))
+    return undefined_value(env);
+  free(r->target);
+  free(r);
+  return NULL;
+}
+
+/* ------------------------------------------------------------------------ */
 /* namespaces (affect the calling thread only: the JS main thread)          */
 
 static napi_value js_setns(napi_env env, napi_callback_info info) {
@@ -1790,6 +1869,7 @@ NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
       {"mount", NULL, js_mount, NULL, NULL, NULL, napi_enumerable, NULL},
       {"umount2", NULL, js_umount2, NULL, NULL, NULL, napi_enumerable, NULL},
       {"umount2Async", NULL, js_umount2_async, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"bindNewNetns", NULL, js_bind_new_netns, NULL, NULL, NULL, napi_enumerable, NULL},
       {"mknod", NULL, js_mknod, NULL, NULL, NULL, napi_enumerable, NULL},
       {"lsetxattr", NULL, js_lsetxattr, NULL, NULL, NULL, napi_enumerable, NULL},
       {"lgetxattr", NULL, js_lgetxattr, NULL, NULL, NULL, napi_enumerable, NULL},

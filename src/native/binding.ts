@@ -33,6 +33,7 @@ export interface NativeBinding {
   mount(source: PathArg | null, target: PathArg, fstype: string | null, flags: number, data: string | null, chdir: PathArg | null): void;
   umount2(target: PathArg, flags: number): void;
   umount2Async(target: PathArg, flags: number, callback: (err: Error | null) => void): void;
+  bindNewNetns(target: PathArg, callback: (err: Error | null) => void): void;
   mknod(path: PathArg, mode: number, major: number, minor: number): void;
   lsetxattr(path: PathArg, name: string, value: Buffer | string, flags: number): void;
   lgetxattr(path: PathArg, name: string): Buffer | null;

@@ -19,7 +19,7 @@ export {
 export type { WaitResult, FdWatcher, SpawnedChild } from './process';
 export { recvFd, sendFd, socketpair } from './socket';
 export type { ReceivedFd } from './socket';
-export { setns, unshare } from './ns';
+export { setns, unshare, bindNewNetns } from './ns';
 export { pipe, setWinsize, getWinsize, getPeerCred, eventfd, EFD_CLOEXEC, EFD_NONBLOCK } from './io';
 export type { PeerCred } from './io';
 export { clockRealtimeInto } from './clock';

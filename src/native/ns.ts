@@ -13,3 +13,14 @@ export function setns(fd: number, nstype = 0): void {
 export function unshare(flags: number): void {
   native().unshare(flags);
 }
+
+/**
+ * A new network namespace pinned onto the existing file `path` (a bind mount in this
+ * process's mount namespace), made by a thread of its own that exits after: no thread of
+ * the process changes namespace. Runs off the event loop.
+ */
+export function bindNewNetns(path: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    native().bindNewNetns(path, (err) => (err ? reject(err) : resolve()));
+  });
+}

@@ -1,4 +1,4 @@
-// Pod network namespaces on the real kernel: created by `unshare --net=<file>` under a
+// Pod network namespaces on the real kernel: created by the native bindNewNetns under a
 // directory made a shared mount point, each a new namespace, removed (unmount + unlink)
 // idempotently. Runs as root; the temp root's cleanup unmounts whatever is left.
 
@@ -7,6 +7,7 @@ import { existsSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { NetNS, NetNSError, createNetNS, isNetNS, removeNetNS } from '../../src/netns';
+import { bindNewNetns } from '../../src/native';
 import { makeTempRoot, mountsBelow, readMounts, type TempRoot } from '../harness';
 
 function mountInfoLine(path: string): string | undefined {
@@ -73,7 +74,9 @@ describe('netns', () => {
   });
 
   it('a failed creation leaves nothing behind', async () => {
-    const err = await createNetNS(base, { unshareBinary: join(root.path, 'no-unshare') }).then(() => undefined, (e: unknown) => e);
+    // The real step that fails after the file is made: a bind onto a path that is not there.
+    const bind = (p: string): Promise<void> => bindNewNetns(join(p, 'not-a-dir', 'x'));
+    const err = await createNetNS(base, { bind }).then(() => undefined, (e: unknown) => e);
     expect(err).toBeInstanceOf(NetNSError);
     expect((err as Error).message).toMatch(/^failed to create netns at .*\/cni-[0-9a-f-]+: /);
     expect(readdirSync(base)).toEqual([]);
