@@ -68,52 +68,65 @@ export async function runPodSandbox(rt: PodRuntime, req: RunPodSandboxRequest__O
     mark('image');
     const podNetwork = sandboxNamespaces(config).network !== 'NODE';
 
-    // Directories and files first: the spec binds resolv.conf and /dev/shm from them.
+    // The directories first; then the pod's files (hostname, hosts, resolv.conf, /dev/shm)
+    // are written while the netns, the snapshot and the record are made: the spec names
+    // those files by path only, and nothing reads them before runc creates the task, after
+    // both. Each side registers its undo before its work starts and both are settled
+    // before any rollback, so a failure of one never races the other's work.
     await fsp.mkdir(rt.sandboxRootDir(id), { recursive: true, mode: 0o755 });
     await fsp.mkdir(rt.sandboxStateDir(id), { recursive: true, mode: 0o755 });
     undo.push(() => removeSandboxDirs(rt, id));
-    undo.push(async () => cleanupSandboxFiles(rt, id, config));
-    await setupSandboxFiles(rt, id, config).catch((err: unknown) => {
-      throw wrapErr('failed to setup sandbox files', err);
-    });
-
-    mark('files');
-    // The netns before the record, so the record's spec names it from the start.
-    if (podNetwork) {
-      metadata.netnsPath = await rt.deps.netns.create().catch((err: unknown) => {
-        throw wrapErr(`failed to create network namespace for sandbox "${id}"`, err);
+    const setupFiles = async (): Promise<void> => {
+      undo.push(async () => cleanupSandboxFiles(rt, id, config));
+      await setupSandboxFiles(rt, id, config).catch((err: unknown) => {
+        throw wrapErr('failed to setup sandbox files', err);
       });
-      const netnsPath = metadata.netnsPath;
-      undo.push(() => rt.deps.netns.remove(netnsPath));
-    }
-
-    mark('netns');
-    const buildSpec = (mounts: Mount[]): Promise<Spec> =>
-      sandboxSpec({
-        id,
-        config,
-        image: image.config,
-        netnsPath: metadata.netnsPath,
-        shmPath: rt.sandboxShmPath(id),
-        resolvPath: rt.sandboxResolvPath(id),
-        restrictOomScoreAdj: rt.config.restrictOomScoreAdj,
-        mountRootfs: (fn) => withReadonlyRootfs(path.join(rt.config.stateDir, 'tmpmounts'), mounts, fn),
+      markSideBySide('files');
+    };
+    const createContainer = async (): Promise<{ mounts: Mount[]; spec: Spec }> => {
+      // The netns before the record, so the record's spec names it from the start.
+      if (podNetwork) {
+        metadata.netnsPath = await rt.deps.netns.create().catch((err: unknown) => {
+          throw wrapErr(`failed to create network namespace for sandbox "${id}"`, err);
+        });
+        const netnsPath = metadata.netnsPath;
+        undo.push(() => rt.deps.netns.remove(netnsPath));
+      }
+      markSideBySide('netns');
+      const buildSpec = (mounts: Mount[]): Promise<Spec> =>
+        sandboxSpec({
+          id,
+          config,
+          image: image.config,
+          netnsPath: metadata.netnsPath,
+          shmPath: rt.sandboxShmPath(id),
+          resolvPath: rt.sandboxResolvPath(id),
+          restrictOomScoreAdj: rt.config.restrictOomScoreAdj,
+          mountRootfs: (fn) => withReadonlyRootfs(path.join(rt.config.stateDir, 'tmpmounts'), mounts, fn),
+        });
+      const made = await createCoreContainer(
+        rt,
+        {
+          id,
+          image: image.references[0] ?? image.id,
+          labels: buildLabels(config.labels, image.config.Labels, CONTAINER_KIND_SANDBOX),
+          extensions: { [SANDBOX_METADATA_EXTENSION]: encodeSandboxMetadata(metadata) },
+        },
+        image.chainId,
+        buildSpec,
+      ).catch((err: unknown) => {
+        throw wrapErr('failed to create containerd container', err);
       });
-    const { mounts, spec } = await createCoreContainer(
-      rt,
-      {
-        id,
-        image: image.references[0] ?? image.id,
-        labels: buildLabels(config.labels, image.config.Labels, CONTAINER_KIND_SANDBOX),
-        extensions: { [SANDBOX_METADATA_EXTENSION]: encodeSandboxMetadata(metadata) },
-      },
-      image.chainId,
-      buildSpec,
-    ).catch((err: unknown) => {
-      throw wrapErr('failed to create containerd container', err);
-    });
-    undo.push(() => deleteCoreContainer(rt, id));
-    mark('container');
+      undo.push(() => deleteCoreContainer(rt, id));
+      markSideBySide('container');
+      return made;
+    };
+    sideBySideBegin = performance.now();
+    const [filesDone, containerDone] = await Promise.allSettled([setupFiles(), createContainer()]);
+    if (filesDone.status === 'rejected') throw filesDone.reason;
+    if (containerDone.status === 'rejected') throw containerDone.reason;
+    const { mounts, spec } = containerDone.value;
+    mark('filesNetnsContainer');
     const record = await rt.deps.core.containers.get(K8S_NAMESPACE, id);
 
     // The pod's network and the pause task are made at the same time (containerd 1.6 does
