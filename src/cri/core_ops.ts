@@ -82,8 +82,9 @@ export async function createCoreContainer(
     await dropLease();
     throw err;
   }
+  let spec: Spec;
   try {
-    const spec = await buildSpec(mounts);
+    spec = await buildSpec(mounts);
     await rt.deps.core.containers.create(K8S_NAMESPACE, {
       id: c.id,
       labels: c.labels,
@@ -94,13 +95,16 @@ export async function createCoreContainer(
       snapshotKey: c.id,
       extensions: c.extensions,
     });
-    return { mounts, spec };
   } catch (err) {
     await sn.remove(c.id).catch(() => undefined);
-    throw err;
-  } finally {
     await dropLease();
+    throw err;
   }
+  // The record, on disk now, keeps the snapshot from the collector: the lease has done its
+  // work, and deleting it (a metadata write and its fsync, ~1 ms) need not hold up the
+  // caller's answer. A failed or interrupted deletion leaves a lease that expires.
+  void dropLease();
+  return { mounts, spec };
 }
 
 /** The snapshot's mounts (for a task of a container created earlier). */
