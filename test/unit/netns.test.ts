@@ -36,6 +36,8 @@ describe('netns', () => {
     // Each is its own namespace, neither is the test's own.
     const own = statSync('/proc/self/ns/net').ino;
     expect(new Set([own, statSync(a.path).ino, statSync(b.path).ino]).size).toBe(3);
+    // Made on threads of their own: every thread of this process is still in its netns.
+    for (const t of readdirSync('/proc/self/task')) expect(statSync(`/proc/self/task/${t}/ns/net`).ino).toBe(own);
     // A fresh namespace has only a loopback device, down.
     const links = execFileSync('nsenter', [`--net=${a.path}`, '--', 'ip', '-o', 'link'], { encoding: 'utf8' }).trim().split('\n');
     expect(links.length).toBe(1);
