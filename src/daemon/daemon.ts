@@ -12,6 +12,7 @@ import { NamespacedContentStore } from '../metadata/content';
 import { GarbageCollector } from '../metadata/gc';
 import { LocalContentStore } from '../content/local';
 import { Exchange } from '../events/exchange';
+import { HeldEventsFile } from '../events/held-file';
 import { unpackAny } from '../proto/any';
 import { prepareAllCodecs, serviceDefinition } from '../proto/registry';
 import { hostPlatform, PluginRegistry, PluginType } from '../plugins/registry';
@@ -110,7 +111,7 @@ export class Daemon {
         collector.snapshotOrphaned();
         scheduleGc();
       });
-      const exchange = new Exchange(unpackAny);
+      const exchange = new Exchange(unpackAny, new HeldEventsFile(join(cfg.state, 'events-held.jsonl')));
       const gc = new GcScheduler(metadataCollector(collector), log.with({ component: 'gc' }));
       scheduleGc = () => gc.schedule();
       tasks = new TaskManager({
@@ -199,7 +200,7 @@ export class Daemon {
       await cri?.recover();
       // Events of running tasks wait (held in the exchange) for a client to subscribe again,
       // for a few seconds at most; with no task there is nothing to wait for.
-      exchange.releaseForwards(tasks.size > 0 ? FORWARD_HOLD_MS : 0);
+      exchange.releaseForwards(tasks.size > 0 || exchange.heldCount > 0 ? FORWARD_HOLD_MS : 0);
 
       // Whatever can fail binds first (a port in use fails the start, as in containerd); the
       // unix socket last, so that no client reaches a daemon that is about to exit (a

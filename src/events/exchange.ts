@@ -4,6 +4,7 @@ import { validateTopic } from '../identifiers/labels';
 import type { Filter } from '../filters/filter';
 import type { AnyValue } from '../metadata/records';
 import { envelopeAdaptor } from './adaptor';
+import type { HeldEventsStore } from './held-file';
 import type { Envelope, EventDecoder } from './envelope';
 import { wallNow } from '../time/wall';
 import { toWireTimestamp } from '../proto/timestamp';
@@ -113,7 +114,11 @@ export class Exchange {
    * holdForwards): the events held for the clients, oldest first. */
   private hold: { timer: NodeJS.Timeout | undefined; held: Envelope[] } | null = null;
 
-  constructor(private readonly decode: EventDecoder) {}
+  constructor(
+    private readonly decode: EventDecoder,
+    /** Keeps held events across a restart (none: memory only). */
+    private readonly heldStore?: HeldEventsStore,
+  ) {}
 
   /** Publish an event from this daemon: stamps the time now. */
   publish(namespace: string, topic: string, event: AnyValue): Envelope {
@@ -152,6 +157,12 @@ export class Exchange {
     // act on it now. Past the bound it is refused whole, internal consumers included, so
     // that the shim's retry brings it to each subscriber exactly once.
     if (hold.held.length >= MAX_HELD_FORWARDS) throw new UnavailableError('no event subscriber yet after restart');
+    // On disk before the shim is answered (and forgets it): refused if it cannot be.
+    try {
+      this.heldStore?.append(env);
+    } catch (err) {
+      throw new UnavailableError(`cannot hold the event for the clients: ${(err as Error).message}`);
+    }
     hold.held.push(env);
     this.broadcast(env, 'internal');
   }
@@ -167,7 +178,14 @@ export class Exchange {
    */
   holdForwards(): void {
     if (this.stopping || this.hold) return;
-    this.hold = { timer: undefined, held: [] };
+    // What a previous berthd held and did not hand out goes to the clients first; berthd's
+    // own consumers have no use for it (CRI recovers exits from the tasks themselves).
+    this.hold = { timer: undefined, held: this.heldStore?.load() ?? [] };
+  }
+
+  /** Events held for the clients now. */
+  get heldCount(): number {
+    return this.hold?.held.length ?? 0;
   }
 
   /** Ends the hold after maxMs (0: now), if no subscriber ended it before. */
@@ -189,6 +207,11 @@ export class Exchange {
     this.hold = null;
     const held = hold.held.splice(0);
     for (const env of held) this.broadcast(env, 'external');
+    try {
+      if (!this.stopping) this.heldStore?.clear();
+    } catch {
+      // left for the next start, which hands the events out again (at least once)
+    }
   }
 
   /**
@@ -215,7 +238,8 @@ export class Exchange {
   shutdown(): void {
     if (this.stopping) return;
     this.stopping = new UnavailableError('daemon is shutting down');
-    // Held events reach nobody: every subscription ends now.
+    // Held events reach nobody now: every subscription ends. Those on disk wait for the
+    // clients of the next berthd.
     if (this.hold) this.hold.held.length = 0;
     this.releaseForwards();
     for (const sub of [...this.subscribers]) sub.abort(this.stopping);

@@ -236,8 +236,11 @@ describe.skipIf(!canRun)('tasks across daemon restarts and shim deaths', () => {
     try {
       await sleep(300);
       process.kill(shim, 'SIGKILL');
-      await events.waitForLine('/tasks/delete', 15_000);
-      const lines = events.lines().filter((l) => l.includes('/tasks/'));
+      await events.waitForLine((l) => l.includes('/tasks/delete') && l.includes(id), 15_000);
+      // This task's events after its start. (The subscription is the first since the
+      // restart above, so it also gets what berthd held for the clients since then: the
+      // earlier test's task, and this one's create and start.)
+      const lines = events.lines().filter((l) => l.includes(id) && !/ \/tasks\/(create|start) /.test(l));
       expect(lines.map((l) => / (\/tasks\/\S+) /.exec(l)?.[1])).toEqual(['/tasks/exit', '/tasks/delete']);
       const exit = JSON.parse(lines[0]?.slice(lines[0].indexOf('{')) ?? '{}') as Record<string, unknown>;
       expect(exit).toMatchObject({ container_id: id, id, pid, exit_status: 137 });
