@@ -160,6 +160,20 @@ func main() {
 			jsonl.Check(step, err)
 		}
 	}
+	// The exec's exit code once it has exited, and the exec deleted.
+	exitAndDelete := func(ch <-chan containerd.ExitStatus, p containerd.Process) uint32 {
+		var st containerd.ExitStatus
+		select {
+		case st = <-ch:
+		case <-ctx.Done():
+			fail("exit", ctx.Err())
+		}
+		code, _, err := st.Result()
+		fail("result", err)
+		_, err = p.Delete(ctx)
+		fail("exec-delete", err)
+		return code
+	}
 	fail("start", task.Start(ctx))
 	spec, err := c.Spec(ctx)
 	fail("spec", err)
@@ -189,31 +203,13 @@ func main() {
 		accepted := src.read.Load()
 		fail("kill", p.Kill(ctx, syscall.SIGKILL))
 		close(dst.stall)
-		var st containerd.ExitStatus
-		select {
-		case st = <-ch:
-		case <-ctx.Done():
-			fail("exit", ctx.Err())
-		}
-		code, _, err := st.Result()
-		fail("result", err)
-		_, err = p.Delete(ctx)
-		fail("exec-delete", err)
+		code := exitAndDelete(ch, p)
 		p.IO().Cancel()
 		stopTask()
 		jsonl.Emit(map[string]interface{}{"stalled": stall.Seconds(), "acceptedWhileStalled": accepted, "code": code})
 		return
 	}
-	var st containerd.ExitStatus
-	select {
-	case st = <-ch:
-	case <-ctx.Done():
-		fail("exit", ctx.Err())
-	}
-	code, _, err := st.Result()
-	fail("result", err)
-	_, err = p.Delete(ctx)
-	fail("exec-delete", err)
+	code := exitAndDelete(ch, p)
 	p.IO().Wait()
 	seconds := time.Since(start).Seconds()
 	dst.mu.Lock()
