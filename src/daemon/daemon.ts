@@ -52,10 +52,13 @@ import { daemonTaskSource, GrpcServerMetrics, serveMetrics, type MetricsEndpoint
 
 /**
  * After a restart with running tasks, how long shims' events are held for the clients'
- * first Events.Subscribe (dockerd reconnects with a back-off of up to 3 s). berthd's own
- * consumers (CRI) get them at once; only the external broadcast waits.
+ * first Events.Subscribe. dockerd reconnects with a back-off of up to 3 s, but on a loaded
+ * machine it took longer than 5 s (the hold's first length: dockerd then never saw an exit
+ * that happened while berthd was down). The first subscriber ends the hold at once, and
+ * berthd's own consumers (CRI) get the events as they arrive, so a long hold delays
+ * nothing that is waiting; the held events are bounded and on disk.
  */
-const FORWARD_HOLD_MS = 5000;
+const FORWARD_HOLD_MS = 30_000;
 
 /** A running berthd: stores opened, services bound, ready for clients. */
 export class Daemon {
