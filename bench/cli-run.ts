@@ -6,7 +6,10 @@
 // i.e. the CLI's own work costs no more than ctr's; Node's bare start-up is allowed for.
 // All four are measured in the same run, alternating, 5 runs each by default, medians.
 //
-//   npx tsx bench/cli-run.ts [--runs 5] [--warmup 1] [--containerd]
+//   npx tsx bench/cli-run.ts [--runs 5] [--warmup 1] [--containerd] [--cpu-prof DIR]
+//
+// --cpu-prof DIR: berth's runs also write V8 CPU profiles into DIR (read them with
+// bench/cpuprofile-top.ts); profiling slows berth, so its times are not the goal's then.
 import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -16,13 +19,14 @@ import { CTR_BIN, ctr, ctrOk, makeTempRoot, startBerthd, startContainerd, type D
 import { HostLeftovers } from '../test/harness/host-leftovers';
 
 const { values } = parseArgs({
-  options: { runs: { type: 'string', default: '5' }, warmup: { type: 'string', default: '1' }, containerd: { type: 'boolean', default: false } },
+  options: { runs: { type: 'string', default: '5' }, warmup: { type: 'string', default: '1' }, containerd: { type: 'boolean', default: false }, 'cpu-prof': { type: 'string' } },
 });
 const RUNS = Number(values.runs);
 const WARMUP = Number(values.warmup);
 const IMAGE = 'docker.io/library/bench-cli:1';
 const NS = 'bench-cli';
 const BERTH = join(__dirname, '..', 'bin', 'berth');
+const NODE_FLAGS = values['cpu-prof'] ? ['--cpu-prof', '--cpu-prof-dir', values['cpu-prof'], '--cpu-prof-interval', '100'] : [];
 
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
 
@@ -48,7 +52,7 @@ async function main(): Promise<void> {
     let n = 0;
     for (let r = -WARMUP; r < RUNS; r++) {
       const steps: Array<[keyof typeof t, () => number]> = [
-        ['berth', () => timed(process.execPath, [BERTH, '-a', d.address, '-n', NS, 'run', '--rm', IMAGE, `b-${n++}`, '/bin/true'])],
+        ['berth', () => timed(process.execPath, [...NODE_FLAGS, BERTH, '-a', d.address, '-n', NS, 'run', '--rm', IMAGE, `b-${n++}`, '/bin/true'])],
         ['ctr', () => timed(CTR_BIN, ['-a', d.address, '-n', NS, 'run', '--rm', IMAGE, `c-${n++}`, '/bin/true'])],
         ['node', () => timed(process.execPath, ['-e', '0'])],
         ['ctrVersion', () => timed(CTR_BIN, ['--version'])],

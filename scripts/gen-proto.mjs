@@ -2,6 +2,10 @@
 // Generates src/generated/ from proto/:
 //   src/generated/descriptor.json  protobufjs JSON descriptor of every .proto (field names kept as written)
 //   src/generated/types/           TypeScript types from @grpc/proto-loader's proto-loader-gen-types
+//   src/generated/client-wire.json the codec table of what a client of containerd's gRPC API
+//                                  sends and receives (src/proto/wire-table.ts): the CLI and
+//                                  the client library encode and decode with it instead of
+//                                  loading protobufjs and the whole descriptor at start-up
 // Deterministic (sorted inputs), removes the old output first, exits non-zero on any failure.
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -51,6 +55,60 @@ try {
   fail(`protobufjs failed to load proto/: ${err && err.stack ? err.stack : err}`);
 }
 fs.writeFileSync(path.join(outDir, 'descriptor.json'), JSON.stringify(json, null, 2) + '\n');
+
+// 1b. client-wire.json: for every method of containerd's gRPC services (not CRI's, not the
+// shim's ttrpc ones) its request and response types, and every message and enum they reach,
+// plus the types containerd packs into Any for clients (events, runtime options). A field
+// is [name, id, type, flags]: type is a scalar name or the full name of an enum or message
+// of the table; flags as WIRE_FLAG in src/proto/wire-table.ts. Read with protobufjs's own
+// resolution (packed, map, oneof) so the plans match planOf's: test/unit/wire-table.test.ts.
+{
+  const root = protobuf.Root.fromJSON(json);
+  root.resolveAll();
+  const bare = (n) => n.replace(/^\./, '');
+  const wire = { methods: {}, messages: {}, enums: {} };
+  const addType = (t) => {
+    const name = bare(t.fullName);
+    if (t instanceof protobuf.Enum) {
+      if (!wire.enums[name]) wire.enums[name] = Object.entries(t.values);
+      return;
+    }
+    if (wire.messages[name]) return;
+    const fields = [];
+    wire.messages[name] = fields;
+    for (const f of [...t.fieldsArray].sort((a, b) => a.id - b.id)) {
+      f.resolve();
+      const flags = (f.repeated ? 1 : 0) | (f.packed ? 2 : 0) | (f.map ? 4 : 0) | (f.partOf ? 8 : 0) | (f.map && f.keyType !== 'string' ? 16 : 0);
+      fields.push([f.name, f.id, f.resolvedType ? bare(f.resolvedType.fullName) : f.type, flags]);
+      if (f.resolvedType) addType(f.resolvedType);
+    }
+  };
+  const walk = (ns, fn) => {
+    for (const o of ns.nestedArray) {
+      fn(o);
+      if (o.nestedArray) walk(o, fn);
+    }
+  };
+  const grpcService = /^containerd\.services\.[a-z]+\.v1\.[A-Za-z]+$/;
+  const packedInAny = /^containerd\.(events|runc|linux\.runc)\.|^runtimeoptions\./;
+  walk(root, (o) => {
+    const name = bare(o.fullName);
+    if (o instanceof protobuf.Service && grpcService.test(name)) {
+      for (const m of o.methodsArray.slice().sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
+        m.resolve();
+        wire.methods[`/${name}/${m.name}`] = [bare(m.resolvedRequestType.fullName), bare(m.resolvedResponseType.fullName)];
+        addType(m.resolvedRequestType);
+        addType(m.resolvedResponseType);
+      }
+    } else if ((o instanceof protobuf.Type || o instanceof protobuf.Enum) && packedInAny.test(name)) addType(o);
+  });
+  const sorted = (o) => Object.fromEntries(Object.keys(o).sort().map((k) => [k, o[k]]));
+  wire.methods = sorted(wire.methods);
+  wire.messages = sorted(wire.messages);
+  wire.enums = sorted(wire.enums);
+  if (Object.keys(wire.methods).length === 0) fail('no containerd gRPC service methods for client-wire.json');
+  fs.writeFileSync(path.join(outDir, 'client-wire.json'), JSON.stringify(wire) + '\n');
+}
 
 // 2. TypeScript types.
 const genTypes = require.resolve('@grpc/proto-loader/build/bin/proto-loader-gen-types.js');

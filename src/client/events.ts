@@ -1,4 +1,4 @@
-import { unpackAny } from '../proto/any';
+import { unpackWireAny } from '../proto/wire-table';
 import type { CallOptions } from './call-options';
 import { Services, type Rpc } from './rpc';
 
@@ -38,7 +38,7 @@ export async function* subscribe(rpc: Rpc, filters: string[] = [], opts?: CallOp
       namespace: e.namespace,
       topic: e.topic,
       type: any?.type_url ?? '',
-      event: any ? unpackAny({ typeUrl: any.type_url, value: any.value }) : undefined,
+      event: any ? unpackWireAny(any.type_url, any.value) : undefined,
       raw: any?.value ?? Buffer.alloc(0),
     };
   }

@@ -1,8 +1,7 @@
-// Encoders and decoders for one gRPC method of berth's wire contract, from the registry
-// built at compile time (src/generated/descriptor.json) and berth's table-driven codec.
-import type * as protobuf from 'protobufjs/light';
-import { decodePlain, encodePlain, planOf } from '../proto/codec';
-import { root } from '../proto/registry';
+// Encoders and decoders for one gRPC method of containerd's API, from the client's wire
+// table (src/proto/wire-table.ts, generated at build time) and berth's table-driven codec.
+import { decodePlain, encodePlain } from '../proto/codec';
+import { wireMethod, wirePlan } from '../proto/wire-table';
 
 export interface MethodCodec {
   encode(req: object): Buffer;
@@ -15,13 +14,11 @@ const codecs = new Map<string, MethodCodec>();
 export function methodCodec(path: string): MethodCodec {
   let c = codecs.get(path);
   if (c) return c;
-  const m = /^\/([^/]+)\/([^/]+)$/.exec(path);
-  if (!m) throw new TypeError(`not a gRPC method path: ${path}`);
-  const method = root.lookupService(m[1]!).methods[m[2]!];
-  if (!method) throw new TypeError(`no method ${m[2]} in ${m[1]}`);
-  method.resolve();
-  const req = planOf(method.resolvedRequestType as protobuf.Type);
-  const res = planOf(method.resolvedResponseType as protobuf.Type);
+  if (!/^\/([^/]+)\/([^/]+)$/.test(path)) throw new TypeError(`not a gRPC method path: ${path}`);
+  const method = wireMethod(path);
+  if (!method) throw new TypeError(`no method ${path} in containerd's gRPC API`);
+  const req = wirePlan(method.request);
+  const res = wirePlan(method.response);
   c = { encode: (o) => encodePlain(req, o), decode: (b) => decodePlain(res, b) };
   codecs.set(path, c);
   return c;

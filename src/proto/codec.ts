@@ -122,66 +122,116 @@ export interface MessagePlan {
   readonly keyOrder: FieldPlan[];
 }
 
-const plans = new Map<protobuf.Type, MessagePlan>();
+/**
+ * One field as the codec's plans need it, whatever describes the type: a protobufjs Type
+ * (planOf) or the table scripts/gen-proto.mjs writes for clients (src/proto/wire-table.ts).
+ */
+export interface FieldSource<T> {
+  name: string;
+  id: number;
+  /** A scalar type name (string, int64, …) when `ref` is absent. */
+  type: string;
+  repeated: boolean;
+  /** protobufjs's Field.packed (proto3 packs repeated scalars unless told not to). */
+  packed: boolean;
+  map: boolean;
+  /** The map's key type (only string keys are supported). */
+  keyType?: string;
+  /** The field is part of a oneof (not supported). */
+  oneof: boolean;
+  /** The field's enum (its values in declaration order) or message type. */
+  ref?: { enumValues: ReadonlyArray<readonly [string, number]> } | { message: T };
+}
 
-function enumPlan(e: protobuf.Enum): EnumPlan {
+/** How to read a type's name and fields, for buildPlan. */
+export interface TypeSource<T> {
+  fullName(type: T): string;
+  fields(type: T): FieldSource<T>[];
+}
+
+function enumPlan(values: ReadonlyArray<readonly [string, number]>): EnumPlan {
   const byName = new Map<string, number>();
   const byNumber = new Map<number, string>();
-  for (const [name, n] of Object.entries(e.values)) {
+  for (const [name, n] of values) {
     byName.set(name, n);
     byNumber.set(n, name);
   }
-  const first = Object.values(e.values)[0] ?? 0;
+  const first = values[0]?.[1] ?? 0;
   return { byName, byNumber, defaultName: byNumber.get(first) ?? String(first) };
 }
 
-/** The codec plan of a protobufjs type (built once, on first use). */
-export function planOf(type: protobuf.Type): MessagePlan {
-  let plan = plans.get(type);
+/** The codec plan of a type, built once per type and cache (types may refer to themselves). */
+export function buildPlan<T>(type: T, source: TypeSource<T>, cache: Map<T, MessagePlan>): MessagePlan {
+  let plan = cache.get(type);
   if (plan) return plan;
+  const fullName = source.fullName(type);
   const fields: FieldPlan[] = [];
-  plan = { fullName: type.fullName.replace(/^\./, ''), byId: new Map(), fields, keyOrder: [] };
-  plans.set(type, plan); // before the fields: types may refer to themselves
-  for (const f of [...type.fieldsArray].sort((a, b) => a.id - b.id)) {
-    f.resolve();
-    if (f.partOf) throw new Error(`proto codec: ${type.fullName}.${f.name}: oneof fields are not supported`);
-    const mapField = (f as protobuf.Field & { map?: boolean; keyType?: string }).map === true;
-    if (mapField && (f as unknown as { keyType: string }).keyType !== 'string') {
-      throw new Error(`proto codec: ${type.fullName}.${f.name}: only string map keys are supported`);
-    }
-    const resolved = f.resolvedType as protobuf.Type | protobuf.Enum | null;
+  plan = { fullName, byId: new Map(), fields, keyOrder: [] };
+  cache.set(type, plan); // before the fields: types may refer to themselves
+  const specs = source.fields(type).sort((a, b) => a.id - b.id);
+  for (const f of specs) {
+    if (f.oneof) throw new Error(`proto codec: ${fullName}.${f.name}: oneof fields are not supported`);
+    if (f.map && f.keyType !== 'string') throw new Error(`proto codec: ${fullName}.${f.name}: only string map keys are supported`);
     let kind: Kind;
-    let fp: FieldPlan;
-    if (resolved && 'values' in resolved) kind = Kind.Enum;
-    else if (resolved) kind = Kind.Message;
+    if (f.ref && 'enumValues' in f.ref) kind = Kind.Enum;
+    else if (f.ref) kind = Kind.Message;
     else {
       const k = KINDS[f.type];
-      if (k === undefined) throw new Error(`proto codec: ${type.fullName}.${f.name}: unsupported type ${f.type}`);
+      if (k === undefined) throw new Error(`proto codec: ${fullName}.${f.name}: unsupported type ${f.type}`);
       kind = k;
     }
     const packable = kind !== Kind.String && kind !== Kind.Bytes && kind !== Kind.Message;
-    const packed = f.repeated && !mapField && packable && f.packed;
-    fp = {
+    const packed = f.repeated && !f.map && packable && f.packed;
+    const fp: FieldPlan = {
       name: f.name,
       id: f.id,
       kind,
-      repeated: f.repeated && !mapField,
+      repeated: f.repeated && !f.map,
       packed,
-      map: mapField,
-      tag: (f.id << 3) | (mapField || packed ? WIRE_LEN : wireTypeOf(kind)),
-      owner: plan.fullName,
+      map: f.map,
+      tag: (f.id << 3) | (f.map || packed ? WIRE_LEN : wireTypeOf(kind)),
+      owner: fullName,
     };
-    if (kind === Kind.Enum) fp.enum = enumPlan(resolved as protobuf.Enum);
+    if (f.ref && 'enumValues' in f.ref) fp.enum = enumPlan(f.ref.enumValues);
     fields.push(fp);
     plan.byId.set(f.id, fp);
   }
   // Message plans of the fields last: a cycle finds this plan registered already.
-  for (const f of type.fieldsArray) {
-    const fp = plan.byId.get(f.id) as FieldPlan;
-    if (fp.kind === Kind.Message) fp.message = planOf(f.resolvedType as protobuf.Type);
+  for (const f of specs) {
+    if (f.ref && 'message' in f.ref) (plan.byId.get(f.id) as FieldPlan).message = buildPlan(f.ref.message, source, cache);
   }
   plan.keyOrder.push(...fields.filter((f) => f.repeated), ...fields.filter((f) => f.map), ...fields.filter((f) => !f.repeated && !f.map));
   return plan;
+}
+
+/** A protobufjs type's fields, as buildPlan reads them. */
+const protobufjsSource: TypeSource<protobuf.Type> = {
+  fullName: (type) => type.fullName.replace(/^\./, ''),
+  fields: (type) =>
+    type.fieldsArray.map((f) => {
+      f.resolve();
+      const resolved = f.resolvedType as protobuf.Type | protobuf.Enum | null;
+      const spec: FieldSource<protobuf.Type> = {
+        name: f.name,
+        id: f.id,
+        type: f.type,
+        repeated: f.repeated,
+        packed: f.packed,
+        map: (f as protobuf.Field & { map?: boolean }).map === true,
+        keyType: (f as protobuf.Field & { keyType?: string }).keyType,
+        oneof: f.partOf != null,
+      };
+      if (resolved && 'values' in resolved) spec.ref = { enumValues: Object.entries(resolved.values) };
+      else if (resolved) spec.ref = { message: resolved };
+      return spec;
+    }),
+};
+
+const plans = new Map<protobuf.Type, MessagePlan>();
+
+/** The codec plan of a protobufjs type (built once, on first use). */
+export function planOf(type: protobuf.Type): MessagePlan {
+  return buildPlan(type, protobufjsSource, plans);
 }
 
 // ---------------------------------------------------------------------------------- decode
