@@ -124,7 +124,7 @@ export const runCommand: Command = {
       const message = err instanceof Error ? err.message : String(err);
       if (v.rm) await container.delete({ withSnapshot: true }).catch(() => undefined);
       ctx.stderr.write(`berth: ${message}\n`);
-      return startFailureCode(message);
+      return startFailureCode(message, rest[0]);
     }
     const exited = v.detach ? null : task.wait();
     exited?.catch(() => undefined);
@@ -137,7 +137,7 @@ export const runCommand: Command = {
         await task.delete().catch(() => undefined);
         if (v.rm) await container.delete({ withSnapshot: true }).catch(() => undefined);
         ctx.stderr.write(`berth: ${message}\n`);
-        return startFailureCode(message);
+        return startFailureCode(message, rest[0]);
       }
       if (v.detach) return 0;
       const status = await exited!;
