@@ -85,6 +85,7 @@ test_pkgs=(
   "util-linux|ipcmk"                           # critest makes a SysV segment on the "host" for its HostIpc spec
   "prometheus|/usr/bin/prometheus"             # test/e2e/metrics.test.ts: a real Prometheus scrapes berthd's [metrics] endpoint
   "prometheus|/usr/bin/promtool"               # promtool check metrics on berthd's output
+  "tmux|/usr/bin/tmux"                         # test/e2e/cli-tty.test.ts: berth in a real terminal, read with capture-pane
 )
 # The native addon (native/) is built by node-gyp during `npm ci` once it has a binding.gyp.
 if [[ -f native/binding.gyp || -f binding.gyp ]]; then

@@ -17,3 +17,4 @@ export * from './cri-crictl';
 export * from './cri-critest';
 export * from './cri-daemons';
 export * from './prometheus';
+export * from './tmux';

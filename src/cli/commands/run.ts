@@ -8,7 +8,7 @@ const USAGE = `usage: berth run [OPTIONS] REF ID [CMD ARGS…]
 
   --rm                  remove the container (and its snapshot) when it exits
   -d, --detach          start it and return; its output goes to a log file (berth logs ID)
-  -t, --tty             a terminal
+  -t, --tty             a terminal, with this one's input attached (as ctr run -t)
   -i                    keep stdin attached
   --env, -e K=V         environment (repeatable)
   --mount SPEC          type=bind,src=/host,dst=/ctr,options=rbind:ro (repeatable)
@@ -114,7 +114,9 @@ export const runCommand: Command = {
         return o;
       },
     });
-    const mode = { tty: v.tty === true, stdin: v.i === true };
+    // -t attaches stdin as ctr's run -t does (the command shapes are ctr's): a terminal
+    // one cannot type into is of no use to a person; -i alone attaches it to pipes.
+    const mode = { tty: v.tty === true, stdin: v.i === true || v.tty === true };
     let task;
     try {
       if (log) logFiles!.prepareLogFile(log.path);
