@@ -9,7 +9,7 @@ import { Code } from '../errdefs/codes';
 import { UnavailableError, type BerthError } from '../errdefs/errors';
 import { StatusError, errorFromStatusCode } from '../errdefs/status';
 import type { CallOptions, CallScope } from './call-options';
-import { FrameError, MessageDeframer, frameMessage } from './grpc-frames';
+import { FrameError, MessageDeframer, frameHeader, frameMessage } from './grpc-frames';
 import { methodCodec, type MethodCodec } from './method-codec';
 
 const { NGHTTP2_CANCEL } = http2.constants;
@@ -158,7 +158,11 @@ export class GrpcCall<Req extends object, Res> implements AsyncIterable<Res> {
       await this.done;
       throw new StatusError(Code.Internal, 'send on a finished call');
     }
-    if (!this.stream.write(frameMessage(this.codec.encode(req)))) {
+    const message = this.codec.encode(req);
+    // Small messages in one write; large ones (content) without copying them to frame them.
+    const fits = message.length < 16 * 1024;
+    if (!fits) this.stream.write(frameHeader(message.length));
+    if (!this.stream.write(fits ? frameMessage(message) : message)) {
       await new Promise<void>((resolve) => {
         const go = (): void => {
           this.stream.off('drain', go);

@@ -67,6 +67,8 @@ export interface PullOptions extends CallOptions {
   progress?: ProgressCallback;
   /** Unpack into this snapshotter after the download (default: the client's; false: do not). */
   unpack?: string | false;
+  /** Blobs downloaded at once (default: no limit, as containerd's Go client and ctr). */
+  maxConcurrentDownloads?: number;
 }
 
 export interface PulledImage {
@@ -297,6 +299,7 @@ export class Client {
       ...(o.platform ? { platform: o.platform } : {}),
       ...(o.progress ? { progress: o.progress } : {}),
       ...(o.signal ? { signal: o.signal } : {}),
+      maxConcurrentDownloads: o.maxConcurrentDownloads !== undefined && o.maxConcurrentDownloads > 0 ? o.maxConcurrentDownloads : Number.MAX_SAFE_INTEGER,
     });
     const input = { name: r.name, target: { media_type: r.target.mediaType, digest: r.target.digest, size: r.target.size, annotations: r.target.annotations ?? {} } };
     let image: Image;

@@ -6,10 +6,16 @@
 export const MAX_MESSAGE_BYTES = 16 << 20;
 
 export function frameMessage(message: Buffer): Buffer {
+  return Buffer.concat([frameHeader(message.length), message]);
+}
+
+/** The 5-byte prefix of an uncompressed message of `length` bytes (sent ahead of the
+ * message itself, so a MiB of content is not copied once more to frame it). */
+export function frameHeader(length: number): Buffer {
   const header = Buffer.allocUnsafe(5);
   header[0] = 0;
-  header.writeUInt32BE(message.length, 1);
-  return Buffer.concat([header, message]);
+  header.writeUInt32BE(length, 1);
+  return header;
 }
 
 export class FrameError extends Error {}

@@ -229,7 +229,7 @@ class Puller {
     // keeps one (no second pass over the bytes, and a resumed prefix is covered too),
     // else by hashing here from 0; a resumed download without it is left to the commit.
     const ingestHash = algorithm === 'sha256' && typeof w.digest === 'function';
-    const hash: Hash | undefined = start === 0 && !ingestHash ? createHash(algorithm) : undefined;
+    const hash: Hash | undefined = start === 0 && !ingestHash && w.verifiesOnCommit !== true ? createHash(algorithm) : undefined;
     const chunks: Buffer[] | undefined = keep && start === 0 ? [] : undefined;
     let offset = start;
     let committed = false;

@@ -5,7 +5,8 @@ import { humanSize, labelList } from '../table';
 import { timeText } from '../time';
 
 const USAGE = `usage: berth images COMMAND
-  pull [--plain-http] [--hosts-dir DIR] [--user USER[:PASS]] [--platform OS/ARCH] [--snapshotter S] [--no-unpack] REF
+  pull [--plain-http] [--hosts-dir DIR] [--user USER[:PASS]] [--platform OS/ARCH] [--snapshotter S] [--no-unpack]
+       [--max-concurrent-downloads N (default 0: no limit, as ctr)] REF
   push [--plain-http] [--hosts-dir DIR] [--user USER[:PASS]] [--platform OS/ARCH] REF [LOCAL]
   import [--no-unpack] [--snapshotter S] FILE|-   an OCI image archive
   export FILE|- REF…          images as an OCI image archive
@@ -34,10 +35,13 @@ export const imagesCommand: Command = commandGroup(
           platform: { type: 'string' },
           snapshotter: { type: 'string' },
           'no-unpack': { type: 'boolean' },
+          'max-concurrent-downloads': { type: 'string' },
         },
         USAGE,
       );
       const ref = positionals[0];
+      const downloads = Number(values['max-concurrent-downloads'] ?? 0);
+      if (!Number.isInteger(downloads) || downloads < 0) throw new UsageError(`invalid --max-concurrent-downloads "${values['max-concurrent-downloads']}"`, USAGE);
       if (!ref) throw new UsageError('image reference required', USAGE);
       const { PullProgress } = require('../progress') as typeof import('../progress');
       const { parsePlatform } = require('../../remotes/platforms') as typeof import('../../remotes/platforms');
@@ -61,6 +65,7 @@ export const imagesCommand: Command = commandGroup(
           progress: progress.update,
           unpack: values['no-unpack'] ? false : (values.snapshotter ?? 'overlayfs'),
           signal: ac.signal,
+          ...(downloads > 0 ? { maxConcurrentDownloads: downloads } : {}),
         });
         progress.finish();
         if (ctx.json) ctx.jsonLine({ image: r.image.name, digest: r.image.target?.digest, chainId: r.chainId });
