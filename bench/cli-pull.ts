@@ -10,6 +10,7 @@
 // and the store is checked empty, so every run downloads and unpacks everything.
 //
 //   npx tsx bench/cli-pull.ts [--runs 5] [--layers 5] [--mb 30] [--containerd] [--cpu-prof DIR] [--fetch-only]
+//                             [--downloads N (berth's --max-concurrent-downloads; ctr keeps its default)]
 //
 // --fetch-only: the download alone, to tell it from the unpack: `berth images pull
 // --no-unpack` against `ctr content fetch` (the fetch half of ctr's pull).
@@ -30,6 +31,7 @@ const { values } = parseArgs({
     containerd: { type: 'boolean', default: false },
     'cpu-prof': { type: 'string' },
     'fetch-only': { type: 'boolean', default: false },
+    downloads: { type: 'string', default: '0' },
   },
 });
 const RUNS = Number(values.runs);
@@ -37,6 +39,8 @@ const LAYERS = Number(values.layers);
 const MB = Number(values.mb);
 const NS = 'bench-pull';
 const FETCH_ONLY = values['fetch-only'] === true;
+// berth's --max-concurrent-downloads (0: its default); ctr keeps its own default, as the goal says.
+const DOWNLOADS = Number(values.downloads) > 0 ? ['--max-concurrent-downloads', String(Number(values.downloads))] : [];
 const BERTH = path.join(__dirname, '..', 'bin', 'berth');
 const NODE_FLAGS = values['cpu-prof'] ? ['--cpu-prof', '--cpu-prof-dir', values['cpu-prof']] : [];
 
@@ -89,7 +93,7 @@ async function main(): Promise<void> {
     const daemon = d;
     for (let r = 0; r < RUNS; r++) {
       const steps: Array<['berth' | 'ctr', () => number]> = [
-        ['berth', () => timed(process.execPath, [...NODE_FLAGS, BERTH, '-a', daemon.address, '-n', NS, 'images', 'pull', '--plain-http', ...(FETCH_ONLY ? ['--no-unpack'] : []), ref])],
+        ['berth', () => timed(process.execPath, [...NODE_FLAGS, BERTH, '-a', daemon.address, '-n', NS, 'images', 'pull', '--plain-http', ...DOWNLOADS, ...(FETCH_ONLY ? ['--no-unpack'] : []), ref])],
         ['ctr', () => timed(CTR_BIN, ['-a', daemon.address, '-n', NS, ...(FETCH_ONLY ? ['content', 'fetch'] : ['images', 'pull']), '--plain-http', ref])],
       ];
       if (r % 2 !== 0) steps.reverse();

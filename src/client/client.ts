@@ -283,6 +283,15 @@ export class Client {
     return r.chainId;
   }
 
+  /** The unpack a pull starts while it downloads (src/client/pull-unpack.ts). */
+  private async unpackDuringPull(snapshotter: string): Promise<import('./pull-unpack').UnpackDuringPull> {
+    const { UnpackDuringPull } = await import('./pull-unpack');
+    const { unpackImage } = await import('../unpack/unpacker');
+    const { grpcUnpackBackend } = await import('./unpack-backend');
+    const backend = grpcUnpackBackend({ snapshotter: this.snapshotter(snapshotter), differ: new Differ(this.rpc), content: this.content });
+    return new UnpackDuringPull(this.content, async (image, layerReady) => (await unpackImage(backend, image, { layerReady })).chainId);
+  }
+
   /**
    * Pulls an image from a registry (src/remotes: resolve, fetch with resume, labels as
    * containerd sets them) into the content store under a lease, creates or updates the
@@ -293,14 +302,23 @@ export class Client {
     const remotes = await import('../remotes/index');
     const { contentServiceIngester } = await import('./content-ingester');
     const resolver = new remotes.Resolver({ hosts: o.hosts ?? {}, ...(o.credentials ? { credentials: o.credentials } : {}) });
-    const r = await remotes.pull(ref, {
-      resolver,
-      ingester: contentServiceIngester(this.rpc, this.content),
-      ...(o.platform ? { platform: o.platform } : {}),
-      ...(o.progress ? { progress: o.progress } : {}),
-      ...(o.signal ? { signal: o.signal } : {}),
-      maxConcurrentDownloads: o.maxConcurrentDownloads !== undefined && o.maxConcurrentDownloads > 0 ? o.maxConcurrentDownloads : Number.MAX_SAFE_INTEGER,
-    });
+    const snapshotter = o.unpack === false ? undefined : (o.unpack ?? this.opts.defaultSnapshotter);
+    const early = snapshotter === undefined ? undefined : await this.unpackDuringPull(snapshotter);
+    let r: Awaited<ReturnType<typeof remotes.pull>>;
+    try {
+      r = await remotes.pull(ref, {
+        resolver,
+        ingester: contentServiceIngester(this.rpc, this.content),
+        ...(o.platform ? { platform: o.platform } : {}),
+        ...(early ? { progress: early.progress(o.progress) } : o.progress ? { progress: o.progress } : {}),
+        ...(o.signal ? { signal: o.signal } : {}),
+        maxConcurrentDownloads: o.maxConcurrentDownloads !== undefined && o.maxConcurrentDownloads > 0 ? o.maxConcurrentDownloads : Number.MAX_SAFE_INTEGER,
+      });
+    } catch (err) {
+      early?.fail(err);
+      await early?.result().catch(() => undefined);
+      throw err;
+    }
     const input = { name: r.name, target: { media_type: r.target.mediaType, digest: r.target.digest, size: r.target.size, annotations: r.target.annotations ?? {} } };
     let image: Image;
     try {
@@ -309,7 +327,7 @@ export class Client {
       if (!(err instanceof AlreadyExistsError)) throw err;
       image = await this.images.update(input, ['target'], o);
     }
-    const chainId = o.unpack === false ? '' : await this.unpack(image, o.unpack ?? this.opts.defaultSnapshotter, o);
+    const chainId = snapshotter === undefined ? '' : ((await early?.result()) ?? (await this.unpack(image, snapshotter, o)));
     return { image, chainId };
   }
 

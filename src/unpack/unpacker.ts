@@ -86,7 +86,16 @@ function inheritedLabels(annotations: Labels | undefined): Labels {
   return out;
 }
 
-export async function unpackImage(backend: UnpackBackend, image: UnpackImage): Promise<UnpackResult> {
+export interface UnpackOptions {
+  /**
+   * Resolves once a layer's blob is in the content store. Unpacking while the pull still
+   * downloads (as containerd 1.6's unpacker does): layer i is applied as soon as its blob
+   * and layers 0..i-1 are there. Default: every blob is there already.
+   */
+  layerReady?: (layer: UnpackDescriptor, index: number) => Promise<void>;
+}
+
+export async function unpackImage(backend: UnpackBackend, image: UnpackImage, opts: UnpackOptions = {}): Promise<UnpackResult> {
   const { snapshotter: sn, content } = backend;
   const diffIds = diffIdsOf(await content.readBlob(image.config.digest), image.config.digest);
   if (image.layers.length !== diffIds.length) {
@@ -98,6 +107,7 @@ export async function unpackImage(backend: UnpackBackend, image: UnpackImage): P
     const layer = image.layers[i] as UnpackDescriptor;
     const id = chain[i] as string;
     const parent = i === 0 ? '' : (chain[i - 1] as string);
+    if (opts.layerReady) await opts.layerReady(layer, i);
     const did = await withChainLock(`sn://${sn.name}/${id}`, () => unpackLayer(backend, layer, diffIds[i] as string, id, parent));
     if (did) applied++;
   }
