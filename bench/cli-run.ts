@@ -6,8 +6,10 @@
 // i.e. the CLI's own work costs no more than ctr's; Node's bare start-up is allowed for.
 // All four are measured in the same run, alternating, 5 runs each by default, medians.
 //
-//   npx tsx bench/cli-run.ts [--runs 5] [--warmup 1] [--containerd] [--cpu-prof DIR]
+//   npx tsx bench/cli-run.ts [--runs 5] [--warmup 1] [--containerd] [--cpu-prof DIR] [--baseline BIN]
 //
+// --baseline BIN: also time another build's bin/berth (e.g. main's, checked out and built
+// elsewhere), alternating with the others: before and after in the same run.
 // --cpu-prof DIR: berth's runs also write V8 CPU profiles into DIR (read them with
 // bench/cpuprofile-top.ts); profiling slows berth, so its times are not the goal's then.
 import { spawnSync } from 'node:child_process';
@@ -19,7 +21,7 @@ import { CTR_BIN, ctr, ctrOk, makeTempRoot, startBerthd, startContainerd, type D
 import { HostLeftovers } from '../test/harness/host-leftovers';
 
 const { values } = parseArgs({
-  options: { runs: { type: 'string', default: '5' }, warmup: { type: 'string', default: '1' }, containerd: { type: 'boolean', default: false }, 'cpu-prof': { type: 'string' } },
+  options: { runs: { type: 'string', default: '5' }, warmup: { type: 'string', default: '1' }, containerd: { type: 'boolean', default: false }, 'cpu-prof': { type: 'string' }, baseline: { type: 'string' } },
 });
 const RUNS = Number(values.runs);
 const WARMUP = Number(values.warmup);
@@ -46,7 +48,8 @@ async function main(): Promise<void> {
   writeFileSync(archive, (await buildOciImage({ name: IMAGE, layers: [await busyboxLayer()] })).archive);
   const leftovers = HostLeftovers.snapshot();
   const d: DaemonHandle = values.containerd ? await startContainerd() : await startBerthd({ logLevel: 'warn' });
-  const t: Record<'berth' | 'ctr' | 'node' | 'ctrVersion', number[]> = { berth: [], ctr: [], node: [], ctrVersion: [] };
+  const t: Record<'berth' | 'baseline' | 'ctr' | 'node' | 'ctrVersion', number[]> = { berth: [], baseline: [], ctr: [], node: [], ctrVersion: [] };
+  const baseline = values.baseline;
   try {
     await ctrOk(d.address, ['images', 'import', archive], { namespace: NS });
     let n = 0;
@@ -57,6 +60,7 @@ async function main(): Promise<void> {
         ['node', () => timed(process.execPath, ['-e', '0'])],
         ['ctrVersion', () => timed(CTR_BIN, ['--version'])],
       ];
+      if (baseline) steps.splice(1, 0, ['baseline', () => timed(process.execPath, [baseline, '-a', d.address, '-n', NS, 'run', '--rm', IMAGE, `o-${n++}`, '/bin/true'])]);
       if (r % 2 !== 0) steps.reverse();
       for (const [k, fn] of steps) {
         const ms = fn();
@@ -73,13 +77,14 @@ async function main(): Promise<void> {
     await leftovers.removeNew();
   }
   const m = { berth: median(t.berth), ctr: median(t.ctr), node: median(t.node), ctrVersion: median(t.ctrVersion) };
+  if (baseline) console.log(`baseline ${baseline} run --rm /bin/true   ${median(t.baseline).toFixed(1)} ms`);
   const budget = m.ctr + (m.node - m.ctrVersion);
   console.log(`daemon: ${values.containerd ? 'containerd' : 'berthd'}, ${RUNS} alternating runs, medians`);
   console.log(`berth run --rm /bin/true   ${m.berth.toFixed(1)} ms`);
   console.log(`ctr run --rm /bin/true     ${m.ctr.toFixed(1)} ms`);
   console.log(`node -e 0                  ${m.node.toFixed(1)} ms`);
   console.log(`ctr --version              ${m.ctrVersion.toFixed(1)} ms`);
-  console.log(`budget (ctr + node − ctr --version)  ${budget.toFixed(1)} ms  → berth ${m.berth <= budget ? 'within' : 'OVER'} by ${(budget - m.berth).toFixed(1)} ms`);
+  console.log(`budget (ctr + node − ctr --version)  ${budget.toFixed(1)} ms  → berth ${m.berth <= budget ? 'within it' : 'OVER it'} by ${Math.abs(budget - m.berth).toFixed(1)} ms`);
 }
 
 main().catch((err) => {
