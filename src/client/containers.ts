@@ -105,7 +105,7 @@ export class Container {
       throw err;
     }
     const task = new Task(this.rpc, this.id, io, pid);
-    io?.pipeStdin(o.stdin, () => void task.closeStdin().catch(() => undefined));
+    io?.pipeStdin(o.stdin, () => task.closeStdinAfterStart());
     return task;
   }
 

@@ -44,10 +44,25 @@ export class Process {
     public pid: number,
   ) {}
 
+  private markStarted: (() => void) | null = null;
+  /** Resolves once start() has succeeded (stays pending for a process never started here). */
+  private readonly started = new Promise<void>((resolve) => (this.markStarted = resolve));
+
   async start(opts?: CallOptions): Promise<number> {
     const r = await this.rpc.unary<{ pid: number }>(Services.tasks, 'Start', { container_id: this.containerId, exec_id: this.execId }, opts);
     this.pid = r.pid;
+    this.markStarted?.();
     return r.pid;
+  }
+
+  /**
+   * Closes stdin once the process has been started: the end of a short stdin (an empty
+   * pipe, /dev/null) often comes before start, and a CloseIO then reaches a process that
+   * has not run yet; containerd's runc shim with a terminal then loses the process
+   * ("cannot start a container that has stopped").
+   */
+  closeStdinAfterStart(): void {
+    void this.started.then(() => this.closeStdin()).catch(() => undefined);
   }
 
   /**
@@ -167,7 +182,7 @@ export class Task extends Process {
       throw err;
     }
     const p = new Process(this.rpc, this.containerId, execId, io, 0);
-    io.pipeStdin(o.stdin, () => void p.closeStdin().catch(() => undefined));
+    io.pipeStdin(o.stdin, () => p.closeStdinAfterStart());
     return p;
   }
 

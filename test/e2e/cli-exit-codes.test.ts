@@ -57,7 +57,8 @@ describe.skipIf(!canRun)('berth run exit codes (docker convention) on berthd and
       expect(r.map((o) => o.code), cmd.join(' ')).toEqual([code, code]);
     }
     // With a terminal too.
-    expect(runBoth(['sh', '-c', 'exit 7'], ['-t']).map((o) => o.code)).toEqual([7, 7]);
+    const t = runBoth(['sh', '-c', 'exit 7'], ['-t']);
+    expect(t.map((o) => o.code), t.map((o) => o.stderr).join(' / ')).toEqual([7, 7]);
   });
 
   it('128+N when signal N ends the container process (a kill from outside it: its PID 1 ignores its own)', async () => {
