@@ -58,10 +58,11 @@ fs.writeFileSync(path.join(outDir, 'descriptor.json'), JSON.stringify(json, null
 
 // 1b. client-wire.json: for every method of containerd's gRPC services (not CRI's, not the
 // shim's ttrpc ones) its request and response types, and every message and enum they reach,
-// plus the types containerd packs into Any for clients (events, runtime options). A field
-// is [name, id, type, flags]: type is a scalar name or the full name of an enum or message
-// of the table; flags as WIRE_FLAG in src/proto/wire-table.ts. Read with protobufjs's own
-// resolution (packed, map, oneof) so the plans match planOf's: test/unit/wire-table.test.ts.
+// plus the types containerd packs into Any for clients (events, runtime options, cgroup
+// metrics). A field is [name, id, type, flags]: type is a scalar name or the full name of an
+// enum or message of the table; flags as WIRE_FLAG in src/proto/wire-table.ts. Read with
+// protobufjs's own resolution (packed, map, oneof) so the plans match planOf's
+// (test/unit/wire-table.test.ts).
 {
   const root = protobuf.Root.fromJSON(json);
   root.resolveAll();
@@ -90,7 +91,7 @@ fs.writeFileSync(path.join(outDir, 'descriptor.json'), JSON.stringify(json, null
     }
   };
   const grpcService = /^containerd\.services\.[a-z]+\.v1\.[A-Za-z]+$/;
-  const packedInAny = /^containerd\.(events|runc|linux\.runc)\.|^runtimeoptions\./;
+  const packedInAny = /^containerd\.(events|runc|linux\.runc)\.|^runtimeoptions\.|^io\.containerd\.cgroups\./;
   walk(root, (o) => {
     const name = bare(o.fullName);
     if (o instanceof protobuf.Service && grpcService.test(name)) {

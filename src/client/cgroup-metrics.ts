@@ -5,7 +5,8 @@
 // makes the compiler check them against the generated ones. uint64 values are numbers:
 // exact up to 2^53, and so for every page-aligned size (a v1 "no limit" is 2^63 - 4096).
 import type { TaskMetric } from './records';
-import { decodeMessage } from '../proto/registry';
+// The client's wire table, not the protobufjs registry: loading that costs `berth run` ~55 ms.
+import { decodeWire } from '../proto/wire-table';
 
 export const CGROUPS_V1_METRICS = 'io.containerd.cgroups.v1.Metrics';
 export const CGROUPS_V2_METRICS = 'io.containerd.cgroups.v2.Metrics';
@@ -105,7 +106,7 @@ export function decodeTaskMetrics(m: TaskMetric): TaskMetrics {
   };
   const name = base.type.slice(base.type.lastIndexOf('/') + 1);
   const value = m.data?.value ?? Buffer.alloc(0);
-  if (name === CGROUPS_V1_METRICS) return { ...base, version: 1, metrics: decodeMessage<CgroupV1Metrics>(CGROUPS_V1_METRICS, value) };
-  if (name === CGROUPS_V2_METRICS) return { ...base, version: 2, metrics: decodeMessage<CgroupV2Metrics>(CGROUPS_V2_METRICS, value) };
+  if (name === CGROUPS_V1_METRICS) return { ...base, version: 1, metrics: decodeWire<CgroupV1Metrics>(CGROUPS_V1_METRICS, value) };
+  if (name === CGROUPS_V2_METRICS) return { ...base, version: 2, metrics: decodeWire<CgroupV2Metrics>(CGROUPS_V2_METRICS, value) };
   return { ...base, version: 0, raw: value };
 }

@@ -34,7 +34,14 @@ describe('client wire table', () => {
 
   it('holds the types of every containerd gRPC service and the events', () => {
     expect(names.length).toBeGreaterThan(100);
-    for (const n of ['containerd.services.tasks.v1.CreateTaskRequest', 'containerd.events.TaskExit', 'containerd.types.Mount', 'containerd.runc.v1.Options']) {
+    for (const n of [
+      'containerd.services.tasks.v1.CreateTaskRequest',
+      'containerd.events.TaskExit',
+      'containerd.types.Mount',
+      'containerd.runc.v1.Options',
+      'io.containerd.cgroups.v1.Metrics',
+      'io.containerd.cgroups.v2.Metrics',
+    ]) {
       expect(hasWireMessage(n), n).toBe(true);
     }
     // CRI's and the shim's types are berthd's business, not a client's.
