@@ -116,11 +116,15 @@ export const logsCommand: Command = {
         void exited.finally(() => (done = true)).catch(() => undefined);
         while (!done && !ac.signal.aborted) {
           await new Promise<void>((resolve) => {
-            const timer = setTimeout(resolve, POLL_MS);
+            // Every way out removes the others' listeners: one left per poll added up to
+            // Node's MaxListenersExceededWarning on stderr after 11 polls.
             const wake = (): void => {
               clearTimeout(timer);
+              watcher.off('change', wake);
+              ac.signal.removeEventListener('abort', wake);
               resolve();
             };
+            const timer = setTimeout(wake, POLL_MS);
             watcher.once('change', wake);
             void exited.finally(wake).catch(() => undefined);
             ac.signal.addEventListener('abort', wake, { once: true });
