@@ -36,7 +36,9 @@ const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floo
 function timed(cmd: string, args: string[]): number {
   const t = process.hrtime.bigint();
   // Bounded: a run that hangs (seen with ctr itself against containerd on a loaded host) fails the bench.
-  const r = spawnSync(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8', timeout: 30_000 });
+  // SIGKILL: berth run forwards SIGTERM to its task once started (ctr's sig-proxy) and would
+  // outlive a SIGTERM timeout when the daemon never answers.
+  const r = spawnSync(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8', timeout: 30_000, killSignal: 'SIGKILL' });
   const ms = Number(process.hrtime.bigint() - t) / 1e6;
   if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')}: exit ${r.status}${r.signal ? ` (${r.signal}: over 30 s)` : ''}: ${r.stderr}`);
   return ms;
