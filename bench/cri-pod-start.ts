@@ -5,6 +5,7 @@
 // shims and every pod process at P pods − the same at 0 pods) / P, one daemon at a time.
 //
 //   npx tsx bench/cri-pod-start.ts [--runs 5] [--pods 20]   (--pods 0: no memory part)
+//   BENCH_STEPS=1: berthd's per-step times and the PSS readings; BENCH_PSS=1: every process counted
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -86,16 +87,36 @@ function pssOfEnv(env: CriEnv): number {
     return false;
   };
   let kb = 0;
+  const seen: string[] = [];
   for (const p of pids) {
     if (!counted(p)) continue;
     try {
       const m = /^Pss:\s+(\d+) kB/m.exec(fs.readFileSync(`/proc/${p}/smaps_rollup`, 'utf8'));
       kb += Number(m?.[1] ?? 0);
+      if (process.env.BENCH_PSS) seen.push(`${fs.readFileSync(`/proc/${p}/comm`, 'utf8').trim()}:${m?.[1]}`);
     } catch {
       // gone
     }
   }
+  if (process.env.BENCH_PSS) console.log(`pss: ${seen.length} processes: ${seen.join(' ')}`);
   return kb;
+}
+
+/**
+ * pssOfEnv once it has settled: two readings 10 s apart within 512 kB (at most 60 s). A
+ * daemon's heap shrinks some seconds after a burst of work (V8's memory reducer waits ~8 s
+ * of low allocation): berthd's dropped by ~10 MB between the 0-pod and the 20-pod reading,
+ * which hid the pods' own cost when the readings were taken 1–2 s after the work.
+ */
+async function settledPss(env: CriEnv): Promise<number> {
+  let last = pssOfEnv(env);
+  for (let i = 0; i < 6; i++) {
+    await new Promise((r) => setTimeout(r, 10_000));
+    const now = pssOfEnv(env);
+    if (Math.abs(now - last) < 512) return now;
+    last = now;
+  }
+  return last;
 }
 
 async function main(): Promise<void> {
@@ -129,12 +150,11 @@ async function main(): Promise<void> {
     for (const d of [...daemons].reverse()) {
       const other = daemons.find((x) => x !== d)!;
       await other.handle.stop();
-      await new Promise((r) => setTimeout(r, 1000));
-      const base = pssOfEnv(env);
+      const base = await settledPss(env);
       const pods: string[] = [];
       for (let i = 0; i < PODS; i++) pods.push((await startPod(env, d)).podId);
-      await new Promise((r) => setTimeout(r, 2000));
-      const loaded = pssOfEnv(env);
+      const loaded = await settledPss(env);
+      if (process.env.BENCH_STEPS) console.log(`${d.name}: PSS ${base} kB at 0 pods, ${loaded} kB at ${PODS}`);
       perPod.set(d.name, (loaded - base) / PODS);
       for (const p of pods) await removePod(d, p);
       await other.handle.restart();
