@@ -62,6 +62,9 @@ static void emit(const struct stream *s, const char *p, size_t n, char tag) {
   gmtime_r(&ts.tv_sec, &tm);
   size_t h = strftime(record_buf, HEAD_MAX, "%Y-%m-%dT%H:%M:%S", &tm);
   h += (size_t)snprintf(record_buf + h, HEAD_MAX - h, ".%09ldZ %s %c ", ts.tv_nsec, s->name, tag);
+  // snprintf returns what it would have written: never past the head's room (the longest
+  // head, "…T…Z stderr P ", is 40 bytes).
+  if (h > HEAD_MAX - 1) h = HEAD_MAX - 1;
   memcpy(record_buf + h, p, n);
   record_buf[h + n] = '\n';
   write_all(record_buf, h + n + 1);
