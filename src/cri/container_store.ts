@@ -2,12 +2,11 @@
 // CreateContainer, a status persisted in its checkpoint file, the container's IO (the
 // copy of its output into the CRI log), and the id prefix index.
 import type { ContainerConfig__Output } from '../generated/types/runtime/v1/ContainerConfig';
-import { AlreadyExistsError, NotFoundError } from '../errdefs/errors';
 import type { Writable } from 'node:stream';
 import type { ContainerStatusStore } from './container_status_file';
 import type { FifoWriter } from './stream_fifo';
 import { StopLatch } from './stop_signal';
-import { TruncIndex } from './truncindex';
+import { IdStore } from './id_store';
 
 /** What CreateContainer decided; stored as JSON on the core record. */
 export interface ContainerMetadata {
@@ -65,37 +64,13 @@ export class CriContainer {
   }
 }
 
-export class ContainerStore {
-  private readonly containers = new Map<string, CriContainer>();
-  private readonly index = new TruncIndex();
-
-  add(c: CriContainer): void {
-    if (this.containers.has(c.id)) throw new AlreadyExistsError(`container ${c.id}`);
-    this.index.add(c.id);
-    this.containers.set(c.id, c);
-  }
-
-  get(idOrPrefix: string): CriContainer {
-    const id = this.index.get(idOrPrefix);
-    const c = this.containers.get(id);
-    if (!c) throw new NotFoundError(`container ${idOrPrefix}`);
-    return c;
-  }
-
-  find(id: string): CriContainer | undefined {
-    return this.containers.get(id);
-  }
-
-  list(): CriContainer[] {
-    return [...this.containers.values()];
+export class ContainerStore extends IdStore<CriContainer> {
+  constructor() {
+    super('container');
   }
 
   /** Containers of one sandbox. */
   ofSandbox(sandboxId: string): CriContainer[] {
     return this.list().filter((c) => c.metadata.sandboxId === sandboxId);
-  }
-
-  delete(id: string): void {
-    if (this.containers.delete(id)) this.index.delete(id);
   }
 }

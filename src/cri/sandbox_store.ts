@@ -3,9 +3,8 @@
 // The durable copy of the metadata is the core container record's extension; the status
 // is recovered from the pause task at start (restart.ts).
 import type { PodSandboxConfig__Output } from '../generated/types/runtime/v1/PodSandboxConfig';
-import { AlreadyExistsError, NotFoundError } from '../errdefs/errors';
 import { StopLatch } from './stop_signal';
-import { TruncIndex } from './truncindex';
+import { IdStore } from './id_store';
 
 export type SandboxState = 'ready' | 'notready' | 'unknown';
 
@@ -58,34 +57,8 @@ export class Sandbox {
   }
 }
 
-export class SandboxStore {
-  private readonly sandboxes = new Map<string, Sandbox>();
-  private readonly index = new TruncIndex();
-
-  add(sb: Sandbox): void {
-    if (this.sandboxes.has(sb.id)) throw new AlreadyExistsError(`sandbox ${sb.id}`);
-    this.index.add(sb.id);
-    this.sandboxes.set(sb.id, sb);
-  }
-
-  /** By full id or unique prefix: NotFound, or the ambiguous-prefix error. */
-  get(idOrPrefix: string): Sandbox {
-    const id = this.index.get(idOrPrefix);
-    const sb = this.sandboxes.get(id);
-    if (!sb) throw new NotFoundError(`sandbox ${idOrPrefix}`);
-    return sb;
-  }
-
-  /** By full id only, or undefined. */
-  find(id: string): Sandbox | undefined {
-    return this.sandboxes.get(id);
-  }
-
-  list(): Sandbox[] {
-    return [...this.sandboxes.values()];
-  }
-
-  delete(id: string): void {
-    if (this.sandboxes.delete(id)) this.index.delete(id);
+export class SandboxStore extends IdStore<Sandbox> {
+  constructor() {
+    super('sandbox');
   }
 }

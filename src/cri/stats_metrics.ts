@@ -35,62 +35,57 @@ export interface UsageSample {
   memory: MemoryUsage | null;
 }
 
-export function usageFromMetrics(id: string, data: WireAny, at: bigint, samples: CpuSamples): UsageSample {
+/** What CRI needs of either cgroup version's metrics, in v1's units. */
+interface CgroupUsage {
+  cpuTotalNs: bigint | undefined;
+  memory: { usage: bigint; inactiveFile: bigint; limit: bigint; rss: bigint; pgFault: bigint; pgMajFault: bigint } | undefined;
+}
+
+function cgroupUsage(data: WireAny): CgroupUsage {
   const type = data.type_url.replace(/^.*\//, '');
-  const ts = at.toString();
   if (type === METRICS_V1) {
     const m = decodeMetrics(METRICS_V1, data.value);
     const cpuUsage = (m.cpu as Obj | undefined)?.usage as Obj | undefined;
-    const cpu: CpuUsage | null = cpuUsage
-      ? { timestamp: ts, usage_core_nano_seconds: u64(big(cpuUsage.total)), usage_nano_cores: u64(samples.nanoCores(id, big(cpuUsage.total), at)) }
-      : null;
     const mem = m.memory as Obj | undefined;
     const usage = mem?.usage as Obj | undefined;
-    let memory: MemoryUsage | null = null;
-    if (mem && usage) {
-      const used = big(usage.usage);
-      const inactive = big(mem.total_inactive_file);
-      const ws = inactive < used ? used - inactive : 0n;
-      const limit = big(usage.limit);
-      memory = {
-        timestamp: ts,
-        working_set_bytes: u64(ws),
-        available_bytes: u64(limit > MAX_MEMORY ? 0n : limit - ws),
-        usage_bytes: u64(used),
-        rss_bytes: u64(big(mem.total_rss)),
-        page_faults: u64(big(mem.total_pg_fault)),
-        major_page_faults: u64(big(mem.total_pg_maj_fault)),
-      };
-    }
-    return { cpu, memory };
+    return {
+      cpuTotalNs: cpuUsage ? big(cpuUsage.total) : undefined,
+      memory:
+        mem && usage
+          ? { usage: big(usage.usage), inactiveFile: big(mem.total_inactive_file), limit: big(usage.limit), rss: big(mem.total_rss), pgFault: big(mem.total_pg_fault), pgMajFault: big(mem.total_pg_maj_fault) }
+          : undefined,
+    };
   }
   if (type === METRICS_V2) {
     const m = decodeMetrics(METRICS_V2, data.value);
     const c = m.cpu as Obj | undefined;
-    const cpu: CpuUsage | null = c
-      ? (() => {
-          const total = big(c.usage_usec) * 1000n;
-          return { timestamp: ts, usage_core_nano_seconds: u64(total), usage_nano_cores: u64(samples.nanoCores(id, total, at)) };
-        })()
-      : null;
     const mem = m.memory as Obj | undefined;
-    let memory: MemoryUsage | null = null;
-    if (mem) {
-      const used = big(mem.usage);
-      const inactive = big(mem.inactive_file);
-      const ws = inactive < used ? used - inactive : 0n;
-      const limit = big(mem.usage_limit);
-      memory = {
-        timestamp: ts,
-        working_set_bytes: u64(ws),
-        available_bytes: u64(limit > MAX_MEMORY ? 0n : limit - ws),
-        usage_bytes: u64(used),
-        rss_bytes: u64(big(mem.anon)),
-        page_faults: u64(big(mem.pgfault)),
-        major_page_faults: u64(big(mem.pgmajfault)),
-      };
-    }
-    return { cpu, memory };
+    return {
+      cpuTotalNs: c ? big(c.usage_usec) * 1000n : undefined,
+      memory: mem ? { usage: big(mem.usage), inactiveFile: big(mem.inactive_file), limit: big(mem.usage_limit), rss: big(mem.anon), pgFault: big(mem.pgfault), pgMajFault: big(mem.pgmajfault) } : undefined,
+    };
   }
   throw new UnknownError(`unexpected metrics type: ${data.type_url}`);
+}
+
+export function usageFromMetrics(id: string, data: WireAny, at: bigint, samples: CpuSamples): UsageSample {
+  const { cpuTotalNs, memory: mem } = cgroupUsage(data);
+  const ts = at.toString();
+  const cpu: CpuUsage | null =
+    cpuTotalNs === undefined ? null : { timestamp: ts, usage_core_nano_seconds: u64(cpuTotalNs), usage_nano_cores: u64(samples.nanoCores(id, cpuTotalNs, at)) };
+  let memory: MemoryUsage | null = null;
+  if (mem) {
+    // The working set as kubelet's eviction reads it: usage less inactive file pages.
+    const ws = mem.inactiveFile < mem.usage ? mem.usage - mem.inactiveFile : 0n;
+    memory = {
+      timestamp: ts,
+      working_set_bytes: u64(ws),
+      available_bytes: u64(mem.limit > MAX_MEMORY ? 0n : mem.limit - ws),
+      usage_bytes: u64(mem.usage),
+      rss_bytes: u64(mem.rss),
+      page_faults: u64(mem.pgFault),
+      major_page_faults: u64(mem.pgMajFault),
+    };
+  }
+  return { cpu, memory };
 }
