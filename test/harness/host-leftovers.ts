@@ -15,7 +15,10 @@
 // What appeared during a run may belong to another run on the same host (a developer's
 // test next to a CI run): an empty cgroup another run made a moment ago, before it moved a
 // process in. So each run registers itself (a file named by its pid under RUNS_DIR), and
-// the run that ends while another one is still alive leaves everything to that one.
+// the run that ends while another one is still alive leaves everything to that one: it
+// writes what it would have removed to RUNS_DIR/left-<pid>, and the last run to end removes
+// those too (what the earlier run made before the later one started is in the later one's
+// snapshot, so the later one would not remove it by itself).
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
@@ -121,6 +124,12 @@ function present(): string[] {
   return [...hierarchyRoots().flatMap(childCgroups), ...SHIM_DIRS.flatMap(entries)];
 }
 
+/** What a run left to the runs still alive when it ended. */
+interface LeftBehind {
+  cgroups: string[];
+  shimEntries: string[];
+}
+
 /** The host's cgroups and shim dirs' entries at one moment, to remove what appears after it. */
 export class HostLeftovers {
   private constructor(private readonly before: ReadonlySet<string>) {}
@@ -138,12 +147,28 @@ export class HostLeftovers {
   async removeNew(): Promise<void> {
     if (process.getuid?.() !== 0) return;
     fs.rmSync(path.join(RUNS_DIR, String(process.pid)), { force: true });
-    if (otherRuns().length > 0) return;
-    for (const dir of hierarchyRoots().flatMap(childCgroups)) {
-      if (!this.before.has(dir)) removeIfEmpty(dir);
+    const cgroups = hierarchyRoots()
+      .flatMap(childCgroups)
+      .filter((d) => !this.before.has(d));
+    const shimEntries = SHIM_DIRS.flatMap(entries).filter((p) => !this.before.has(p));
+    if (otherRuns().length > 0) {
+      const left: LeftBehind = { cgroups, shimEntries };
+      fs.writeFileSync(path.join(RUNS_DIR, `left-${process.pid}`), JSON.stringify(left));
+      return;
     }
-    for (const p of SHIM_DIRS.flatMap(entries)) {
-      if (!this.before.has(p)) await removeIfStale(p);
+    for (const name of entries(RUNS_DIR).map((p) => path.basename(p))) {
+      if (!name.startsWith('left-')) continue;
+      const file = path.join(RUNS_DIR, name);
+      try {
+        const left = JSON.parse(fs.readFileSync(file, 'utf8')) as LeftBehind;
+        cgroups.push(...left.cgroups);
+        shimEntries.push(...left.shimEntries);
+      } catch {
+        // torn by a run that died while writing it
+      }
+      fs.rmSync(file, { force: true });
     }
+    for (const dir of new Set(cgroups)) removeIfEmpty(dir);
+    for (const p of new Set(shimEntries)) await removeIfStale(p);
   }
 }
