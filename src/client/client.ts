@@ -18,7 +18,7 @@ import type { SpecOpt } from '../oci/spec-opt';
 import { withReadonlyTempMount } from './temp-mount';
 import type { HostsOptions } from '../remotes/hosts';
 import type { CredentialsCallback } from '../remotes/credentials';
-import type { Platform } from '../remotes/descriptor';
+import type { Descriptor, Platform } from '../remotes/descriptor';
 import type { ProgressCallback } from '../remotes/pull';
 import type { PushProgress } from '../remotes/push';
 import { Differ } from './diff';
@@ -319,16 +319,21 @@ export class Client {
       await early?.result().catch(() => undefined);
       throw err;
     }
-    const input = { name: r.name, target: { media_type: r.target.mediaType, digest: r.target.digest, size: r.target.size, annotations: r.target.annotations ?? {} } };
-    let image: Image;
-    try {
-      image = await this.images.create(input, o);
-    } catch (err) {
-      if (!(err instanceof AlreadyExistsError)) throw err;
-      image = await this.images.update(input, ['target'], o);
-    }
+    const image = await this.putImage(r.name, r.target, o);
     const chainId = snapshotter === undefined ? '' : ((await early?.result()) ?? (await this.unpack(image, snapshotter, o)));
     return { image, chainId };
+  }
+
+  /** Creates the image record, or points an existing one of that name at target (as ctr's
+   * pull and import do). */
+  private async putImage(name: string, target: Descriptor, o: CallOptions): Promise<Image> {
+    const input = { name, target: { media_type: target.mediaType, digest: target.digest, size: target.size, annotations: target.annotations ?? {} } };
+    try {
+      return await this.images.create(input, o);
+    } catch (err) {
+      if (!(err instanceof AlreadyExistsError)) throw err;
+      return await this.images.update(input, ['target'], o);
+    }
   }
 
   /**
@@ -345,14 +350,7 @@ export class Client {
       await labelChildren(this.content, desc);
       const name = importedName(desc);
       if (!name) continue;
-      const input = { name, target: { media_type: desc.mediaType, digest: desc.digest, size: desc.size, annotations: desc.annotations ?? {} } };
-      let image: Image;
-      try {
-        image = await this.images.create(input, o);
-      } catch (err) {
-        if (!(err instanceof AlreadyExistsError)) throw err;
-        image = await this.images.update(input, ['target'], o);
-      }
+      const image = await this.putImage(name, desc, o);
       if (o.unpack !== false) await this.unpack(image, o.unpack ?? this.opts.defaultSnapshotter, o);
       out.push(image);
     }
