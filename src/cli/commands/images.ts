@@ -4,6 +4,17 @@ import type { CliContext } from '../context';
 import { humanSize, labelList } from '../table';
 import { timeText } from '../time';
 
+/** `--user USER[:PASSWORD]` as given, else the docker-style config.json (ctr's order). */
+function registryCredentials(user: string | undefined): import('../../remotes/credentials').CredentialsCallback {
+  if (user === undefined) {
+    const { readDockerConfig } = require('../../remotes/credentials') as typeof import('../../remotes/credentials');
+    return readDockerConfig();
+  }
+  const i = user.indexOf(':');
+  const creds = { username: i < 0 ? user : user.slice(0, i), password: i < 0 ? '' : user.slice(i + 1) };
+  return () => creds;
+}
+
 const USAGE = `usage: berth images COMMAND
   pull [--plain-http] [--hosts-dir DIR] [--user USER[:PASS]] [--platform OS/ARCH] [--snapshotter S] [--no-unpack]
        [--max-concurrent-downloads N (default 0: no limit, as ctr)] REF
@@ -45,14 +56,8 @@ export const imagesCommand: Command = commandGroup(
       if (!ref) throw new UsageError('image reference required', USAGE);
       const { PullProgress } = require('../progress') as typeof import('../progress');
       const { parsePlatform } = require('../../remotes/platforms') as typeof import('../../remotes/platforms');
-      const { readDockerConfig } = require('../../remotes/credentials') as typeof import('../../remotes/credentials');
       const progress = new PullProgress(ctx.stdout, ctx.json ? 'json' : ctx.stdout.isTTY ? 'tty' : 'log');
-      let credentials: import('../../remotes/credentials').CredentialsCallback;
-      if (values.user !== undefined) {
-        const i = values.user.indexOf(':');
-        const creds = { username: i < 0 ? values.user : values.user.slice(0, i), password: i < 0 ? '' : values.user.slice(i + 1) };
-        credentials = () => creds;
-      } else credentials = readDockerConfig();
+      const credentials = registryCredentials(values.user);
       const ac = new AbortController();
       const stop = (): void => ac.abort();
       process.once('SIGINT', stop);
@@ -84,13 +89,7 @@ export const imagesCommand: Command = commandGroup(
       const [ref, local] = positionals;
       if (!ref) throw new UsageError('image reference required', USAGE);
       const { parsePlatform } = require('../../remotes/platforms') as typeof import('../../remotes/platforms');
-      const { readDockerConfig } = require('../../remotes/credentials') as typeof import('../../remotes/credentials');
-      let credentials: import('../../remotes/credentials').CredentialsCallback;
-      if (values.user !== undefined) {
-        const i = values.user.indexOf(':');
-        const creds = { username: i < 0 ? values.user : values.user.slice(0, i), password: i < 0 ? '' : values.user.slice(i + 1) };
-        credentials = () => creds;
-      } else credentials = readDockerConfig();
+      const credentials = registryCredentials(values.user);
       const mode = ctx.json ? 'json' : 'log';
       const t0 = Date.now();
       await ctx.client.push(local ?? ref, {
