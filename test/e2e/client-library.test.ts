@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   AlreadyExistsError,
   Client,
+  type Container,
   FailedPreconditionError,
   InvalidArgumentError,
   NotFoundError,
@@ -45,6 +46,19 @@ function collect(): { stream: PassThrough; text: () => string } {
   const parts: Buffer[] = [];
   stream.on('data', (b: Buffer) => parts.push(b));
   return { stream, text: () => Buffer.concat(parts).toString('utf8') };
+}
+
+/** Runs the container's task to its exit with stdout collected, then deletes the task and
+ * the container with its snapshot. */
+async function runToExit(container: Container): Promise<{ code: number; out: string }> {
+  const out = collect();
+  const task = await container.newTask({ stdout: out.stream });
+  const exited = task.wait();
+  await task.start();
+  const st = await exited;
+  await task.delete();
+  await container.delete({ withSnapshot: true });
+  return { code: st.code, out: out.text() };
 }
 
 async function className(p: Promise<unknown>): Promise<string> {
@@ -263,14 +277,8 @@ describe.skipIf(!canRun)('client library on berthd and containerd', () => {
         ],
       });
       const sp = (await container.spec()) as { process: { user: { uid: number } }; linux: { cgroupsPath: string; resources: { memory: { limit: number } } } };
-      const out = collect();
-      const task = await container.newTask({ stdout: out.stream });
-      const exited = task.wait();
-      await task.start();
-      const st = await exited;
-      await task.delete();
-      await container.delete({ withSnapshot: true });
-      return { code: st.code, out: out.text(), cgroupsPath: sp.linux.cgroupsPath === `/${s.ns}/${id}`, uid: sp.process.user.uid, memory: sp.linux.resources.memory.limit };
+      const st = await runToExit(container);
+      return { code: st.code, out: st.out, cgroupsPath: sp.linux.cgroupsPath === `/${s.ns}/${id}`, uid: sp.process.user.uid, memory: sp.linux.resources.memory.limit };
     });
     expect(r[0]).toEqual({ code: 0, out: '12:34 bar /bin /tmp\n', cgroupsPath: true, uid: 12, memory: 64 << 20 });
     expect(r[1]).toEqual(r[0]);
@@ -419,13 +427,7 @@ describe.skipIf(!canRun)('client library on berthd and containerd', () => {
       const side = { ...s, ns: `${s.ns}-imp` };
       const id = pair.track(side, uid('imp'));
       const container = await other.newContainer(id, { image: IMAGE, spec: spec(side, id, ['sh', '-c', 'echo imported']) });
-      const out = collect();
-      const task = await container.newTask({ stdout: out.stream });
-      const exited = task.wait();
-      await task.start();
-      const st = await exited;
-      await task.delete();
-      await container.delete({ withSnapshot: true });
+      const st = await runToExit(container);
       const viaCtr = execFileSync(CTR_BIN, ['-a', s.address, '-n', `${s.ns}-ctr`, 'images', 'import', file], { encoding: 'utf8' });
       const ctrCheck = execFileSync(CTR_BIN, ['-a', s.address, '-n', `${s.ns}-ctr`, 'images', 'check'], { encoding: 'utf8' });
       // And ctr's own export imports through the library.
@@ -437,7 +439,7 @@ describe.skipIf(!canRun)('client library on berthd and containerd', () => {
         names: images.map((i) => i.name),
         same: images[0]!.target!.digest === (await c.getImage(IMAGE)).target!.digest,
         unpacked,
-        out: out.text(),
+        out: st.out,
         code: st.code,
         ctrImported: viaCtr.includes(IMAGE),
         ctrComplete: /complete/.test(ctrCheck),
