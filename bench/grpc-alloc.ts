@@ -17,6 +17,7 @@ import * as inspector from 'node:inspector';
 import type * as net from 'node:net';
 import { parseArgs } from 'node:util';
 import { DAEMON_V8_FLAGS } from '../src/daemon/v8-flags';
+import { frame } from '../test/unit/h2-raw';
 
 const { values } = parseArgs({
   options: {
@@ -31,14 +32,6 @@ const { values } = parseArgs({
 const CALLS = Number(values.calls);
 const BATCH = Number(values.batch);
 
-function frame(type: number, flags: number, sid: number, payload: Buffer): Buffer {
-  const h = Buffer.alloc(9);
-  h.writeUIntBE(payload.length, 0, 3);
-  h[3] = type;
-  h[4] = flags;
-  h.writeUInt32BE(sid, 5);
-  return Buffer.concat([h, payload]);
-}
 
 /** A literal HPACK string (no Huffman). */
 function str(s: string): Buffer {
