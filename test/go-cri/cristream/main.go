@@ -24,9 +24,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/portforward"
 	"k8s.io/client-go/tools/remotecommand"
-	"k8s.io/client-go/transport/spdy"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
@@ -158,30 +156,14 @@ func casePortForward(pod string, port string, conns int) {
 		die("PortForward", err)
 	}
 	u, _ := url.Parse(r.Url)
-	tr, up, err := spdy.RoundTripperFor(&rest.Config{})
-	if err != nil {
-		die("spdy", err)
-	}
-	dialer := spdy.NewDialer(up, &http.Client{Transport: tr}, "POST", u)
-	stop := make(chan struct{})
-	ready := make(chan struct{})
-	fw, err := portforward.NewOnAddresses(dialer, []string{"127.0.0.1"}, []string{"0:" + port}, stop, ready, io.Discard, os.Stderr)
+	fw, ok, err := streamio.StartPortForward(u, port)
 	if err != nil {
 		die("portforward", err)
 	}
-	fwErr := make(chan error, 1)
-	go func() { fwErr <- fw.ForwardPorts() }()
-	select {
-	case <-ready:
-	case err := <-fwErr:
-		streamio.Emit(map[string]any{"case": "portforward", "err": streamio.ErrText(err)})
-		return
-	case <-time.After(15 * time.Second):
-		streamio.Emit(map[string]any{"case": "portforward", "err": "not ready"})
+	if !ok {
 		return
 	}
-	ports, _ := fw.GetPorts()
-	base := fmt.Sprintf("http://127.0.0.1:%d/", ports[0].Local)
+	base := fmt.Sprintf("http://127.0.0.1:%d/", fw.Local)
 	var wg sync.WaitGroup
 	bodies := make([]string, conns)
 	client := &http.Client{Timeout: 20 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
@@ -201,8 +183,7 @@ func casePortForward(pod string, port string, conns int) {
 	}
 	wg.Wait()
 	streamio.Emit(map[string]any{"case": "portforward", "bodies": bodies, "err": ""})
-	close(stop)
-	<-fwErr
+	fw.Close()
 }
 
 func main() {

@@ -26,7 +26,6 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/portforward"
 	"k8s.io/client-go/tools/remotecommand"
 	"k8s.io/client-go/transport/spdy"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
@@ -308,30 +307,14 @@ func caseStalledReader() {
 
 func casePortForward(remotePort string, conns int, large int64) {
 	u, _ := url.Parse(get("portforward", url.Values{}))
-	tr, up, err := spdy.RoundTripperFor(&rest.Config{})
+	fw, ok, err := streamio.StartPortForward(u, remotePort)
 	if err != nil {
 		panic(err)
 	}
-	dialer := spdy.NewDialer(up, &http.Client{Transport: tr}, "POST", u)
-	stop := make(chan struct{})
-	ready := make(chan struct{})
-	fw, err := portforward.NewOnAddresses(dialer, []string{"127.0.0.1"}, []string{"0:" + remotePort}, stop, ready, io.Discard, os.Stderr)
-	if err != nil {
-		panic(err)
-	}
-	fwErr := make(chan error, 1)
-	go func() { fwErr <- fw.ForwardPorts() }()
-	select {
-	case <-ready:
-	case err := <-fwErr:
-		streamio.Emit(map[string]any{"case": "portforward", "err": streamio.ErrText(err)})
-		return
-	case <-time.After(15 * time.Second):
-		streamio.Emit(map[string]any{"case": "portforward", "err": "not ready"})
+	if !ok {
 		return
 	}
-	ports, _ := fw.GetPorts()
-	local := fmt.Sprintf("127.0.0.1:%d", ports[0].Local)
+	local := fmt.Sprintf("127.0.0.1:%d", fw.Local)
 
 	var wg sync.WaitGroup
 	results := make([]string, conns)
@@ -382,8 +365,7 @@ func casePortForward(remotePort string, conns int, large int64) {
 	c.Close()
 	streamio.Emit(map[string]any{"case": "portforward large", "sent": large, "received": n.N, "sentSha": hex.EncodeToString(sent.Sum(nil)),
 		"receivedSha": hex.EncodeToString(got.Sum(nil)), "err": streamio.ErrText(err), "seconds": time.Since(start).Seconds()})
-	close(stop)
-	<-fwErr
+	fw.Close()
 }
 
 func main() {
