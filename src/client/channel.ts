@@ -1,18 +1,15 @@
 // One HTTP/2 connection to a containerd-compatible daemon's unix socket, carrying gRPC
-// calls. Built on node:http2 rather than @grpc/grpc-js: the CLI's start time is part of
-// its speed goal (issue 15), and node:http2 plus berth's own codec load in a fraction of
-// grpc-js's time. Calls are plain HTTP/2 streams: POST, application/grpc, TE: trailers,
-// length-prefixed messages, grpc-status in the trailers.
-import * as http2 from 'node:http2';
-import * as net from 'node:net';
+// calls. Built on berth's own HTTP/2 client (h2-session.ts), not @grpc/grpc-js or
+// node:http2: the CLI's start time is part of its speed goal (issue 15), and loading
+// either costs more than the calls of a `berth run`. Calls are plain HTTP/2 streams: POST,
+// application/grpc, TE: trailers, length-prefixed messages, grpc-status in the trailers.
 import { Code } from '../errdefs/codes';
 import { UnavailableError, type BerthError } from '../errdefs/errors';
 import { StatusError, errorFromStatusCode } from '../errdefs/status';
 import type { CallOptions, CallScope } from './call-options';
 import { FrameError, MessageDeframer, frameHeader, frameMessage } from './grpc-frames';
+import { H2ClientSession, H2_ERROR, type H2ClientStream, type H2StreamHandler, type HeaderFields } from './h2-session';
 import { methodCodec, type MethodCodec } from './method-codec';
-
-const { NGHTTP2_CANCEL } = http2.constants;
 
 /** Responses a server stream may queue before the stream is paused (HTTP/2 flow control
  * then holds the server back). */
@@ -23,13 +20,18 @@ function abortReason(signal: AbortSignal): unknown {
 }
 
 /** grpc-message is percent-encoded (gRPC over HTTP/2 spec). */
-function decodeGrpcMessage(raw: string | string[] | undefined): string {
-  const s = Array.isArray(raw) ? raw.join(',') : (raw ?? '');
+function decodeGrpcMessage(raw: string | undefined): string {
+  const s = raw ?? '';
   try {
     return decodeURIComponent(s);
   } catch {
     return s;
   }
+}
+
+function field(fields: HeaderFields, name: string): string | undefined {
+  for (const [n, v] of fields) if (n === name) return v;
+  return undefined;
 }
 
 function transportError(err: unknown): BerthError {
@@ -41,86 +43,37 @@ function transportError(err: unknown): BerthError {
  * One gRPC call on an HTTP/2 stream. Requests are sent with send()/end(); responses are
  * read with next() or by iterating; `done` settles with the call's final status.
  */
-export class GrpcCall<Req extends object, Res> implements AsyncIterable<Res> {
+export class GrpcCall<Req extends object, Res> implements AsyncIterable<Res>, H2StreamHandler {
   private readonly deframer = new MessageDeframer();
   private readonly queue: Res[] = [];
   private waiter: (() => void) | null = null;
+  private drainWaiter: (() => void) | null = null;
   private failure: unknown = null;
   private finished = false;
+  private sawHeaders = false;
   private statusCode: number | null = null;
   private statusMessage = '';
   private readonly cleanups: Array<() => void> = [];
   private readonly deadlineAt: number;
+  private settle!: (err: unknown) => void;
+  private stream!: H2ClientStream;
   /** Settles when the call ends: resolves on OK, rejects with the call's error. */
   readonly done: Promise<void>;
 
   constructor(
-    private readonly stream: http2.ClientHttp2Stream,
     private readonly codec: MethodCodec,
     opts: CallOptions,
   ) {
     this.deadlineAt = opts.timeoutMs !== undefined ? Date.now() + opts.timeoutMs : Infinity;
-    let settle!: (err: unknown) => void;
     this.done = new Promise<void>((resolve, reject) => {
-      settle = (err) => (err === null ? resolve() : reject(err));
+      this.settle = (err) => (err === null ? resolve() : reject(err));
     });
     // `done` is awaited by whoever reads; a caller that only iterates must not see an
     // unhandled rejection for the same error.
     this.done.catch(() => undefined);
-    stream.on('response', (headers) => {
-      const status = headers[':status'];
-      if (headers['grpc-status'] !== undefined) this.takeStatus(headers);
-      else if (status !== 200) {
-        this.statusCode = status === 503 || status === 502 || status === 504 ? Code.Unavailable : Code.Unknown;
-        this.statusMessage = `unexpected HTTP status code received from server: ${String(status)}`;
-      }
-    });
-    stream.on('trailers', (trailers) => this.takeStatus(trailers));
-    stream.on('data', (chunk: Buffer) => {
-      let messages: Buffer[];
-      try {
-        messages = this.deframer.push(chunk);
-      } catch (err) {
-        this.fail(new StatusError(Code.Internal, err instanceof FrameError ? err.message : String(err)));
-        return;
-      }
-      for (const m of messages) {
-        try {
-          this.queue.push(codec.decode(m) as Res);
-        } catch (err) {
-          this.fail(new StatusError(Code.Internal, `grpc: failed to unmarshal the received message: ${err instanceof Error ? err.message : String(err)}`));
-          return;
-        }
-      }
-      if (this.queue.length >= QUEUE_HIGH_WATER) stream.pause();
-      this.wake();
-    });
-    stream.on('error', (err: Error) => {
-      if (this.failure === null) this.failure = transportError(err);
-    });
-    stream.on('close', () => {
-      for (const c of this.cleanups) c();
-      if (this.failure === null) {
-        if (this.statusCode === null) {
-          const rst = stream.rstCode ?? 0;
-          this.failure =
-            rst === 0 ? new StatusError(Code.Internal, 'server closed the stream without sending trailers') : new StatusError(Code.Internal, `stream terminated by RST_STREAM with error code: ${rst}`);
-        } else if (this.statusCode !== Code.OK) {
-          // Past the deadline, the deadline is the answer whatever the server's own timer
-          // made of it, as grpc-go reports the context's error.
-          this.failure =
-            Date.now() >= this.deadlineAt ? new StatusError(Code.DeadlineExceeded, 'context deadline exceeded') : errorFromStatusCode(this.statusCode, this.statusMessage);
-        } else if (this.deframer.pending > 0) {
-          this.failure = new StatusError(Code.Internal, 'server closed the stream in the middle of a message');
-        }
-      }
-      this.finished = true;
-      settle(this.failure);
-      this.wake();
-    });
     if (opts.signal) {
       const signal = opts.signal;
-      if (signal.aborted) this.fail(abortReason(signal));
+      if (signal.aborted) this.failure = abortReason(signal);
       else {
         const onAbort = (): void => this.fail(abortReason(signal));
         signal.addEventListener('abort', onAbort, { once: true });
@@ -133,10 +86,78 @@ export class GrpcCall<Req extends object, Res> implements AsyncIterable<Res> {
     }
   }
 
-  private takeStatus(h: http2.IncomingHttpHeaders): void {
-    const code = Number(h['grpc-status']);
+  /** Binds the call to its stream (once opened); a call aborted before that is reset at once. */
+  attach(stream: H2ClientStream): void {
+    this.stream = stream;
+    if (this.failure !== null) stream.reset(H2_ERROR.CANCEL);
+  }
+
+  onHeaders(fields: HeaderFields, _endStream: boolean): void {
+    if (this.sawHeaders || field(fields, 'grpc-status') !== undefined) {
+      // Trailers, or a trailers-only response.
+      this.takeStatus(fields);
+      this.sawHeaders = true;
+      return;
+    }
+    this.sawHeaders = true;
+    const status = Number(field(fields, ':status'));
+    if (status !== 200) {
+      this.statusCode = status === 503 || status === 502 || status === 504 ? Code.Unavailable : Code.Unknown;
+      this.statusMessage = `unexpected HTTP status code received from server: ${String(status)}`;
+    }
+  }
+
+  onData(chunk: Buffer): void {
+    let messages: Buffer[];
+    try {
+      messages = this.deframer.push(chunk);
+    } catch (err) {
+      this.fail(new StatusError(Code.Internal, err instanceof FrameError ? err.message : String(err)));
+      return;
+    }
+    for (const m of messages) {
+      try {
+        this.queue.push(this.codec.decode(m) as Res);
+      } catch (err) {
+        this.fail(new StatusError(Code.Internal, `grpc: failed to unmarshal the received message: ${err instanceof Error ? err.message : String(err)}`));
+        return;
+      }
+    }
+    if (this.queue.length >= QUEUE_HIGH_WATER) this.stream.pause();
+    this.wake();
+  }
+
+  onDrain(): void {
+    const w = this.drainWaiter;
+    this.drainWaiter = null;
+    w?.();
+  }
+
+  onClose(rstCode: number, error: Error | null): void {
+    for (const c of this.cleanups) c();
+    if (this.failure === null) {
+      if (error) this.failure = transportError(error);
+      else if (this.statusCode === null) {
+        this.failure =
+          rstCode === 0 ? new StatusError(Code.Internal, 'server closed the stream without sending trailers') : new StatusError(Code.Internal, `stream terminated by RST_STREAM with error code: ${rstCode}`);
+      } else if (this.statusCode !== Code.OK) {
+        // Past the deadline, the deadline is the answer whatever the server's own timer
+        // made of it, as grpc-go reports the context's error.
+        this.failure = Date.now() >= this.deadlineAt ? new StatusError(Code.DeadlineExceeded, 'context deadline exceeded') : errorFromStatusCode(this.statusCode, this.statusMessage);
+      } else if (this.deframer.pending > 0) {
+        this.failure = new StatusError(Code.Internal, 'server closed the stream in the middle of a message');
+      }
+    }
+    this.finished = true;
+    this.settle(this.failure);
+    this.wake();
+    this.onDrain();
+  }
+
+  private takeStatus(fields: HeaderFields): void {
+    const code = Number(field(fields, 'grpc-status'));
     this.statusCode = Number.isInteger(code) ? code : Code.Unknown;
-    this.statusMessage = decodeGrpcMessage(h['grpc-message']);
+    this.statusMessage = decodeGrpcMessage(field(fields, 'grpc-message'));
   }
 
   private wake(): void {
@@ -149,7 +170,7 @@ export class GrpcCall<Req extends object, Res> implements AsyncIterable<Res> {
   fail(err: unknown): void {
     if (this.finished) return;
     if (this.failure === null) this.failure = err;
-    if (!this.stream.closed) this.stream.close(NGHTTP2_CANCEL);
+    if (this.stream && !this.stream.closed) this.stream.reset(H2_ERROR.CANCEL);
   }
 
   /** Sends one request message; resolves when the stream can take more. */
@@ -162,16 +183,8 @@ export class GrpcCall<Req extends object, Res> implements AsyncIterable<Res> {
     // Small messages in one write; large ones (content) without copying them to frame them.
     const fits = message.length < 16 * 1024;
     if (!fits) this.stream.write(frameHeader(message.length));
-    if (!this.stream.write(fits ? frameMessage(message) : message)) {
-      await new Promise<void>((resolve) => {
-        const go = (): void => {
-          this.stream.off('drain', go);
-          this.stream.off('close', go);
-          resolve();
-        };
-        this.stream.on('drain', go);
-        this.stream.on('close', go);
-      });
+    if (!this.stream.write(fits ? frameMessage(message) : message) && !this.stream.closed) {
+      await new Promise<void>((resolve) => (this.drainWaiter = resolve));
     }
   }
 
@@ -185,7 +198,7 @@ export class GrpcCall<Req extends object, Res> implements AsyncIterable<Res> {
     for (;;) {
       const m = this.queue.shift();
       if (m !== undefined) {
-        if (this.queue.length < QUEUE_HIGH_WATER / 2 && this.stream.isPaused()) this.stream.resume();
+        if (this.queue.length < QUEUE_HIGH_WATER / 2 && this.stream.isPaused) this.stream.resume();
         return m;
       }
       if (this.finished) {
@@ -212,31 +225,20 @@ export class GrpcCall<Req extends object, Res> implements AsyncIterable<Res> {
 
 /** A connection to one daemon; calls open streams on it, reconnecting when it was lost. */
 export class Channel {
-  private session: http2.ClientHttp2Session | null = null;
-  private active = 0;
+  private session: H2ClientSession | null = null;
   private closed = false;
 
   constructor(readonly address: string) {}
 
-  private connect(): http2.ClientHttp2Session {
+  private connect(): H2ClientSession {
     if (this.closed) throw new UnavailableError('grpc: the client connection is closing');
-    if (this.session && !this.session.closed && !this.session.destroyed) return this.session;
-    const session = http2.connect('http://localhost', {
-      createConnection: () => net.connect(this.address),
-      // Go's client advertises 4 MiB windows; large reads (content) benefit the same way.
-      settings: { initialWindowSize: 4 << 20 },
-    });
-    session.on('error', () => {
-      // Every stream on the session gets its own error event; nothing to do here but
-      // keep the error from being thrown as an unhandled 'error' event.
-    });
-    const drop = (): void => {
+    if (this.session && !this.session.goingAway) return this.session;
+    const session = new H2ClientSession(this.address);
+    // Gone (GOAWAY, lost, out of stream ids): the next call makes a new connection.
+    session.onGone = () => {
       if (this.session === session) this.session = null;
     };
-    session.on('close', drop);
-    session.on('goaway', drop);
     this.session = session;
-    if (this.active === 0) session.unref();
     return session;
   }
 
@@ -244,23 +246,21 @@ export class Channel {
   open<Req extends object, Res>(path: string, scope: CallScope, opts: CallOptions = {}): GrpcCall<Req, Res> {
     const codec = methodCodec(path);
     const session = this.connect();
-    const headers: http2.OutgoingHttpHeaders = {
-      ':method': 'POST',
-      ':path': path,
-      'content-type': 'application/grpc',
-      te: 'trailers',
-      'user-agent': 'berth-client',
-    };
-    if (scope.namespace) headers['containerd-namespace'] = scope.namespace;
-    if (scope.lease) headers['containerd-lease'] = scope.lease;
-    if (opts.timeoutMs !== undefined) headers['grpc-timeout'] = `${Math.max(1, Math.ceil(opts.timeoutMs))}m`;
-    const stream = session.request(headers, { endStream: false });
-    // The process may exit while no call is in flight: the connection holds it only then.
-    if (this.active++ === 0) session.ref();
-    stream.once('close', () => {
-      if (--this.active === 0 && !session.destroyed) session.unref();
-    });
-    return new GrpcCall<Req, Res>(stream, codec, opts);
+    const headers: Array<readonly [string, string]> = [
+      [':method', 'POST'],
+      [':scheme', 'http'],
+      [':path', path],
+      [':authority', 'localhost'],
+      ['content-type', 'application/grpc'],
+      ['te', 'trailers'],
+      ['user-agent', 'berth-client'],
+    ];
+    if (scope.namespace) headers.push(['containerd-namespace', scope.namespace]);
+    if (scope.lease) headers.push(['containerd-lease', scope.lease]);
+    if (opts.timeoutMs !== undefined) headers.push(['grpc-timeout', `${Math.max(1, Math.ceil(opts.timeoutMs))}m`]);
+    const call = new GrpcCall<Req, Res>(codec, opts);
+    call.attach(session.request(headers, call));
+    return call;
   }
 
   /** A unary call: one request, one response. */
