@@ -12,7 +12,7 @@ import { Images, type Image } from './images';
 import { Leases, type LeaseCreateOptions } from './leases';
 import { Namespaces } from './namespaces';
 import { Rpc, Services } from './rpc';
-import { Snapshotter } from './snapshots';
+import { Snapshotter, type Mount } from './snapshots';
 import { AlreadyExistsError, FailedPreconditionError, InvalidArgumentError, NotFoundError } from '../errdefs/errors';
 import type { SpecOpt } from '../oci/spec-opt';
 import { withReadonlyTempMount } from './temp-mount';
@@ -189,36 +189,56 @@ export class Client {
    * WithNewSnapshot does; an image that is not unpacked there is a FailedPreconditionError.
    */
   async newContainer(id: string, o: NewContainerOptions, opts?: CallOptions): Promise<Container> {
+    if ((o.spec === undefined) === (o.specOpts === undefined)) throw new InvalidArgumentError('newContainer: give exactly one of spec and specOpts');
+    // The image is read while the lease is made: neither needs the other, and a run's
+    // start-up is mostly such round trips.
+    const resolving = o.image === undefined ? Promise.resolve(undefined) : this.resolveForContainer(o.image, opts);
+    resolving.catch(() => undefined);
     // Under a lease, as the Go client's NewContainer: the snapshot prepared first is
     // referenced by nothing until the container record is made, and a garbage collection in
     // between (berthd collects soon after any deletion) would remove it.
     if (!this.lease) {
-      await this.withLease((leased) => leased.newContainer(id, o, opts), { expireMs: 3600_000 }, opts);
-      // The container's calls must not carry the lease, which is gone now.
-      return new Container(this.rpc, id);
+      // The container's calls must not carry the lease, which is gone once this returns.
+      return this.withLease((leased) => leased.createContainer(id, o, resolving, this.rpc, opts), { expireMs: 3600_000 }, opts);
     }
+    return this.createContainer(id, o, resolving, this.rpc, opts);
+  }
+
+  private async resolveForContainer(image: string | Image, opts?: CallOptions): Promise<{ name: string; resolved: ResolvedImage }> {
+    const img = typeof image === 'string' ? await this.images.get(image, opts) : image;
+    return { name: img.name, resolved: await this.resolveImage(img, opts) };
+  }
+
+  private async createContainer(
+    id: string,
+    o: NewContainerOptions,
+    resolving: Promise<{ name: string; resolved: ResolvedImage } | undefined>,
+    containerRpc: Rpc,
+    opts?: CallOptions,
+  ): Promise<Container> {
     const snapshotter = o.snapshotter ?? this.opts.defaultSnapshotter;
     const runtime = typeof o.runtime === 'string' ? { name: o.runtime } : (o.runtime ?? { name: this.opts.defaultRuntime });
-    if ((o.spec === undefined) === (o.specOpts === undefined)) throw new InvalidArgumentError('newContainer: give exactly one of spec and specOpts');
-    let image = '';
+    const img = await resolving;
+    const image = img?.name ?? '';
+    const resolved = img?.resolved;
     let snapshotKey = '';
-    let resolved: ResolvedImage | undefined;
-    if (o.image !== undefined) {
-      const img = typeof o.image === 'string' ? await this.images.get(o.image, opts) : o.image;
-      image = img.name;
-      resolved = await this.resolveImage(img, opts);
+    let mounts: Mount[] | undefined;
+    if (resolved) {
       const snap = this.snapshotter(snapshotter);
+      snapshotKey = o.snapshotKey ?? id;
       try {
-        await snap.stat(resolved.chainId, opts);
+        mounts = await snap.prepare(snapshotKey, resolved.chainId, {}, opts);
       } catch (err) {
-        if (err instanceof NotFoundError) throw new FailedPreconditionError(`image ${image} is not unpacked in snapshotter ${snapshotter} (${resolved.chainId})`);
+        // A parent that is not there: the image is not unpacked in this snapshotter (asked
+        // only now, not before every prepare: one round trip less on every run).
+        if (err instanceof NotFoundError && (await snap.stat(resolved.chainId, opts).then(() => false, (e: unknown) => e instanceof NotFoundError))) {
+          throw new FailedPreconditionError(`image ${image} is not unpacked in snapshotter ${snapshotter} (${resolved.chainId})`);
+        }
         throw err;
       }
-      snapshotKey = o.snapshotKey ?? id;
-      await snap.prepare(snapshotKey, resolved.chainId, {}, opts);
     }
     try {
-      const spec = o.spec ?? (await this.buildSpec(id, snapshotter, snapshotKey, resolved, o.specOpts!, opts));
+      const spec = o.spec ?? (await this.buildSpec(id, snapshotKey ? mounts : undefined, resolved, o.specOpts!));
       await this.rpc.unary<{ container: ContainerRecord }>(
         Services.containers,
         'Create',
@@ -239,30 +259,25 @@ export class Client {
       if (snapshotKey) await this.snapshotter(snapshotter).remove(snapshotKey).catch(() => undefined);
       throw err;
     }
-    return new Container(this.rpc, id);
+    // What was just made is known: its task and its deletion need not ask for it again.
+    return new Container(containerRpc, id, snapshotKey ? { snapshotter, snapshotKey, mounts } : { snapshotter: '', snapshotKey: '' });
   }
 
   /** containerd's default spec with opts applied; src/oci is loaded only when used. */
   private async buildSpec(
     id: string,
-    snapshotter: string,
-    snapshotKey: string,
+    mounts: Mount[] | undefined,
     image: ResolvedImage | undefined,
     specOpts: NonNullable<NewContainerOptions['specOpts']>,
-    opts?: CallOptions,
   ): Promise<object> {
     const { generateSpec } = await import('../oci/default-spec');
     const list = typeof specOpts === 'function' ? specOpts(image) : specOpts;
     const ctx = { namespace: this.namespace, containerId: id };
-    if (!snapshotKey) return generateSpec(ctx, list);
+    if (!mounts) return generateSpec(ctx, list);
     // As containerd's client: the snapshot is mounted read-only around each option that
     // reads the rootfs (user and group lookups), and not at all for a spec without them.
-    let mounts: Awaited<ReturnType<Snapshotter['mounts']>> | undefined;
-    const mountRootfs = async <T>(fn: (root: string) => Promise<T>): Promise<T> => {
-      mounts ??= await this.snapshotter(snapshotter).mounts(snapshotKey, opts);
-      return withReadonlyTempMount(mounts, fn);
-    };
-    return generateSpec({ ...ctx, mountRootfs }, list);
+    // Its mounts are those its Prepare answered.
+    return generateSpec({ ...ctx, mountRootfs: (fn) => withReadonlyTempMount(mounts, fn) }, list);
   }
 
   /**

@@ -1,6 +1,6 @@
 // Containers (the Containers service) and creating their tasks.
 import type { ContainerRecord } from './records';
-import { InvalidArgumentError, NotFoundError } from '../errdefs/errors';
+import { FailedPreconditionError, InvalidArgumentError, NotFoundError } from '../errdefs/errors';
 import type { CallOptions } from './call-options';
 import { TaskIO, type TaskStdio } from './cio';
 import { Services, type Rpc } from './rpc';
@@ -26,12 +26,35 @@ export interface NewTaskOptions extends TaskStdio {
 
 export interface AttachOptions extends Omit<TaskStdio, 'terminal' | 'fifoRoot'> {}
 
+/** What the client that made a container already knows of it: its snapshot, and the mounts its Prepare answered. */
+export interface KnownSnapshot {
+  snapshotter: string;
+  snapshotKey: string;
+  mounts?: Mount[] | undefined;
+}
+
 /** A container by id; its record is read from the daemon when needed. */
 export class Container {
   constructor(
     private readonly rpc: Rpc,
     readonly id: string,
-  ) {}
+    /** Set by newContainer: a task and a deletion then need not read the record first. */
+    private readonly known?: KnownSnapshot,
+  ) {
+    // Made just now by newContainer: it has no task yet.
+    this.noTask = known !== undefined;
+  }
+
+  /** True while this object knows the container has no task (made here, or its task
+   * deleted through it): delete() then need not ask. */
+  private noTask: boolean;
+
+  /** The container's snapshot, as newContainer made it or as the record says. */
+  private async snapshot(opts?: CallOptions): Promise<KnownSnapshot> {
+    if (this.known) return this.known;
+    const c = await this.info(opts);
+    return { snapshotter: c.snapshotter, snapshotKey: c.snapshot_key };
+  }
 
   async info(opts?: CallOptions): Promise<ContainerRecord> {
     const r = await this.rpc.unary<{ container: ContainerRecord }>(Services.containers, 'Get', { id: this.id }, opts);
@@ -74,8 +97,8 @@ export class Container {
   async newTask(o: NewTaskOptions = {}, opts?: CallOptions): Promise<Task> {
     let rootfs = o.rootfs;
     if (!rootfs) {
-      const c = await this.info(opts);
-      rootfs = c.snapshot_key ? await new Snapshotter(this.rpc, c.snapshotter).mounts(c.snapshot_key, opts) : [];
+      const snap = await this.snapshot(opts);
+      rootfs = !snap.snapshotKey ? [] : (snap.mounts ?? (await new Snapshotter(this.rpc, snap.snapshotter).mounts(snap.snapshotKey, opts)));
     }
     if (o.logUri && (o.terminal || o.stdin !== undefined || o.stdout !== undefined || o.stderr !== undefined)) {
       throw new InvalidArgumentError('a log URI takes the place of stdio: no terminal or streams with it');
@@ -104,7 +127,8 @@ export class Container {
       io?.close();
       throw err;
     }
-    const task = new Task(this.rpc, this.id, io, pid);
+    this.noTask = false;
+    const task = new Task(this.rpc, this.id, io, pid, () => (this.noTask = true));
     io?.pipeStdin(o.stdin, () => task.closeStdinAfterStart());
     return task;
   }
@@ -123,21 +147,39 @@ export class Container {
     if (!r.process) throw new NotFoundError(`no running task found: task ${this.id} not found`);
     const p = r.process;
     const io = attach ? TaskIO.attach({ stdin: p.stdin, stdout: p.stdout, stderr: p.stderr, terminal: p.terminal }, attach) : null;
-    const task = new Task(this.rpc, this.id, io, p.pid);
+    const task = new Task(this.rpc, this.id, io, p.pid, () => (this.noTask = true));
     if (io && attach?.stdin && attach.stdin !== 'pipe') io.pipeStdin(attach.stdin, () => void task.closeStdin().catch(() => undefined));
     return task;
   }
 
-  /** Deletes the container; withSnapshot also removes its snapshot (as the Go client's WithSnapshotCleanup). */
+  /**
+   * Deletes the container; withSnapshot also removes its snapshot (as the Go client's
+   * WithSnapshotCleanup). A container that still has a task (running or not) is a
+   * FailedPreconditionError, as the Go client's ErrDeleteRunningTask: the daemon would
+   * delete the record anyway, and the snapshot would go from under the task's rootfs.
+   */
   async delete(o: { withSnapshot?: boolean } = {}, opts?: CallOptions): Promise<void> {
-    const c = o.withSnapshot ? await this.info(opts) : null;
-    await this.rpc.unary(Services.containers, 'Delete', { id: this.id }, opts);
-    if (c && c.snapshot_key && c.snapshotter) {
-      try {
-        await new Snapshotter(this.rpc, c.snapshotter).remove(c.snapshot_key, opts);
-      } catch (err) {
-        if (!(err instanceof NotFoundError)) throw err;
-      }
+    if (!this.noTask) {
+      const hasTask = await this.rpc.unary(Services.tasks, 'Get', { container_id: this.id }, opts).then(
+        () => true,
+        (err: unknown) => {
+          if (err instanceof NotFoundError) return false;
+          throw err;
+        },
+      );
+      if (hasTask) throw new FailedPreconditionError('cannot delete running task');
     }
+    const snap = o.withSnapshot ? await this.snapshot(opts) : null;
+    // The Go client removes the snapshot first, then the record; neither needs the other,
+    // so both go at once (one round trip less on every `run --rm`).
+    const removing =
+      snap && snap.snapshotKey && snap.snapshotter
+        ? new Snapshotter(this.rpc, snap.snapshotter).remove(snap.snapshotKey, opts).catch((err: unknown) => {
+            if (!(err instanceof NotFoundError)) throw err;
+          })
+        : Promise.resolve();
+    const [deleted, removed] = await Promise.allSettled([this.rpc.unary(Services.containers, 'Delete', { id: this.id }, opts), removing]);
+    if (deleted.status === 'rejected') throw deleted.reason;
+    if (removed.status === 'rejected') throw removed.reason;
   }
 }

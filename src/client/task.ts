@@ -44,6 +44,9 @@ export class Process {
     public pid: number,
   ) {}
 
+  /** Set when a wait() here has answered: the process has exited, so its status is known. */
+  protected exitSeen = false;
+
   private markStarted: (() => void) | null = null;
   /** Resolves once start() has succeeded (stays pending for a process never started here). */
   private readonly started = new Promise<void>((resolve) => (this.markStarted = resolve));
@@ -76,6 +79,7 @@ export class Process {
       { container_id: this.containerId, exec_id: this.execId },
       opts,
     );
+    this.exitSeen = true;
     return exitFrom(r);
   }
 
@@ -109,7 +113,8 @@ export class Process {
    * closed and removed.
    */
   async delete(opts?: CallOptions): Promise<ExitStatus> {
-    const { status } = await this.status(opts);
+    // After a wait() that answered, no need to ask (a round trip on every `run --rm`).
+    const status = this.exitSeen ? 'STOPPED' : (await this.status(opts)).status;
     if (status === 'RUNNING' || status === 'PAUSED' || status === 'PAUSING') throw new FailedPreconditionError('process must be stopped before deletion');
     if (status !== 'CREATED') await this.io?.wait();
     try {
@@ -133,7 +138,14 @@ export interface ExecOptions extends TaskStdio {
 
 /** A container's task: its init process plus what applies to the whole task. */
 export class Task extends Process {
-  constructor(rpc: Rpc, containerId: string, io: TaskIO | null, pid: number) {
+  constructor(
+    rpc: Rpc,
+    containerId: string,
+    io: TaskIO | null,
+    pid: number,
+    /** Told when delete() has removed the task (its container then knows it has none). */
+    private readonly onDeleted?: () => void,
+  ) {
     super(rpc, containerId, '', io, pid);
   }
 
@@ -194,7 +206,7 @@ export class Task extends Process {
   /** Deletes the stopped (or never started) task, its output read to the end first, as the
    * Go client does; a running or paused task is a FailedPreconditionError. */
   override async delete(opts?: CallOptions): Promise<ExitStatus> {
-    const { status } = await this.status(opts);
+    const status = this.exitSeen ? 'STOPPED' : (await this.status(opts)).status;
     if (status !== 'STOPPED' && status !== 'UNKNOWN' && status !== 'CREATED') {
       throw new FailedPreconditionError(`task must be stopped before deletion: ${status.toLowerCase()}`);
     }
@@ -207,6 +219,7 @@ export class Task extends Process {
         { container_id: this.containerId },
         opts,
       );
+      this.onDeleted?.();
       return exitFrom(r);
     } finally {
       this.io?.close();

@@ -1,6 +1,7 @@
 import { commandGroup, parseFlags, type Command } from '../command';
 import { UsageError } from '../cli-error';
 import { labelList, parseLabels } from '../table';
+import { NotFoundError } from '../../errdefs/errors';
 
 const USAGE = `usage: berth containers COMMAND
   ls [-q] [FILTER…]            containers
@@ -37,6 +38,17 @@ export const containersCommand: Command = commandGroup(
         try {
           const c = await ctx.client.loadContainer(id);
           const { labels } = await c.info();
+          // As ctr's containers delete: a stopped (or never started) task goes first; a
+          // running one is refused.
+          const task = await c.task().catch((err: unknown) => {
+            if (err instanceof NotFoundError) return null;
+            throw err;
+          });
+          if (task) {
+            const { status } = await task.status();
+            if (status !== 'STOPPED' && status !== 'CREATED') throw new Error(`cannot delete a non stopped container: ${status.toLowerCase()}`);
+            await task.delete();
+          }
           await c.delete({ withSnapshot: values['keep-snapshot'] !== true });
           (require('../log-files') as typeof import('../log-files')).removeLogFile(labels);
         } catch (err) {
