@@ -47,13 +47,14 @@ export async function bindTerminal(proc: Process, mode: AttachMode): Promise<() 
       undo.push(() => process.off(sig, forward));
     }
   }
-  if (!mode.stdin) {
-    // Nothing reads our stdin: do not let it hold the process open.
-    process.stdin.pause();
-  }
+  // process.stdin is made on first use (a stream for the tty, pipe or file, ~1 ms): with no
+  // stdin attached it is never touched, so nothing opens it to hold the process.
+  const usesStdin = mode.stdin || mode.tty;
   return () => {
     for (const u of undo.reverse()) u();
-    process.stdin.pause();
-    process.stdin.unref?.();
+    if (usesStdin) {
+      process.stdin.pause();
+      process.stdin.unref?.();
+    }
   };
 }

@@ -80,6 +80,29 @@ export function makeFifoSet(id: string, want: { stdin: boolean; stdout: boolean;
   };
 }
 
+function unlinkIfThere(p: string): void {
+  try {
+    fs.unlinkSync(p);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
+}
+
+/** Removes a FIFO set this client made: its FIFOs, then its directory (by name: node's
+ * rmSync loads its rimraf, ~1–2 ms of every run). */
+function removeFifoSet(fifos: FifoSet): void {
+  for (const p of [fifos.stdin, fifos.stdout, fifos.stderr]) {
+    // unlink, not rmSync: node's rmSync goes through rimraf even for one file.
+    if (p) unlinkIfThere(p);
+  }
+  try {
+    fs.rmdirSync(fifos.dir);
+  } catch {
+    // Something besides the FIFOs is in it (rare): removed recursively, as before.
+    fs.rmSync(fifos.dir, { recursive: true, force: true });
+  }
+}
+
 /** The open client ends of a FIFO set, copying to and from the caller's streams. */
 export class TaskIO {
   /** Writes go to the task's stdin (null without stdin). */
@@ -119,7 +142,7 @@ export class TaskIO {
     try {
       return new TaskIO(fifos, true, stdio);
     } catch (err) {
-      if (fifos.dir) fs.rmSync(fifos.dir, { recursive: true, force: true });
+      if (fifos.dir) removeFifoSet(fifos);
       throw err;
     }
   }
@@ -156,6 +179,6 @@ export class TaskIO {
     if (this.closed) return;
     this.closed = true;
     for (const s of [this.stdin, this.stdout, this.stderr]) s?.destroy();
-    if (this.ownsDir && this.fifos.dir) fs.rmSync(this.fifos.dir, { recursive: true, force: true });
+    if (this.ownsDir && this.fifos.dir) removeFifoSet(this.fifos);
   }
 }

@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import type { ContentInfo, IngestStatus } from './records';
 import { AlreadyExistsError, FailedPreconditionError } from '../errdefs/errors';
@@ -95,7 +94,8 @@ export class ContentStore {
    * digest.
    */
   async write(data: Buffer | AsyncIterable<Buffer>, o: ContentWriteOptions = {}): Promise<string> {
-    const hash = createHash('sha256');
+    // Loaded when needed: node:crypto costs the CLI ~4 ms to load.
+    const hash = (require('node:crypto') as typeof import('node:crypto')).createHash('sha256');
     const ref = o.ref ?? o.expected ?? `berth-client-${process.pid}-${Date.now()}-${Math.random().toString(36).slice(2)}`;
     const call = this.rpc.open<object, WriteReply>(Services.content, 'Write', o);
     const reply = async (): Promise<WriteReply> => {
