@@ -1824,6 +1824,51 @@ static napi_value js_send_nowait(napi_env env, napi_callback_info info) {
   return ret;
 }
 
+/*
+ * The CLI's exit (bin/berth). node's process.exit runs node's and OpenSSL's atexit work,
+ * which cost 3-5 ms of every berth command here (bench/cli-run.ts; exiting by SIGKILL
+ * instead was that much faster); _exit(2) skips it. What node's exit restores on the way
+ * out is restored here first: the stdio descriptors' file status flags (libuv sets
+ * O_NONBLOCK on the pipes and terminals it opens, and a shell sharing the terminal would
+ * inherit that) and a terminal's modes, as saved by stdioSave() before anything opened
+ * stdio. Output is not lost: process.stdout and stderr write synchronously on Linux
+ * (files, pipes and terminals alike).
+ */
+static int saved_stdio_flags[3] = {-1, -1, -1};
+static struct termios saved_stdio_tio[3];
+static bool saved_stdio_tio_ok[3];
+
+static napi_value js_stdio_save(napi_env env, napi_callback_info info) {
+  (void)info;
+  for (int fd = 0; fd < 3; fd++) {
+    saved_stdio_flags[fd] = fcntl(fd, F_GETFL);
+    saved_stdio_tio_ok[fd] = saved_stdio_flags[fd] != -1 && isatty(fd) && tcgetattr(fd, &saved_stdio_tio[fd]) == 0;
+  }
+  return undefined_value(env);
+}
+
+static napi_value js_exit_now(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  int32_t code = 0;
+  NAPI_CALL(env, napi_get_value_int32(env, argv[0], &code));
+  /* As node's ResetStdio: a background process setting terminal modes gets SIGTTOU. */
+  sigset_t ttou;
+  sigemptyset(&ttou);
+  sigaddset(&ttou, SIGTTOU);
+  pthread_sigmask(SIG_BLOCK, &ttou, NULL);
+  for (int fd = 0; fd < 3; fd++) {
+    if (saved_stdio_tio_ok[fd]) {
+      while (tcsetattr(fd, TCSANOW, &saved_stdio_tio[fd]) == -1 && errno == EINTR) {
+      }
+    }
+    if (saved_stdio_flags[fd] != -1) {
+      int now = fcntl(fd, F_GETFL);
+      if (now != -1 && now != saved_stdio_flags[fd]) fcntl(fd, F_SETFL, saved_stdio_flags[fd]);
+    }
+  }
+  _exit(code & 0xff);
+}
+
 static napi_value make_constants(napi_env env) {
   napi_value consts;
   NAPI_CALL(env, napi_create_object(env, &consts));
@@ -1900,6 +1945,8 @@ NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
       {"flockTry", NULL, js_flock_try, NULL, NULL, NULL, napi_enumerable, NULL},
       {"setNonBlocking", NULL, js_set_nonblocking, NULL, NULL, NULL, napi_enumerable, NULL},
       {"sendNoWait", NULL, js_send_nowait, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"stdioSave", NULL, js_stdio_save, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"exitNow", NULL, js_exit_now, NULL, NULL, NULL, napi_enumerable, NULL},
       {"constants", NULL, NULL, NULL, NULL, consts, napi_enumerable, NULL},
   };
   if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) {

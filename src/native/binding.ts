@@ -58,6 +58,10 @@ export interface NativeBinding {
   setWinsize(fd: number, rows: number, cols: number): void;
   getWinsize(fd: number): { rows: number; cols: number };
   getPeerCred(socketFd: number): { pid: number; uid: number; gid: number };
+  /** Saves fds 0-2's status flags and terminal modes (bin/berth, at its start). */
+  stdioSave(): void;
+  /** Restores what stdioSave saved and _exit(2)s with code (bin/berth's exit). */
+  exitNow(code: number): never;
   eventfd(initval?: number, flags?: number): number;
   removeTree(path: PathArg, callback: (err: Error | null) => void): void;
   /** clock_gettime(CLOCK_REALTIME) into out[0] (seconds) and out[1] (nanoseconds). */
