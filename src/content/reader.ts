@@ -17,6 +17,10 @@ export class LocalContentReader implements ContentReader {
     readonly size: number,
   ) {}
 
+  get fd(): number {
+    return this.fh.fd;
+  }
+
   /** Up to `length` bytes at `offset`; empty at or past the end. */
   async readAt(offset: number, length: number): Promise<Buffer> {
     if (!Number.isSafeInteger(offset) || offset < 0) {

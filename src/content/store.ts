@@ -77,6 +77,9 @@ export interface ContentReader {
   readAt(offset: number, length: number): Promise<Buffer>;
   /** Stream [offset, offset+size) (size ≤ 0: to the end). */
   stream(offset?: number, size?: number): Readable;
+  /** The open descriptor of a local blob (valid until close()): a diff worker thread reads
+   * the layer through it itself, off the daemon's event loop. */
+  readonly fd?: number;
   close(): Promise<void>;
 }
 

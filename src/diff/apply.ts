@@ -128,6 +128,51 @@ export function applyLayer(
   });
 }
 
+/**
+ * Applies the layer in `size` bytes of the open file `fd` (a committed blob: gzip or an
+ * uncompressed tar) onto `root`, read and decompressed by the worker itself, so the
+ * daemon's event loop moves none of its bytes. The caller keeps fd open until this settles.
+ */
+export function applyLayerFromFd(root: string, fd: number, size: number, gzip: boolean, opts: ApplyLayerOptions): Promise<ApplyResult> {
+  return new Promise<ApplyResult>((resolve, reject) => {
+    const pw = acquire();
+    const w = pw.worker;
+    const id = nextJobId++;
+    let settled = false;
+    const cleanup = (): void => {
+      w.off('message', onMessage);
+      w.off('error', onWorkerError);
+      w.off('exit', onExit);
+    };
+    const onMessage = (m: FromWorker): void => {
+      if (m.id !== id || settled) return;
+      if (m.t === 'done') {
+        settled = true;
+        cleanup();
+        release(pw);
+        resolve(m.result);
+      } else if (m.t === 'error') {
+        settled = true;
+        cleanup();
+        release(pw);
+        reject(fromWireError(m.error));
+      }
+    };
+    const onWorkerError = (err: Error): void => {
+      if (settled) return;
+      settled = true;
+      cleanup();
+      discard(pw);
+      reject(err);
+    };
+    const onExit = (code: number): void => onWorkerError(new UnknownError(`layer apply worker exited (code ${code})`));
+    w.on('message', onMessage);
+    w.on('error', onWorkerError);
+    w.on('exit', onExit);
+    w.postMessage({ t: 'applyFd', id, root, opts, fd, size, gzip } satisfies ToWorker);
+  });
+}
+
 async function applyInThread(root: string, tar: Readable, opts: ApplyLayerOptions): Promise<ApplyResult> {
   const a = new LayerApplier(root, opts);
   try {

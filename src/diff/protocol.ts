@@ -6,6 +6,9 @@ import type { WireError } from './workerpool';
 
 export type ToWorker =
   | { t: 'apply'; id: number; root: string; opts: ApplyLayerOptions }
+  /** Apply a layer the worker reads itself: `size` bytes at fd (a blob the main thread
+   * holds open until the job ends), gunzipped in the worker when gzip. */
+  | { t: 'applyFd'; id: number; root: string; opts: ApplyLayerOptions; fd: number; size: number; gzip: boolean }
   /** Next bytes of the job's input (apply: the tar; zstd: the compressed stream). */
   | { t: 'chunk'; id: number; buf: Uint8Array }
   | { t: 'end'; id: number }

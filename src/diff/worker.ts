@@ -2,7 +2,10 @@
 // (pure JS, ~3 ms of CPU per MB of output) off the daemon's event loop. Driven by
 // apply.ts and decompress.ts through protocol.ts messages.
 
+import * as fs from 'node:fs';
+import { Readable, pipeline } from 'node:stream';
 import { parentPort } from 'node:worker_threads';
+import * as zlib from 'node:zlib';
 import { Decompress } from 'fzstd';
 import { LayerApplier } from './applier';
 import type { FromWorker, ToWorker } from './protocol';
@@ -20,8 +23,77 @@ let applyId = -1;
 let applier: LayerApplier | null = null;
 let applyFailed = false;
 
+/** Positional reads of a layer blob: large, as the content store's own streams read. */
+const READ_CHUNK = 1 << 20;
+
+/** `size` bytes of fd from its start (fewer if the file is shorter: the tar or gzip
+ * reader then reports the truncation, as with the stream the main thread used to read). */
+async function* readFd(fd: number, size: number): AsyncGenerator<Buffer> {
+  let pos = 0;
+  while (pos < size) {
+    const buf = Buffer.allocUnsafe(Math.min(READ_CHUNK, size - pos));
+    const n = await new Promise<number>((resolve, reject) => fs.read(fd, buf, 0, buf.length, pos, (err, got) => (err ? reject(err) : resolve(got))));
+    if (n === 0) return;
+    pos += n;
+    yield n === buf.length ? buf : buf.subarray(0, n);
+  }
+}
+
+/**
+ * An apply whose input the worker reads and gunzips itself (applyLayerFromFd): the
+ * daemon's event loop then carries none of the layer's bytes, and keeps receiving the
+ * next layers meanwhile (a pull that unpacks while it downloads).
+ */
+async function applyFromFd(m: Extract<ToWorker, { t: 'applyFd' }>, a: LayerApplier): Promise<void> {
+  const current = (): boolean => m.id === applyId && !applyFailed && applier === a;
+  const src = Readable.from(readFd(m.fd, m.size), { objectMode: false });
+  let input: Readable = src;
+  if (m.gzip) {
+    // As the main thread's decompressStream: node:zlib, 64 KiB output chunks.
+    const gunzip = zlib.createGunzip({ chunkSize: 64 * 1024 });
+    pipeline(src, gunzip, () => undefined);
+    input = gunzip;
+  }
+  try {
+    for await (const chunk of input) {
+      if (!current()) {
+        input.destroy();
+        return;
+      }
+      a.write(chunk as Buffer);
+    }
+    if (!current()) return;
+    const result = a.finish();
+    applier = null;
+    send({ t: 'done', id: m.id, result });
+  } catch (err) {
+    if (!current()) return;
+    applyFailed = true;
+    a.abort();
+    applier = null;
+    send({ t: 'error', id: m.id, error: toWireError(err) });
+  }
+}
+
 function onApply(m: ToWorker): void {
   switch (m.t) {
+    case 'applyFd': {
+      applier?.abort();
+      applyId = m.id;
+      applyFailed = false;
+      let a: LayerApplier;
+      try {
+        a = new LayerApplier(m.root, m.opts);
+      } catch (err) {
+        applyFailed = true;
+        applier = null;
+        send({ t: 'error', id: m.id, error: toWireError(err) });
+        return;
+      }
+      applier = a;
+      void applyFromFd(m, a);
+      return;
+    }
     case 'apply':
       applier?.abort();
       applyId = m.id;
@@ -202,7 +274,7 @@ function onZstd(m: ToWorker): void {
 let mode: 'apply' | 'zstd' = 'apply';
 
 port.on('message', (m: ToWorker) => {
-  if (m.t === 'apply') mode = 'apply';
+  if (m.t === 'apply' || m.t === 'applyFd') mode = 'apply';
   else if (m.t === 'zstd') mode = 'zstd';
   if (mode === 'apply') onApply(m);
   else onZstd(m);

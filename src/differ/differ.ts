@@ -9,8 +9,9 @@ import type { Labels } from '../metadata/records';
 import { writeDiff } from '../diff/compare';
 import type { ContentStore } from '../content/store';
 import type { Mount } from '../snapshotter/snapshotter';
-import { applyLayer } from '../diff/apply';
-import { decompressStream } from '../diff/decompress';
+import { applyLayer, applyLayerFromFd } from '../diff/apply';
+import type { ApplyLayerOptions, ApplyResult } from '../diff/applier';
+import { DETECT_BYTES, decompressStream, detectCompression } from '../diff/decompress';
 import { mountAll, unmountAll } from '../native';
 import { diffCompression, MEDIA_TYPE_LAYER, MEDIA_TYPE_LAYER_GZIP } from './mediatypes';
 
@@ -56,11 +57,18 @@ export class Differ {
     }
     const reader = await cs.reader(desc.digest);
     try {
-      const tar = await decompressStream(reader.stream());
       const overlay = overlayUpper(mounts);
+      const fd = reader.fd;
+      // gzip and plain tars from a local blob: the worker reads and decompresses the layer
+      // itself (zstd keeps its own worker, fed from here).
+      const compression = fd === undefined ? undefined : detectCompression(await reader.readAt(0, DETECT_BYTES));
+      const apply = (root: string, opts: ApplyLayerOptions): Promise<ApplyResult> =>
+        fd !== undefined && (compression === 'gzip' || compression === 'uncompressed')
+          ? applyLayerFromFd(root, fd, reader.size, compression === 'gzip', opts)
+          : decompressStream(reader.stream()).then((tar) => applyLayer(root, tar, opts));
       const result = overlay
-        ? await applyLayer(overlay.upper, tar, { overlayWhiteouts: true, parents: overlay.lowers })
-        : await this.withMounted(mounts, (dir) => applyLayer(dir, tar, { overlayWhiteouts: false }));
+        ? await apply(overlay.upper, { overlayWhiteouts: true, parents: overlay.lowers })
+        : await this.withMounted(mounts, (dir) => apply(dir, { overlayWhiteouts: false }));
       return { mediaType: MEDIA_TYPE_LAYER, digest: result.digest, size: result.size };
     } finally {
       await reader.close();
