@@ -534,7 +534,10 @@ describe('integrity and resume', () => {
     expect((err as Error).message).toContain(`expected ${extra.digest}`);
     const view = store.content.view(ns);
     await expect(view.info(extra.digest)).rejects.toBeInstanceOf(NotFoundError);
-    expect(await view.listStatuses([])).toEqual([]);
+    // The corrupt blob's ingest is gone. Another layer that was still downloading when the
+    // pull failed keeps its partial ingest for a resume, as containerd's do (seen under
+    // load; on a quiet machine the small layers are all in before the corrupt one fails).
+    expect((await view.listStatuses([])).filter((st) => st.ref.includes(extra.digest))).toEqual([]);
     await store.gc.collect();
     expect(await labelsIn(ns)).toEqual({});
   });
