@@ -7,7 +7,7 @@ import { Code } from '../errdefs/codes';
 import { UnavailableError, type BerthError } from '../errdefs/errors';
 import { StatusError, errorFromStatusCode } from '../errdefs/status';
 import type { CallOptions, CallScope } from './call-options';
-import { FrameError, MessageDeframer, frameHeader, frameMessage } from './grpc-frames';
+import { FrameError, MessageDeframer, frameHeader } from './grpc-frames';
 import { H2ClientSession, H2_ERROR, type H2ClientStream, type H2StreamHandler, type HeaderFields } from './h2-session';
 import { methodCodec, type MethodCodec } from './method-codec';
 
@@ -180,10 +180,10 @@ export class GrpcCall<Req extends object, Res> implements AsyncIterable<Res>, H2
       throw new StatusError(Code.Internal, 'send on a finished call');
     }
     const message = this.codec.encode(req);
-    // Small messages in one write; large ones (content) without copying them to frame them.
-    const fits = message.length < 16 * 1024;
-    if (!fits) this.stream.write(frameHeader(message.length));
-    if (!this.stream.write(fits ? frameMessage(message) : message) && !this.stream.closed) {
+    // The prefix and the message are written as they are (no copy to join them): the
+    // session puts them in one DATA frame.
+    this.stream.write(frameHeader(message.length));
+    if (!this.stream.write(message) && !this.stream.closed) {
       await new Promise<void>((resolve) => (this.drainWaiter = resolve));
     }
   }

@@ -5,10 +5,6 @@
 /** The largest message accepted, as containerd's Go client sets it (16 MiB). */
 export const MAX_MESSAGE_BYTES = 16 << 20;
 
-export function frameMessage(message: Buffer): Buffer {
-  return Buffer.concat([frameHeader(message.length), message]);
-}
-
 /** The 5-byte prefix of an uncompressed message of `length` bytes (sent ahead of the
  * message itself, so a MiB of content is not copied once more to frame it). */
 export function frameHeader(length: number): Buffer {

@@ -277,16 +277,30 @@ export class H2ClientSession {
         this.blocked.add(s);
         return;
       }
-      const chunk = s.queue[0]!;
-      const n = Math.min(allowed, chunk.length);
-      const piece = n === chunk.length ? chunk : chunk.subarray(0, n);
-      if (n === chunk.length) s.queue.shift();
-      else s.queue[0] = chunk.subarray(n);
+      // One DATA frame takes as much of the queue as the windows allow, across writes: a
+      // gRPC message's 5-byte prefix and its body go in one frame, so a server reading a
+      // 1 MiB message gets it whole instead of joining a 5-byte frame to it (a second
+      // 1 MiB copy per message in berthd's content ingest).
+      const parts: Buffer[] = [];
+      let n = 0;
+      while (n < allowed && s.queue.length > 0) {
+        const chunk = s.queue[0]!;
+        const take = Math.min(allowed - n, chunk.length);
+        if (take === chunk.length) {
+          parts.push(chunk);
+          s.queue.shift();
+        } else {
+          parts.push(chunk.subarray(0, take));
+          s.queue[0] = chunk.subarray(take);
+        }
+        n += take;
+      }
       s.queuedBytes -= n;
       s.sendWindow -= n;
       this.connSendWindow -= n;
       const last = s.queue.length === 0 && s.endQueued;
-      this.emitFrame(FRAME.DATA, last ? FLAG.END_STREAM : 0, s.id, piece);
+      this.emit(frameHead(n, FRAME.DATA, last ? FLAG.END_STREAM : 0, s.id));
+      for (const p of parts) if (p.length > 0) this.emit(p);
       if (last) s.endSent = true;
     }
     this.blocked.delete(s);
