@@ -273,6 +273,39 @@ function block(fields: HeaderFields): Buffer {
   return encodeHeaders(fields);
 }
 
+describe('client HTTP/2 stream limits', () => {
+  it('waits for a slot when the server allows one stream at a time, and serves every call', async () => {
+    const address = socketPath();
+    let open = 0;
+    let most = 0;
+    const server = http2.createServer({ settings: { maxConcurrentStreams: 1 } });
+    server.on('stream', (stream) => {
+      open++;
+      most = Math.max(most, open);
+      stream.on('close', () => open--);
+      stream.respond({ ':status': 200 });
+      stream.resume();
+      stream.on('end', () => setTimeout(() => stream.end('ok'), 20));
+    });
+    await new Promise<void>((r) => server.listen(address, r));
+    const s = new H2ClientSession(address);
+    // The server's SETTINGS first: before them, streams are not limited (RFC 9113 §5.1.2).
+    const warm = collector();
+    s.request(req('/warm'), warm.handler).end();
+    await warm.done;
+    const calls = Array.from({ length: 5 }, () => {
+      const c = collector();
+      s.request(req('/x'), c.handler).end();
+      return c.done;
+    });
+    const done = await Promise.all(calls);
+    expect(done.map((ex) => [ex.error, ex.rstCode, ex.data.toString()])).toEqual(Array.from({ length: 5 }, () => [null, 0, 'ok']));
+    expect(most).toBe(1);
+    s.close();
+    await new Promise<void>((r) => server.close(() => r()));
+  });
+});
+
 describe('client HTTP/2 against a hostile server', () => {
   const open = (p: RawPeer): { s: H2ClientSession; done: Promise<Exchange> } => {
     const s = new H2ClientSession(p.address);
