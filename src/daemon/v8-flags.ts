@@ -11,22 +11,26 @@
 // client command, so without it the first hundreds of commands run mostly interpreted
 // (ctr run --rm: ~0.92 -> ~0.85 of containerd's time in bench/run.ts; +3 MB RSS).
 //
-// --heap-growing-percent=10: the old generation may grow by 10% past what the last
-// mark-compact kept before the next one (V8's default lets it grow 1.1–4×, by how fast
-// the program allocates). Without it berthd's heap kept growing with headroom as it served
-// (after 60 `ctr run`: 100 MB RSS with 20 containers, 90 MB with a small factor). This
-// used to be --optimize-for-size, which sets the same small factor but also pins the young
-// generation at its smallest and compiles for size: under gRPC load that doubled the
-// scavenges per call (every call's state in flight surviving them) and made the optimized
-// code allocate more, ~1.5–2.5× the CPU per call (bench/grpc-alloc.ts, bench/grpc-load.ts,
-// issue 12). With this flag idle RSS after load stays where --optimize-for-size kept it.
+// --heap-growing-percent=300: the old generation may grow to 4× what the last mark-compact
+// kept before the next one. V8 counts Buffers' external memory against that limit, so a
+// small factor turns bulk data into mark-compact storms: with 10% (chosen for RSS in issue
+// 12), every ~10 MB of Buffers that a content ingest read and joined started one, 15–23
+// of 15–25 ms each per 157 MB pull, while the heap stayed at ~21 MB; V8's own dynamic
+// factor falls back to small after the first collection too. With 300: 0–1 per pull, and
+// berthd's CPU per pull 1.2–1.4 s -> 0.7–0.8 s (bench/cli-pull.ts). Young Buffers are still
+// freed by scavenges, so what this costs is old-generation garbage waiting longer: memory
+// per container (bench/run.ts, 7.8 MB) and per pod (bench/cri-pod-start.ts, 1.47 vs 1.49
+// MiB) and idle RSS after gRPC load (bench/grpc-load.ts, 74 MiB) were the same with 10
+// and 300; RSS 15 s after four pulls was 169 MB against 133 MB until the memory reducer
+// ran. (This replaced --optimize-for-size, which also pinned the young generation at its
+// smallest and compiled for size: ~1.5–2.5× the CPU per gRPC call, issue 12.)
 //
 // So bin/berthd execs itself once (same pid, so pid files, supervisors and tests see one
 // process) with the flags when they are missing. BERTH_V8_FLAGS=0 turns this off; any other value
 // is the list of flags to use instead (space-separated).
 import { execve } from '../native';
 
-export const DAEMON_V8_FLAGS: readonly string[] = ['--max-semi-space-size=2', '--always-sparkplug', '--heap-growing-percent=10'];
+export const DAEMON_V8_FLAGS: readonly string[] = ['--max-semi-space-size=2', '--always-sparkplug', '--heap-growing-percent=300'];
 
 /** Marks the re-exec'd process so that a failure to apply the flags cannot loop. */
 const MARK = 'BERTH_V8_RELAUNCHED';
