@@ -7,7 +7,7 @@ import { Code } from '../errdefs/codes';
 import { UnavailableError, type BerthError } from '../errdefs/errors';
 import { StatusError, errorFromStatusCode } from '../errdefs/status';
 import type { CallOptions, CallScope } from './call-options';
-import { FrameError, MessageDeframer, frameHeader } from './grpc-frames';
+import { FrameError, MessageDeframer, bytesFieldHead, frameHeader } from './grpc-frames';
 import { H2ClientSession, H2_ERROR, type H2ClientStream, type H2StreamHandler, type HeaderFields } from './h2-session';
 import { methodCodec, type MethodCodec } from './method-codec';
 
@@ -186,6 +186,30 @@ export class GrpcCall<Req extends object, Res> implements AsyncIterable<Res>, H2
     if (!this.stream.write(message) && !this.stream.closed) {
       await new Promise<void>((resolve) => (this.drainWaiter = resolve));
     }
+  }
+
+  /**
+   * Sends `req` with one more bytes field, number `field`, whose value is `parts` joined,
+   * without joining them: protobuf takes fields in any order, so the encoded request is
+   * followed by the field's tag and length and then the parts as they are (a content
+   * WRITE's 1 MiB of data is not copied into a message buffer). `req` must not set that
+   * field itself.
+   */
+  async sendWithBytes(req: Req, field: number, parts: readonly Buffer[]): Promise<void> {
+    if (this.finished || this.stream.closed) {
+      await this.done;
+      throw new StatusError(Code.Internal, 'send on a finished call');
+    }
+    let length = 0;
+    for (const p of parts) length += p.length;
+    const head = this.codec.encode(req);
+    const fieldHead = bytesFieldHead(field, length);
+    this.stream.write(frameHeader(head.length + fieldHead.length + length));
+    this.stream.write(head);
+    this.stream.write(fieldHead);
+    let ok = true;
+    for (const p of parts) ok = this.stream.write(p);
+    if (!ok && !this.stream.closed) await new Promise<void>((resolve) => (this.drainWaiter = resolve));
   }
 
   /** Half-closes the request side (the server sees the end of requests). */

@@ -17,6 +17,8 @@ const WRITE_CHUNK = 1 << 20;
  * encodes and frames the next MiB, and the stream ran at half ctr's speed (bench/cli-pull.ts).
  * The daemon handles a stream's requests in order, so the offsets stay right. */
 const WRITES_IN_FLIGHT = 4;
+/** WriteContentRequest.data's field number (containerd's content.proto). */
+const WRITE_DATA_FIELD = 6;
 
 interface WriteReply {
   offset: number;
@@ -69,19 +71,35 @@ export function contentServiceIngester(rpc: Rpc, content: ContentStore): Content
         };
         /** Sends whole WRITE_CHUNKs of what is pending (the rest too when `all`), keeping at
          * most WRITES_IN_FLIGHT unanswered; with `all`, also waits for every answer. */
-        const flush = async (all: boolean): Promise<void> => {
-          if (pendingBytes > 0) {
-            const buf = pending.length === 1 ? pending[0]! : Buffer.concat(pending, pendingBytes);
-            const end = all ? buf.length : buf.length - (buf.length % WRITE_CHUNK);
-            pending = end < buf.length ? [buf.subarray(end)] : [];
-            pendingBytes = buf.length - end;
-            for (let at = 0; at < end; at += WRITE_CHUNK) {
-              const part = buf.subarray(at, Math.min(end, at + WRITE_CHUNK));
-              if (unacked.length >= WRITES_IN_FLIGHT) await ackOne();
-              await call.send({ action: 'WRITE', ref: o.ref, offset: sent, data: part });
-              sent += part.length;
-              unacked.push(part.length);
+        /** Takes up to `n` bytes off the front of `pending`, as the chunks they are in. */
+        const take = (n: number): Buffer[] => {
+          const out: Buffer[] = [];
+          while (n > 0) {
+            const c = pending[0]!;
+            if (c.length <= n) {
+              out.push(c);
+              pending.shift();
+              n -= c.length;
+              pendingBytes -= c.length;
+            } else {
+              out.push(c.subarray(0, n));
+              pending[0] = c.subarray(n);
+              pendingBytes -= n;
+              n = 0;
             }
+          }
+          return out;
+        };
+        const flush = async (all: boolean): Promise<void> => {
+          // Each WRITE goes out as its header and the chunks as they came (the data field
+          // is not built by copying them into one buffer, and not copied again by the encoder).
+          while (pendingBytes >= WRITE_CHUNK || (all && pendingBytes > 0)) {
+            const n = Math.min(WRITE_CHUNK, pendingBytes);
+            const parts = take(n);
+            if (unacked.length >= WRITES_IN_FLIGHT) await ackOne();
+            await call.sendWithBytes({ action: 'WRITE', ref: o.ref, offset: sent }, WRITE_DATA_FIELD, parts);
+            sent += n;
+            unacked.push(n);
           }
           if (all) while (unacked.length > 0) await ackOne();
         };

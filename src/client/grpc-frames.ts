@@ -14,6 +14,22 @@ export function frameHeader(length: number): Buffer {
   return header;
 }
 
+/** The protobuf key and length of a bytes field (number `field`) of `length` bytes: what
+ * goes before its value when the value is sent as it is, after the rest of the message. */
+export function bytesFieldHead(field: number, length: number): Buffer {
+  const out: number[] = [];
+  const varint = (v: number): void => {
+    while (v >= 128) {
+      out.push((v % 128) | 0x80);
+      v = Math.floor(v / 128);
+    }
+    out.push(v);
+  };
+  varint(field * 8 + 2);
+  varint(length);
+  return Buffer.from(out);
+}
+
 export class FrameError extends Error {}
 
 /** Splits a byte stream into whole messages, however the chunks fall. */
