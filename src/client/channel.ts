@@ -8,7 +8,8 @@ import { UnavailableError, type BerthError } from '../errdefs/errors';
 import { StatusError, errorFromStatusCode } from '../errdefs/status';
 import type { CallOptions, CallScope } from './call-options';
 import { FrameError, MessageDeframer, bytesFieldHead, frameHeader } from './grpc-frames';
-import { H2ClientSession, H2_ERROR, type H2ClientStream, type H2StreamHandler, type HeaderFields } from './h2-session';
+import { H2_ERROR } from '../grpc/h2-protocol';
+import { H2ClientSession, type H2ClientStream, type H2StreamHandler, type HeaderFields } from './h2-session';
 import { methodCodec, type MethodCodec } from './method-codec';
 
 /** Responses a server stream may queue before the stream is paused (HTTP/2 flow control
