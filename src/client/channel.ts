@@ -176,17 +176,7 @@ export class GrpcCall<Req extends object, Res> implements AsyncIterable<Res>, H2
 
   /** Sends one request message; resolves when the stream can take more. */
   async send(req: Req): Promise<void> {
-    if (this.finished || this.stream.closed) {
-      await this.done;
-      throw new StatusError(Code.Internal, 'send on a finished call');
-    }
-    const message = this.codec.encode(req);
-    // The prefix and the message are written as they are (no copy to join them): the
-    // session puts them in one DATA frame.
-    this.stream.write(frameHeader(message.length));
-    if (!this.stream.write(message) && !this.stream.closed) {
-      await new Promise<void>((resolve) => (this.drainWaiter = resolve));
-    }
+    await this.sendMessage([this.codec.encode(req)]);
   }
 
   /**
@@ -197,17 +187,21 @@ export class GrpcCall<Req extends object, Res> implements AsyncIterable<Res>, H2
    * field itself.
    */
   async sendWithBytes(req: Req, field: number, parts: readonly Buffer[]): Promise<void> {
+    let length = 0;
+    for (const p of parts) length += p.length;
+    await this.sendMessage([this.codec.encode(req), bytesFieldHead(field, length), ...parts]);
+  }
+
+  /** Writes one message made of `parts`, prefixed, without joining them (the session puts
+   * them in one DATA frame); resolves when the stream can take more. */
+  private async sendMessage(parts: readonly Buffer[]): Promise<void> {
     if (this.finished || this.stream.closed) {
       await this.done;
       throw new StatusError(Code.Internal, 'send on a finished call');
     }
     let length = 0;
     for (const p of parts) length += p.length;
-    const head = this.codec.encode(req);
-    const fieldHead = bytesFieldHead(field, length);
-    this.stream.write(frameHeader(head.length + fieldHead.length + length));
-    this.stream.write(head);
-    this.stream.write(fieldHead);
+    this.stream.write(frameHeader(length));
     let ok = true;
     for (const p of parts) ok = this.stream.write(p);
     if (!ok && !this.stream.closed) await new Promise<void>((resolve) => (this.drainWaiter = resolve));
