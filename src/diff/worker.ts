@@ -7,7 +7,7 @@ import { Readable, pipeline } from 'node:stream';
 import { parentPort } from 'node:worker_threads';
 import * as zlib from 'node:zlib';
 import { Decompress } from 'fzstd';
-import { LayerApplier } from './applier';
+import { LayerApplier, type ApplyLayerOptions } from './applier';
 import type { FromWorker, ToWorker } from './protocol';
 import { MAX_WINDOW, zstdWindowSize } from './zstdframe';
 import { toWireError } from './workerpool';
@@ -75,36 +75,31 @@ async function applyFromFd(m: Extract<ToWorker, { t: 'applyFd' }>, a: LayerAppli
   }
 }
 
+/** Starts apply job `m.id` (ending any other): its applier, or null once the failure to
+ * make one has been reported. */
+function beginApply(m: { id: number; root: string; opts: ApplyLayerOptions }): LayerApplier | null {
+  applier?.abort();
+  applyId = m.id;
+  applyFailed = false;
+  try {
+    applier = new LayerApplier(m.root, m.opts);
+  } catch (err) {
+    applyFailed = true;
+    applier = null;
+    send({ t: 'error', id: m.id, error: toWireError(err) });
+  }
+  return applier;
+}
+
 function onApply(m: ToWorker): void {
   switch (m.t) {
     case 'applyFd': {
-      applier?.abort();
-      applyId = m.id;
-      applyFailed = false;
-      let a: LayerApplier;
-      try {
-        a = new LayerApplier(m.root, m.opts);
-      } catch (err) {
-        applyFailed = true;
-        applier = null;
-        send({ t: 'error', id: m.id, error: toWireError(err) });
-        return;
-      }
-      applier = a;
-      void applyFromFd(m, a);
+      const a = beginApply(m);
+      if (a) void applyFromFd(m, a);
       return;
     }
     case 'apply':
-      applier?.abort();
-      applyId = m.id;
-      applyFailed = false;
-      try {
-        applier = new LayerApplier(m.root, m.opts);
-      } catch (err) {
-        applyFailed = true;
-        applier = null;
-        send({ t: 'error', id: m.id, error: toWireError(err) });
-      }
+      beginApply(m);
       return;
     case 'chunk':
       if (m.id !== applyId || applyFailed || !applier) return;
