@@ -84,8 +84,8 @@ export class H2ClientStream {
   /** The RST_STREAM code it ended with (sent or received); 0 otherwise. */
   rstCode = 0;
   closed = false;
-  /** Window the server has granted for our DATA. */
-  sendWindow: number;
+  /** Window the server has granted for our DATA (set when the stream opens). */
+  sendWindow = 0;
   /** DATA the server may still send before we grant more. */
   private recvWindow = STREAM_WINDOW;
   /** DATA received and not yet granted back. */
@@ -103,10 +103,7 @@ export class H2ClientStream {
     private readonly session: H2ClientSession,
     readonly headers: HeaderFields,
     readonly handler: H2StreamHandler,
-    initialSendWindow: number,
-  ) {
-    this.sendWindow = initialSendWindow;
-  }
+  ) {}
 
   /** Queues DATA; false when the caller should wait for onDrain before writing more. */
   write(chunk: Buffer): boolean {
@@ -166,7 +163,7 @@ export class H2ClientStream {
   }
 }
 
-/** One connection. Made by H2ClientSession.connect; calls open streams with request(). */
+/** One connection, made by its constructor; calls open streams with request(). */
 export class H2ClientSession {
   private readonly socket: net.Socket;
   private readonly decoder = new HpackDecoder();
@@ -215,7 +212,7 @@ export class H2ClientSession {
 
   /** Opens a stream with the request headers; its DATA follows with write()/end(). */
   request(headers: HeaderFields, handler: H2StreamHandler): H2ClientStream {
-    const s = new H2ClientStream(this, headers, handler, this.peerInitialWindow);
+    const s = new H2ClientStream(this, headers, handler);
     if (this.goingAway || this.destroyed) {
       s.closed = true;
       const err = new Error(this.destroyed ? 'connection closed' : 'the connection is going away');
