@@ -184,6 +184,12 @@ if [[ $mode == test ]]; then
     tail -n 40 "$go_log" >&2
     die "downloading test/go's Go modules failed (log above, full log in $go_log)"
   fi
+  # test/go-transfer: containerd 2's Go client (v2.4.2, which needs Go >= 1.26.6), the
+  # Transfer service's real peer.
+  if ! (cd test/go-transfer && GOTOOLCHAIN=local GOFLAGS=-mod=readonly "$go_bin" mod download) >"$go_log" 2>&1; then
+    tail -n 40 "$go_log" >&2
+    die "downloading test/go-transfer's Go modules failed (log above, full log in $go_log; containerd 2's client needs Go >= 1.26.6)"
+  fi
   rm -f "$go_log"
 
   # ---------------------------------------------------------------- CRI test tools

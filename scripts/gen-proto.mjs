@@ -91,7 +91,7 @@ fs.writeFileSync(path.join(outDir, 'descriptor.json'), JSON.stringify(json, null
     }
   };
   const grpcService = /^containerd\.services\.[a-z]+\.v1\.[A-Za-z]+$/;
-  const packedInAny = /^containerd\.(events|runc|linux\.runc)\.|^runtimeoptions\.|^io\.containerd\.cgroups\./;
+  const packedInAny = /^containerd\.(events|runc|linux\.runc|types\.transfer)\.|^containerd\.services\.streaming\.v1\.StreamInit$|^google\.protobuf\.Empty$|^runtimeoptions\.|^io\.containerd\.cgroups\./;
   walk(root, (o) => {
     const name = bare(o.fullName);
     if (o instanceof protobuf.Service && grpcService.test(name)) {

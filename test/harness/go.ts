@@ -271,10 +271,10 @@ export async function runGoProgram(bin: string, args: string[], opts: GoRunOptio
  * sources, .proto files included), downloading it first if needed; undefined when Go or
  * the module is not available. Synchronous: test files call it while they are collected.
  */
-export function goModuleDirSync(modulePath: string): string | undefined {
+export function goModuleDirSync(modulePath: string, moduleDir: string = GO_PROGRAMS_DIR): string | undefined {
   try {
     const out = childProcess.execFileSync(GO_BIN, ['mod', 'download', '-json', modulePath], {
-      cwd: GO_PROGRAMS_DIR,
+      cwd: moduleDir,
       env: goBuildEnv(),
       encoding: 'utf8',
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -285,4 +285,36 @@ export function goModuleDirSync(modulePath: string): string | undefined {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * A program of a Go module other than test/go (its own go.mod and go.sum, e.g. test/go-cri,
+ * test/go-transfer): `go build ./<name>` inside moduleDir, cached under
+ * goCacheDir()/<prefix>-<sha256 of the program's sources, go.mod, go.sum and the
+ * toolchain>/<name>, so only the first run on a machine pays for the build. `goCache`: a Go
+ * build cache to use instead of the default (one that already compiled the module's
+ * dependencies with the same flags).
+ */
+export async function buildGoModuleProgram(moduleDir: string, name: string, opts: { prefix: string; goCache?: string; timeoutMs?: number }): Promise<string> {
+  const dir = path.join(moduleDir, name);
+  const h = crypto.createHash('sha256');
+  for (const f of fs.readdirSync(dir).filter((f) => f.endsWith('.go')).sort()) {
+    h.update(f + '\0');
+    h.update(fs.readFileSync(path.join(dir, f)));
+  }
+  for (const f of MODULE_FILES) h.update(fs.readFileSync(path.join(moduleDir, f)));
+  h.update(goVersion());
+  const outDir = path.join(goCacheDir(), `${opts.prefix}-${h.digest('hex').slice(0, 32)}`);
+  const bin = path.join(outDir, name);
+  if (fs.existsSync(bin)) return bin;
+  fs.mkdirSync(outDir, { recursive: true });
+  const tmp = `${bin}.${process.pid}.tmp`;
+  const env = opts.goCache !== undefined && fs.existsSync(opts.goCache) ? { ...goBuildEnv(), GOCACHE: opts.goCache } : goBuildEnv();
+  const p = spawnProcess(GO_BIN, ['build', '-o', tmp, `./${name}`], { cwd: moduleDir, env });
+  const timer = setTimeout(() => void stopChild(p, { signal: 'SIGKILL', timeoutMs: 5_000 }), opts.timeoutMs ?? 600_000);
+  const st = await p.exited;
+  clearTimeout(timer);
+  if (st.code !== 0) throw new Error(`go build of ${path.relative(REPO_ROOT, dir)} failed (exit ${st.code ?? st.signal}):\n${p.output()}`);
+  fs.renameSync(tmp, bin);
+  return bin;
 }

@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as protobuf from 'protobufjs';
 import * as descriptorExt from 'protobufjs/ext/descriptor';
 import { goModuleDirSync } from '../harness/go';
+import { TRANSFER_GO_MODULE_DIR } from '../harness/go-transfer';
 
 const repo = path.resolve(__dirname, '..', '..');
 const protoDir = path.join(repo, 'proto');
@@ -40,6 +41,14 @@ for (const [rel, dir] of moduleLinks) {
   fs.symlinkSync(dir, path.join(gocode, rel));
 }
 const ctrdDir = path.join(gocode, ctrdRel);
+
+/**
+ * containerd 2's Transfer and Streaming services (berthd serves them; containerd 1.6 has
+ * neither): compared with containerd's api module at the version test/go-transfer's
+ * containerd v2.4.2 pins. Only the files berth implements.
+ */
+const apiV2Dir = goModuleDirSync('github.com/containerd/containerd/api', TRANSFER_GO_MODULE_DIR);
+const apiV2Files = ['services/transfer/v1/transfer.proto', 'services/streaming/v1/streaming.proto', 'types/transfer/registry.proto', 'types/transfer/imagestore.proto', 'types/transfer/progress.proto'];
 
 /** containerd files whose every message/enum/service must exist in ours. */
 const requiredPrefixes = [
@@ -350,6 +359,14 @@ function loadOurRootFromProtoDir(): protobuf.Root {
   return root;
 }
 
+/** containerd 2's api module's Transfer and Streaming files, compiled as containerd's build does (imports relative to the module root). */
+function buildApiV2DescriptorSet(tmp: string): Buffer {
+  const out = path.join(tmp, 'api-v2.pb');
+  const r = spawnSync('protoc', [`-I${apiV2Dir}`, `-I${path.join(gocode, 'github.com/gogo/protobuf/protobuf')}`, '-I/usr/include', '--include_imports', `--descriptor_set_out=${out}`, ...apiV2Files], { cwd: apiV2Dir, encoding: 'utf8' });
+  if (r.error || r.status !== 0) throw new Error(`protoc failed (${r.status ?? r.error}):\n${r.stderr}`);
+  return fs.readFileSync(out);
+}
+
 describe('proto contract', () => {
   let ours: Model;
 
@@ -433,10 +450,39 @@ describe('proto contract', () => {
     });
 
     it('definitions of ours that containerd does not have are only the ones we add on purpose', () => {
-      const extra = [...ours.keys()].filter((n) => !theirs.has(n)).sort();
+      // containerd 2's Transfer and Streaming services: compared with its api module below.
+      const v2 = /^\.containerd\.(services\.(transfer|streaming)\.v1|types\.transfer)\./;
+      const extra = [...ours.keys()].filter((n) => !theirs.has(n) && !v2.test(n)).sort();
       // google.protobuf.* come from protobufjs's bundle; containerd's set has the ones it imports.
       // runtime.v1 is the Kubernetes CRI, checked against cri-api by cri-proto-contract.test.ts.
       expect(extra.filter((n) => !n.startsWith('.google.protobuf.') && !n.startsWith('.runtime.v1.'))).toEqual([]);
+    });
+  });
+  describe.skipIf(!protocOk || !apiV2Dir)(`against containerd 2's api module (Transfer, Streaming)${!apiV2Dir ? ' — SKIPPED: test/go-transfer modules missing (run scripts/ensure-deps.sh)' : ''}`, () => {
+    let tmp: string;
+    let theirs: Model;
+    beforeAll(() => {
+      tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-proto-contract-v2-'));
+      const all = modelFromDescriptorSet(buildApiV2DescriptorSet(tmp));
+      // The five files' own definitions (not what they import: descriptor, platform, well-known types).
+      theirs = new Map([...all].filter(([, d]) => apiV2Files.includes(d.file ?? '')));
+    });
+    afterAll(() => {
+      if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
+    });
+
+    it('every message, enum and service of those files exists in ours, with the same fields, values and methods', () => {
+      expect([...theirs.keys()].sort()).toEqual(
+        expect.arrayContaining(['.containerd.services.transfer.v1.Transfer', '.containerd.services.streaming.v1.Streaming', '.containerd.types.transfer.OCIRegistry', '.containerd.types.transfer.Progress']),
+      );
+      const missing = [...theirs.keys()].filter((n) => !ours.has(n)).sort();
+      expect(missing).toEqual([]);
+      expect([...theirs.keys()].sort().flatMap((n) => diffDef(n, ours.get(n)!, theirs.get(n)!))).toEqual([]);
+    });
+
+    it('ours has nothing in those packages that containerd 2 does not', () => {
+      const v2 = /^\.containerd\.(services\.(transfer|streaming)\.v1|types\.transfer)\./;
+      expect([...ours.keys()].filter((n) => v2.test(n) && !theirs.has(n))).toEqual([]);
     });
   });
 });
