@@ -40,8 +40,12 @@ export interface IngestWriter {
    * fetches the rest with a Range request.
    */
   readonly offset: number;
-  /** Append bytes at the current offset. */
+  /** Append bytes at the current offset. The writer may keep `chunk` (not copy it) until
+   * flush, commit or close: the caller must not reuse its memory. */
   write(chunk: Uint8Array): Promise<void>;
+  /** Optional: waits until everything given to write is in the store (a writer that
+   * returns from write before that); throws the first write's failure. */
+  flush?(): Promise<void>;
   /**
    * Optional: the sha256 digest ("sha256:<hex>") of every byte in the ingest so far, the
    * resumed prefix included, for a store that keeps a running hash anyway. The pull then

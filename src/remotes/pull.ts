@@ -257,6 +257,7 @@ class Puller {
         // A short body: keep what arrived, a later pull resumes it.
         throw new UnavailableError(`${desc.digest}: download ended at ${offset} of ${desc.size} bytes`);
       }
+      await w.flush?.();
       const got = ingestHash ? (w.digest as () => string).call(w) : hash ? `${algorithm}:${hash.digest('hex')}` : undefined;
       if (got !== undefined && got !== desc.digest) throw new FailedPreconditionError(`unexpected commit digest ${got}, expected ${desc.digest}`);
       const labels: Record<string, string> = {};
