@@ -13,7 +13,7 @@ import { Leases, type LeaseCreateOptions } from './leases';
 import { Namespaces } from './namespaces';
 import { Rpc, Services } from './rpc';
 import { Snapshotter, type Mount } from './snapshots';
-import { AlreadyExistsError, FailedPreconditionError, InvalidArgumentError, NotFoundError } from '../errdefs/errors';
+import { AlreadyExistsError, FailedPreconditionError, InvalidArgumentError, NotFoundError, NotImplementedError } from '../errdefs/errors';
 import type { SpecOpt } from '../oci/spec-opt';
 import { withReadonlyTempMount } from './temp-mount';
 import type { HostsOptions } from '../remotes/hosts';
@@ -69,6 +69,13 @@ export interface PullOptions extends CallOptions {
   unpack?: string | false;
   /** Blobs downloaded at once (default: no limit, as containerd's Go client and ctr). */
   maxConcurrentDownloads?: number;
+  /**
+   * Who pulls. 'client' (the default): this process fetches and writes through the Content
+   * service, as containerd 1.6's client. 'daemon': the daemon's Transfer service does it all
+   * (containerd 2's, berthd's; maxConcurrentDownloads is then the daemon's). 'auto': the
+   * daemon when it has a Transfer service, else the client, as ctr 2 without --local.
+   */
+  via?: 'client' | 'daemon' | 'auto';
 }
 
 export interface PulledImage {
@@ -298,13 +305,13 @@ export class Client {
     return r.chainId;
   }
 
-  /** The unpack a pull starts while it downloads (src/client/pull-unpack.ts). */
-  private async unpackDuringPull(snapshotter: string): Promise<import('./pull-unpack').UnpackDuringPull> {
-    const { UnpackDuringPull } = await import('./pull-unpack');
+  /** The unpack a pull starts while it downloads (src/unpack/during-pull.ts). */
+  private async unpackDuringPull(snapshotter: string): Promise<import('../unpack/during-pull').UnpackDuringPull> {
+    const { UnpackDuringPull } = await import('../unpack/during-pull');
     const { unpackImage } = await import('../unpack/unpacker');
     const { grpcUnpackBackend } = await import('./unpack-backend');
     const backend = grpcUnpackBackend({ snapshotter: this.snapshotter(snapshotter), differ: new Differ(this.rpc), content: this.content });
-    return new UnpackDuringPull(this.content, async (image, layerReady) => (await unpackImage(backend, image, { layerReady })).chainId);
+    return new UnpackDuringPull((digest) => this.content.readAll(digest), async (image, layerReady) => (await unpackImage(backend, image, { layerReady })).chainId);
   }
 
   /**
@@ -313,7 +320,16 @@ export class Client {
    * image record, and unpacks it, as the Go client's Pull with WithPullUnpack.
    */
   async pull(ref: string, o: PullOptions = {}): Promise<PulledImage> {
-    if (!this.lease) return this.withLease((leased) => leased.pull(ref, o), { expireMs: 3600_000 }, o);
+    const via = o.via ?? 'client';
+    if (via === 'daemon' || (via === 'auto' && !this.noTransfer)) {
+      try {
+        return await this.pullByDaemon(ref, o);
+      } catch (err) {
+        if (via === 'daemon' || !(err instanceof NotImplementedError)) throw err;
+        this.noTransfer = true;
+      }
+    }
+    if (!this.lease) return this.withLease((leased) => leased.pull(ref, { ...o, via: 'client' }), { expireMs: 3600_000 }, o);
     const remotes = await import('../remotes/index');
     const { contentServiceIngester } = await import('./content-ingester');
     const resolver = new remotes.Resolver({ hosts: o.hosts ?? {}, ...(o.credentials ? { credentials: o.credentials } : {}) });
@@ -336,6 +352,29 @@ export class Client {
     }
     const image = await this.putImage(r.name, r.target, o);
     const chainId = snapshotter === undefined ? '' : ((await early?.result()) ?? (await this.unpack(image, snapshotter, o)));
+    return { image, chainId };
+  }
+
+  /** The daemon answered Unimplemented to a transfer: this client pulls itself from then on. */
+  private noTransfer = false;
+
+  /** pull through the daemon's Transfer service (src/client/transfer.ts). */
+  private async pullByDaemon(ref: string, o: PullOptions): Promise<PulledImage> {
+    const { parsePullReference, formatReference } = await import('../remotes/reference');
+    const name = formatReference(parsePullReference(ref));
+    const { transferPull } = await import('./transfer');
+    const unpack = o.unpack === false ? false : (o.unpack ?? this.opts.defaultSnapshotter);
+    await transferPull(this.rpc, ref, name, {
+      unpack,
+      ...(o.hosts ? { hosts: o.hosts } : {}),
+      ...(o.credentials ? { credentials: o.credentials } : {}),
+      ...(o.platform ? { platform: o.platform } : {}),
+      ...(o.progress ? { progress: o.progress } : {}),
+      ...(o.signal ? { signal: o.signal } : {}),
+    });
+    const image = await this.images.get(name, o);
+    // The chain ID the unpack made: this host's manifest's (another platform's is not run here).
+    const chainId = unpack === false || o.platform ? '' : (await this.resolveImage(image, o)).chainId;
     return { image, chainId };
   }
 

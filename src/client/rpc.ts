@@ -3,7 +3,7 @@
 import type { CallOptions, CallScope } from './call-options';
 import type { Channel, GrpcCall } from './channel';
 
-/** Full service names of containerd's v1 API. */
+/** Full service names of containerd's v1 API (streaming and transfer: containerd 2's). */
 export const Services = {
   containers: 'containerd.services.containers.v1.Containers',
   content: 'containerd.services.content.v1.Content',
@@ -14,7 +14,9 @@ export const Services = {
   leases: 'containerd.services.leases.v1.Leases',
   namespaces: 'containerd.services.namespaces.v1.Namespaces',
   snapshots: 'containerd.services.snapshots.v1.Snapshots',
+  streaming: 'containerd.services.streaming.v1.Streaming',
   tasks: 'containerd.services.tasks.v1.Tasks',
+  transfer: 'containerd.services.transfer.v1.Transfer',
   version: 'containerd.services.version.v1.Version',
 } as const;
 export type ServiceName = (typeof Services)[keyof typeof Services];

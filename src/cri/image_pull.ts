@@ -1,10 +1,10 @@
 import { randomBytes } from 'node:crypto';
-import { AlreadyExistsError, BerthError, NotFoundError, UnknownError, wrapContext } from '../errdefs/errors';
+import { BerthError, UnknownError, wrapContext } from '../errdefs/errors';
+import { createOrUpdateImage } from '../images/create-or-update';
 import type { PullImageRequest__Output } from '../generated/types/runtime/v1/PullImageRequest';
 import type { PullImageResponse } from '../generated/types/runtime/v1/PullImageResponse';
 import { EXPIRE_LABEL } from '../metadata/leases';
-import type { DescriptorRecord, Labels } from '../metadata/records';
-import { publish } from '../services/context';
+import type { DescriptorRecord } from '../metadata/records';
 import { addWallMs, formatWall, wallNow } from '../time/wall';
 import { inProcessUnpackBackend } from '../unpack/inprocess';
 import { unpackImage } from '../unpack/unpacker';
@@ -69,7 +69,7 @@ export async function pullImage(deps: CriDeps, remote: RemoteImageFetcher, req: 
         config: fetched.config,
         layers: fetched.layers,
       });
-      await createOrUpdateImage(deps, ref, target);
+      await createOrUpdateImage(core, ns, ref, { [IMAGE_LABEL_KEY]: IMAGE_LABEL_VALUE }, target);
     } catch (err) {
       throw err instanceof BerthError ? wrapContext(`failed to pull and unpack image "${ref}"`, err) : new UnknownError(`failed to pull and unpack image "${ref}": ${(err as Error).message}`);
     }
@@ -87,26 +87,4 @@ export async function pullImage(deps: CriDeps, remote: RemoteImageFetcher, req: 
   }
   deps.log.debug('cri: pulled image', { image: imageRef, id: imageId });
   return { image_ref: imageId };
-}
-
-/** The client pull's createNewImage: create the record, or replace an existing one's target and labels. */
-async function createOrUpdateImage(deps: CriDeps, name: string, target: DescriptorRecord): Promise<void> {
-  const ns = CRI_NAMESPACE;
-  const labels: Labels = { [IMAGE_LABEL_KEY]: IMAGE_LABEL_VALUE };
-  for (;;) {
-    try {
-      const created = await deps.core.images.create(ns, { name, labels, target });
-      publish(deps.core, ns, '/images/create', 'containerd.services.images.v1.ImageCreate', { name, labels: created.labels });
-      return;
-    } catch (err) {
-      if (!(err instanceof AlreadyExistsError)) throw err;
-    }
-    try {
-      const updated = await deps.core.images.update(ns, { name, labels, target }, []);
-      publish(deps.core, ns, '/images/update', 'containerd.services.images.v1.ImageUpdate', { name, labels: updated.labels });
-      return;
-    } catch (err) {
-      if (!(err instanceof NotFoundError)) throw err; // removed meanwhile: create again
-    }
-  }
 }

@@ -36,6 +36,9 @@ import { OverlaySnapshotter } from '../snapshotter/overlay';
 import { NativeSnapshotter } from '../snapshotter/native';
 import type { SnapshotterBackend } from '../snapshotter/snapshotter';
 import { TASKS_SERVICE, tasksService } from '../services/tasks';
+import { STREAMING_SERVICE, streamingService } from '../services/streaming';
+import { TRANSFER_SERVICE, transferService } from '../services/transfer';
+import { StreamManager } from '../streaming/manager';
 import { startTtrpcEventsServer } from '../services/ttrpc-events';
 import { BERTHD_BINARY, RuntimeResolver, TaskManager } from '../runtime';
 import type { TtrpcServer } from '../ttrpc';
@@ -151,6 +154,7 @@ export class Daemon {
         version: buildInfo(),
         uuid: serverUuid(cfg.root),
         gc,
+        streams: new StreamManager(),
       };
 
       // berth's own HTTP/2 server (src/grpc): node:http2 and grpc-js cost a Go client
@@ -177,6 +181,8 @@ export class Daemon {
         [DIFF_SERVICE, diffService(deps)],
         [EVENTS_SERVICE, eventsService(deps)],
         [TASKS_SERVICE, tasksService(deps)],
+        [STREAMING_SERVICE, streamingService(deps)],
+        [TRANSFER_SERVICE, transferService(deps)],
       ];
       // Kubernetes CRI on the same socket, as containerd serves it (in the "k8s.io" namespace).
       if (cfg.cri.enabled) {
@@ -337,7 +343,10 @@ function registerPlugins(cfg: BerthConfig): PluginRegistry {
   plugins.register({ type: PluginType.lease, id: 'manager', requires: [PluginType.metadata] });
   plugins.register({ type: PluginType.differ, id: 'walking', requires: [PluginType.metadata], platforms: [hostPlatform()] });
   plugins.register({ type: PluginType.runtime, id: 'task', requires: [PluginType.event, PluginType.metadata], platforms: [hostPlatform()] });
-  for (const id of ['containers', 'content', 'diff', 'images', 'leases', 'namespaces', 'snapshots', 'tasks', 'events', 'introspection', 'version', 'healthcheck']) {
+  // containerd 2's streaming manager and local transferrer (registry → image store only).
+  plugins.register({ type: PluginType.streaming, id: 'manager', requires: [PluginType.metadata] });
+  plugins.register({ type: PluginType.transfer, id: 'local', requires: [PluginType.lease, PluginType.metadata] });
+  for (const id of ['containers', 'content', 'diff', 'images', 'leases', 'namespaces', 'snapshots', 'tasks', 'events', 'introspection', 'version', 'healthcheck', 'streaming', 'transfer']) {
     plugins.register({ type: PluginType.grpc, id, requires: id === 'introspection' || id === 'version' ? [] : [PluginType.metadata] });
   }
   return plugins;

@@ -32,6 +32,8 @@ export const PluginType = {
   differ: 'io.containerd.differ.v1',
   runtime: 'io.containerd.runtime.v2',
   service: 'io.containerd.service.v1',
+  streaming: 'io.containerd.streaming.v1',
+  transfer: 'io.containerd.transfer.v1',
 } as const;
 
 export function hostPlatform(): Platform {

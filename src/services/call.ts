@@ -25,10 +25,26 @@ function firstValue(md: Metadata, key: string): string | undefined {
 
 /** What a handler knows about its call beyond the request message. */
 export class CallContext {
+  private controller: AbortController | undefined;
+
+  /** `call`: the call's emitter, whose 'cancelled' event aborts `signal`. */
   constructor(
     readonly metadata: Metadata,
     readonly method: string,
+    private readonly call?: { once(event: 'cancelled', fn: () => void): unknown; readonly cancelled: boolean },
   ) {}
+
+  /** Aborted when the client cancels the call or goes away (made on first use: most
+   * handlers finish too quickly to need it). */
+  get signal(): AbortSignal {
+    if (!this.controller) {
+      const c = new AbortController();
+      this.controller = c;
+      if (this.call?.cancelled) c.abort();
+      else this.call?.once('cancelled', () => c.abort());
+    }
+    return this.controller.signal;
+  }
 
   /** The namespace header, if any (the first value, as containerd reads it). */
   namespaceOrEmpty(): string {
@@ -57,7 +73,7 @@ export function unary<Req, Res>(
   fn: (req: Req, ctx: CallContext) => Promise<Res>,
 ): handleUnaryCall<Req, Res> {
   return (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>) => {
-    const ctx = new CallContext(call.metadata, method);
+    const ctx = new CallContext(call.metadata, method, call);
     const started = log.enabled('debug') ? process.hrtime.bigint() : 0n;
     fn(call.request, ctx).then(
       (res) => {

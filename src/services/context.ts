@@ -11,6 +11,7 @@ import type { PluginRegistry } from '../plugins/registry';
 import type { TaskManager } from '../runtime';
 import type { AnyValue } from '../metadata/records';
 import { packAny } from '../proto/any';
+import type { StreamManager } from '../streaming/manager';
 
 /** Everything the gRPC adapters reach: the stores, the event exchange and the daemon's
  * identity. Services hold no state of their own. */
@@ -29,12 +30,14 @@ export interface ServiceDeps {
   plugins: PluginRegistry;
   version: { version: string; revision: string };
   uuid: string;
+  /** Streams clients opened with Streaming.Stream, for the calls that refer to them. */
+  streams: StreamManager;
   /** Run garbage collection now (sync deletes) or soon. */
   gc: { schedule(): void; runNow(): Promise<void> };
 }
 
 /** Publish an event whose payload is one of the contract's messages. */
-export function publish(deps: ServiceDeps, ns: string, topic: string, typeName: string, payload: object): void {
+export function publish(deps: Pick<ServiceDeps, 'exchange' | 'log'>, ns: string, topic: string, typeName: string, payload: object): void {
   const event: AnyValue = packAny(typeName, payload);
   try {
     deps.exchange.publish(ns, topic, event);

@@ -4,9 +4,8 @@
 // has arrived. Layers download in parallel and are applied bottom up, so most of the
 // unpack happens during the download instead of after it (bench/cli-pull.ts).
 import type { BlobProgress, ProgressCallback } from '../remotes/pull';
-import type { UnpackDescriptor } from '../unpack/backend';
-import type { UnpackImage } from '../unpack/unpacker';
-import type { ContentStore } from './content';
+import type { UnpackDescriptor } from './backend';
+import type { UnpackImage } from './unpacker';
 
 interface Gate {
   promise: Promise<void>;
@@ -29,8 +28,9 @@ export class UnpackDuringPull {
    * `unpack` runs the unpack of an image (src/unpack's unpackImage over the daemon) with
    * the layerReady gate this gives it.
    */
+  /** `readBlob` reads a blob of the content store the pull writes to (the manifest). */
   constructor(
-    private readonly content: ContentStore,
+    private readonly readBlob: (digest: string) => Promise<Buffer>,
     private readonly unpack: (image: UnpackImage, layerReady: (layer: UnpackDescriptor) => Promise<void>) => Promise<string>,
   ) {}
 
@@ -72,7 +72,7 @@ export class UnpackDuringPull {
   }
 
   private async start(manifestDigest: string): Promise<string> {
-    const m = JSON.parse((await this.content.readAll(manifestDigest)).toString('utf8')) as ManifestJson;
+    const m = JSON.parse((await this.readBlob(manifestDigest)).toString('utf8')) as ManifestJson;
     if (!m.config || !Array.isArray(m.layers)) throw new Error(`manifest ${manifestDigest} has no config or layers`);
     await this.gate(m.config.digest).promise;
     const image: UnpackImage = {

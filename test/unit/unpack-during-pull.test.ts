@@ -1,9 +1,8 @@
-// The logic of unpacking while a pull downloads (src/client/pull-unpack.ts), with a fake
+// The logic of unpacking while a pull downloads (src/unpack/during-pull.ts), with a fake
 // content store and unpack: the unpack starts once the manifest is in, each layer waits for
 // its blob, a second manifest makes the caller unpack the usual way, a failed pull stops it.
 import { describe, expect, it } from 'vitest';
-import { UnpackDuringPull } from '../../src/client/pull-unpack';
-import type { ContentStore } from '../../src/client/content';
+import { UnpackDuringPull } from '../../src/unpack/during-pull';
 import type { BlobProgress } from '../../src/remotes/pull';
 import type { UnpackImage } from '../../src/unpack/unpacker';
 
@@ -15,7 +14,7 @@ const manifest = {
     { mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: d('2'), size: 100 },
   ],
 };
-const content = { readAll: async () => Buffer.from(JSON.stringify(manifest)) } as unknown as ContentStore;
+const content = async (): Promise<Buffer> => Buffer.from(JSON.stringify(manifest));
 
 function ev(kind: BlobProgress['kind'], digest: string, status: BlobProgress['status'] = 'done'): BlobProgress {
   return { digest, mediaType: '', kind, ref: `${kind}-${digest}`, status, offset: 0, total: 0, resumedFrom: 0 };

@@ -17,7 +17,9 @@ function registryCredentials(user: string | undefined): import('../../remotes/cr
 
 const USAGE = `usage: berth images COMMAND
   pull [--plain-http] [--hosts-dir DIR] [--user USER[:PASS]] [--platform OS/ARCH] [--snapshotter S] [--no-unpack]
-       [--max-concurrent-downloads N (default 0: no limit, as ctr)] REF
+       [--local] [--max-concurrent-downloads N (default 0: no limit, as ctr; implies --local)] REF
+                              the daemon pulls when it has a Transfer service (berthd, containerd 2);
+                              --local: this process pulls, as ctr 1.6 (always, on containerd 1.6)
   push [--plain-http] [--hosts-dir DIR] [--user USER[:PASS]] [--platform OS/ARCH] REF [LOCAL]
   import [--no-unpack] [--snapshotter S] FILE|-   an OCI image archive
   export FILE|- REF…          images as an OCI image archive
@@ -46,6 +48,7 @@ export const imagesCommand: Command = commandGroup(
           platform: { type: 'string' },
           snapshotter: { type: 'string' },
           'no-unpack': { type: 'boolean' },
+          local: { type: 'boolean' },
           'max-concurrent-downloads': { type: 'string' },
         },
         USAGE,
@@ -71,6 +74,7 @@ export const imagesCommand: Command = commandGroup(
           unpack: values['no-unpack'] ? false : (values.snapshotter ?? 'overlayfs'),
           signal: ac.signal,
           ...(downloads > 0 ? { maxConcurrentDownloads: downloads } : {}),
+          via: values.local || downloads > 0 ? 'client' : 'auto',
         });
         progress.finish();
         if (ctx.json) ctx.jsonLine({ image: r.image.name, digest: r.image.target?.digest, chainId: r.chainId });

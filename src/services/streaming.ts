@@ -1,0 +1,87 @@
+// containerd 2's Streaming service: a client opens a stream and names it with a StreamInit;
+// once it is registered (and only then) berthd answers with an Any of google.protobuf.Empty,
+// and the stream is the StreamManager's until the client cancels it or berthd closes it
+// (the call then ends with OK, which the client reads as the end of the stream).
+import type { ServerDuplexStream } from '@grpc/grpc-js';
+import { InvalidArgumentError, UnavailableError, verbatim } from '../errdefs/errors';
+import type { AnyValue } from '../metadata/records';
+import { decodeMessage } from '../proto/registry';
+import type { WireAny } from '../proto/any';
+import type { ManagedStream } from '../streaming/manager';
+import { bidiStream, CancelledCall } from './call';
+import type { ServiceDeps } from './context';
+
+export const STREAMING_SERVICE = 'containerd.services.streaming.v1.Streaming';
+export const STREAM_INIT_TYPE = 'containerd.services.streaming.v1.StreamInit';
+const EMPTY_ANY: WireAny = Object.freeze({ type_url: 'google.protobuf.Empty', value: Buffer.alloc(0) });
+
+type Call = ServerDuplexStream<WireAny, WireAny>;
+
+/** Writes one message, resolving once the transport has room again; rejects once the call is gone. */
+function write(call: Call, msg: WireAny): Promise<void> {
+  if (call.cancelled || call.destroyed) return Promise.reject(new CancelledCall());
+  if (call.write(msg)) return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    const onDrain = (): void => {
+      call.off('close', onClose);
+      resolve();
+    };
+    const onClose = (): void => {
+      call.off('drain', onDrain);
+      reject(new CancelledCall());
+    };
+    call.once('drain', onDrain);
+    call.once('close', onClose);
+  });
+}
+
+export function streamingService(deps: ServiceDeps): { Stream: ReturnType<typeof bidiStream<WireAny, WireAny>> } {
+  return {
+    Stream: bidiStream<WireAny, WireAny>(deps.log, 'Streaming.Stream', async (call, ctx) => {
+      const ns = ctx.namespace();
+      const incoming = call[Symbol.asyncIterator]() as AsyncIterator<WireAny>;
+      const first = await incoming.next();
+      if (first.done) return;
+      const typeName = first.value.type_url.replace(/^.*\//, '');
+      if (typeName !== STREAM_INIT_TYPE) {
+        throw verbatim(new InvalidArgumentError(`the first message of a stream must be a ${STREAM_INIT_TYPE}, not ${JSON.stringify(first.value.type_url)}`));
+      }
+      const { id } = decodeMessage<{ id: string }>(STREAM_INIT_TYPE, first.value.value ?? Buffer.alloc(0));
+      let closed = false;
+      let ended!: () => void;
+      const done = new Promise<void>((resolve) => (ended = resolve));
+      const end = (): void => {
+        closed = true;
+        ended();
+      };
+      call.once('cancelled', end);
+      call.once('close', end);
+      const stream: ManagedStream = {
+        get closed() {
+          return closed || call.cancelled;
+        },
+        send(msg: AnyValue): Promise<void> {
+          if (stream.closed) return Promise.reject(new UnavailableError(`stream ${JSON.stringify(id)} is closed`));
+          return write(call, { type_url: msg.typeUrl, value: msg.value }).catch(() => {
+            throw new UnavailableError(`stream ${JSON.stringify(id)} is closed`);
+          });
+        },
+        async recv(): Promise<AnyValue | undefined> {
+          if (stream.closed) return undefined;
+          const r = await incoming.next();
+          if (r.done) return undefined;
+          return { typeUrl: r.value.type_url, value: Buffer.from(r.value.value ?? Buffer.alloc(0)) };
+        },
+        close: end,
+      };
+      deps.streams.register(ns, id, stream);
+      try {
+        await write(call, EMPTY_ANY);
+        await done;
+      } finally {
+        closed = true;
+        deps.streams.remove(ns, id, stream);
+      }
+    }),
+  };
+}
