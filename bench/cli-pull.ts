@@ -4,12 +4,15 @@
 //
 //   berth images pull  ≤  0.8 × ctr images pull
 //
-// Both fetch into the daemon's content store through its Content service and unpack into
-// overlayfs. Alternating runs, 5 by default, medians. Before each run the image is removed
+// On berthd, berth has the daemon pull (containerd 2's Transfer service: berthd fetches and
+// unpacks, no blob passes through the CLI), as ctr 2 would; ctr 1.6 fetches into the
+// daemon's content store through its Content service and has it unpack into overlayfs.
+// --local times berth's own client-side pull instead (what it does against containerd 1.6).
+// Alternating runs, 5 by default, medians. Before each run the image is removed
 // with `ctr images rm --sync` (a synchronous garbage collection: blobs and snapshots go)
 // and the store is checked empty, so every run downloads and unpacks everything.
 //
-//   npx tsx bench/cli-pull.ts [--runs 5] [--layers 5] [--mb 30] [--containerd] [--cpu-prof DIR] [--fetch-only]
+//   npx tsx bench/cli-pull.ts [--runs 5] [--layers 5] [--mb 30] [--containerd] [--cpu-prof DIR] [--fetch-only] [--local]
 //                             [--downloads N (berth's --max-concurrent-downloads; ctr keeps its default)]
 //
 // --fetch-only: the download alone, to tell it from the unpack: `berth images pull
@@ -32,6 +35,7 @@ const { values } = parseArgs({
     'cpu-prof': { type: 'string' },
     'fetch-only': { type: 'boolean', default: false },
     downloads: { type: 'string', default: '0' },
+    local: { type: 'boolean', default: false },
   },
 });
 const RUNS = Number(values.runs);
@@ -41,6 +45,7 @@ const NS = 'bench-pull';
 const FETCH_ONLY = values['fetch-only'] === true;
 // berth's --max-concurrent-downloads (0: its default); ctr keeps its own default, as the goal says.
 const DOWNLOADS = Number(values.downloads) > 0 ? ['--max-concurrent-downloads', String(Number(values.downloads))] : [];
+const LOCAL = values.local === true ? ['--local'] : [];
 const BERTH = path.join(__dirname, '..', 'bin', 'berth');
 const NODE_FLAGS = values['cpu-prof'] ? ['--cpu-prof', '--cpu-prof-dir', values['cpu-prof']] : [];
 
@@ -93,7 +98,7 @@ async function main(): Promise<void> {
     const daemon = d;
     for (let r = 0; r < RUNS; r++) {
       const steps: Array<['berth' | 'ctr', () => number]> = [
-        ['berth', () => timed(process.execPath, [...NODE_FLAGS, BERTH, '-a', daemon.address, '-n', NS, 'images', 'pull', '--plain-http', ...DOWNLOADS, ...(FETCH_ONLY ? ['--no-unpack'] : []), ref])],
+        ['berth', () => timed(process.execPath, [...NODE_FLAGS, BERTH, '-a', daemon.address, '-n', NS, 'images', 'pull', '--plain-http', ...DOWNLOADS, ...LOCAL, ...(FETCH_ONLY ? ['--no-unpack'] : []), ref])],
         ['ctr', () => timed(CTR_BIN, ['-a', daemon.address, '-n', NS, ...(FETCH_ONLY ? ['content', 'fetch'] : ['images', 'pull']), '--plain-http', ref])],
       ];
       if (r % 2 !== 0) steps.reverse();
