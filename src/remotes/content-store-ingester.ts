@@ -4,7 +4,8 @@
 // client and CRI pull under a lease. withPullLease creates and removes that lease.
 
 import { randomBytes } from 'node:crypto';
-import { AlreadyExistsError, NotFoundError } from '../errdefs/errors';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { AlreadyExistsError, NotFoundError, UnavailableError } from '../errdefs/errors';
 import type { ContentStore, ContentWriter } from '../content/store';
 import type { LeaseStore } from '../metadata/leases';
 import { blobInfo, type ContentIngester, type IngestWriter, type OpenWriterOptions } from './ingester';
@@ -194,4 +195,33 @@ export async function withPullLease<T>(leases: LeaseStore, ns: string, fn: (leas
     }
     opts.onReleased?.();
   }
+}
+
+/** Longest a pull waits for another pull's ingest of the same blob (containerd waits for as long as the call lives). */
+const LOCKED_REF_WAIT_MS = 15 * 60 * 1000;
+
+/**
+ * containerd's content.OpenWriter: an ingest ref another pull is writing (Unavailable,
+ * "ref … locked") is waited for with a randomised, doubling back-off (16 ms … 2 s) instead
+ * of failing this pull; once the other pull commits, the blob exists and is not fetched
+ * again. kubelet and critest pull the same image for several pods at once, and so may two
+ * transfers.
+ */
+export function waitForLockedRefs(ingester: ContentIngester): ContentIngester {
+  return {
+    ...ingester,
+    openWriter: async (o) => {
+      const deadline = Date.now() + LOCKED_REF_WAIT_MS;
+      let retry = 16;
+      for (;;) {
+        try {
+          return await ingester.openWriter(o);
+        } catch (err) {
+          if (!(err instanceof UnavailableError) || Date.now() > deadline) throw err;
+        }
+        await sleep(Math.floor(Math.random() * retry));
+        if (retry < 2048) retry *= 2;
+      }
+    },
+  };
 }

@@ -59,7 +59,8 @@ export function transferService(deps: ServiceDeps): { Transfer: ReturnType<typeo
       const progressId = req.options?.progress_stream ?? '';
       const progress = progressId !== '' ? new ProgressStream(deps.streams.get(ns, progressId)) : undefined;
       const authId = src.resolver?.auth_stream ?? '';
-      const credentials = authId !== '' ? authStreamCredentials(deps.streams.get(ns, authId), src.reference) : undefined;
+      const authStream = authId !== '' ? deps.streams.get(ns, authId) : undefined;
+      const credentials = authStream ? authStreamCredentials(authStream, src.reference) : undefined;
       const platform = platformOf(dst.platforms[0]) ?? platformOf(dst.unpacks[0]?.platform);
       try {
         await pullImageToStore(
@@ -76,6 +77,9 @@ export function transferService(deps: ServiceDeps): { Transfer: ReturnType<typeo
         );
       } finally {
         await progress?.close();
+        // No more questions: the client's side of the auth stream ends (containerd leaves
+        // it open until the client's context ends, holding the call and its registration).
+        authStream?.close();
       }
       return {};
     }),

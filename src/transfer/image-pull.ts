@@ -7,7 +7,7 @@
 import { InvalidArgumentError } from '../errdefs/errors';
 import { createOrUpdateImage } from '../images/create-or-update';
 import type { DescriptorRecord, Labels } from '../metadata/records';
-import { contentStoreIngester, withPullLease } from '../remotes/content-store-ingester';
+import { contentStoreIngester, waitForLockedRefs, withPullLease } from '../remotes/content-store-ingester';
 import type { CredentialsCallback } from '../remotes/credentials';
 import type { Descriptor, Platform } from '../remotes/descriptor';
 import { pull, type BlobProgress } from '../remotes/pull';
@@ -103,7 +103,8 @@ export async function pullImageToStore(core: ServiceDeps, ns: string, src: Regis
       try {
         r = await pull(src.reference, {
           resolver,
-          ingester: contentStoreIngester(content),
+          // A blob another pull is writing is waited for, then found there.
+          ingester: waitForLockedRefs(contentStoreIngester(content)),
           ...(dst.platform ? { platform: dst.platform } : {}),
           progress: early ? early.progress(blobs) : blobs,
           ...(o.maxConcurrentDownloads ? { maxConcurrentDownloads: o.maxConcurrentDownloads } : {}),

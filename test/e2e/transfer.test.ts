@@ -224,6 +224,14 @@ describe.skipIf(!canRun)('Transfer service (containerd 2): the daemon pulls', ()
     expect(auth.tokenRequests.some((t) => t.user === 'alice')).toBe(true);
   });
 
+  it('two transfers of one image at once into one namespace both succeed', async () => {
+    const namespace = ns(pair.B, 'twice');
+    const [a, b] = await Promise.all([goTransfer(pair.B, namespace, bigRef), goTransfer(pair.B, namespace, bigRef)]);
+    expect([a.code, b.code], JSON.stringify([a.lines.slice(-1), b.lines.slice(-1)])).toEqual([0, 0]);
+    expect((await ctrOk(pair.B.address, ['images', 'ls', '-q'], { namespace })).stdout.trim()).toBe(bigRef);
+    await ctrOk(pair.B.address, ['images', 'rm', '--sync', bigRef], { namespace });
+  });
+
   it('wrong input: the right status and nothing pulled', async () => {
     const namespace = ns(pair.B, 'wire');
     const rpc = new Rpc(new Channel(pair.B.address), { namespace });
