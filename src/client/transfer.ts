@@ -7,9 +7,9 @@
 import { randomBytes } from 'node:crypto';
 import type { CredentialsCallback } from '../remotes/credentials';
 import type { HostsOptions } from '../remotes/hosts';
-import type { BlobKind, BlobProgress, ProgressCallback } from '../remotes/pull';
+import type { BlobProgress, ProgressCallback } from '../remotes/pull';
 import type { Platform } from '../remotes/descriptor';
-import { isConfigType, isIndexType, isLayerType, isManifestType, isSchema1Type } from '../remotes/media-types';
+import { blobKindOf } from '../remotes/media-types';
 import { decodeWire, encodeWire } from '../proto/wire-table';
 import type { CallOptions } from './call-options';
 import type { GrpcCall } from './channel';
@@ -48,14 +48,6 @@ function anyOf(typeName: string, msg: object): WireAny {
   return { type_url: typeName, value: encodeWire(typeName, msg) };
 }
 
-function kindOf(mediaType: string): BlobKind {
-  if (isIndexType(mediaType)) return 'index';
-  if (isManifestType(mediaType) || isSchema1Type(mediaType)) return 'manifest';
-  if (isConfigType(mediaType)) return 'config';
-  if (isLayerType(mediaType)) return 'layer';
-  return 'blob';
-}
-
 const STATUS_OF: Record<string, BlobProgress['status'] | undefined> = {
   waiting: 'waiting',
   downloading: 'downloading',
@@ -67,7 +59,7 @@ const STATUS_OF: Record<string, BlobProgress['status'] | undefined> = {
 export function blobProgressOf(p: WireProgress): BlobProgress | undefined {
   const status = STATUS_OF[p.event];
   if (!status || !p.desc) return undefined;
-  return { digest: p.desc.digest, mediaType: p.desc.media_type, kind: kindOf(p.desc.media_type), ref: p.name, status, offset: Number(p.progress), total: Number(p.total), resumedFrom: 0 };
+  return { digest: p.desc.digest, mediaType: p.desc.media_type, kind: blobKindOf(p.desc.media_type), ref: p.name, status, offset: Number(p.progress), total: Number(p.total), resumedFrom: 0 };
 }
 
 /** Opens a named stream (Streaming.Stream + StreamInit) and waits for the daemon's acknowledgement. */

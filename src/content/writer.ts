@@ -152,41 +152,21 @@ export class LocalContentWriter implements ContentWriter {
       this.hash = newDigester();
       this.offset = 0;
       this.digestCache = undefined;
-    } else if (offset !== this.offset) {
-      throw verbatim(new OutOfRangeError(`write @${offset} must occur at current offset ${this.offset}`));
     }
-    const len = data.byteLength;
-    if (len === 0) return 0;
-    const pos = this.offset;
-    try {
-      const first = fh.write(data, 0, len, pos);
-      // Hash on this thread while the threadpool writes the same bytes.
-      this.hash.update(data);
-      this.digestCache = undefined;
-      let written = (await first).bytesWritten;
-      while (written < len) {
-        const { bytesWritten } = await fh.write(data, written, len - written, pos + written);
-        if (bytesWritten <= 0) throw new Error(`short write: wrote ${written} of ${len} bytes`);
-        written += bytesWritten;
-      }
-    } catch (err) {
-      // Named like containerd's "write <ingest>/data: no space left on device".
-      const failure = fsError(err, 'write', this.paths.data);
-      this.failure = failure;
-      throw failure;
-    }
-    this.offset = pos + len;
-    this.updatedAt = wallNow();
-    return len;
+    return this.append(fh, [data], offset);
   }
 
   private async doWritev(parts: readonly Uint8Array[], offset: number): Promise<number> {
-    if (parts.length === 1) return this.doWrite(parts[0] as Uint8Array, offset);
     const fh = this.fh;
     if (!fh) throw new FailedPreconditionError('cannot write on closed writer');
     if (this.failure !== undefined) throw this.failure;
+    // Only a download's appends come here; a restart at 0 goes through write.
+    return this.append(fh, parts, offset);
+  }
+
+  /** Appends parts at the current offset (one write or writev), hashing them meanwhile. */
+  private async append(fh: FileHandle, parts: readonly Uint8Array[], offset: number): Promise<number> {
     if (offset !== this.offset) {
-      // Only a download's appends come here; a restart at 0 goes through write.
       throw verbatim(new OutOfRangeError(`write @${offset} must occur at current offset ${this.offset}`));
     }
     let len = 0;
@@ -194,12 +174,12 @@ export class LocalContentWriter implements ContentWriter {
     if (len === 0) return 0;
     const pos = this.offset;
     try {
-      const first = fh.writev(parts as Uint8Array[], pos);
+      const first = parts.length === 1 ? fh.write(parts[0] as Uint8Array, 0, len, pos) : fh.writev(parts as Uint8Array[], pos);
       // Hash on this thread while the threadpool writes the same bytes.
       for (const p of parts) this.hash.update(p);
       this.digestCache = undefined;
       let written = (await first).bytesWritten;
-      // A short writev (rare: a signal, a full disk) goes on with plain writes from where it stopped.
+      // A short write (rare: a signal, a full disk) goes on from where it stopped.
       let start = 0;
       for (const p of parts) {
         const end = start + p.byteLength;
@@ -211,6 +191,7 @@ export class LocalContentWriter implements ContentWriter {
         start = end;
       }
     } catch (err) {
+      // Named like containerd's "write <ingest>/data: no space left on device".
       const failure = fsError(err, 'write', this.paths.data);
       this.failure = failure;
       throw failure;

@@ -54,3 +54,14 @@ export function ingestRefFor(mediaType: string, digest: string): string {
   if (isConfigType(mediaType)) return `config-${digest}`;
   return `unknown-${digest}`;
 }
+
+/** What a blob is in an image, by its media type (the kinds a pull reports progress for). */
+export type BlobKind = 'index' | 'manifest' | 'config' | 'layer' | 'blob';
+
+export function blobKindOf(mediaType: string): BlobKind {
+  if (isIndexType(mediaType)) return 'index';
+  if (isManifestType(mediaType) || isSchema1Type(mediaType)) return 'manifest';
+  if (isConfigType(mediaType)) return 'config';
+  if (isLayerType(mediaType)) return 'layer';
+  return 'blob';
+}

@@ -26,12 +26,12 @@ import {
 } from './descriptor';
 import type { ContentIngester, IngestWriter } from './ingester';
 import { appendDistributionSource, distributionSourceKey, indexChildLabels, labelFits, manifestChildLabels } from './labels';
-import { ingestRefFor, isConfigType, isIndexType, isLayerType, isManifestType, isSchema1Type } from './media-types';
+import { blobKindOf, ingestRefFor, isIndexType, isManifestType, isSchema1Type, type BlobKind } from './media-types';
 import { defaultPlatformMatcher, formatPlatform, normalizePlatform, onlyPlatform, type PlatformMatcher } from './platforms';
 import { formatReference, type ImageReference } from './reference';
 import type { Resolver } from './resolver';
 
-export type BlobKind = 'index' | 'manifest' | 'config' | 'layer' | 'blob';
+export type { BlobKind } from './media-types';
 
 /**
  * What a blob is doing. waiting: queued behind maxConcurrentDownloads; downloading: bytes
@@ -86,14 +86,6 @@ export interface PullResult {
 /** Blobs read whole into memory (indexes, manifests, configs) are refused above this. */
 const MAX_BUFFERED_BLOB = 64 << 20;
 const DEFAULT_CONCURRENCY = 3;
-
-function kindOf(mediaType: string): BlobKind {
-  if (isIndexType(mediaType)) return 'index';
-  if (isManifestType(mediaType) || isSchema1Type(mediaType)) return 'manifest';
-  if (isConfigType(mediaType)) return 'config';
-  if (isLayerType(mediaType)) return 'layer';
-  return 'blob';
-}
 
 function isMatcher(p: Platform | PlatformMatcher): p is PlatformMatcher {
   return typeof (p as PlatformMatcher).match === 'function';
@@ -172,7 +164,7 @@ class Puller {
     this.opts.progress?.({
       digest: desc.digest,
       mediaType: desc.mediaType,
-      kind: kindOf(desc.mediaType),
+      kind: blobKindOf(desc.mediaType),
       ref: ingestRefFor(desc.mediaType, desc.digest),
       status,
       offset,
@@ -196,7 +188,7 @@ class Puller {
    */
   async fetchBlob(desc: Descriptor, keep: boolean): Promise<Buffer | undefined> {
     if (keep && desc.size > MAX_BUFFERED_BLOB) {
-      throw new InvalidArgumentError(`${kindOf(desc.mediaType)} ${desc.digest} is ${desc.size} bytes, more than the ${MAX_BUFFERED_BLOB} read into memory`);
+      throw new InvalidArgumentError(`${blobKindOf(desc.mediaType)} ${desc.digest} is ${desc.size} bytes, more than the ${MAX_BUFFERED_BLOB} read into memory`);
     }
     this.report(desc, 'waiting', 0);
     await this.sem.acquire();
@@ -270,7 +262,7 @@ class Puller {
         if (err instanceof FailedPreconditionError) {
           // Wrong bytes: nothing of them is worth resuming.
           await w.abort().catch(() => undefined);
-          throw new FailedPreconditionError(`failed to fetch ${kindOf(desc.mediaType)} ${desc.digest} of ${formatReference(this.ref)}: ${err.context}`);
+          throw new FailedPreconditionError(`failed to fetch ${blobKindOf(desc.mediaType)} ${desc.digest} of ${formatReference(this.ref)}: ${err.context}`);
         }
         await w.close().catch(() => undefined);
       }

@@ -97,22 +97,7 @@ export function serverStream<Req, Res>(
 ): handleServerStreamingCall<Req, Res> {
   return (call: ServerWritableStream<Req, Res>) => {
     const ctx = new CallContext(call.metadata, method);
-    const send = (msg: Res): Promise<void> => {
-      if (call.cancelled || call.destroyed) return Promise.reject(new CancelledCall());
-      if (call.write(msg)) return Promise.resolve();
-      return new Promise((resolve, reject) => {
-        const onDrain = (): void => {
-          call.off('close', onClose);
-          resolve();
-        };
-        const onClose = (): void => {
-          call.off('drain', onDrain);
-          reject(new CancelledCall());
-        };
-        call.once('drain', onDrain);
-        call.once('close', onClose);
-      });
-    };
+    const send = (msg: Res): Promise<void> => writeWhenReady(call, msg);
     fn(call.request, ctx, send, call).then(
       () => {
         if (!call.cancelled) call.end();
@@ -124,6 +109,34 @@ export function serverStream<Req, Res>(
       },
     );
   };
+}
+
+/** A call's writable side, as grpc-js's streams and berth's server calls have it. */
+interface WritableCallSide<Res> {
+  readonly cancelled: boolean;
+  readonly destroyed: boolean;
+  write(msg: Res): boolean;
+  once(event: 'drain' | 'close', fn: () => void): unknown;
+  off(event: 'drain' | 'close', fn: () => void): unknown;
+}
+
+/** Writes one response; resolves once the transport has room again, so a slow client
+ * applies back-pressure instead of filling memory; rejects (CancelledCall) once the call is gone. */
+export function writeWhenReady<Res>(call: WritableCallSide<Res>, msg: Res): Promise<void> {
+  if (call.cancelled || call.destroyed) return Promise.reject(new CancelledCall());
+  if (call.write(msg)) return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    const onDrain = (): void => {
+      call.off('close', onClose);
+      resolve();
+    };
+    const onClose = (): void => {
+      call.off('drain', onDrain);
+      reject(new CancelledCall());
+    };
+    call.once('drain', onDrain);
+    call.once('close', onClose);
+  });
 }
 
 export function bidiStream<Req, Res>(

@@ -2,38 +2,17 @@
 // once it is registered (and only then) berthd answers with an Any of google.protobuf.Empty,
 // and the stream is the StreamManager's until the client cancels it or berthd closes it
 // (the call then ends with OK, which the client reads as the end of the stream).
-import type { ServerDuplexStream } from '@grpc/grpc-js';
 import { InvalidArgumentError, UnavailableError, verbatim } from '../errdefs/errors';
 import type { AnyValue } from '../metadata/records';
 import { decodeMessage } from '../proto/registry';
 import type { WireAny } from '../proto/any';
 import type { ManagedStream } from '../streaming/manager';
-import { bidiStream, CancelledCall } from './call';
+import { bidiStream, writeWhenReady } from './call';
 import type { ServiceDeps } from './context';
 
 export const STREAMING_SERVICE = 'containerd.services.streaming.v1.Streaming';
 export const STREAM_INIT_TYPE = 'containerd.services.streaming.v1.StreamInit';
 const EMPTY_ANY: WireAny = Object.freeze({ type_url: 'google.protobuf.Empty', value: Buffer.alloc(0) });
-
-type Call = ServerDuplexStream<WireAny, WireAny>;
-
-/** Writes one message, resolving once the transport has room again; rejects once the call is gone. */
-function write(call: Call, msg: WireAny): Promise<void> {
-  if (call.cancelled || call.destroyed) return Promise.reject(new CancelledCall());
-  if (call.write(msg)) return Promise.resolve();
-  return new Promise((resolve, reject) => {
-    const onDrain = (): void => {
-      call.off('close', onClose);
-      resolve();
-    };
-    const onClose = (): void => {
-      call.off('drain', onDrain);
-      reject(new CancelledCall());
-    };
-    call.once('drain', onDrain);
-    call.once('close', onClose);
-  });
-}
 
 export function streamingService(deps: ServiceDeps): { Stream: ReturnType<typeof bidiStream<WireAny, WireAny>> } {
   return {
@@ -62,7 +41,7 @@ export function streamingService(deps: ServiceDeps): { Stream: ReturnType<typeof
         },
         send(msg: AnyValue): Promise<void> {
           if (stream.closed) return Promise.reject(new UnavailableError(`stream ${JSON.stringify(id)} is closed`));
-          return write(call, { type_url: msg.typeUrl, value: msg.value }).catch(() => {
+          return writeWhenReady(call, { type_url: msg.typeUrl, value: msg.value }).catch(() => {
             throw new UnavailableError(`stream ${JSON.stringify(id)} is closed`);
           });
         },
@@ -76,7 +55,7 @@ export function streamingService(deps: ServiceDeps): { Stream: ReturnType<typeof
       };
       deps.streams.register(ns, id, stream);
       try {
-        await write(call, EMPTY_ANY);
+        await writeWhenReady(call, EMPTY_ANY);
         await done;
       } finally {
         closed = true;
