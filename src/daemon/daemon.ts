@@ -79,6 +79,7 @@ export class Daemon {
     private readonly tasks: TaskManager,
     private readonly exchange: Exchange,
     private readonly cri: CriServices | undefined,
+    private readonly streams: StreamManager,
   ) {}
 
   /** The Prometheus endpoint, with [metrics] address. */
@@ -234,7 +235,7 @@ export class Daemon {
       // as containerd's startup_delay does.
       setTimeout(() => gc.schedule(), 100).unref();
       log.info('serving', { address: cfg.grpc.address, root: cfg.root, state: cfg.state, version: deps.version.version });
-      const daemon = new Daemon(cfg, log, server, db, lock, gc, [...backends.values()].map((b) => () => b.close()), ttrpcServer, tasks, exchange, cri);
+      const daemon = new Daemon(cfg, log, server, db, lock, gc, [...backends.values()].map((b) => () => b.close()), ttrpcServer, tasks, exchange, cri, deps.streams);
       daemon.metrics = metrics;
       return daemon;
     } catch (err) {
@@ -255,6 +256,9 @@ export class Daemon {
     // the whole grace period while events kept reaching a client that can no longer act
     // on them. Shims now keep their events queued until the next berthd takes them.
     this.exchange.shutdown();
+    // The same for streams clients opened with Streaming.Stream (a containerd 2 client keeps
+    // its auth streams open until its context ends).
+    this.streams.closeAll();
     this.cri?.close();
     await this.metrics?.close().catch((err: unknown) => this.log.warn('metrics endpoint stop failed', { error: err as Error }));
     await new Promise<void>((resolve) => {

@@ -56,6 +56,11 @@ export class StreamManager {
     return s;
   }
 
+  /** Ends every stream (berthd is stopping: a client holding one open must not hold the stop). */
+  closeAll(): void {
+    for (const streams of this.byNamespace.values()) for (const s of streams.values()) s.close();
+  }
+
   /** Open streams (for tests and metrics). */
   get size(): number {
     let n = 0;

@@ -308,5 +308,19 @@ describe.skipIf(!canRun)('Transfer service (containerd 2): the daemon pulls', ()
       c.close();
     }
   });
+  // Last: it restarts the shared berthd.
+  it("a stream a client keeps open does not hold berthd's stop (SIGTERM)", async () => {
+    const rpc = new Rpc(new Channel(pair.B.address), { namespace: ns(pair.B, 'held') });
+    const call = rpc.open<{ type_url: string; value: Buffer }, { type_url: string; value: Buffer }>(Services.streaming, 'Stream');
+    await call.send({ type_url: 'containerd.services.streaming.v1.StreamInit', value: encodeWire('containerd.services.streaming.v1.StreamInit', { id: 'held-open' }) });
+    expect((await call.next())?.type_url).toBe('google.protobuf.Empty');
+    const t0 = Date.now();
+    const ended = call.next().then(() => Date.now() - t0, () => Date.now() - t0);
+    const restarted = pair.berthd.restart();
+    // berthd gives calls 2 s to finish before it cuts them; an open stream is ended at once.
+    expect(await ended).toBeLessThan(1500);
+    await restarted;
+    rpc.channel.close();
+  });
 });
 
