@@ -321,7 +321,9 @@ export class Client {
    */
   async pull(ref: string, o: PullOptions = {}): Promise<PulledImage> {
     const via = o.via ?? 'client';
-    if (via === 'daemon' || (via === 'auto' && !this.noTransfer)) {
+    // A transfer carries a hosts directory and the default scheme, not skipVerify.
+    if (via === 'daemon' && o.hosts?.skipVerify) throw new InvalidArgumentError("hosts.skipVerify cannot go with via: 'daemon' (put skip_verify in a hosts directory)");
+    if (via === 'daemon' || (via === 'auto' && !this.noTransfer && !o.hosts?.skipVerify)) {
       try {
         return await this.pullByDaemon(ref, o);
       } catch (err) {

@@ -5,6 +5,7 @@
 // containerd 1.6 has neither service; it answers Unimplemented (NotImplementedError here),
 // and the caller pulls client side instead.
 import { randomBytes } from 'node:crypto';
+import { resolve as resolvePath } from 'node:path';
 import type { CredentialsCallback } from '../remotes/credentials';
 import type { HostsOptions } from '../remotes/hosts';
 import type { BlobProgress, ProgressCallback } from '../remotes/pull';
@@ -138,7 +139,15 @@ export async function transferPull(rpc: Rpc, ref: string, name: string, o: Trans
       {
         source: anyOf(OCI_REGISTRY, {
           reference: ref,
-          resolver: { auth_stream: authStream, headers: {}, host_dir: o.hosts?.configPath ?? '', default_scheme: o.hosts?.plainHttp ? 'http' : '', http_debug: 'DISABLED', logs_stream: '' },
+          resolver: {
+            auth_stream: authStream,
+            headers: {},
+            // A path the daemon reads: relative to our directory, not to the daemon's.
+            host_dir: o.hosts?.configPath ? resolvePath(o.hosts.configPath) : '',
+            default_scheme: o.hosts?.plainHttp ? 'http' : '',
+            http_debug: 'DISABLED',
+            logs_stream: '',
+          },
         }),
         destination: anyOf(IMAGE_STORE, {
           name,
