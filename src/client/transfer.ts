@@ -11,10 +11,12 @@ import type { HostsOptions } from '../remotes/hosts';
 import type { BlobProgress, ProgressCallback } from '../remotes/pull';
 import type { Platform } from '../remotes/descriptor';
 import { blobKindOf } from '../remotes/media-types';
+import type { WireAny } from '../proto/any';
 import { decodeWire, encodeWire } from '../proto/wire-table';
 import type { CallOptions } from './call-options';
 import type { GrpcCall } from './channel';
 import { Services, type Rpc } from './rpc';
+import { typeNameOf } from '../proto/type-url';
 
 const STREAM_INIT = 'containerd.services.streaming.v1.StreamInit';
 const OCI_REGISTRY = 'containerd.types.transfer.OCIRegistry';
@@ -22,11 +24,6 @@ const IMAGE_STORE = 'containerd.types.transfer.ImageStore';
 const PROGRESS = 'containerd.types.transfer.Progress';
 const AUTH_REQUEST = 'containerd.types.transfer.AuthRequest';
 const AUTH_RESPONSE = 'containerd.types.transfer.AuthResponse';
-
-interface WireAny {
-  type_url: string;
-  value: Buffer;
-}
 
 interface WireProgress {
   event: string;
@@ -82,7 +79,7 @@ async function answerAuth(call: GrpcCall<WireAny, WireAny>, credentials: Credent
   for (;;) {
     const m = await call.next();
     if (m === undefined) return;
-    if (m.type_url.replace(/^.*\//, '') !== AUTH_REQUEST) continue;
+    if (typeNameOf(m.type_url) !== AUTH_REQUEST) continue;
     const req = decodeWire<{ host: string }>(AUTH_REQUEST, m.value);
     let answer: object = { authType: 'NONE' };
     try {
@@ -116,7 +113,7 @@ export async function transferPull(rpc: Rpc, ref: string, name: string, o: Trans
           for (;;) {
             const m = await call.next();
             if (m === undefined) return;
-            if (m.type_url.replace(/^.*\//, '') !== PROGRESS) continue;
+            if (typeNameOf(m.type_url) !== PROGRESS) continue;
             const p = blobProgressOf(decodeWire<WireProgress>(PROGRESS, m.value));
             if (p) progress(p);
           }

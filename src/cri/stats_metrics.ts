@@ -6,6 +6,7 @@ import type { MemoryUsage } from '../generated/types/runtime/v1/MemoryUsage';
 import { decodeMetrics, METRICS_V1, METRICS_V2 } from '../shim/metrics';
 import type { WireAny } from '../proto/any';
 import { UnknownError } from '../errdefs/errors';
+import { typeNameOf } from '../proto/type-url';
 
 /** The last cpu sample per container/sandbox id, for usage_nano_cores. */
 export class CpuSamples {
@@ -42,7 +43,7 @@ interface CgroupUsage {
 }
 
 function cgroupUsage(data: WireAny): CgroupUsage {
-  const type = data.type_url.replace(/^.*\//, '');
+  const type = typeNameOf(data.type_url);
   if (type === METRICS_V1) {
     const m = decodeMetrics(METRICS_V1, data.value);
     const cpuUsage = (m.cpu as Obj | undefined)?.usage as Obj | undefined;

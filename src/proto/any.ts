@@ -1,5 +1,6 @@
 import type { AnyValue } from '../metadata/records';
 import { decodeMessage, encodeMessage, hasMessageType } from './registry';
+import { typeNameOf } from './type-url';
 
 /** The wire shape of google.protobuf.Any as decoded by the registry. */
 export interface WireAny {
@@ -23,7 +24,7 @@ export function anyToWire(a: AnyValue | undefined): WireAny | null {
 
 /** Decode an Any whose type the registry knows (accepting a type.googleapis.com/ prefix). */
 export function unpackAny(a: AnyValue): Record<string, unknown> | undefined {
-  const name = a.typeUrl.replace(/^.*\//, '');
+  const name = typeNameOf(a.typeUrl);
   if (!hasMessageType(name)) return undefined;
   try {
     return decodeMessage<Record<string, unknown>>(name, a.value);

@@ -6,6 +6,7 @@
 // test/unit/wire-table.test.ts checks both give the same plans for every type of the table.
 import wire from '../generated/client-wire.json';
 import { buildPlan, decodePlain, encodePlain, type FieldSource, type MessagePlan, type TypeSource } from './codec';
+import { typeNameOf } from './type-url';
 
 /** Bits of a field's flags in client-wire.json. */
 export const WIRE_FLAG = { repeated: 1, packed: 2, map: 4, oneof: 8, nonStringKey: 16 } as const;
@@ -78,7 +79,7 @@ export function decodeWire<T>(fullName: string, bytes: Uint8Array): T {
 /** An Any decoded when the table knows its type (a type.googleapis.com/ prefix accepted), as
  * src/proto/any.ts's unpackAny does with the full registry. */
 export function unpackWireAny(typeUrl: string, value: Uint8Array): Record<string, unknown> | undefined {
-  const name = typeUrl.replace(/^.*\//, '');
+  const name = typeNameOf(typeUrl);
   if (!hasWireMessage(name)) return undefined;
   try {
     return decodeWire<Record<string, unknown>>(name, value);

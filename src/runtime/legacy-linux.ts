@@ -12,6 +12,7 @@
 //   "failed to create shim task: " of runtime v2 (task-manager.ts).
 import type { WireAny } from '../proto/any';
 import { decodeMessage, encodeMessage } from '../proto/registry';
+import { typeNameOf } from '../proto/type-url';
 
 export const LEGACY_LINUX_RUNTIME = 'io.containerd.runtime.v1.linux';
 
@@ -24,7 +25,7 @@ export function isLegacyLinuxRuntime(runtime: string): boolean {
 }
 
 function typeName(a: WireAny): string {
-  return a.type_url.replace(/^.*\//, '');
+  return typeNameOf(a.type_url);
 }
 
 interface LegacyRuncOptions {

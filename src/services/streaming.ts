@@ -9,6 +9,7 @@ import type { WireAny } from '../proto/any';
 import type { ManagedStream } from '../streaming/manager';
 import { bidiStream, writeWhenReady } from './call';
 import type { ServiceDeps } from './context';
+import { typeNameOf } from '../proto/type-url';
 
 export const STREAMING_SERVICE = 'containerd.services.streaming.v1.Streaming';
 export const STREAM_INIT_TYPE = 'containerd.services.streaming.v1.StreamInit';
@@ -21,7 +22,7 @@ export function streamingService(deps: ServiceDeps): { Stream: ReturnType<typeof
       const incoming = call[Symbol.asyncIterator]() as AsyncIterator<WireAny>;
       const first = await incoming.next();
       if (first.done) return;
-      const typeName = first.value.type_url.replace(/^.*\//, '');
+      const typeName = typeNameOf(first.value.type_url);
       if (typeName !== STREAM_INIT_TYPE) {
         throw verbatim(new InvalidArgumentError(`the first message of a stream must be a ${STREAM_INIT_TYPE}, not ${JSON.stringify(first.value.type_url)}`));
       }

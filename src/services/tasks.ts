@@ -52,6 +52,7 @@ import {
 } from '../runtime/checkpoint';
 import { unary, type CallContext } from './call';
 import type { ServiceDeps } from './context';
+import { typeNameOf } from '../proto/type-url';
 
 export const TASKS_SERVICE = 'containerd.services.tasks.v1.Tasks';
 
@@ -140,7 +141,7 @@ export function tasksService(deps: ServiceDeps): TasksHandlers {
   /** containerd's getRestorePath: runc runtimes may name a CRIU image dir in their options. */
   const restorePath = (runtime: string, options: WireAny | null): string => {
     if (!options || !runtime.startsWith('io.containerd.runc')) return '';
-    if (options.type_url.replace(/^.*\//, '') !== 'containerd.runc.v1.Options') {
+    if (typeNameOf(options.type_url) !== 'containerd.runc.v1.Options') {
       throw new UnknownError(`invalid task create option for ${runtime}`);
     }
     return decodeMessage<{ criu_image_path: string }>('containerd.runc.v1.Options', options.value).criu_image_path;
@@ -269,7 +270,7 @@ export function tasksService(deps: ServiceDeps): TasksHandlers {
       // runc runtimes may name the image dir themselves (CheckpointOptions.image_path).
       let image = '';
       if (options && c.runtime.name.startsWith('io.containerd.runc')) {
-        if (options.type_url.replace(/^.*\//, '') !== 'containerd.runc.v1.CheckpointOptions') {
+        if (typeNameOf(options.type_url) !== 'containerd.runc.v1.CheckpointOptions') {
           throw new UnknownError(`invalid task checkpoint option for ${c.runtime.name}`);
         }
         image = decodeMessage<{ image_path: string }>('containerd.runc.v1.CheckpointOptions', options.value).image_path;

@@ -12,6 +12,7 @@ import { pullImageToStore } from '../transfer/image-pull';
 import { ProgressStream } from '../transfer/progress-stream';
 import { unary } from './call';
 import type { ServiceDeps } from './context';
+import { typeNameOf } from '../proto/type-url';
 
 export const TRANSFER_SERVICE = 'containerd.services.transfer.v1.Transfer';
 const OCI_REGISTRY = 'containerd.types.transfer.OCIRegistry';
@@ -36,7 +37,7 @@ interface ImageStoreWire {
 }
 
 function typeName(a: WireAny | null): string {
-  return (a?.type_url ?? '').replace(/^.*\//, '');
+  return typeNameOf(a?.type_url ?? '');
 }
 
 function platformOf(p: WirePlatform | null | undefined): { os: string; architecture: string; variant?: string } | undefined {

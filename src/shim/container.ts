@@ -24,6 +24,7 @@ import { ConsoleIO, ConsoleSocket, NULL_IO, PipeIO, type ProcessIO, type StdioCo
 import { waitAtMost } from './wait';
 import { toWireTimestamp } from '../proto/timestamp';
 import type { WallTime } from '../time/wall';
+import { typeNameOf } from '../proto/type-url';
 
 /** What a container needs from the service around it. */
 export interface ContainerHost {
@@ -57,7 +58,7 @@ const EMPTY_OPTIONS: RuncOptions = {
 
 export function parseOptions(any: { type_url: string; value: Buffer } | null | undefined): RuncOptions {
   if (!any || !any.type_url) return { ...EMPTY_OPTIONS };
-  const name = any.type_url.replace(/^.*\//, '');
+  const name = typeNameOf(any.type_url);
   switch (name) {
     case 'containerd.runc.v1.Options':
       return { ...EMPTY_OPTIONS, ...decodeMessage<Partial<RuncOptions>>(name, any.value) };

@@ -3,6 +3,7 @@
 // test/unit/shim-wire.test.ts checks them against the registry.
 
 import type { WallTime } from '../time/wall';
+import { typeNameOf } from '../proto/type-url';
 
 function varint(out: number[], v: number): void {
   // non-negative integers up to 2^53
@@ -108,7 +109,7 @@ export function decodeAny(buf: Buffer): { typeUrl: string; value: Buffer } | und
 /** containerd.runc.v1.Options.shim_cgroup (field 3) from the options `start` gets on stdin. */
 export function shimCgroupFromOptions(anyBytes: Buffer): string {
   const any = decodeAny(anyBytes);
-  if (!any || any.typeUrl.replace(/^.*\//, '') !== 'containerd.runc.v1.Options') return '';
+  if (!any || typeNameOf(any.typeUrl) !== 'containerd.runc.v1.Options') return '';
   for (const f of readFields(any.value)) if (f.no === 3 && f.bytes) return f.bytes.toString('utf8');
   return '';
 }

@@ -7,6 +7,7 @@ import { DeadlineExceededError, InvalidArgumentError, UnavailableError } from '.
 import { packAny, unpackAny } from '../proto/any';
 import type { Credentials, CredentialsCallback } from '../remotes/credentials';
 import type { ManagedStream } from '../streaming/manager';
+import { typeNameOf } from '../proto/type-url';
 
 export const AUTH_REQUEST_TYPE = 'containerd.types.transfer.AuthRequest';
 export const AUTH_RESPONSE_TYPE = 'containerd.types.transfer.AuthResponse';
@@ -44,7 +45,7 @@ export function authStreamCredentials(stream: ManagedStream, reference: string, 
     try {
       const answer = await Promise.race([stream.recv(), late]);
       if (answer === undefined) throw new UnavailableError(`the client closed its auth stream before answering for ${host}`);
-      const decoded = answer.typeUrl.replace(/^.*\//, '') === AUTH_RESPONSE_TYPE ? unpackAny(answer) : undefined;
+      const decoded = typeNameOf(answer.typeUrl) === AUTH_RESPONSE_TYPE ? unpackAny(answer) : undefined;
       if (!decoded) throw new InvalidArgumentError(`the auth stream answered with ${JSON.stringify(answer.typeUrl)}, not an ${AUTH_RESPONSE_TYPE}`);
       return credentialsFromAuthResponse(decoded as AuthResponse);
     } finally {
