@@ -58,9 +58,9 @@ export interface ContentWriter {
    * except that offset 0 on a non-empty ingest truncates it and starts again.
    */
   write(data: Uint8Array, offset: number): Promise<number>;
-  /** Optional: write `parts` one after another at offset, as one write (writev): a download's
-   * 64 KiB socket reads go to the disk in MiB-sized writes, one thread-pool trip each. */
-  writev?(parts: readonly Uint8Array[], offset: number): Promise<number>;
+  /** Write `parts` one after another at offset, as one write (writev): a download's 64 KiB
+   * socket reads go to the disk in MiB-sized writes, one thread-pool trip each. */
+  writev(parts: readonly Uint8Array[], offset: number): Promise<number>;
   /** Set the expected total / digest after opening (later non-zero values win). */
   setExpectation(total: number, expected: string): void;
   /**

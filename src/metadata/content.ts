@@ -358,10 +358,7 @@ class NamespacedWriter implements ContentWriter {
   async writev(parts: readonly Uint8Array[], offset: number): Promise<number> {
     if (this.done) throw new FailedPreconditionError('cannot write on closed writer');
     const w = this.inner ?? (await this.unshare(Math.min(offset, (this.record.shared as { size: number }).size)));
-    if (w.writev) return w.writev(parts, offset);
-    let n = 0;
-    for (const p of parts) n += await w.write(p, offset + n);
-    return n;
+    return w.writev(parts, offset);
   }
 
   setExpectation(total: number, expected: string): void {

@@ -60,8 +60,7 @@ class ContentStoreWriter implements IngestWriter {
     this.batchBytes = 0;
     const at = this.at;
     this.at += bytes;
-    const written = this.w.writev ? this.w.writev(parts, at) : this.writeEach(parts, at);
-    const done = written.then((n) => {
+    const done = this.w.writev(parts, at).then((n) => {
       // The store's writer writes all it is given or fails.
       if (n !== bytes) throw new Error(`content writer ${this.w.ref} wrote ${n} of ${bytes} bytes at ${at}`);
     }).catch((err: unknown) => {
@@ -69,12 +68,6 @@ class ContentStoreWriter implements IngestWriter {
     });
     this.inflight.push({ done, bytes });
     this.inflightBytes += bytes;
-  }
-
-  private async writeEach(parts: readonly Uint8Array[], at: number): Promise<number> {
-    let n = 0;
-    for (const p of parts) n += await this.w.write(p, at + n);
-    return n;
   }
 
   private async settleOldest(): Promise<void> {
