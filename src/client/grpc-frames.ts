@@ -1,6 +1,7 @@
 // gRPC's length-prefixed messages on an HTTP/2 stream: a flag byte (compressed or not), a
 // 4-byte big-endian length, then the message. berth never compresses (neither does
 // containerd's Go client), so a compressed message from a peer is an error.
+import { varint } from '../proto/encoded';
 
 /** The largest message accepted, as containerd's Go client sets it (16 MiB). */
 export const MAX_MESSAGE_BYTES = 16 << 20;
@@ -17,17 +18,7 @@ export function frameHeader(length: number): Buffer {
 /** The protobuf key and length of a bytes field (number `field`) of `length` bytes: what
  * goes before its value when the value is sent as it is, after the rest of the message. */
 export function bytesFieldHead(field: number, length: number): Buffer {
-  const out: number[] = [];
-  const varint = (v: number): void => {
-    while (v >= 128) {
-      out.push((v % 128) | 0x80);
-      v = Math.floor(v / 128);
-    }
-    out.push(v);
-  };
-  varint(field * 8 + 2);
-  varint(length);
-  return Buffer.from(out);
+  return Buffer.concat([varint((field << 3) | 2), varint(length)]);
 }
 
 export class FrameError extends Error {}
