@@ -215,6 +215,7 @@ describe.skipIf(!canRun)('client library on berthd and containerd', () => {
     const r = await pair.both(async (s) => {
       const c = client(s);
       const id = pair.track(s, uid('run'));
+      const leasesBefore = new Set((await c.leases.list()).map((l) => l.id));
       const container = await c.newContainer(id, { image: IMAGE, spec: spec(s, id, ['sh', '-c', 'echo out; echo err >&2; read line; echo "got $line"; exit 3']), labels: { k: 'v' } });
       const info = await container.info();
       const out = collect();
@@ -224,6 +225,8 @@ describe.skipIf(!canRun)('client library on berthd and containerd', () => {
       await task.start();
       const status = await exited;
       const deleted = await task.delete();
+      // newContainer's own lease: its deletion is not waited for, but is long answered by now.
+      const leasesLeft = (await c.leases.list()).filter((l) => !leasesBefore.has(l.id)).length;
       const listed = (await c.containers([`labels.k==v`])).map((x) => x.id);
       const dupContainer = await className(c.newContainer(id, { spec: spec(s, id, ['true']) }));
       await container.delete({ withSnapshot: true });
@@ -238,6 +241,7 @@ describe.skipIf(!canRun)('client library on berthd and containerd', () => {
         code: status.code,
         exitedAt: status.exitedAt instanceof Date,
         deleted: deleted.code,
+        leasesLeft,
         listed: listed.includes(id),
         dupContainer,
         snapGone,
@@ -253,6 +257,7 @@ describe.skipIf(!canRun)('client library on berthd and containerd', () => {
       code: 3,
       exitedAt: true,
       deleted: 3,
+      leasesLeft: 0,
       listed: true,
       dupContainer: 'AlreadyExistsError',
       snapGone: 'NotFoundError',
