@@ -11,11 +11,17 @@ export interface GlobalOptions {
 export class CliContext {
   private clientValue: Client | null = null;
 
-  constructor(
-    readonly global: GlobalOptions,
-    readonly stdout: NodeJS.WriteStream = process.stdout,
-    readonly stderr: NodeJS.WriteStream = process.stderr,
-  ) {}
+  constructor(readonly global: GlobalOptions) {}
+
+  /** process.stdout, made by node on first use: a command that prints nothing before its
+   * first call (run) does not pay for it there. */
+  get stdout(): NodeJS.WriteStream {
+    return process.stdout;
+  }
+
+  get stderr(): NodeJS.WriteStream {
+    return process.stderr;
+  }
 
   get json(): boolean {
     return this.global.json;

@@ -29,18 +29,24 @@ export interface FifoSet {
   terminal: boolean;
 }
 
+/** Where a task's output goes: a stream, one made on the first output, or 'pipe'. */
+export type OutputSink = Writable | (() => Writable) | 'pipe';
+
 export interface TaskStdio {
   /** Copied into the task's stdin; when it ends, the task's stdin is closed (CloseIO).
    * 'pipe': a stdin FIFO is made and the caller writes to `io.stdin` (then closeStdin()). */
   stdin?: Readable | 'pipe';
   /** Receives the task's stdout (with a terminal: everything the terminal prints).
+   * A function: called for the stream when the first output arrives, not before (a log
+   * file opened only if there is something to log; berth's own process.stdout, which costs
+   * its making, not made for a task that prints nothing).
    * 'pipe': the caller reads `io.stdout` (and must, or the process blocks once the FIFO
    * is full). Not given: read and discarded (with no stream given at all, the task gets
    * no FIFOs: containerd's runc shim takes all-empty paths as null IO, but fails on an
    * empty output path next to a set one). */
-  stdout?: Writable | 'pipe';
+  stdout?: OutputSink;
   /** Receives the task's stderr (not used with a terminal); as stdout. */
-  stderr?: Writable | 'pipe';
+  stderr?: OutputSink;
   /** Run the process on a pseudo-terminal (resize it with resize()). */
   terminal?: boolean;
   /** Where the FIFO directory is made (default /run/berth/fifo, else the temp dir). */
@@ -103,6 +109,16 @@ function removeFifoSet(fifos: FifoSet): void {
   }
 }
 
+/** Pipes r into the stream made by sink when r's first chunk arrives. That chunk is
+ * written first; pipe() then pauses r while the stream wants a drain. */
+function pipeOnFirstData(r: Readable, sink: () => Writable): void {
+  r.once('data', (first: Buffer) => {
+    const w = sink();
+    w.write(first);
+    r.pipe(w, { end: false });
+  });
+}
+
 /** The open client ends of a FIFO set, copying to and from the caller's streams. */
 export class TaskIO {
   /** Writes go to the task's stdin (null without stdin). */
@@ -122,10 +138,11 @@ export class TaskIO {
     const open = (p: string): Readable | null => (p ? new net.Socket({ fd: fs.openSync(p, O_RDONLY | O_NONBLOCK), readable: true, writable: false }) : null);
     this.stdout = open(fifos.stdout);
     this.stderr = open(fifos.stderr);
-    const ended = (r: Readable | null, sink: Writable | 'pipe' | undefined): Promise<void> =>
+    const ended = (r: Readable | null, sink: OutputSink | undefined): Promise<void> =>
       new Promise<void>((resolve) => {
         if (!r) return resolve();
         if (sink === undefined) r.resume();
+        else if (typeof sink === 'function') pipeOnFirstData(r, sink);
         else if (sink !== 'pipe') r.pipe(sink, { end: false });
         r.once('end', resolve);
         r.once('close', resolve);
