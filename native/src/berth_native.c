@@ -31,6 +31,7 @@
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
@@ -1280,6 +1281,54 @@ static napi_value js_socketpair(napi_env env, napi_callback_info info) {
   return fd_pair(env, sv, "socketpair result");
 }
 
+/*
+ * connectUnix(path) -> fd | -1: a SOCK_STREAM unix socket connected to path, non-blocking
+ * and close-on-exec, made synchronously. A unix socket's connect() completes in the call
+ * when the listener's backlog has room; -1 (socket closed) when it would have to wait
+ * (EAGAIN: backlog full), so the caller connects the usual, asynchronous way. Other errors
+ * (ENOENT, ECONNREFUSED, a path too long for sun_path) are thrown.
+ */
+static napi_value js_connect_unix(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  char *path = NULL;
+  napi_value ret = NULL;
+  struct sockaddr_un addr;
+  int fd = -1, r;
+  if (!get_cstr(env, argv[0], "path", false, &path)) goto out;
+  memset(&addr, 0, sizeof addr);
+  addr.sun_family = AF_UNIX;
+  if (strlen(path) >= sizeof addr.sun_path) {
+    throw_errno(env, ENAMETOOLONG, "connect", path, NULL);
+    goto out;
+  }
+  memcpy(addr.sun_path, path, strlen(path));
+  fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    throw_errno(env, errno, "socket", NULL, NULL);
+    goto out;
+  }
+  do {
+    r = connect(fd, (struct sockaddr *)&addr, sizeof addr);
+  } while (r != 0 && errno == EINTR);
+  if (r != 0) {
+    int err = errno;
+    close(fd);
+    fd = -1;
+    if (err != EAGAIN && err != EINPROGRESS) {
+      throw_errno(env, err, "connect", path, NULL);
+      goto out;
+    }
+  }
+  if (napi_create_int32(env, fd, &ret) != napi_ok) {
+    if (fd >= 0) close(fd);
+    throw_napi_failure(env, "napi_create_int32");
+    ret = NULL;
+  }
+out:
+  free(path);
+  return ret;
+}
+
 /* ------------------------------------------------------------------------ */
 /* shim helpers: pipes, pty window size, peer credentials, eventfd           */
 
@@ -1933,6 +1982,7 @@ NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
       {"recvFd", NULL, js_recv_fd, NULL, NULL, NULL, napi_enumerable, NULL},
       {"sendFd", NULL, js_send_fd, NULL, NULL, NULL, napi_enumerable, NULL},
       {"socketpair", NULL, js_socketpair, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"connectUnix", NULL, js_connect_unix, NULL, NULL, NULL, napi_enumerable, NULL},
       {"setns", NULL, js_setns, NULL, NULL, NULL, napi_enumerable, NULL},
       {"unshare", NULL, js_unshare, NULL, NULL, NULL, napi_enumerable, NULL},
       {"pipe", NULL, js_pipe, NULL, NULL, NULL, napi_enumerable, NULL},

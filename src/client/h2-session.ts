@@ -21,6 +21,7 @@
 import * as net from 'node:net';
 import { DEFAULT_WINDOW, FLAG, FRAME, H2_ERROR, MAX_WINDOW, PREFACE, SETTING } from '../grpc/h2-protocol';
 import { HpackDecoder, HpackError, encodeHeaders } from '../grpc/hpack';
+import { connectUnixSocket } from './unix-socket';
 
 /** Each stream's receive window, as the client advertised it with node:http2 (and as
  * large content reads want: containerd's Go client uses 4 MiB too). */
@@ -193,7 +194,7 @@ export class H2ClientSession {
   onGone: (() => void) | null = null;
 
   constructor(path: string) {
-    this.socket = net.connect(path);
+    this.socket = connectUnixSocket(path);
     const settings = Buffer.alloc(12);
     settings.writeUInt16BE(SETTING.ENABLE_PUSH, 0);
     settings.writeUInt32BE(0, 2);

@@ -52,6 +52,9 @@ export interface NativeBinding {
   recvFd(socketFd: number): { fd: number; data: Buffer } | null;
   sendFd(socketFd: number, fd: number, data: Buffer | string | null): number;
   socketpair(): [number, number];
+  /** A unix stream socket connected to path (non-blocking, close-on-exec), or -1 if the
+   * connect would have to wait. */
+  connectUnix(path: PathArg): number;
   setns(fd: number, nstype: number): void;
   unshare(flags: number): void;
   pipe(): [number, number];
