@@ -1,4 +1,4 @@
-import { Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import type { ContentInfo, IngestStatus } from './records';
 import { AlreadyExistsError, FailedPreconditionError } from '../errdefs/errors';
 import type { CallOptions } from './call-options';
@@ -68,7 +68,9 @@ export class ContentStore {
 
   /** The blob as a Node Readable. */
   reader(digest: string, o: { offset?: number; size?: number } & CallOptions = {}): Readable {
-    return Readable.from(this.read(digest, o), { objectMode: false });
+    // node:stream loaded here, not with this module: a run reads blobs, never as a stream.
+    const { Readable: NodeReadable } = require('node:stream') as typeof import('node:stream');
+    return NodeReadable.from(this.read(digest, o), { objectMode: false });
   }
 
   /** The whole blob in memory (manifests, configs). */
