@@ -1874,6 +1874,61 @@ static napi_value js_send_nowait(napi_env env, napi_callback_info info) {
 }
 
 /*
+ * readNoWait(fd, buffer) -> bytes read, 0 at end of file, -1 when nothing is there yet
+ * (EAGAIN on a non-blocking descriptor); writeNoWait(fd, buffer) -> bytes written, -1
+ * when there is no room (EAGAIN). Other errors are thrown. For the client's socket to
+ * the daemon (src/client/fd-socket.ts): "nothing yet" is an answer there, not an
+ * exception to build, once per readiness event.
+ */
+static napi_value js_read_nowait(napi_env env, napi_callback_info info) {
+  ARGS(2);
+  int fd = 0;
+  void *data = NULL;
+  size_t len = 0;
+  bool is_buffer = false;
+  ssize_t n;
+  char desc[32];
+  napi_value ret;
+  if (!get_int(env, argv[0], "fd", false, 0, &fd)) return NULL;
+  NAPI_CALL(env, napi_is_buffer(env, argv[1], &is_buffer));
+  if (!is_buffer) return throw_type_error(env, "The \"%s\" argument must be a Buffer", "buffer");
+  NAPI_CALL(env, napi_get_buffer_info(env, argv[1], &data, &len));
+  do {
+    n = read(fd, data, len);
+  } while (n < 0 && errno == EINTR);
+  if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
+    snprintf(desc, sizeof desc, "fd %d", fd);
+    return throw_errno(env, errno, "read", desc, NULL);
+  }
+  NAPI_CALL(env, napi_create_int64(env, n < 0 ? -1 : (int64_t)n, &ret));
+  return ret;
+}
+
+static napi_value js_write_nowait(napi_env env, napi_callback_info info) {
+  ARGS(2);
+  int fd = 0;
+  void *data = NULL;
+  size_t len = 0;
+  bool is_buffer = false;
+  ssize_t n;
+  char desc[32];
+  napi_value ret;
+  if (!get_int(env, argv[0], "fd", false, 0, &fd)) return NULL;
+  NAPI_CALL(env, napi_is_buffer(env, argv[1], &is_buffer));
+  if (!is_buffer) return throw_type_error(env, "The \"%s\" argument must be a Buffer", "buffer");
+  NAPI_CALL(env, napi_get_buffer_info(env, argv[1], &data, &len));
+  do {
+    n = write(fd, data, len);
+  } while (n < 0 && errno == EINTR);
+  if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
+    snprintf(desc, sizeof desc, "fd %d", fd);
+    return throw_errno(env, errno, "write", desc, NULL);
+  }
+  NAPI_CALL(env, napi_create_int64(env, n < 0 ? -1 : (int64_t)n, &ret));
+  return ret;
+}
+
+/*
  * The CLI's exit (bin/berth). node's process.exit runs node's and OpenSSL's atexit work,
  * which cost 3-5 ms of every berth command here (bench/cli-run.ts; exiting by SIGKILL
  * instead was that much faster); _exit(2) skips it. What node's exit restores on the way
@@ -1995,6 +2050,8 @@ NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
       {"flockTry", NULL, js_flock_try, NULL, NULL, NULL, napi_enumerable, NULL},
       {"setNonBlocking", NULL, js_set_nonblocking, NULL, NULL, NULL, napi_enumerable, NULL},
       {"sendNoWait", NULL, js_send_nowait, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"readNoWait", NULL, js_read_nowait, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"writeNoWait", NULL, js_write_nowait, NULL, NULL, NULL, napi_enumerable, NULL},
       {"stdioSave", NULL, js_stdio_save, NULL, NULL, NULL, napi_enumerable, NULL},
       {"exitNow", NULL, js_exit_now, NULL, NULL, NULL, napi_enumerable, NULL},
       {"constants", NULL, NULL, NULL, NULL, consts, napi_enumerable, NULL},

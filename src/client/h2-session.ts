@@ -18,10 +18,10 @@
 // bounds what it buffers to its 4 MiB window. test/unit/client-h2.test.ts drives it against
 // node:http2's server and a raw hostile server; the e2e client tests run it against berthd
 // and containerd's grpc-go.
-import * as net from 'node:net';
 import { DEFAULT_WINDOW, FLAG, FRAME, H2_ERROR, MAX_WINDOW, PREFACE, SETTING } from '../grpc/h2-protocol';
 import { HpackDecoder, HpackError, encodeHeaders } from '../grpc/hpack';
 import { connectUnixSocket } from './unix-socket';
+import type { ClientSocket } from './fd-socket';
 
 /** Each stream's receive window, as the client advertised it with node:http2 (and as
  * large content reads want: containerd's Go client uses 4 MiB too). */
@@ -166,7 +166,7 @@ export class H2ClientStream {
 
 /** One connection, made by its constructor; calls open streams with request(). */
 export class H2ClientSession {
-  private readonly socket: net.Socket;
+  private readonly socket: ClientSocket;
   private readonly decoder = new HpackDecoder();
   private readonly streams = new Map<number, H2ClientStream>();
   /** Streams waiting for MAX_CONCURRENT_STREAMS to allow them. */

@@ -2,15 +2,17 @@
 // only on the event loop's next turn, and node holds every write until then: a CLI's first
 // calls, made while its start-up code still runs, reached the daemon ~2 ms late (`berth
 // run`'s timeline, issue 15). A unix socket's connect() completes at once when the
-// listener can take it, so the addon makes it in the call and node wraps the connected
-// descriptor: the first frames go out as soon as they are written.
-import * as net from 'node:net';
+// listener can take it, so the addon makes it in the call, and FdSocket (fd-socket.ts)
+// carries the connected descriptor: the first frames go out as soon as they are written,
+// and node's net and stream modules are not loaded for it.
+import type * as net from 'node:net';
 import { native } from '../native/binding';
+import { FdSocket, type ClientSocket } from './fd-socket';
 
 /** A socket connected to path: already connected when that could be done at once (the
  * native addon, a listener with room), else connecting as net.connect does (which also
  * reports every error, ENOENT or ECONNREFUSED, the usual way: 'error', then 'close'). */
-export function connectUnixSocket(path: string): net.Socket {
+export function connectUnixSocket(path: string): ClientSocket {
   let fd = -1;
   try {
     fd = native().connectUnix(path);
@@ -18,5 +20,7 @@ export function connectUnixSocket(path: string): net.Socket {
     // No addon, or a connect that failed: net.connect says why, as it always has.
     fd = -1;
   }
-  return fd < 0 ? net.connect(path) : new net.Socket({ fd, readable: true, writable: true });
+  if (fd >= 0) return new FdSocket(fd);
+  const { connect } = require('node:net') as typeof net;
+  return connect(path);
 }

@@ -72,6 +72,10 @@ export interface NativeBinding {
   flockTry(fd: number, exclusive: boolean): boolean;
   setNonBlocking(fd: number, on: boolean): void;
   sendNoWait(fd: number, buffer: Buffer): number;
+  /** read(2) into buffer: bytes read, 0 at end of file, -1 for EAGAIN. */
+  readNoWait(fd: number, buffer: Buffer): number;
+  /** write(2) of buffer: bytes written, -1 for EAGAIN. */
+  writeNoWait(fd: number, buffer: Buffer): number;
   constants: Readonly<Record<string, number>>;
 }
 
