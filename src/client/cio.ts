@@ -11,7 +11,6 @@
 //   our own read end held the open succeeds, and what is written waits in the pipe for the
 //   shim. The shim sees end-of-file only through Tasks.CloseIO (closeStdin), as in Go.
 import * as fs from 'node:fs';
-import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Readable, Writable } from 'node:stream';
@@ -121,23 +120,64 @@ function pipeOnFirstData(r: Readable, sink: () => Writable): void {
 
 /** The open client ends of a FIFO set, copying to and from the caller's streams. */
 export class TaskIO {
-  /** Writes go to the task's stdin (null without stdin). */
-  readonly stdin: Writable | null;
-  /** The task's output streams as read from the FIFOs (null if not connected). */
-  readonly stdout: Readable | null;
-  readonly stderr: Readable | null;
-  private readonly outputsDone: Promise<void>;
+  /** Our ends of the FIFOs, opened by the constructor (-1: not connected); node streams are
+   * made over them by wrap(). */
+  private readonly fds: { stdin: number; stdout: number; stderr: number };
+  private streams: { stdin: Writable | null; stdout: Readable | null; stderr: Readable | null } | null = null;
+  private outputsDone: Promise<void> | null = null;
   private closed = false;
 
   private constructor(
     readonly fifos: FifoSet,
     private readonly ownsDir: boolean,
-    stdio: TaskStdio,
+    private readonly stdio: TaskStdio,
   ) {
-    this.stdin = fifos.stdin ? new net.Socket({ fd: fs.openSync(fifos.stdin, O_RDWR | O_NONBLOCK), readable: false, writable: true }) : null;
-    const open = (p: string): Readable | null => (p ? new net.Socket({ fd: fs.openSync(p, O_RDONLY | O_NONBLOCK), readable: true, writable: false }) : null);
-    this.stdout = open(fifos.stdout);
-    this.stderr = open(fifos.stderr);
+    // The ends are opened now, before Tasks.Create (see the top of this file); the streams
+    // over them are made just after, on the loop's next turn, while the daemon creates the
+    // task: node's net module (~3 ms to load) is then off a run's way to Tasks.Create.
+    const opened: number[] = [];
+    const open = (p: string, flags: number): number => {
+      if (!p) return -1;
+      const fd = fs.openSync(p, flags);
+      opened.push(fd);
+      return fd;
+    };
+    try {
+      this.fds = { stdin: open(fifos.stdin, O_RDWR | O_NONBLOCK), stdout: open(fifos.stdout, O_RDONLY | O_NONBLOCK), stderr: open(fifos.stderr, O_RDONLY | O_NONBLOCK) };
+    } catch (err) {
+      for (const fd of opened) fs.closeSync(fd);
+      throw err;
+    }
+    setImmediate(() => this.wrap());
+  }
+
+  /** Writes go to the task's stdin (null without stdin). */
+  get stdin(): Writable | null {
+    return this.wrap()?.stdin ?? null;
+  }
+
+  /** The task's output streams as read from the FIFOs (null if not connected). */
+  get stdout(): Readable | null {
+    return this.wrap()?.stdout ?? null;
+  }
+
+  get stderr(): Readable | null {
+    return this.wrap()?.stderr ?? null;
+  }
+
+  /** The streams over the FIFO ends, made once, and the copies to the caller's sinks
+   * started; null once closed. */
+  private wrap(): { stdin: Writable | null; stdout: Readable | null; stderr: Readable | null } | null {
+    if (this.streams || this.closed) return this.streams;
+    const net = require('node:net') as typeof import('node:net');
+    const { fds, stdio } = this;
+    const reader = (fd: number): Readable | null => (fd >= 0 ? new net.Socket({ fd, readable: true, writable: false }) : null);
+    const streams = {
+      stdin: fds.stdin >= 0 ? new net.Socket({ fd: fds.stdin, readable: false, writable: true }) : null,
+      stdout: reader(fds.stdout),
+      stderr: reader(fds.stderr),
+    };
+    this.streams = streams;
     const ended = (r: Readable | null, sink: OutputSink | undefined): Promise<void> =>
       new Promise<void>((resolve) => {
         if (!r) return resolve();
@@ -148,8 +188,9 @@ export class TaskIO {
         r.once('close', resolve);
         r.once('error', () => resolve());
       });
-    this.outputsDone = Promise.all([ended(this.stdout, stdio.stdout), ended(this.stderr, stdio.stderr)]).then(() => undefined);
-    this.stdin?.on('error', () => undefined);
+    this.outputsDone = Promise.all([ended(streams.stdout, stdio.stdout), ended(streams.stderr, stdio.stderr)]).then(() => undefined);
+    streams.stdin?.on('error', () => undefined);
+    return streams;
   }
 
   /** FIFOs made for a new process, opened before the process is created. */
@@ -177,8 +218,9 @@ export class TaskIO {
 
   /** Starts copying the caller's stdin into the task; onEnd runs once it has all been written. */
   pipeStdin(source: Readable | 'pipe' | undefined, onEnd: () => void): void {
-    if (!source || source === 'pipe' || !this.stdin) return;
+    if (!source || source === 'pipe') return;
     const sink = this.stdin;
+    if (!sink) return;
     source.pipe(sink, { end: false });
     source.once('end', () => {
       if (sink.writableLength === 0) onEnd();
@@ -188,14 +230,16 @@ export class TaskIO {
 
   /** Resolves when the task's output streams reached end-of-file. */
   wait(): Promise<void> {
-    return this.outputsDone;
+    this.wrap();
+    return this.outputsDone ?? Promise.resolve();
   }
 
   /** Closes every end still open and removes the FIFO directory (if this made it). */
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    for (const s of [this.stdin, this.stdout, this.stderr]) s?.destroy();
+    if (this.streams) for (const s of [this.streams.stdin, this.streams.stdout, this.streams.stderr]) s?.destroy();
+    else for (const fd of [this.fds.stdin, this.fds.stdout, this.fds.stderr]) if (fd >= 0) fs.closeSync(fd);
     if (this.ownsDir && this.fifos.dir) removeFifoSet(this.fifos);
   }
 }
