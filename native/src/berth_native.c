@@ -1844,24 +1844,44 @@ static napi_value js_set_nonblocking(napi_env env, napi_callback_info info) {
   return undefined_value(env);
 }
 
+/* (fd, buffer) arguments: false with a JS exception pending when they are not that. */
+static bool get_fd_buffer(napi_env env, napi_callback_info info, int *fd, void **data, size_t *len) {
+  size_t argc = 2;
+  napi_value argv[2];
+  bool is_buffer = false;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) {
+    throw_napi_failure(env, "napi_get_cb_info");
+    return false;
+  }
+  if (!get_int(env, argv[0], "fd", false, 0, fd)) return false;
+  if (napi_is_buffer(env, argv[1], &is_buffer) != napi_ok) {
+    throw_napi_failure(env, "napi_is_buffer");
+    return false;
+  }
+  if (!is_buffer) {
+    throw_type_error(env, "The \"%s\" argument must be a Buffer", "buffer");
+    return false;
+  }
+  if (napi_get_buffer_info(env, argv[1], data, len) != napi_ok) {
+    throw_napi_failure(env, "napi_get_buffer_info");
+    return false;
+  }
+  return true;
+}
+
 /*
  * sendNoWait(fd, buffer) -> bytes sent: send(MSG_DONTWAIT|MSG_NOSIGNAL) on a socket, so
  * a full socket buffer answers EAGAIN (thrown) instead of blocking, without changing the
  * flags of a description other processes may share.
  */
 static napi_value js_send_nowait(napi_env env, napi_callback_info info) {
-  ARGS(2);
   int fd = 0;
   void *data = NULL;
   size_t len = 0;
-  bool is_buffer = false;
   ssize_t n;
   char desc[32];
   napi_value ret;
-  if (!get_int(env, argv[0], "fd", false, 0, &fd)) return NULL;
-  NAPI_CALL(env, napi_is_buffer(env, argv[1], &is_buffer));
-  if (!is_buffer) return throw_type_error(env, "The \"%s\" argument must be a Buffer", "buffer");
-  NAPI_CALL(env, napi_get_buffer_info(env, argv[1], &data, &len));
+  if (!get_fd_buffer(env, info, &fd, &data, &len)) return NULL;
   do {
     n = send(fd, data, len, MSG_DONTWAIT | MSG_NOSIGNAL);
   } while (n < 0 && errno == EINTR);
@@ -1880,53 +1900,28 @@ static napi_value js_send_nowait(napi_env env, napi_callback_info info) {
  * the daemon (src/client/fd-socket.ts): "nothing yet" is an answer there, not an
  * exception to build, once per readiness event.
  */
-static napi_value js_read_nowait(napi_env env, napi_callback_info info) {
-  ARGS(2);
+static napi_value nowait_io(napi_env env, napi_callback_info info, bool writing) {
   int fd = 0;
   void *data = NULL;
   size_t len = 0;
-  bool is_buffer = false;
   ssize_t n;
   char desc[32];
   napi_value ret;
-  if (!get_int(env, argv[0], "fd", false, 0, &fd)) return NULL;
-  NAPI_CALL(env, napi_is_buffer(env, argv[1], &is_buffer));
-  if (!is_buffer) return throw_type_error(env, "The \"%s\" argument must be a Buffer", "buffer");
-  NAPI_CALL(env, napi_get_buffer_info(env, argv[1], &data, &len));
+  if (!get_fd_buffer(env, info, &fd, &data, &len)) return NULL;
   do {
-    n = read(fd, data, len);
+    n = writing ? write(fd, data, len) : read(fd, data, len);
   } while (n < 0 && errno == EINTR);
   if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
     snprintf(desc, sizeof desc, "fd %d", fd);
-    return throw_errno(env, errno, "read", desc, NULL);
+    return throw_errno(env, errno, writing ? "write" : "read", desc, NULL);
   }
   NAPI_CALL(env, napi_create_int64(env, n < 0 ? -1 : (int64_t)n, &ret));
   return ret;
 }
 
-static napi_value js_write_nowait(napi_env env, napi_callback_info info) {
-  ARGS(2);
-  int fd = 0;
-  void *data = NULL;
-  size_t len = 0;
-  bool is_buffer = false;
-  ssize_t n;
-  char desc[32];
-  napi_value ret;
-  if (!get_int(env, argv[0], "fd", false, 0, &fd)) return NULL;
-  NAPI_CALL(env, napi_is_buffer(env, argv[1], &is_buffer));
-  if (!is_buffer) return throw_type_error(env, "The \"%s\" argument must be a Buffer", "buffer");
-  NAPI_CALL(env, napi_get_buffer_info(env, argv[1], &data, &len));
-  do {
-    n = write(fd, data, len);
-  } while (n < 0 && errno == EINTR);
-  if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
-    snprintf(desc, sizeof desc, "fd %d", fd);
-    return throw_errno(env, errno, "write", desc, NULL);
-  }
-  NAPI_CALL(env, napi_create_int64(env, n < 0 ? -1 : (int64_t)n, &ret));
-  return ret;
-}
+static napi_value js_read_nowait(napi_env env, napi_callback_info info) { return nowait_io(env, info, false); }
+
+static napi_value js_write_nowait(napi_env env, napi_callback_info info) { return nowait_io(env, info, true); }
 
 /*
  * The CLI's exit (bin/berth). node's process.exit runs node's and OpenSSL's atexit work,
