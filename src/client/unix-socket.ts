@@ -10,8 +10,9 @@ import { native } from '../native/binding';
 import { FdSocket, type ClientSocket } from './fd-socket';
 
 /** A socket connected to path: already connected when that could be done at once (the
- * native addon, a listener with room), else connecting as net.connect does (which also
- * reports every error, ENOENT or ECONNREFUSED, the usual way: 'error', then 'close'). */
+ * native addon, a listener with room), else net.connect's socket, which reports what went
+ * wrong the usual way ('error', then 'close'): ENOENT, ECONNREFUSED, or EAGAIN for a
+ * listener whose backlog is full (libuv does not wait for room on a unix socket either). */
 export function connectUnixSocket(path: string): ClientSocket {
   let fd = -1;
   try {

@@ -61,7 +61,7 @@ describe('connectUnixSocket', () => {
     await new Promise<void>((r) => s.on('close', r));
   });
 
-  it('the addon answers -1 when the listener has no room, instead of blocking or failing', async () => {
+  it('the addon answers -1 when the listener has no room, instead of blocking or failing; net.connect then reports EAGAIN', async () => {
     const at = path.join(dir, 'full.sock');
     const server = net.createServer();
     await listen(server, at, 1);
@@ -75,6 +75,11 @@ describe('connectUnixSocket', () => {
       }
       expect(fd).toBe(-1);
       expect(fds.length).toBeGreaterThan(0);
+      // connectUnixSocket then falls back to net.connect, which fails as it always has.
+      const s = connectUnixSocket(at);
+      expect(s).toBeInstanceOf(net.Socket);
+      const err = await new Promise<NodeJS.ErrnoException>((resolve) => s.on('error', resolve));
+      expect(err.code).toBe('EAGAIN');
     } finally {
       for (const fd of fds) fs.closeSync(fd);
       await new Promise((r) => server.close(r));
