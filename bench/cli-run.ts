@@ -4,7 +4,9 @@
 //   berth run --rm  ≤  ctr run --rm + (node -e 0 − ctr --version)
 //
 // i.e. the CLI's own work costs no more than ctr's; Node's bare start-up is allowed for.
-// All four are measured in the same run, alternating, 5 runs each by default, medians.
+// All four are measured in the same run, alternating, 5 runs each by default, medians; the
+// last line also gives the margin round by round (median and quartiles), which a busy
+// host's swings move less than the medians of the four.
 //
 //   npx tsx bench/cli-run.ts [--runs 5] [--warmup 1] [--containerd] [--cpu-prof DIR] [--baseline BIN]
 //
@@ -87,6 +89,12 @@ async function main(): Promise<void> {
   console.log(`node -e 0                  ${m.node.toFixed(1)} ms`);
   console.log(`ctr --version              ${m.ctrVersion.toFixed(1)} ms`);
   console.log(`budget (ctr + node − ctr --version)  ${budget.toFixed(1)} ms  → berth ${m.berth <= budget ? 'within it' : 'OVER it'} by ${Math.abs(budget - m.berth).toFixed(1)} ms`);
+  // The same comparison round by round (each round's four commands ran back to back): the
+  // host's slow swings, which move all four medians apart, cancel out of it. Information
+  // next to the goal's figure above, not a replacement for it.
+  const margins = t.berth.map((b, i) => t.ctr[i]! + t.node[i]! - t.ctrVersion[i]! - b).sort((a, b) => a - b);
+  const q = (f: number): number => margins[Math.min(margins.length - 1, Math.floor(f * margins.length))]!;
+  console.log(`per round: budget − berth  median ${median(margins).toFixed(1)} ms, quartiles ${q(0.25).toFixed(1)} .. ${q(0.75).toFixed(1)} ms (positive: within)`);
 }
 
 main().catch((err) => {
