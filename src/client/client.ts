@@ -224,15 +224,11 @@ export class Client {
     opts?: CallOptions,
   ): Promise<Container> {
     const lease = await this.leases.create({ expireMs: 3600_000 }, opts);
-    const release = (): void => void this.leases.delete(lease.id, {}, opts?.signal?.aborted ? undefined : opts).catch(() => undefined);
     try {
       // The container's calls must not carry the lease, which is gone once this returns.
-      const container = await this.withLeaseId(lease.id).createContainer(id, o, resolving, this.rpc, opts);
-      release();
-      return container;
-    } catch (err) {
-      release();
-      throw err;
+      return await this.withLeaseId(lease.id).createContainer(id, o, resolving, this.rpc, opts);
+    } finally {
+      void this.leases.delete(lease.id, {}, opts?.signal?.aborted ? undefined : opts).catch(() => undefined);
     }
   }
 
