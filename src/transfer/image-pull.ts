@@ -91,11 +91,12 @@ export async function pullImageToStore(core: ServiceDeps, ns: string, src: Regis
       ...(src.credentials ? { credentials: src.credentials } : {}),
     });
     const content = core.content.view(ns, lease);
+    const backendFor = (snapshotter: string) => inProcessUnpackBackend(core, ns, snapshotter, lease);
     // The first snapshotter is unpacked into while the layers download; any others after.
     const [first, ...others] = dst.unpackInto;
     const early = first === undefined
       ? undefined
-      : new UnpackDuringPull(async (digest) => content.read(digest, 0, (await content.info(digest)).size), async (image, layerReady) => (await unpackImage(inProcessUnpackBackend(core, ns, first, lease), image, { layerReady })).chainId);
+      : new UnpackDuringPull(async (digest) => content.read(digest, 0, (await content.info(digest)).size), async (image, layerReady) => (await unpackImage(backendFor(first), image, { layerReady })).chainId);
     const blobs = blobReporter(dst.name, report);
     try {
       report({ event: `Pulling from ${source}` });
@@ -116,8 +117,8 @@ export async function pullImageToStore(core: ServiceDeps, ns: string, src: Regis
         throw err;
       }
       const image = { config: record(r.manifest.config), layers: r.layers.map(record) };
-      if (first !== undefined && (await early?.result()) === undefined) await unpackImage(inProcessUnpackBackend(core, ns, first, lease), image);
-      for (const sn of others) await unpackImage(inProcessUnpackBackend(core, ns, sn, lease), image);
+      if (first !== undefined && (await early?.result()) === undefined) await unpackImage(backendFor(first), image);
+      for (const sn of others) await unpackImage(backendFor(sn), image);
       const target = record(r.target);
       await createOrUpdateImage(core, ns, dst.name, dst.labels, target);
       report({ event: 'saved', name: dst.name, desc: target });
