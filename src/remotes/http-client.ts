@@ -11,6 +11,7 @@ import * as https from 'node:https';
 import type { Readable } from 'node:stream';
 import { rootCertificates } from 'node:tls';
 import { UnavailableError } from '../errdefs/errors';
+import { deferredExtraCaCerts } from './deferred-extra-ca';
 import { proxyAuthorization, proxyConfigFromEnv, proxyFor, TunnelAgent, type ProxyConfig } from './http-proxy';
 import type { RegistryHost } from './hosts';
 
@@ -75,9 +76,11 @@ export class HttpClient {
     if (protocol === 'https:') {
       const opts: https.AgentOptions = { keepAlive: true, maxSockets: this.maxSockets };
       if (tls?.skipVerify) opts.rejectUnauthorized = false;
-      if (tls?.caFiles && tls.caFiles.length > 0) {
+      const caFiles = tls?.caFiles ?? [];
+      const deferred = deferredExtraCaCerts();
+      if (caFiles.length > 0 || deferred.length > 0) {
         // Extra CAs add to the system's, as Go's RootCAs built from the system pool do.
-        opts.ca = [...rootCertificates, ...tls.caFiles.map((f) => fs.readFileSync(f, 'utf8'))];
+        opts.ca = [...rootCertificates, ...deferred, ...caFiles.map((f) => fs.readFileSync(f, 'utf8'))];
       }
       if (tls?.clientPairs && tls.clientPairs.length > 0) {
         const [cert, key] = tls.clientPairs[0]!;

@@ -7,8 +7,9 @@ import { Client, NotFoundError } from '../../src/client';
 import { withImageConfig } from '../../src/oci';
 import type { BlobProgress } from '../../src/remotes/pull';
 import { buildLayer, buildOciImage, busyboxLayer } from '../fixtures/images';
-import { CTR_BIN, RUNC, ctrOk, pushArchive, startRegistry, type RegistryHandle } from '../harness';
+import { CTR_BIN, RUNC, ctrOk, pushArchive, spawnProcess, startRegistry, type RegistryHandle } from '../harness';
 import { SideBySide, uid, type Side } from './sides';
+import { startAuthProxy } from './registry-auth-proxy';
 
 // Client.pull (src/remotes over the Content service, under a lease) and Client.unpack
 // (src/unpack over the Diff and Snapshots services) against berthd and containerd 1.6.20 in
@@ -148,6 +149,55 @@ describe.skipIf(!canRun)('Client.pull and unpack', () => {
     expect(r[0].jsonLast).toEqual({ image: ref, chainId: true });
     expect(r[0].run).toEqual({ code: 0, stdout: 'pulled through berth\n', stderr: '' });
     expect(r[1]).toEqual(r[0]);
+  });
+
+  it('bin/berth defers NODE_EXTRA_CA_CERTS: not read by a command without TLS, trusted by a pull over https', async () => {
+    // bin/berth's launcher line keeps node from reading the file at start-up (~38 ms of every
+    // command with a system bundle there); the registry client adds it when it connects.
+    const BERTH = path.join(__dirname, '..', '..', 'bin', 'berth');
+    const certs = path.join(pair.tmp.path, 'extra-ca');
+    fs.mkdirSync(certs);
+    execFileSync('/usr/bin/openssl', [
+      'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=berth extra CA test',
+      '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', path.join(certs, 'key.pem'), '-out', path.join(certs, 'cert.pem'),
+    ], { stdio: 'pipe' });
+    const front = await startAuthProxy({ upstream: reg.url, tls: { cert: fs.readFileSync(path.join(certs, 'cert.pem'), 'utf8'), key: fs.readFileSync(path.join(certs, 'key.pem'), 'utf8') } });
+    try {
+      // https to the front, no ca in hosts.toml: only NODE_EXTRA_CA_CERTS can make it trusted.
+      const hostsDir = path.join(certs, 'hosts');
+      fs.mkdirSync(path.join(hostsDir, front.host), { recursive: true });
+      fs.writeFileSync(path.join(hostsDir, front.host, 'hosts.toml'), `server = "https://${front.host}"\n\n[host."https://${front.host}"]\n`);
+      const tlsRef = `${front.host}/berth/pull:1`;
+      // bin/berth run as a person runs it: its launcher line, not `node bin/berth`. Not
+      // spawnSync: the TLS front answers from this process's event loop.
+      const berth = async (extraCa: string | undefined, args: string[]): Promise<{ code: number | null; stderr: string }> => {
+        const env = { ...process.env };
+        if (extraCa === undefined) delete env.NODE_EXTRA_CA_CERTS;
+        else env.NODE_EXTRA_CA_CERTS = extraCa;
+        const p = spawnProcess(BERTH, ['-a', pair.B.address, '-n', `${pair.B.ns}-extra-ca`, ...args], { env });
+        const timer = setTimeout(() => p.child.kill('SIGKILL'), 60_000);
+        const { code } = await p.exited;
+        clearTimeout(timer);
+        return { code, stderr: p.stderr() };
+      };
+      // A file that cannot be read: node warns at start-up when it reads it; deferred, a
+      // command that makes no TLS connection never reads it.
+      const missing = path.join(certs, 'missing.pem');
+      expect(await berth(missing, ['namespaces', 'ls', '-q'])).toEqual({ code: 0, stderr: '' });
+      const pull = (extraCa: string | undefined): Promise<{ code: number | null; stderr: string }> =>
+        berth(extraCa, ['images', 'pull', '--local', '--hosts-dir', hostsDir, tlsRef]);
+      const refused = await pull(undefined);
+      expect(refused.code).toBe(125);
+      expect(refused.stderr).toMatch(/self[- ]signed certificate/);
+      expect(await pull(path.join(certs, 'cert.pem'))).toEqual({ code: 0, stderr: '' });
+      // Where it is read, an unreadable file is node's warning, not a failure.
+      const warned = await pull(missing);
+      expect(warned.stderr).toContain(`Ignoring extra certs from \`${missing}\``);
+      expect(warned.stderr).toMatch(/self[- ]signed certificate/);
+      expect(front.requests.some((q) => q.method === 'GET' && q.path.includes('/blobs/'))).toBe(true);
+    } finally {
+      await front.close();
+    }
   });
 
   it('push (library and berth images push), then ctr pulls what was pushed', async () => {
