@@ -31,6 +31,9 @@ const IMAGE = 'docker.io/library/bench-cli:1';
 const NS = 'bench-cli';
 const BERTH = join(__dirname, '..', 'bin', 'berth');
 const NODE_FLAGS = values['cpu-prof'] ? ['--cpu-prof', '--cpu-prof-dir', values['cpu-prof'], '--cpu-prof-interval', '100'] : [];
+/** berth as a person runs it: bin/berth itself, through its launcher line (env, then node);
+ * only profiling goes through `node FLAGS bin/berth`. */
+const berthCommand = (bin: string, args: string[]): [string, string[]] => (NODE_FLAGS.length > 0 ? [process.execPath, [...NODE_FLAGS, bin, ...args]] : [bin, args]);
 
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
 
@@ -59,12 +62,12 @@ async function main(): Promise<void> {
     let n = 0;
     for (let r = -WARMUP; r < RUNS; r++) {
       const steps: Array<[keyof typeof t, () => number]> = [
-        ['berth', () => timed(process.execPath, [...NODE_FLAGS, BERTH, '-a', d.address, '-n', NS, 'run', '--rm', IMAGE, `b-${n++}`, '/bin/true'])],
+        ['berth', () => timed(...berthCommand(BERTH, ['-a', d.address, '-n', NS, 'run', '--rm', IMAGE, `b-${n++}`, '/bin/true']))],
         ['ctr', () => timed(CTR_BIN, ['-a', d.address, '-n', NS, 'run', '--rm', IMAGE, `c-${n++}`, '/bin/true'])],
         ['node', () => timed(process.execPath, ['-e', '0'])],
         ['ctrVersion', () => timed(CTR_BIN, ['--version'])],
       ];
-      if (baseline) steps.splice(1, 0, ['baseline', () => timed(process.execPath, [baseline, '-a', d.address, '-n', NS, 'run', '--rm', IMAGE, `o-${n++}`, '/bin/true'])]);
+      if (baseline) steps.splice(1, 0, ['baseline', () => timed(...berthCommand(baseline, ['-a', d.address, '-n', NS, 'run', '--rm', IMAGE, `o-${n++}`, '/bin/true']))]);
       if (r % 2 !== 0) steps.reverse();
       for (const [k, fn] of steps) {
         const ms = fn();
@@ -84,6 +87,9 @@ async function main(): Promise<void> {
   if (baseline) console.log(`baseline ${baseline} run --rm /bin/true   ${median(t.baseline).toFixed(1)} ms`);
   const budget = m.ctr + (m.node - m.ctrVersion);
   console.log(`daemon: ${values.containerd ? 'containerd' : 'berthd'}, ${RUNS} alternating runs, medians`);
+  // Node reads this file at every start unless told otherwise (bin/berth's launcher line):
+  // say whether `node -e 0` paid for it.
+  console.log(`NODE_EXTRA_CA_CERTS ${process.env.NODE_EXTRA_CA_CERTS ? `= ${process.env.NODE_EXTRA_CA_CERTS}` : 'unset'}`);
   console.log(`berth run --rm /bin/true   ${m.berth.toFixed(1)} ms`);
   console.log(`ctr run --rm /bin/true     ${m.ctr.toFixed(1)} ms`);
   console.log(`node -e 0                  ${m.node.toFixed(1)} ms`);
