@@ -28,7 +28,13 @@
 // So bin/berthd execs itself once (same pid, so pid files, supervisors and tests see one
 // process) with the flags when they are missing. BERTH_V8_FLAGS=0 turns this off; any other value
 // is the list of flags to use instead (space-separated).
+//
+// The exec'd node does not read NODE_EXTRA_CA_CERTS at start-up (src/remotes/deferred-extra-ca.ts):
+// with a system CA bundle there, ~38 ms of CPU, and berthd's start took ~150 ms longer with it
+// set than without (6 starts each through test/harness); its registry client adds them when
+// it first connects over TLS.
 import { execve } from '../native';
+import { withExtraCaCertsDeferred } from '../remotes/deferred-extra-ca';
 
 export const DAEMON_V8_FLAGS: readonly string[] = ['--max-semi-space-size=2', '--always-sparkplug', '--heap-growing-percent=300'];
 
@@ -63,7 +69,7 @@ export function relaunchWithV8Flags(flags: readonly string[] = daemonV8Flags()):
   }
   const argv = relaunchArgv(flags, process);
   if (!argv) return;
-  const env = Object.entries({ ...process.env, [MARK]: '1' })
+  const env = Object.entries({ ...withExtraCaCertsDeferred(process.env), [MARK]: '1' })
     .filter((e): e is [string, string] => e[1] !== undefined)
     .map(([k, v]) => `${k}=${v}`);
   try {

@@ -9,8 +9,10 @@
 // client (http-client.ts, the CLI's only TLS user) adds those certificates to the roots
 // itself, when it first makes an https connection: what node would have trusted, it trusts.
 //
-// In any other process (berthd, a program using the client library) the variable is not
-// set and this is empty: node has read NODE_EXTRA_CA_CERTS itself.
+// berthd does the same when it execs itself with its V8 flags (src/daemon/v8-flags.ts):
+// the daemon pulls over TLS only when asked to, and its shim, which never does, inherits
+// the handed-on variable. In a process started otherwise (a program using the client
+// library) the variable is not set and this is empty: node has read NODE_EXTRA_CA_CERTS.
 import * as fs from 'node:fs';
 
 /** The variable bin/berth's launcher line moves NODE_EXTRA_CA_CERTS to. */
@@ -34,4 +36,13 @@ export function deferredExtraCaCerts(): readonly string[] {
     process.emitWarning(`Ignoring extra certs from \`${file}\`, load failed: ${err instanceof Error ? err.message : String(err)}`);
   }
   return loaded;
+}
+
+/**
+ * `env` for a node process exec'd from here, with NODE_EXTRA_CA_CERTS handed on under the
+ * deferred name (what bin/berth's launcher line does): that node does not read it at start.
+ */
+export function withExtraCaCertsDeferred(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const { NODE_EXTRA_CA_CERTS: file, ...rest } = env;
+  return file === undefined ? env : { ...rest, [DEFERRED_EXTRA_CA_ENV]: file };
 }

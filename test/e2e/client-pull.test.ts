@@ -7,9 +7,9 @@ import { Client, NotFoundError } from '../../src/client';
 import { withImageConfig } from '../../src/oci';
 import type { BlobProgress } from '../../src/remotes/pull';
 import { buildLayer, buildOciImage, busyboxLayer } from '../fixtures/images';
-import { CTR_BIN, RUNC, ctrOk, pushArchive, spawnProcess, startRegistry, type RegistryHandle } from '../harness';
+import { CTR_BIN, RUNC, ctrOk, pushArchive, spawnProcess, startBerthd, startRegistry, type RegistryHandle } from '../harness';
 import { SideBySide, uid, type Side } from './sides';
-import { startAuthProxy } from './registry-auth-proxy';
+import { startAuthProxy, type AuthProxy } from './registry-auth-proxy';
 
 // Client.pull (src/remotes over the Content service, under a lease) and Client.unpack
 // (src/unpack over the Diff and Snapshots services) against berthd and containerd 1.6.20 in
@@ -39,8 +39,47 @@ beforeAll(async () => {
   for (const s of [pair.B, pair.C]) clients.set(s, Client.connect(s.address, { namespace: s.ns }));
 }, 180_000);
 
+/** An https front to the registry, self-signed for 127.0.0.1, and a hosts dir naming it
+ * without a CA: only NODE_EXTRA_CA_CERTS can make it trusted. Made once. */
+let extraCaState: Promise<{ certs: string; front: AuthProxy; hostsDir: string }> | undefined;
+function extraCaFront(): Promise<{ certs: string; front: AuthProxy; hostsDir: string }> {
+  extraCaState ??= (async () => {
+    const certs = path.join(pair.tmp.path, 'extra-ca');
+    fs.mkdirSync(certs);
+    execFileSync('/usr/bin/openssl', [
+      'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=berth extra CA test',
+      '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', path.join(certs, 'key.pem'), '-out', path.join(certs, 'cert.pem'),
+    ], { stdio: 'pipe' });
+    const front = await startAuthProxy({ upstream: reg.url, tls: { cert: fs.readFileSync(path.join(certs, 'cert.pem'), 'utf8'), key: fs.readFileSync(path.join(certs, 'key.pem'), 'utf8') } });
+    const hostsDir = path.join(certs, 'hosts');
+    fs.mkdirSync(path.join(hostsDir, front.host), { recursive: true });
+    fs.writeFileSync(path.join(hostsDir, front.host, 'hosts.toml'), `server = "https://${front.host}"\n\n[host."https://${front.host}"]\n`);
+    return { certs, front, hostsDir };
+  })();
+  return extraCaState;
+}
+
+/** process.env with NODE_EXTRA_CA_CERTS set to file, or without it. */
+function withExtraCa(file: string | undefined): NodeJS.ProcessEnv {
+  const env = { ...process.env };
+  if (file === undefined) delete env.NODE_EXTRA_CA_CERTS;
+  else env.NODE_EXTRA_CA_CERTS = file;
+  return env;
+}
+
+/** bin/berth itself (its launcher line), bounded; not spawnSync: the TLS front answers
+ * from this process's event loop. */
+async function runBerth(env: NodeJS.ProcessEnv, args: string[]): Promise<{ code: number | null; stderr: string }> {
+  const p = spawnProcess(path.join(__dirname, '..', '..', 'bin', 'berth'), args, { env });
+  const timer = setTimeout(() => p.child.kill('SIGKILL'), 60_000);
+  const { code } = await p.exited;
+  clearTimeout(timer);
+  return { code, stderr: p.stderr() };
+}
+
 afterAll(async () => {
   for (const c of clients.values()) c.close();
+  await (await extraCaState)?.front.close();
   await reg?.cleanup();
   await pair?.cleanup();
 });
@@ -154,49 +193,45 @@ describe.skipIf(!canRun)('Client.pull and unpack', () => {
   it('bin/berth defers NODE_EXTRA_CA_CERTS: not read by a command without TLS, trusted by a pull over https', async () => {
     // bin/berth's launcher line keeps node from reading the file at start-up (~38 ms of every
     // command with a system bundle there); the registry client adds it when it connects.
-    const BERTH = path.join(__dirname, '..', '..', 'bin', 'berth');
-    const certs = path.join(pair.tmp.path, 'extra-ca');
-    fs.mkdirSync(certs);
-    execFileSync('/usr/bin/openssl', [
-      'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=berth extra CA test',
-      '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', path.join(certs, 'key.pem'), '-out', path.join(certs, 'cert.pem'),
-    ], { stdio: 'pipe' });
-    const front = await startAuthProxy({ upstream: reg.url, tls: { cert: fs.readFileSync(path.join(certs, 'cert.pem'), 'utf8'), key: fs.readFileSync(path.join(certs, 'key.pem'), 'utf8') } });
+    const { certs, front, hostsDir } = await extraCaFront();
+    const tlsRef = `${front.host}/berth/pull:1`;
+    // bin/berth run as a person runs it: its launcher line, not `node bin/berth`.
+    const berth = (extraCa: string | undefined, args: string[]): Promise<{ code: number | null; stderr: string }> =>
+      runBerth(withExtraCa(extraCa), [`-a`, pair.B.address, '-n', `${pair.B.ns}-extra-ca`, ...args]);
+    // A file that cannot be read: node warns at start-up when it reads it; deferred, a
+    // command that makes no TLS connection never reads it.
+    const missing = path.join(certs, 'missing.pem');
+    expect(await berth(missing, ['namespaces', 'ls', '-q'])).toEqual({ code: 0, stderr: '' });
+    const pull = (extraCa: string | undefined): Promise<{ code: number | null; stderr: string }> =>
+      berth(extraCa, ['images', 'pull', '--local', '--hosts-dir', hostsDir, tlsRef]);
+    const refused = await pull(undefined);
+    expect(refused.code).toBe(125);
+    expect(refused.stderr).toMatch(/self[- ]signed certificate/);
+    const before = front.requests.length;
+    expect(await pull(path.join(certs, 'cert.pem'))).toEqual({ code: 0, stderr: '' });
+    // Through the front (the blobs may be in the store already: the manifest, at least).
+    expect(front.requests.slice(before).some((q) => q.path.includes('/manifests/') && q.status === 200)).toBe(true);
+    // Where it is read, an unreadable file is node's warning, not a failure.
+    const warned = await pull(missing);
+    expect(warned.stderr).toContain(`Ignoring extra certs from \`${missing}\``);
+    expect(warned.stderr).toMatch(/self[- ]signed certificate/);
+  });
+
+  it('berthd defers NODE_EXTRA_CA_CERTS past its re-exec, and its Transfer pulls over https trust it', async () => {
+    const { certs, front, hostsDir } = await extraCaFront();
+    const cert = path.join(certs, 'cert.pem');
+    const d = await startBerthd({ logLevel: 'warn', env: { NODE_EXTRA_CA_CERTS: cert } });
     try {
-      // https to the front, no ca in hosts.toml: only NODE_EXTRA_CA_CERTS can make it trusted.
-      const hostsDir = path.join(certs, 'hosts');
-      fs.mkdirSync(path.join(hostsDir, front.host), { recursive: true });
-      fs.writeFileSync(path.join(hostsDir, front.host, 'hosts.toml'), `server = "https://${front.host}"\n\n[host."https://${front.host}"]\n`);
-      const tlsRef = `${front.host}/berth/pull:1`;
-      // bin/berth run as a person runs it: its launcher line, not `node bin/berth`. Not
-      // spawnSync: the TLS front answers from this process's event loop.
-      const berth = async (extraCa: string | undefined, args: string[]): Promise<{ code: number | null; stderr: string }> => {
-        const env = { ...process.env };
-        if (extraCa === undefined) delete env.NODE_EXTRA_CA_CERTS;
-        else env.NODE_EXTRA_CA_CERTS = extraCa;
-        const p = spawnProcess(BERTH, ['-a', pair.B.address, '-n', `${pair.B.ns}-extra-ca`, ...args], { env });
-        const timer = setTimeout(() => p.child.kill('SIGKILL'), 60_000);
-        const { code } = await p.exited;
-        clearTimeout(timer);
-        return { code, stderr: p.stderr() };
-      };
-      // A file that cannot be read: node warns at start-up when it reads it; deferred, a
-      // command that makes no TLS connection never reads it.
-      const missing = path.join(certs, 'missing.pem');
-      expect(await berth(missing, ['namespaces', 'ls', '-q'])).toEqual({ code: 0, stderr: '' });
-      const pull = (extraCa: string | undefined): Promise<{ code: number | null; stderr: string }> =>
-        berth(extraCa, ['images', 'pull', '--local', '--hosts-dir', hostsDir, tlsRef]);
-      const refused = await pull(undefined);
-      expect(refused.code).toBe(125);
-      expect(refused.stderr).toMatch(/self[- ]signed certificate/);
-      expect(await pull(path.join(certs, 'cert.pem'))).toEqual({ code: 0, stderr: '' });
-      // Where it is read, an unreadable file is node's warning, not a failure.
-      const warned = await pull(missing);
-      expect(warned.stderr).toContain(`Ignoring extra certs from \`${missing}\``);
-      expect(warned.stderr).toMatch(/self[- ]signed certificate/);
-      expect(front.requests.some((q) => q.method === 'GET' && q.path.includes('/blobs/'))).toBe(true);
+      // The daemon's node (after its exec with the V8 flags) was started without it.
+      const environ = fs.readFileSync(`/proc/${d.pid}/environ`, 'utf8').split('\0');
+      expect(environ.filter((e) => /EXTRA_CA_CERTS=/.test(e))).toEqual([`BERTH_DEFERRED_EXTRA_CA_CERTS=${cert}`]);
+      // berth images pull goes through the daemon's Transfer service: berthd connects.
+      const before = front.requests.length;
+      const r = await runBerth(withExtraCa(undefined), ['-a', d.address, '-n', 'extra-ca', 'images', 'pull', '--hosts-dir', hostsDir, `${front.host}/berth/pull:1`]);
+      expect(r).toMatchObject({ code: 0, stderr: '' });
+      expect(front.requests.slice(before).some((q) => q.method === 'GET' && q.path.includes('/blobs/'))).toBe(true);
     } finally {
-      await front.close();
+      await d.cleanup();
     }
   });
 
