@@ -22,7 +22,7 @@ interface Out {
 }
 
 function berth(address: string, ns: string, args: string[]): Out {
-  const r = spawnSync(process.execPath, [BERTH, '-a', address, '-n', ns, ...args], { encoding: 'utf8', timeout: 60_000, input: '' });
+  const r = spawnSync(BERTH, ['-a', address, '-n', ns, ...args], { encoding: 'utf8', timeout: 60_000, input: '' });
   return { code: r.status, stderr: r.stderr };
 }
 
@@ -33,7 +33,7 @@ function runBoth(cmd: string[], flags: string[] = []): [Out, Out] {
 }
 
 function containersLeft(s: Side): string[] {
-  const r = spawnSync(process.execPath, [BERTH, '-a', s.address, '-n', s.ns, 'containers', 'ls', '-q'], { encoding: 'utf8', timeout: 30_000 });
+  const r = spawnSync(BERTH, ['-a', s.address, '-n', s.ns, 'containers', 'ls', '-q'], { encoding: 'utf8', timeout: 30_000 });
   return r.stdout.split('\n').filter(Boolean);
 }
 
@@ -66,7 +66,7 @@ describe.skipIf(!canRun)('berth run exit codes (docker convention) on berthd and
     for (const [sig, code] of [['SIGKILL', 137]] as const) {
       const codes = await pair.both(async (s) => {
         const id = pair.track(s, uid('sig'));
-        const child = spawn(process.execPath, [BERTH, '-a', s.address, '-n', s.ns, 'run', '--rm', IMAGE, id, 'sleep', '60'], { stdio: 'ignore' });
+        const child = spawn(BERTH, ['-a', s.address, '-n', s.ns, 'run', '--rm', IMAGE, id, 'sleep', '60'], { stdio: 'ignore' });
         const exited = new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
         try {
           // Bounded: the task is RUNNING within 20 s or the test fails.

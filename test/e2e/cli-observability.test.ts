@@ -30,7 +30,7 @@ interface Out {
 function berth(s: Side, args: string[], o: { interruptAfterMs?: number; timeoutMs?: number } = {}): Promise<Out> {
   return new Promise((resolve) => {
     const t0 = Date.now();
-    const p = spawn(process.execPath, [BERTH, '-a', s.address, '-n', s.ns, ...args], {
+    const p = spawn(BERTH, ['-a', s.address, '-n', s.ns, ...args], {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, BERTH_CLI_STATE_DIR: stateDir },
     });

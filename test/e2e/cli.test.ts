@@ -23,7 +23,7 @@ interface Out {
 function berth(s: Side, args: string[], input?: string): Out {
   // `run -d` writes a log file under the CLI's state dir: the test's own.
   const env = { ...process.env, BERTH_CLI_STATE_DIR: join(pair.tmp.path, 'cli-state') };
-  const r = spawnSync(process.execPath, [BERTH, '-a', s.address, '-n', s.ns, ...args], { encoding: 'utf8', timeout: 60_000, input: input ?? '', env });
+  const r = spawnSync(BERTH, ['-a', s.address, '-n', s.ns, ...args], { encoding: 'utf8', timeout: 60_000, input: input ?? '', env });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -105,7 +105,7 @@ describe.skipIf(!canRun)('berth CLI on berthd and containerd', () => {
     expect(imp[0].stdout).toMatch(new RegExp(`^${IMAGE.replace(/[.]/g, '\\.')} sha256:[0-9a-f]{64} \\(unpacked\\)\n$`));
     expect(imp[1]).toEqual(imp[0]);
     const viaStdin = [pair.B, pair.C].map((s) => {
-      const r = spawnSync(process.execPath, [BERTH, '-a', s.address, '-n', `${s.ns}-imp2`, '--json', 'images', 'import', '--no-unpack', '-'], { input: fs.readFileSync(files.get(s)!), encoding: 'utf8' });
+      const r = spawnSync(BERTH, ['-a', s.address, '-n', `${s.ns}-imp2`, '--json', 'images', 'import', '--no-unpack', '-'], { input: fs.readFileSync(files.get(s)!), encoding: 'utf8' });
       return { code: r.status, names: (JSON.parse(r.stdout) as Array<{ name: string }>).map((i) => i.name) };
     });
     expect(viaStdin).toEqual([{ code: 0, names: [IMAGE] }, { code: 0, names: [IMAGE] }]);
@@ -232,7 +232,7 @@ describe.skipIf(!canRun)('berth CLI on berthd and containerd', () => {
       [pair.B, pair.C].map(
         (s) =>
           new Promise<Out>((resolve) => {
-            const p = spawn(process.execPath, [BERTH, '-a', s.address, '-n', s.ns, 'tasks', 'attach', ids.get(s)!], { stdio: ['ignore', 'pipe', 'pipe'] });
+            const p = spawn(BERTH, ['-a', s.address, '-n', s.ns, 'tasks', 'attach', ids.get(s)!], { stdio: ['ignore', 'pipe', 'pipe'] });
             let out = '';
             let err = '';
             p.stdout.on('data', (b: Buffer) => (out += b.toString()));
@@ -278,7 +278,7 @@ describe.skipIf(!canRun)('berth CLI on berthd and containerd', () => {
       [pair.B, pair.C].map(
         (s) =>
           new Promise<string[]>((resolve) => {
-            const p = spawn(process.execPath, [BERTH, '-a', s.address, '--json', 'events', `topic=="/namespaces/update"`], { stdio: ['ignore', 'pipe', 'inherit'] });
+            const p = spawn(BERTH, ['-a', s.address, '--json', 'events', `topic=="/namespaces/update"`], { stdio: ['ignore', 'pipe', 'inherit'] });
             let out = '';
             p.stdout.on('data', (b: Buffer) => {
               out += b.toString();

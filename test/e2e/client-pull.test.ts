@@ -160,7 +160,7 @@ describe.skipIf(!canRun)('Client.pull and unpack', () => {
   it('berth images pull: log lines, --json progress, then berth run', async () => {
     const BERTH = path.join(__dirname, '..', '..', 'bin', 'berth');
     const berth = (s: Side, args: string[]): { code: number | null; stdout: string; stderr: string } => {
-      const r = spawnSync(process.execPath, [BERTH, '-a', s.address, '-n', `${s.ns}-cli`, ...args], { encoding: 'utf8', timeout: 120_000 });
+      const r = spawnSync(BERTH, ['-a', s.address, '-n', `${s.ns}-cli`, ...args], { encoding: 'utf8', timeout: 120_000 });
       return { code: r.status, stdout: r.stdout, stderr: r.stderr };
     };
     const r = await pair.both(async (s) => {
@@ -245,7 +245,7 @@ describe.skipIf(!canRun)('Client.pull and unpack', () => {
       const seen = new Set<string>();
       await c.push(ref, { ref: viaLib, hosts: { plainHttp: true }, progress: (p) => seen.add(p.status) });
       const viaCli = `${reg.host}/berth/pushed-cli-${s.name}:1`;
-      const cli = spawnSync(process.execPath, [BERTH, '-a', s.address, '-n', s.ns, 'images', 'push', '--plain-http', viaCli, ref], { encoding: 'utf8', timeout: 60_000 });
+      const cli = spawnSync(BERTH, ['-a', s.address, '-n', s.ns, 'images', 'push', '--plain-http', viaCli, ref], { encoding: 'utf8', timeout: 60_000 });
       const pulled = [];
       for (const pushed of [viaLib, viaCli]) {
         await ctrOk(s.address, ['images', 'pull', '--plain-http', pushed], { namespace: `${s.ns}-pushed`, timeoutMs: 60_000 });

@@ -69,7 +69,7 @@ async function goTransfer(s: Side, namespace: string, image: string, extra: stri
 }
 
 function berth(s: Side, namespace: string, args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return run(process.execPath, [BERTH, '-a', s.address, '-n', namespace, ...args]);
+  return run(BERTH, ['-a', s.address, '-n', namespace, ...args]);
 }
 
 /** `ctr content ls` labels per blob, sorted: what a pull left in a namespace. */
