@@ -54,7 +54,10 @@ async function main(): Promise<void> {
   const archive = join(tmp.path, 'busybox.tar');
   writeFileSync(archive, (await buildOciImage({ name: IMAGE, layers: [await busyboxLayer()] })).archive);
   const leftovers = HostLeftovers.snapshot();
-  const d: DaemonHandle = values.containerd ? await startContainerd() : await startBerthd({ logLevel: 'warn' });
+  // Quiet daemons: their output goes through a pipe this process reads only between runs
+  // (spawnSync blocks it), and containerd's default debug log filled it in ~10 runs, after
+  // which containerd blocked on the write and the run in progress hung (ctr's as well).
+  const d: DaemonHandle = values.containerd ? await startContainerd({ logLevel: 'warn' }) : await startBerthd({ logLevel: 'warn' });
   const t: Record<'berth' | 'baseline' | 'ctr' | 'node' | 'ctrVersion', number[]> = { berth: [], baseline: [], ctr: [], node: [], ctrVersion: [] };
   const baseline = values.baseline;
   try {
