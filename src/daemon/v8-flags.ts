@@ -30,9 +30,9 @@
 // is the list of flags to use instead (space-separated).
 //
 // The exec'd node does not read NODE_EXTRA_CA_CERTS at start-up (src/remotes/deferred-extra-ca.ts):
-// with a system CA bundle there, ~38 ms of CPU, and berthd's start took ~150 ms longer with it
-// set than without (6 starts each through test/harness); its registry client adds them when
-// it first connects over TLS.
+// with a system CA bundle there, berthd's start through test/harness (`node bin/berthd`, until
+// its socket answers; 8 starts, twice) fell from 516-519 to 464-465 ms (medians). Its
+// registry client adds the certificates when it first connects over TLS.
 import { execve } from '../native';
 import { withExtraCaCertsDeferred } from '../remotes/deferred-extra-ca';
 
