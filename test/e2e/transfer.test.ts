@@ -155,8 +155,17 @@ describe.skipIf(!canRun)('Transfer service (containerd 2): the daemon pulls', ()
     const check = (await ctrOk(pair.B.address, ['images', 'check'], { namespace: r[0].n })).stdout;
     expect(check).toMatch(/complete \((\d+)\/\1\).*\btrue\b/);
     // containerd 1.6: no Streaming service, so the client fails before anything is pulled.
+    // Its error is one of two, by a race in containerd 2.4.2's client (core/streaming/proxy,
+    // streamCreator.Create): when containerd's Unimplemented answer has ended the stream
+    // before the client's first Send, grpc-go's Send returns io.EOF and Create passes that
+    // on as it is ("transfer: EOF", code unknown); otherwise its Recv gets the status. Seen
+    // once in a CI run.
     expect(c.code).toBe(1);
-    expect(c.lines[c.lines.length - 1]).toMatchObject({ code: 'not-implemented', error: expect.stringContaining('unknown service containerd.services.streaming.v1.Streaming') });
+    const last = c.lines[c.lines.length - 1];
+    const refused =
+      (last?.code === 'not-implemented' && (last.error ?? '').includes('unknown service containerd.services.streaming.v1.Streaming')) ||
+      (last?.code === 'unknown' && last.error === 'transfer: EOF');
+    expect(refused, JSON.stringify(last)).toBe(true);
     expect((await ctrOk(pair.C.address, ['images', 'ls', '-q'], { namespace: r[1].n })).stdout.trim()).toBe('');
   });
 
