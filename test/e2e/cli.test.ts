@@ -166,16 +166,27 @@ describe.skipIf(!canRun)('berth CLI on berthd and containerd', () => {
         child.stdin.end();
       });
     const cmd = ['sh', '-c', 'tty; echo "TERM=$TERM"; [ -t 0 ] && echo "stdin is a tty"; exit 5'];
+    const ctrRun = (s: typeof pair.B): Promise<{ code: number | null; output: string }> =>
+      underPty([CTR_BIN, '-a', s.address, '-n', s.ns, 'run', '--rm', '-t', IMAGE, pair.track(s, uid('ttyc')), ...cmd]);
     const r = await Promise.all(
       [pair.B, pair.C].flatMap((s) => [
         underPty([process.execPath, BERTH, '-a', s.address, '-n', s.ns, 'run', '--rm', '-t', IMAGE, pair.track(s, uid('tty')), ...cmd]),
-        underPty([CTR_BIN, '-a', s.address, '-n', s.ns, 'run', '--rm', '-t', IMAGE, pair.track(s, uid('ttyc')), ...cmd]),
+        ctrRun(s),
       ]),
     );
+    const output = /^\/dev\/pts\/\d+\nTERM=xterm\nstdin is a tty\n$/;
+    // ctr 1.6.20's task.Delete closes its FIFOs before it waits for its copies (task.go:
+    // io.Close, then io.Wait), and containerd's runc shim does not hold the exit report
+    // until the output is copied (it usually wins the race; src/shim/container.ts): ctr on
+    // containerd loses a fast process's output now and then (tasks.test.ts measured 1 run
+    // in 300 through pipes). That run is tried again, up to twice, its exit code right
+    // every time. berth's shim reports a terminal process's exit once its output is in the
+    // client's FIFO: the runs against berthd get one attempt.
+    for (let a = 0; a < 2 && r[3]!.code === 5 && !output.test(r[3]!.output); a++) r[3] = await ctrRun(pair.C);
     // Each named, so that a failure says whose run it was (one CI run saw a run with exit 5
     // and no output at all, under load; not reproduced alone).
     const names = ['berth on berthd', 'ctr on berthd', 'berth on containerd', 'ctr on containerd'];
-    const want = { code: 5, output: expect.stringMatching(/^\/dev\/pts\/\d+\nTERM=xterm\nstdin is a tty\n$/) as unknown };
+    const want = { code: 5, output: expect.stringMatching(output) as unknown };
     expect(Object.fromEntries(names.map((n, i) => [n, r[i]]))).toEqual(Object.fromEntries(names.map((n) => [n, want])));
   });
 
