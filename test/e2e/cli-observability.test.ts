@@ -178,7 +178,9 @@ describe.skipIf(!canRun)('berth tasks metrics, stats and logs on berthd and cont
           }),
       );
       for (const t of tty) {
-        expect(t.code).toBe(0);
+        // The screen in the message: a run that was interrupted before it drew (130: SIGINT
+        // before berth's handler) shows nothing; one seen once in a CI run under load.
+        expect(t.code, JSON.stringify(t.out.slice(-300))).toBe(0);
         expect(t.out.split('\x1b[2J').length - 1).toBe(1);
         expect(t.out.split('\x1b[H').length - 1).toBeGreaterThanOrEqual(2);
         expect(t.out).toContain('CONTAINER ID');

@@ -442,8 +442,20 @@ describe.skipIf(!canRun)(`tasks through ctr: berthd (${mode.name}) next to conta
   // state; the same id created right away must still work.
   it('the same container id runs again right after run --rm', async () => {
     const id = idsPerSide('again');
+    // With containerd 1.6's runc shim, ctr loses a short-lived process's output now and then
+    // ('run --rm echoes and passes exit codes through' above; a CI run lost "round 1" here):
+    // such a run is tried again, up to twice, under the same id, its exit code right every
+    // time. berth's shim gets one attempt.
+    const attempts = mode.name === 'runc shim' ? 3 : 1;
     for (let i = 0; i < 4; i++) {
-      const r = await both((s) => run(s, ['run', '--rm', IMAGE, id(s), 'sh', '-c', `echo round ${i}; exit ${i}`]));
+      const r = await both(async (s) => {
+        let x!: CtrResult;
+        for (let a = 0; a < attempts; a++) {
+          x = await run(s, ['run', '--rm', IMAGE, id(s), 'sh', '-c', `echo round ${i}; exit ${i}`]);
+          if (x.code !== i || x.stdout === `round ${i}\n`) break;
+        }
+        return x;
+      });
       for (const x of r) {
         expect(x.code, x.stderr).toBe(i);
         expect(x.stdout).toBe(`round ${i}\n`);
