@@ -471,8 +471,13 @@ describe.skipIf(!canRun)(`tasks through ctr: berthd (${mode.name}) next to conta
     fs.writeFileSync(wrapper, `#!/bin/sh\nfor a in "$@"; do case $a in create|start|delete|kill) echo "$a" >> '${calls}';; esac; done\nexec ${RUNC} "$@"\n`, { mode: 0o755 });
     const id = idsPerSide('rbin');
     fs.rmSync(calls, { force: true });
-    const r = await run(B, ['run', '--rm', '--runc-binary', wrapper, IMAGE, id(B), 'sh', '-c', 'echo via-wrapper; exit 6']);
-    expect(r.code).toBe(6);
+    // ctr with containerd's runc shim may lose the output (see the echo test): tried again then.
+    let r!: CtrResult;
+    for (let a = 0; a < (mode.name === 'runc shim' ? 3 : 1); a++) {
+      r = await run(B, ['run', '--rm', '--runc-binary', wrapper, IMAGE, id(B), 'sh', '-c', 'echo via-wrapper; exit 6']);
+      expect(r.code).toBe(6);
+      if (r.stdout === 'via-wrapper\n') break;
+    }
     expect(r.stdout).toBe('via-wrapper\n');
     // berth's shim runs `runc delete` after Delete has answered (off the answer's path), so
     // the wrapper may log it just after ctr has exited.
